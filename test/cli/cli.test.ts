@@ -1,0 +1,51 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = async (...args: string[]) => {
+  try {
+    const { stdout, stderr } = await promisify(execFile)('node', ['bin/cnnx.js', ...args]);
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+};
+
+describe('cnnx CLI', () => {
+  it('lists every subcommand in --help', async () => {
+    const { code, stdout } = await run('--help');
+    expect(code).toBe(0);
+    for (const name of ['train', 'export', 'eval', 'predict', 'serve', 'bench', 'demo', 'data']) {
+      expect(stdout).toMatch(new RegExp(`^  ${name}\\b`, 'm'));
+    }
+  });
+
+  it('prints data info for MNIST', async () => {
+    const { code, stdout } = await run('data', 'info', '--dataset', 'mnist', '--json');
+    expect(code).toBe(0);
+    const info = JSON.parse(stdout) as { splits: { train: { count: number }; test: { count: number } } };
+    expect([info.splits.train.count, info.splits.test.count]).toEqual([60000, 10000]);
+  });
+
+  it.each([
+    [['data', 'info', '--dataset', 'cifar'], /should be one of: mnist, fashion-mnist/],
+    [['data', 'info'], /required option '-d, --dataset <name>' not specified/],
+    [['nonsense'], /unknown command 'nonsense'/],
+    [
+      ['data', 'info', '--dataset', 'mnist', '--idx-dir', '/nonexistent'],
+      /\/nonexistent: missing train-images-idx3-ubyte/,
+    ],
+  ])('answers a mistake (%j) with one line and a non-zero exit', async (args, message) => {
+    const { code, stderr } = await run(...args);
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(message);
+    expect(
+      stderr
+        .trim()
+        .split('\n')
+        .filter((line) => line && !line.startsWith('(Did you mean')),
+    ).toHaveLength(1);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+});
