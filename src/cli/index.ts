@@ -5,17 +5,17 @@
 import { Command, CommanderError } from 'commander';
 import { isUserError } from '../common/index.js';
 import { registerData } from './commands/data.js';
+import { registerTrain } from './commands/train.js';
+import { registerBench } from './commands/bench.js';
 
 const VERSION = '0.1.0';
 
 /** Subcommands not built yet: they exist so `--help` shows the whole tool, and say plainly that they are missing. */
 const PLANNED: Record<string, string> = {
-  train: 'train LeNet-5 or AlexNet with TensorFlow.js',
   export: "export a training run's best weights to ONNX",
   eval: "measure an ONNX model's test accuracy with ONNX Runtime",
   predict: 'classify image files with an ONNX model',
   serve: 'serve ONNX models over HTTP (KServe v2, images, digit strings)',
-  bench: 'benchmark training or inference',
   demo: 'train, export, verify and serve in one go',
 };
 
@@ -25,7 +25,9 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showSuggestionAfterError()
     .exitOverride();
+  registerTrain(program);
   registerData(program);
+  registerBench(program);
   for (const [name, description] of Object.entries(PLANNED)) {
     program
       .command(name)

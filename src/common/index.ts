@@ -2,3 +2,10 @@
 export { CnnxError, isUserError, messageOf } from './errors.js';
 export { writeFileAtomic, produceFileAtomic, temporaryPathFor } from './atomic-write.js';
 export { seededRandom, deriveSeed, shuffleInPlace, seededPermutation } from './random.js';
+export {
+  decodeSafetensors,
+  encodeSafetensors,
+  readSafetensors,
+  type NamedTensor,
+  type TensorMap,
+} from './safetensors.js';

@@ -1,0 +1,45 @@
+/**
+ * Declarative model specs: an ordered list of layers, like the notebook's nn.Sequential. The tfjs network
+ * (training) and the ONNX graph (export) are both built from the same spec, so they cannot drift apart.
+ *
+ * Parameters are named as PyTorch's state_dict would name them: `<layer index>.weight`, `<layer index>.bias`,
+ * and for batch norm also `.running_mean` / `.running_var`. Weights are stored in tfjs layout: conv kernels
+ * [kh, kw, in, out], dense kernels [in, out].
+ */
+
+export type LayerSpec =
+  | { kind: 'conv2d'; filters: number; kernel: number; stride?: number; padding?: number }
+  | { kind: 'max-pool'; size: number; stride: number }
+  | { kind: 'sigmoid' }
+  | { kind: 'relu' }
+  | { kind: 'flatten' }
+  | { kind: 'dense'; units: number }
+  | { kind: 'dropout'; rate: number }
+  | { kind: 'batch-norm'; epsilon?: number; momentum?: number };
+
+export type LayerKind = LayerSpec['kind'];
+
+export type OptimizerName = 'sgd' | 'momentum' | 'adam';
+export type ScheduleName = 'constant' | 'cosine' | 'one-cycle';
+
+/** Training settings a model is trained with unless flags say otherwise. */
+export interface TrainingDefaults {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  optimizer: OptimizerName;
+  /** For `momentum`. */
+  momentum?: number;
+  schedule: ScheduleName;
+  weightDecay?: number;
+}
+
+export interface ModelSpec {
+  name: string;
+  description: string;
+  /** Input as [channels, height, width] (the ONNX input is [N, ...input]). */
+  input: [number, number, number];
+  classes: number;
+  layers: LayerSpec[];
+  defaults: TrainingDefaults;
+}

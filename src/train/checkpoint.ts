@@ -1,0 +1,94 @@
+/**
+ * Checkpoints and best weights as safetensors files, always written atomically (the previous file stays in
+ * place until the new one is complete). A checkpoint holds the weights, the optimizer's state and where in the
+ * data the run stands, so that a resumed run continues exactly where the saved one stopped.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { CnnxError, readSafetensors, writeFileAtomic, encodeSafetensors, type TensorMap } from '../common/index.js';
+import type { Network } from './network.js';
+
+/** Where a run stands: `epoch` epochs are complete and `batch` batches of the next one are done. */
+export interface Position {
+  epoch: number;
+  batch: number;
+  bestAccuracy: number;
+  bestEpoch: number;
+  /** Sums over the batches done in the current epoch. */
+  partial: { loss: number; correct: number; seen: number; seconds: number };
+}
+
+const VARIABLE_PREFIX = /^net\d+\//;
+
+async function tensorMapOf(network: Network): Promise<TensorMap> {
+  const map: TensorMap = new Map();
+  for (const param of network.parameters) {
+    const variable = network.variables.get(param.name)!;
+    map.set(param.name, { shape: param.shape, data: (await variable.data()) as Float32Array });
+  }
+  return map;
+}
+
+/** Copies weights into the network's variables, checking that every parameter is present with its shape. */
+export function assignWeights(network: Network, tensors: TensorMap, file: string): void {
+  for (const param of network.parameters) {
+    const tensor = tensors.get(param.name);
+    if (tensor === undefined) throw new CnnxError(`${file}: missing parameter ${param.name}`, 'BAD_WEIGHTS');
+    if (tensor.shape.join() !== param.shape.join()) {
+      throw new CnnxError(
+        `${file}: parameter ${param.name} has shape [${tensor.shape.join(', ')}], expected [${param.shape.join(', ')}]`,
+        'BAD_WEIGHTS',
+      );
+    }
+    network.variables.get(param.name)!.assign(tf.tensor(tensor.data, tensor.shape));
+  }
+}
+
+/** Writes the network's weights (with string metadata) to `file`. */
+export async function saveWeights(network: Network, file: string, metadata: Record<string, string>): Promise<void> {
+  await writeFileAtomic(file, encodeSafetensors(await tensorMapOf(network), metadata));
+}
+
+export async function loadWeights(network: Network, file: string): Promise<Record<string, string>> {
+  const { tensors, metadata } = await readSafetensors(file);
+  assignWeights(network, tensors, file);
+  return metadata;
+}
+
+/** Saves weights, optimizer state and position. */
+export async function saveCheckpoint(
+  network: Network,
+  optimizer: tf.Optimizer,
+  position: Position,
+  file: string,
+): Promise<void> {
+  const tensors = await tensorMapOf(network);
+  const state = await optimizer.getWeights();
+  for (const { name, tensor } of state) {
+    tensors.set(`optimizer/${name.replace(VARIABLE_PREFIX, '')}`, {
+      shape: tensor.shape.length === 0 ? [1] : tensor.shape,
+      data: Float32Array.from(await tensor.data()),
+    });
+  }
+  const order = state.map(({ name }) => name.replace(VARIABLE_PREFIX, ''));
+  await writeFileAtomic(
+    file,
+    encodeSafetensors(tensors, { position: JSON.stringify(position), optimizer: JSON.stringify(order) }),
+  );
+}
+
+/** Restores a checkpoint into `network` and `optimizer`; returns the saved position. */
+export async function loadCheckpoint(network: Network, optimizer: tf.Optimizer, file: string): Promise<Position> {
+  const { tensors, metadata } = await readSafetensors(file);
+  assignWeights(network, tensors, file);
+  const prefix = (network.trainable[0]?.name ?? '').match(VARIABLE_PREFIX)?.[0] ?? '';
+  const order = JSON.parse(metadata.optimizer ?? '[]') as string[];
+  const weights = order.map((name) => {
+    const saved = tensors.get(`optimizer/${name}`);
+    if (saved === undefined) throw new CnnxError(`${file}: missing optimizer state ${name}`, 'BAD_CHECKPOINT');
+    const isScalar = name === 'iter';
+    return { name: isScalar ? name : `${prefix}${name}`, tensor: tf.tensor(saved.data, isScalar ? [] : saved.shape) };
+  });
+  if (weights.length > 0) await optimizer.setWeights(weights);
+  if (metadata.position === undefined) throw new CnnxError(`${file}: not a checkpoint (no position)`, 'BAD_CHECKPOINT');
+  return JSON.parse(metadata.position) as Position;
+}

@@ -1,0 +1,24 @@
+/** Accuracy of a tfjs network on a split, in inference mode. */
+import * as tf from '@tensorflow/tfjs-core';
+import { iterateBatches, type Split } from '../data/index.js';
+import type { Network } from './network.js';
+
+/** Fraction of `split` the network classifies correctly. `resize` as for training (AlexNet's 224). */
+export async function evaluateAccuracy(
+  network: Network,
+  split: Split,
+  options: { batchSize?: number; resize?: number } = {},
+): Promise<number> {
+  const [channels, height, width] = network.spec.input;
+  let correct = 0;
+  for (const batch of iterateBatches(split, { batchSize: options.batchSize ?? 500, resize: options.resize })) {
+    const hits = tf.tidy(() => {
+      const x = tf.tensor4d(batch.xs, [batch.size, height, width, channels]);
+      const predicted = tf.argMax(network.apply(x, { training: false }), 1);
+      return tf.sum(tf.cast(tf.equal(predicted, tf.tensor1d(batch.labels, 'int32')), 'int32'));
+    });
+    correct += (await hits.data())[0]!;
+    hits.dispose();
+  }
+  return correct / split.count;
+}

@@ -1,0 +1,35 @@
+/** The training curves as an SVG a person opens: loss, train accuracy and test accuracy per epoch (vega-lite). */
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+import { writeFileAtomic } from '../common/index.js';
+import type { EpochMetrics } from './run-dir.js';
+
+export async function renderCurves(title: string, metrics: EpochMetrics[]): Promise<string> {
+  const values = metrics.flatMap((m) => [
+    { epoch: m.epoch, series: 'train loss', value: m.loss },
+    { epoch: m.epoch, series: 'train acc', value: m.trainAccuracy },
+    { epoch: m.epoch, series: 'test acc', value: m.testAccuracy },
+  ]);
+  const spec: TopLevelSpec = {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    width: 520,
+    height: 300,
+    background: 'white',
+    data: { values },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 } },
+      y: { field: 'value', type: 'quantitative', title: null },
+      color: { field: 'series', type: 'nominal', sort: ['train loss', 'train acc', 'test acc'] },
+    },
+  };
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  return svg;
+}
+
+export async function writeCurves(file: string, title: string, metrics: EpochMetrics[]): Promise<void> {
+  await writeFileAtomic(file, await renderCurves(title, metrics));
+}

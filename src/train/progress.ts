@@ -1,0 +1,55 @@
+/** Live progress of training: a bar per epoch on a terminal (like the notebook's tqdm), one line per epoch elsewhere. */
+import cliProgress from 'cli-progress';
+import type { EpochMetrics } from './run-dir.js';
+
+export interface ProgressReporter {
+  startEpoch(epoch: number, epochs: number, batches: number, startAt: number): void;
+  step(batchesDone: number, loss: number, examplesPerSec: number): void;
+  endEpoch(metrics: EpochMetrics): void;
+  log(message: string): void;
+}
+
+const formatEpoch = (m: EpochMetrics) =>
+  `epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, train acc ${m.trainAccuracy.toFixed(4)}, test acc ` +
+  `${m.testAccuracy.toFixed(4)}${m.best ? ' (best)' : ''}, ${Math.round(m.examplesPerSec)} examples/s, ${m.seconds.toFixed(1)} s`;
+
+export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
+  let bar: cliProgress.SingleBar | undefined;
+  const tty = Boolean(stream.isTTY);
+  return {
+    startEpoch(epoch, epochs, batches, startAt) {
+      if (!tty) return;
+      bar = new cliProgress.SingleBar(
+        {
+          stream,
+          format: `epoch ${epoch}/${epochs} {bar} {value}/{total} | loss {loss} | {speed} ex/s | eta {eta_formatted}`,
+          hideCursor: true,
+          clearOnComplete: true,
+          etaBuffer: 20,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(batches, startAt, { loss: '-', speed: '-' });
+    },
+    step(batchesDone, loss, examplesPerSec) {
+      bar?.update(batchesDone, { loss: loss.toFixed(4), speed: Math.round(examplesPerSec) });
+    },
+    endEpoch(metrics) {
+      bar?.stop();
+      bar = undefined;
+      stream.write(`${formatEpoch(metrics)}\n`);
+    },
+    log(message) {
+      bar?.stop();
+      bar = undefined;
+      stream.write(`${message}\n`);
+    },
+  };
+}
+
+export const silentProgress: ProgressReporter = {
+  startEpoch() {},
+  step() {},
+  endEpoch() {},
+  log() {},
+};
