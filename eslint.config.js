@@ -3,7 +3,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'runs/', '.gpu/', 'coverage/', 'test-artifacts/', 'models/', 'bench/scratch/'] },
+  {
+    ignores: ['node_modules/', 'dist/', 'runs/', '.gpu/', 'coverage/', 'test-artifacts/', 'models/', 'bench/scratch/'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

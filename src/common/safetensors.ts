@@ -46,7 +46,10 @@ export function encodeSafetensors(tensors: TensorMap, metadata: Record<string, s
 }
 
 /** Parses safetensors bytes; `file` names the source in errors. */
-export function decodeSafetensors(bytes: Uint8Array, file: string): { tensors: TensorMap; metadata: Record<string, string> } {
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  file: string,
+): { tensors: TensorMap; metadata: Record<string, string> } {
   const fail = (why: string) => new CnnxError(`${file}: not a valid weights file (${why})`, 'BAD_WEIGHTS');
   if (bytes.length < 8) throw fail('too short');
   const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
@@ -81,7 +84,10 @@ export async function readSafetensors(file: string): Promise<{ tensors: TensorMa
   try {
     bytes = await readFile(file);
   } catch (error) {
-    throw new CnnxError(`${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`, 'BAD_WEIGHTS');
+    throw new CnnxError(
+      `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      'BAD_WEIGHTS',
+    );
   }
   return decodeSafetensors(bytes, file);
 }

@@ -19,6 +19,13 @@ export interface Position {
 
 const VARIABLE_PREFIX = /^net\d+\//;
 
+/**
+ * Adam's running beta powers are not in tfjs's getWeights(); setWeights() recomputes them with pow(), which
+ * differs from the running product in the last bits and would make a resumed run drift from an uninterrupted one.
+ */
+const HIDDEN_OPTIMIZER_SCALARS = ['accBeta1', 'accBeta2'] as const;
+type HiddenScalars = Partial<Record<(typeof HIDDEN_OPTIMIZER_SCALARS)[number], tf.Variable>>;
+
 async function tensorMapOf(network: Network): Promise<TensorMap> {
   const map: TensorMap = new Map();
   for (const param of network.parameters) {
@@ -69,6 +76,11 @@ export async function saveCheckpoint(
       data: Float32Array.from(await tensor.data()),
     });
   }
+  for (const key of HIDDEN_OPTIMIZER_SCALARS) {
+    const variable = (optimizer as unknown as HiddenScalars)[key];
+    if (variable)
+      tensors.set(`optimizer-scalar/${key}`, { shape: [1], data: Float32Array.from(await variable.data()) });
+  }
   const order = state.map(({ name }) => name.replace(VARIABLE_PREFIX, ''));
   await writeFileAtomic(
     file,
@@ -88,7 +100,21 @@ export async function loadCheckpoint(network: Network, optimizer: tf.Optimizer, 
     const isScalar = name === 'iter';
     return { name: isScalar ? name : `${prefix}${name}`, tensor: tf.tensor(saved.data, isScalar ? [] : saved.shape) };
   });
-  if (weights.length > 0) await optimizer.setWeights(weights);
+  if (weights.length > 0) {
+    try {
+      await optimizer.setWeights(weights);
+    } catch (error) {
+      throw new CnnxError(
+        `${file}: the optimizer state does not fit this run's optimizer (${(error as Error).message})`,
+        'BAD_CHECKPOINT',
+      );
+    }
+  }
+  for (const key of HIDDEN_OPTIMIZER_SCALARS) {
+    const saved = tensors.get(`optimizer-scalar/${key}`);
+    const variable = (optimizer as unknown as HiddenScalars)[key];
+    if (saved && variable) variable.assign(tf.scalar(saved.data[0]!));
+  }
   if (metadata.position === undefined) throw new CnnxError(`${file}: not a checkpoint (no position)`, 'BAD_CHECKPOINT');
   return JSON.parse(metadata.position) as Position;
 }

@@ -112,7 +112,8 @@ export function createNetwork(spec: ModelSpec, seed: number): Network {
           h = tf.reshape(h, [h.shape[0]!, -1]);
           break;
         case 'dropout':
-          if (mode.training && layer.rate > 0) h = tf.dropout(h, layer.rate, undefined, deriveSeed(mode.dropoutSeed ?? 0, i));
+          if (mode.training && layer.rate > 0)
+            h = tf.dropout(h, layer.rate, undefined, deriveSeed(mode.dropoutSeed ?? 0, i));
           break;
         case 'batch-norm':
           h = batchNorm(h, i, layer, mode, get);

@@ -31,10 +31,15 @@ export function createOptimizer(settings: OptimizerSettings): Trainer {
     case 'adam': {
       const optimizer = tf.train.adam(settings.lr);
       // AdamOptimizer reads its learningRate field at every step.
-      return { optimizer, setLearningRate: (lr) => ((optimizer as unknown as { learningRate: number }).learningRate = lr) };
+      return {
+        optimizer,
+        setLearningRate: (lr) => ((optimizer as unknown as { learningRate: number }).learningRate = lr),
+      };
     }
     default:
-      throw new CnnxError(`Unsupported optimizer: "${String(settings.optimizer)}". Should be one of: ${OPTIMIZER_NAMES.join(', ')}.`);
+      throw new CnnxError(
+        `Unsupported optimizer: "${String(settings.optimizer)}". Should be one of: ${OPTIMIZER_NAMES.join(', ')}.`,
+      );
   }
 }
 
@@ -58,6 +63,8 @@ export function learningRateAt(schedule: ScheduleName, lr: number, step: number,
       return lr / 1e4 + 0.5 * (lr - lr / 1e4) * (1 + Math.cos(Math.PI * u));
     }
     default:
-      throw new CnnxError(`Unsupported schedule: "${String(schedule)}". Should be one of: ${SCHEDULE_NAMES.join(', ')}.`);
+      throw new CnnxError(
+        `Unsupported schedule: "${String(schedule)}". Should be one of: ${SCHEDULE_NAMES.join(', ')}.`,
+      );
   }
 }

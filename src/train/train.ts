@@ -57,7 +57,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const progress = options.progress ?? consoleProgress();
   const spec = getModelSpec(config.model);
   const backend = await useBackend(config.backend);
-  progress.log(`backend: ${backend.device}${backend.skipped.length ? ` (skipped: ${backend.skipped.join('; ')})` : ''}`);
+  progress.log(
+    `backend: ${backend.device}${backend.skipped.length ? ` (skipped: ${backend.skipped.join('; ')})` : ''}`,
+  );
 
   const dataset =
     options.dataset ??
@@ -78,7 +80,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   };
   if (options.resume) {
     position = await loadCheckpoint(network, optimizer, runPath(runDir, 'checkpoint'));
-    progress.log(`resuming ${runDir} after epoch ${position.epoch}${position.batch ? `, batch ${position.batch}` : ''}`);
+    progress.log(
+      `resuming ${runDir} after epoch ${position.epoch}${position.batch ? `, batch ${position.batch}` : ''}`,
+    );
   } else {
     await writeFileAtomic(runPath(runDir, 'config'), `${JSON.stringify(config, null, 2)}\n`);
   }

@@ -31,8 +31,7 @@ export function registerBench(program: Command): void {
     .option('--json', 'print one JSON line')
     .action(async (flags: BenchTrainFlags) => {
       const result = await benchmarkTraining(flags);
-      const vsPytorch =
-        result.model === 'lenet5' ? { pytorch_2core_examples_per_sec: PYTORCH_LENET5_2CORE } : {};
+      const vsPytorch = result.model === 'lenet5' ? { pytorch_2core_examples_per_sec: PYTORCH_LENET5_2CORE } : {};
       if (flags.json) {
         console.log(JSON.stringify({ ...result, ...vsPytorch }));
         return;
@@ -47,7 +46,8 @@ export function registerBench(program: Command): void {
         );
       }
       if (result.profile) {
-        for (const [name, ms] of Object.entries(result.profile).slice(0, 15)) console.log(`  ${name.padEnd(28)} ${ms} ms`);
+        for (const [name, ms] of Object.entries(result.profile).slice(0, 15))
+          console.log(`  ${name.padEnd(28)} ${ms} ms`);
       }
     });
 }

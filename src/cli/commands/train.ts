@@ -43,20 +43,32 @@ export function registerTrain(program: Command): void {
     .command('train')
     .description('train LeNet-5 or AlexNet with TensorFlow.js')
     .option('-m, --model <name>', `model: ${MODEL_NAMES.join(' | ')}`, oneOf(MODEL_NAMES), 'lenet5')
-    .option('-d, --dataset <name>', `dataset: ${DATASET_NAMES.join(' | ')} (default: mnist; fashion-mnist for alexnet)`, oneOf(DATASET_NAMES))
+    .option(
+      '-d, --dataset <name>',
+      `dataset: ${DATASET_NAMES.join(' | ')} (default: mnist; fashion-mnist for alexnet)`,
+      oneOf(DATASET_NAMES),
+    )
     .option('--epochs <n>', 'epochs (default per model)', positiveInt)
     .option('--batch-size <n>', 'batch size (default per model)', positiveInt)
     .option('--lr <rate>', 'peak learning rate (default per model)', positiveNumber)
-    .option('--optimizer <name>', `optimizer: ${OPTIMIZER_NAMES.join(' | ')} (default per model)`, oneOf(OPTIMIZER_NAMES))
+    .option(
+      '--optimizer <name>',
+      `optimizer: ${OPTIMIZER_NAMES.join(' | ')} (default per model)`,
+      oneOf(OPTIMIZER_NAMES),
+    )
     .option('--momentum <m>', 'momentum for --optimizer momentum', positiveNumber)
-    .option('--schedule <name>', `learning-rate schedule: ${SCHEDULE_NAMES.join(' | ')} (default per model)`, oneOf(SCHEDULE_NAMES))
+    .option(
+      '--schedule <name>',
+      `learning-rate schedule: ${SCHEDULE_NAMES.join(' | ')} (default per model)`,
+      oneOf(SCHEDULE_NAMES),
+    )
     .option('--seed <n>', 'seed of initialisation, data order and dropout', nonNegativeInt, 42)
     .option('--limit <n>', 'train on the first N training examples (smoke runs)', positiveInt)
     .option('--test-limit <n>', 'evaluate on the first N test examples', positiveInt)
     .option('--backend <name>', `tfjs backend: ${BACKEND_NAMES.join(' | ')}`, oneOf(BACKEND_NAMES), 'auto')
     .option('-o, --out <dir>', 'run directory (default runs/<model>-<dataset>-<time>)')
     .option('--resume <run>', 'continue the run in this directory after its last checkpoint')
-    .option('--print-shapes', 'print each layer\'s output shape for one input and exit')
+    .option('--print-shapes', "print each layer's output shape for one input and exit")
     .option('--data-dir <dir>', 'dataset cache directory (env CNNX_DATA_DIR)')
     .option('--offline', 'never download data')
     .addHelpText(

@@ -65,7 +65,8 @@ export async function useBackend(name: BackendName): Promise<BackendInfo> {
 
 export async function setBackendOrThrow(name: string): Promise<void> {
   const ok = await tf.setBackend(name);
-  if (!ok || tf.getBackend() !== name) throw new CnnxError(`tfjs could not initialise the ${name} backend`, 'BACKEND_FAILED');
+  if (!ok || tf.getBackend() !== name)
+    throw new CnnxError(`tfjs could not initialise the ${name} backend`, 'BACKEND_FAILED');
 }
 
 export { registerWasmTrainingKernels } from './wasm/register-kernels.js';

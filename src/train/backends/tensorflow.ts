@@ -20,14 +20,23 @@ export async function loadTensorflow() {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') continue;
-      failures.push(`${pkg} is installed but failed to load (${messageOf(error).split('\n')[0]}); check that CUDA 11.2 and cuDNN 8.1 libraries are on LD_LIBRARY_PATH`);
+      failures.push(
+        `${pkg} is installed but failed to load (${messageOf(error).split('\n')[0]}); check that CUDA 11.2 and cuDNN 8.1 libraries are on LD_LIBRARY_PATH`,
+      );
       continue;
     }
     if (await tf.setBackend('tensorflow')) {
       const gpu = pkg.endsWith('-gpu');
-      return { name: 'tensorflow' as const, device: `tensorflow (${pkg}, ${gpu ? 'CUDA' : 'CPU'})`, deterministic: !gpu };
+      return {
+        name: 'tensorflow' as const,
+        device: `tensorflow (${pkg}, ${gpu ? 'CUDA' : 'CPU'})`,
+        deterministic: !gpu,
+      };
     }
     failures.push(`${pkg} loaded but its backend did not initialise`);
   }
-  throw new CnnxError(failures.length > 0 ? `tensorflow: ${failures.join('; ')}` : TENSORFLOW_HELP, 'BACKEND_UNAVAILABLE');
+  throw new CnnxError(
+    failures.length > 0 ? `tensorflow: ${failures.join('; ')}` : TENSORFLOW_HELP,
+    'BACKEND_UNAVAILABLE',
+  );
 }

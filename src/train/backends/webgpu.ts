@@ -36,7 +36,8 @@ async function installDawn(): Promise<void> {
 
 function describe(adapter: AdapterLike): { text: string; software: boolean } {
   const info = adapter.info ?? {};
-  const text = [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter';
+  const text =
+    [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') || 'unknown adapter';
   const software = Boolean(info.isFallbackAdapter) || /swiftshader|llvmpipe|cpu/i.test(text);
   return { text, software };
 }
@@ -53,6 +54,7 @@ export async function loadWebgpu(options: { allowSoftware: boolean }) {
     throw new CnnxError(`webgpu: only a software adapter (${text}), slower than wasm`, 'BACKEND_UNAVAILABLE');
   }
   await import('@tensorflow/tfjs-backend-webgpu');
-  if (!(await tf.setBackend('webgpu'))) throw new CnnxError('webgpu: tfjs-backend-webgpu failed to initialise', 'BACKEND_FAILED');
+  if (!(await tf.setBackend('webgpu')))
+    throw new CnnxError('webgpu: tfjs-backend-webgpu failed to initialise', 'BACKEND_FAILED');
   return { name: 'webgpu' as const, device: `webgpu (${text})`, deterministic: false };
 }

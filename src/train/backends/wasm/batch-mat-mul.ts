@@ -20,7 +20,11 @@ export function batchMatMulKernel(backendName: string, original: KernelFunc): Ke
     const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
     const aT = transposeA ? flip(a) : a;
     const bT = transposeB ? flip(b) : b;
-    const result = original({ inputs: { a: aT, b: bT }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
+    const result = original({
+      inputs: { a: aT, b: bT },
+      backend,
+      attrs: { ...attrs, transposeA: false, transposeB: false },
+    });
     if (transposeA) disposeInfo(backend, aT);
     if (transposeB) disposeInfo(backend, bT);
     return result;

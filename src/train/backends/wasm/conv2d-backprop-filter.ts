@@ -25,7 +25,8 @@ export function conv2dBackpropFilterKernel(backendName: string): KernelConfig {
     ];
     const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
     const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Attrs;
-    if (dataFormat !== 'NHWC') throw new Error(`Error in conv2dBackpropFilter: only NHWC is supported, got ${dataFormat}`);
+    if (dataFormat !== 'NHWC')
+      throw new Error(`Error in conv2dBackpropFilter: only NHWC is supported, got ${dataFormat}`);
     const info = backend_util.computeConv2DInfo(
       x.shape as [number, number, number, number],
       filterShape,

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { countParameters, getModelSpec, layerShapes, MODEL_NAMES, parameterSpecs } from '../../src/models/index.js';
+
+describe('model specs', () => {
+  it.each([
+    ['lenet5', 61_706],
+    ['alexnet', 46_764_746],
+  ])('%s has the notebook parameter count', (name, count) => {
+    expect(countParameters(getModelSpec(name))).toBe(count);
+  });
+
+  it('lenet5-relu keeps LeNet-5 sizes plus batch-norm scale and shift', () => {
+    expect(countParameters(getModelSpec('lenet5-relu'))).toBe(61_706 + 2 * (6 + 16 + 120 + 84));
+  });
+
+  it('lenet5 layer shapes match the notebook', () => {
+    const shapes = layerShapes(getModelSpec('lenet5')).map((s) => `${s.layer.kind}:${s.output.join('x')}`);
+    expect(shapes).toEqual([
+      'conv2d:6x28x28',
+      'sigmoid:6x28x28',
+      'max-pool:6x14x14',
+      'conv2d:16x10x10',
+      'sigmoid:16x10x10',
+      'max-pool:16x5x5',
+      'flatten:400',
+      'dense:120',
+      'sigmoid:120',
+      'dense:84',
+      'sigmoid:84',
+      'dense:10',
+    ]);
+  });
+
+  it('alexnet layer shapes match the notebook', () => {
+    const shapes = layerShapes(getModelSpec('alexnet'))
+      .filter((s) => ['conv2d', 'max-pool', 'flatten', 'dense'].includes(s.layer.kind))
+      .map((s) => s.output.join('x'));
+    expect(shapes).toEqual([
+      '96x54x54',
+      '96x26x26',
+      '256x26x26',
+      '256x12x12',
+      '384x12x12',
+      '384x12x12',
+      '256x12x12',
+      '256x5x5',
+      '6400',
+      '4096',
+      '4096',
+      '10',
+    ]);
+  });
+
+  it('names parameters like a PyTorch state_dict, in tfjs layout', () => {
+    const params = parameterSpecs(getModelSpec('lenet5')).map((p) => `${p.name}:${p.shape.join('x')}`);
+    expect(params).toEqual([
+      '0.weight:5x5x1x6',
+      '0.bias:6',
+      '3.weight:5x5x6x16',
+      '3.bias:16',
+      '7.weight:400x120',
+      '7.bias:120',
+      '9.weight:120x84',
+      '9.bias:84',
+      '11.weight:84x10',
+      '11.bias:10',
+    ]);
+  });
+
+  it('rejects unknown models with the choices', () => {
+    expect(() => getModelSpec('resnet')).toThrow(`Unsupported model: "resnet". Should be one of: ${MODEL_NAMES.join(', ')}.`);
+  });
+});

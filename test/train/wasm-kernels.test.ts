@@ -1,0 +1,86 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useBackend } from '../../src/train/index.js';
+
+/**
+ * Runs `f` on the cpu backend and on wasm (with cnnx's kernels) from the same inputs; returns the max abs diff.
+ * Also checks the diff relative to the largest expected value, which does not depend on the inputs' scale.
+ */
+async function maxDiffCpuVsWasm(make: () => tf.Tensor[], f: (...inputs: tf.Tensor[]) => tf.Tensor[]): Promise<number> {
+  const results: Float32Array[][] = [];
+  for (const backend of ['cpu', 'wasm'] as const) {
+    await useBackend(backend);
+    const outputs = tf.tidy(() => f(...make()));
+    results.push(await Promise.all(outputs.map(async (t) => (await t.data()) as Float32Array)));
+    tf.dispose(outputs);
+  }
+  let worst = 0;
+  let largest = 0;
+  results[0]!.forEach((expected, i) => {
+    const actual = results[1]![i]!;
+    expect(actual.length).toBe(expected.length);
+    for (let j = 0; j < expected.length; j++) {
+      worst = Math.max(worst, Math.abs(expected[j]! - actual[j]!));
+      largest = Math.max(largest, Math.abs(expected[j]!));
+    }
+  });
+  expect(worst / largest).toBeLessThan(1e-5);
+  return worst;
+}
+
+/** Values at the scale training sees: images in [0,1], Xavier-sized weights, mean-loss-sized gradients. */
+const random = (shape: number[], seed: number, scale = 1) => tf.randomUniform(shape, -scale, scale, 'float32', seed);
+const image = (shape: number[], seed: number) => tf.randomUniform(shape, 0, 1, 'float32', seed);
+
+describe('wasm training kernels against the cpu backend', () => {
+  beforeAll(async () => {
+    await useBackend('wasm');
+  });
+
+  it.each([
+    // [input, kernel, stride, pad]: LeNet's two convolutions, AlexNet's first (stride 4) and a padded 3x3
+    [[4, 28, 28, 1], [5, 5, 1, 6], 1, 2],
+    [[4, 14, 14, 6], [5, 5, 6, 16], 1, 0],
+    [[2, 64, 64, 1], [11, 11, 1, 8], 4, 1],
+    [[3, 12, 12, 5], [3, 3, 5, 7], 1, 1],
+    [[3, 13, 13, 4], [3, 3, 4, 5], 2, 0],
+  ] as [number[], number[], number, number][])(
+    'Conv2DBackpropFilter and Conv2DBackpropInput for input %j, kernel %j, stride %i, pad %i',
+    async (inputShape, filterShape, stride, pad) => {
+      const diff = await maxDiffCpuVsWasm(
+        () => [image(inputShape, 1), random(filterShape, 2, 0.2)],
+        (x, w) => {
+          const conv = (a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad);
+          const upstream = random(conv(x!, w!).shape, 3, 0.01);
+          const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a, b), upstream)))([x!, w!]);
+          return [dx!, dw!];
+        },
+      );
+      expect(diff).toBeLessThanOrEqual(1e-5);
+    },
+  );
+
+  it.each([
+    [[4, 28, 28, 6], 2, 2],
+    [[2, 54, 54, 3], 3, 2],
+    [[2, 9, 9, 2], 3, 3],
+  ] as [number[], number, number][])('MaxPoolGrad for input %j, window %i, stride %i', async (shape, size, stride) => {
+    const diff = await maxDiffCpuVsWasm(
+      () => [random(shape, 3)],
+      (x) => [tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, size, stride, 'valid'), 3)))(x!)],
+    );
+    expect(diff).toBeLessThanOrEqual(1e-5);
+  });
+
+  it.each([
+    [false, true],
+    [true, false],
+    [true, true],
+  ])('BatchMatMul with transposeA=%s, transposeB=%s', async (transposeA, transposeB) => {
+    const diff = await maxDiffCpuVsWasm(
+      () => [random(transposeA ? [40, 32] : [32, 40], 4), random(transposeB ? [24, 40] : [40, 24], 5)],
+      (a, b) => [tf.matMul(a!, b!, transposeA, transposeB)],
+    );
+    expect(diff).toBeLessThanOrEqual(1e-5);
+  });
+});
