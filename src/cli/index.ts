@@ -7,12 +7,12 @@ import { isUserError } from '../common/index.js';
 import { registerData } from './commands/data.js';
 import { registerTrain } from './commands/train.js';
 import { registerBench } from './commands/bench.js';
+import { registerExport } from './commands/export.js';
 
 const VERSION = '0.1.0';
 
 /** Subcommands not built yet: they exist so `--help` shows the whole tool, and say plainly that they are missing. */
 const PLANNED: Record<string, string> = {
-  export: "export a training run's best weights to ONNX",
   eval: "measure an ONNX model's test accuracy with ONNX Runtime",
   predict: 'classify image files with an ONNX model',
   serve: 'serve ONNX models over HTTP (KServe v2, images, digit strings)',
@@ -26,6 +26,7 @@ export function buildProgram(): Command {
     .showSuggestionAfterError()
     .exitOverride();
   registerTrain(program);
+  registerExport(program);
   registerData(program);
   registerBench(program);
   for (const [name, description] of Object.entries(PLANNED)) {

@@ -1,0 +1,20 @@
+/** Element-wise activations: Sigmoid and ReLU keep the shape. */
+import type { LayerEmitter } from '../graph-builder.js';
+
+export const sigmoidEmitter: LayerEmitter<'sigmoid'> = {
+  layer: 'sigmoid',
+  emit({ input, addNode, outputName }) {
+    const output = outputName();
+    addNode('Sigmoid', [input.name], [output]);
+    return { name: output, shape: input.shape, flattenedFrom: input.flattenedFrom };
+  },
+};
+
+export const reluEmitter: LayerEmitter<'relu'> = {
+  layer: 'relu',
+  emit({ input, addNode, outputName }) {
+    const output = outputName();
+    addNode('Relu', [input.name], [output]);
+    return { name: output, shape: input.shape, flattenedFrom: input.flattenedFrom };
+  },
+};

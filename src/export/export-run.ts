@@ -1,0 +1,111 @@
+/**
+ * `cnnx export`: a training run's best weights -> a verified ONNX file. The file is written to a temporary path,
+ * loaded in onnxruntime-node and compared with tfjs on real test images; only a model within tolerance is
+ * renamed into place, so a failed export leaves no file.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { CnnxError, produceFileAtomic, readSafetensors } from '../common/index.js';
+import { CLASS_NAMES, loadDataset, type Dataset } from '../data/index.js';
+import { getModelSpec } from '../models/index.js';
+import { assignWeights, createNetwork, readRunConfig, runPath, useBackend } from '../train/index.js';
+import { buildOnnxModel } from './build-model.js';
+import { inspectOnnx } from './inspect-model.js';
+import { checkParity, paritySet } from './parity.js';
+import { toleranceFor, type ParityReport } from './tolerances.js';
+import { writeTritonRepository } from './triton.js';
+
+export interface ExportOptions {
+  runDir: string;
+  out: string;
+  opset?: number;
+  triton?: string;
+  /** Test images compared between tfjs and ONNX Runtime (default 256; 32 for AlexNet). */
+  parityCount?: number;
+  dataset?: Dataset;
+  log?: (message: string) => void;
+}
+
+export interface ExportResult {
+  file: string;
+  bytes: number;
+  parity: ParityReport;
+  tolerance: number;
+  tritonDir?: string;
+}
+
+/** How inputs are prepared, recorded in the model so that every consumer does the same. */
+function preprocessFor(dataset: string, side: number): Record<string, unknown> {
+  return {
+    layout: 'NCHW',
+    input: [1, side, side],
+    scale: 'pixel / 255',
+    range: [0, 1],
+    polarity: 'ink or object bright on a dark background, as in the IDX files',
+    procedure:
+      dataset === 'mnist'
+        ? 'mnist: crop to the ink bounding box, fit into 20x20 keeping the aspect ratio, centre by centre of mass in 28x28'
+        : 'fashion-mnist: object fitted into 28x28',
+    ...(side !== 28 ? { resize: `bilinear (half-pixel centres) from 28x28 to ${side}x${side}` } : {}),
+  };
+}
+
+export async function exportRun(options: ExportOptions): Promise<ExportResult> {
+  const log = options.log ?? (() => {});
+  const config = await readRunConfig(options.runDir);
+  const spec = getModelSpec(config.model);
+  const weightsFile = runPath(options.runDir, 'best');
+  if (!existsSync(weightsFile)) {
+    throw new CnnxError(`${options.runDir}: no best weights yet (${basename(weightsFile)}); train at least one epoch`, 'BAD_RUN');
+  }
+  const { tensors, metadata } = await readSafetensors(weightsFile);
+  const side = spec.input[1];
+  const onnxBytes = buildOnnxModel(
+    spec,
+    tensors,
+    {
+      dataset: config.dataset,
+      labels: CLASS_NAMES[config.dataset],
+      preprocess: preprocessFor(config.dataset, side),
+      metrics: {
+        testAccuracy: Number(metadata.testAccuracy),
+        epoch: Number(metadata.epoch),
+        dataSource: metadata.dataSource,
+        trainedWith: `cnnx train --model ${config.model} --dataset ${config.dataset} --optimizer ${config.optimizer} --lr ${config.lr} --epochs ${config.epochs} --batch-size ${config.batchSize} --schedule ${config.schedule} --seed ${config.seed}`,
+      },
+    },
+    { opset: options.opset },
+  );
+  const signature = inspectOnnx(onnxBytes, options.out);
+
+  const backend = await useBackend('wasm').catch(() => useBackend('cpu'));
+  const network = createNetwork(spec, 0);
+  assignWeights(network, tensors, weightsFile);
+  const dataset = options.dataset ?? (await loadDataset(config.dataset, { log, offline: true }));
+  const inputs = paritySet(dataset.test, options.parityCount ?? (spec.name === 'alexnet' ? 32 : 256), side);
+  const tolerance = toleranceFor('fp32-cpu', spec.name);
+  let parity: ParityReport | undefined;
+  try {
+    await produceFileAtomic(options.out, async (temporary) => {
+      await writeFile(temporary, onnxBytes);
+      // Verify what was written, as a user would load it.
+      parity = await checkParity(network, await readFile(temporary), inputs);
+      log(
+        `parity (tfjs ${backend.name} vs onnxruntime-node cpu, ${parity.count} ${dataset.name} test images): ` +
+          `max abs diff ${parity.maxAbsDiff.toExponential(2)} (tolerance ${tolerance}), top-1 agreement ${(parity.top1Agreement * 100).toFixed(1)}%`,
+      );
+      if (parity.maxAbsDiff > tolerance || parity.top1Agreement < 1) {
+        throw new CnnxError(
+          `export failed verification: max abs diff ${parity.maxAbsDiff} > ${tolerance} or top-1 agreement ${parity.top1Agreement} < 1; no file written`,
+          'EXPORT_PARITY',
+        );
+      }
+    });
+  } finally {
+    network.dispose();
+  }
+  const name = basename(options.out).replace(/\.onnx$/, '');
+  const tritonDir = options.triton ? await writeTritonRepository(options.triton, name, onnxBytes, signature) : undefined;
+  return { file: options.out, bytes: onnxBytes.length, parity: parity!, tolerance, tritonDir };
+}

@@ -1,0 +1,12 @@
+/** Runtime stage: ONNX Runtime sessions (onnxruntime-node here; onnxruntime-web lives in its own adapter). */
+export {
+  CUDA_HELP,
+  EP_NAMES,
+  EXECUTION_PROVIDERS,
+  openSession,
+  parseEpName,
+  type EpName,
+  type Logits,
+  type ModelSession,
+  type SessionOptions,
+} from './node.js';

@@ -1,0 +1,92 @@
+/**
+ * onnxruntime-node sessions: the only module that imports onnxruntime-node. A frozen table maps the user's word
+ * to an execution provider; `auto` tries CUDA, then WebGPU, then CPU, and remembers why each failed.
+ */
+import * as ort from 'onnxruntime-node';
+import { CnnxError, messageOf } from '../common/index.js';
+
+export const EXECUTION_PROVIDERS = Object.freeze({ cpu: 'cpu', cuda: 'cuda', webgpu: 'webgpu' } as const);
+export const EP_NAMES = ['auto', ...Object.keys(EXECUTION_PROVIDERS)] as readonly string[];
+export type EpName = 'auto' | keyof typeof EXECUTION_PROVIDERS;
+
+export const CUDA_HELP =
+  "onnxruntime-node's CUDA provider libraries are not in its npm package: its install script downloads them from " +
+  'NuGet, and cnnx switches that off (allowScripts in package.json). With network access, run ' +
+  '`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js`; the CUDA provider also ' +
+  'needs the CUDA 12 runtime and cuDNN 9 on the library path.';
+
+export interface SessionOptions {
+  ep?: EpName;
+  /** Threads for one operator (intra-op); default ORT's choice. */
+  threads?: number;
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+}
+
+export interface Logits {
+  data: Float32Array;
+  dims: number[];
+}
+
+export interface ModelSession {
+  /** The execution provider that runs the model. */
+  ep: keyof typeof EXECUTION_PROVIDERS;
+  /** Why faster providers were skipped by `auto`. */
+  skipped: string[];
+  inputName: string;
+  outputName: string;
+  /** Runs one batch: `data` laid out as `dims` ([N, 1, H, W]). */
+  run(data: Float32Array, dims: number[]): Promise<Logits>;
+  release(): Promise<void>;
+}
+
+export function parseEpName(name: string): EpName {
+  if (EP_NAMES.includes(name)) return name as EpName;
+  throw new CnnxError(`Unsupported execution provider: "${name}". Should be one of: ${EP_NAMES.join(', ')}.`, 'BAD_EP');
+}
+
+async function tryCreate(model: Uint8Array, ep: keyof typeof EXECUTION_PROVIDERS, options: SessionOptions) {
+  try {
+    return await ort.InferenceSession.create(model, {
+      executionProviders: [EXECUTION_PROVIDERS[ep]],
+      ...(options.threads !== undefined ? { intraOpNumThreads: options.threads } : {}),
+      graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    });
+  } catch (error) {
+    const first = messageOf(error).split('\n')[0]!;
+    throw new CnnxError(`${ep}: ${ep === 'cuda' ? `${first}. ${CUDA_HELP}` : first}`, 'EP_UNAVAILABLE');
+  }
+}
+
+/** Opens a session for ONNX bytes on the requested execution provider. */
+export async function openSession(model: Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
+  const order: (keyof typeof EXECUTION_PROVIDERS)[] =
+    options.ep === undefined || options.ep === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [options.ep];
+  const skipped: string[] = [];
+  for (const ep of order) {
+    let session: ort.InferenceSession;
+    try {
+      session = await tryCreate(model, ep, options);
+    } catch (error) {
+      if (order.length === 1) throw error;
+      skipped.push(messageOf(error));
+      continue;
+    }
+    const inputName = session.inputNames[0]!;
+    const outputName = session.outputNames[0]!;
+    return {
+      ep,
+      skipped,
+      inputName,
+      outputName,
+      async run(data, dims) {
+        const outputs = await session.run({ [inputName]: new ort.Tensor('float32', data, dims) });
+        const logits = outputs[outputName]!;
+        const result = { data: logits.data as Float32Array, dims: [...logits.dims] };
+        for (const tensor of Object.values(outputs)) tensor.dispose?.();
+        return result;
+      },
+      release: () => session.release(),
+    };
+  }
+  throw new CnnxError(`no execution provider could load the model: ${skipped.join('; ')}`, 'EP_UNAVAILABLE');
+}
