@@ -8,13 +8,13 @@ import { registerData } from './commands/data.js';
 import { registerTrain } from './commands/train.js';
 import { registerBench } from './commands/bench.js';
 import { registerExport } from './commands/export.js';
+import { registerEval } from './commands/eval.js';
+import { registerPredict } from './commands/predict.js';
 
 const VERSION = '0.1.0';
 
 /** Subcommands not built yet: they exist so `--help` shows the whole tool, and say plainly that they are missing. */
 const PLANNED: Record<string, string> = {
-  eval: "measure an ONNX model's test accuracy with ONNX Runtime",
-  predict: 'classify image files with an ONNX model',
   serve: 'serve ONNX models over HTTP (KServe v2, images, digit strings)',
   demo: 'train, export, verify and serve in one go',
 };
@@ -27,6 +27,8 @@ export function buildProgram(): Command {
     .exitOverride();
   registerTrain(program);
   registerExport(program);
+  registerEval(program);
+  registerPredict(program);
   registerData(program);
   registerBench(program);
   for (const [name, description] of Object.entries(PLANNED)) {

@@ -65,7 +65,11 @@ export function buildOnnxModel(
       input: flow,
       weight: (suffix) => {
         const tensor = weights.get(`${index}.${suffix}`);
-        if (!tensor) throw new CnnxError(`weights have no parameter ${index}.${suffix} (layer ${index}, ${layer.kind})`, 'BAD_WEIGHTS');
+        if (!tensor)
+          throw new CnnxError(
+            `weights have no parameter ${index}.${suffix} (layer ${index}, ${layer.kind})`,
+            'BAD_WEIGHTS',
+          );
         return tensor;
       },
       addInitializer: (name, dims, data) => builder.addInitializer(name, dims, data),
@@ -74,7 +78,8 @@ export function buildOnnxModel(
     });
   });
   // The last tensor is the graph output, named `logits` as the contract says.
-  for (const node of builder.nodes) node.output = (node.output ?? []).map((name) => (name === flow.name ? 'logits' : name));
+  for (const node of builder.nodes)
+    node.output = (node.output ?? []).map((name) => (name === flow.name ? 'logits' : name));
   const model: OnnxTypes.IModelProto = {
     irVersion: irVersionFor(opset),
     opsetImport: [{ domain: '', version: opset }],

@@ -11,6 +11,7 @@ import { CLASS_NAMES, loadDataset, type Dataset } from '../data/index.js';
 import { getModelSpec } from '../models/index.js';
 import { assignWeights, createNetwork, readRunConfig, runPath, useBackend } from '../train/index.js';
 import { buildOnnxModel } from './build-model.js';
+import type { EmitterRegistry } from './emitters/index.js';
 import { inspectOnnx } from './inspect-model.js';
 import { checkParity, paritySet } from './parity.js';
 import { toleranceFor, type ParityReport } from './tolerances.js';
@@ -25,6 +26,8 @@ export interface ExportOptions {
   parityCount?: number;
   dataset?: Dataset;
   log?: (message: string) => void;
+  /** Layer emitters (default: all of cnnx's). */
+  emitters?: EmitterRegistry;
 }
 
 export interface ExportResult {
@@ -57,7 +60,10 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const spec = getModelSpec(config.model);
   const weightsFile = runPath(options.runDir, 'best');
   if (!existsSync(weightsFile)) {
-    throw new CnnxError(`${options.runDir}: no best weights yet (${basename(weightsFile)}); train at least one epoch`, 'BAD_RUN');
+    throw new CnnxError(
+      `${options.runDir}: no best weights yet (${basename(weightsFile)}); train at least one epoch`,
+      'BAD_RUN',
+    );
   }
   const { tensors, metadata } = await readSafetensors(weightsFile);
   const side = spec.input[1];
@@ -75,7 +81,7 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
         trainedWith: `cnnx train --model ${config.model} --dataset ${config.dataset} --optimizer ${config.optimizer} --lr ${config.lr} --epochs ${config.epochs} --batch-size ${config.batchSize} --schedule ${config.schedule} --seed ${config.seed}`,
       },
     },
-    { opset: options.opset },
+    { opset: options.opset, emitters: options.emitters },
   );
   const signature = inspectOnnx(onnxBytes, options.out);
 
@@ -106,6 +112,8 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
     network.dispose();
   }
   const name = basename(options.out).replace(/\.onnx$/, '');
-  const tritonDir = options.triton ? await writeTritonRepository(options.triton, name, onnxBytes, signature) : undefined;
+  const tritonDir = options.triton
+    ? await writeTritonRepository(options.triton, name, onnxBytes, signature)
+    : undefined;
   return { file: options.out, bytes: onnxBytes.length, parity: parity!, tolerance, tritonDir };
 }

@@ -29,7 +29,9 @@ export class ModelCheckError extends CnnxError {
 function dims(info: OnnxTypes.IValueInfoProto): { elemType: number; shape: number[] } | undefined {
   const tensor = info.type?.tensorType;
   if (!tensor) return undefined;
-  const shape = (tensor.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : -1));
+  const shape = (tensor.shape?.dim ?? []).map((d) =>
+    d.dimValue !== undefined && d.dimValue !== null && Number(d.dimValue) > 0 ? Number(d.dimValue) : -1,
+  );
   return { elemType: tensor.elemType ?? 0, shape };
 }
 
@@ -39,7 +41,10 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (error) {
-    throw new ModelCheckError(`${file}: not a valid ONNX model (malformed or truncated: ${(error as Error).message})`, 'MODEL_MALFORMED');
+    throw new ModelCheckError(
+      `${file}: not a valid ONNX model (malformed or truncated: ${(error as Error).message})`,
+      'MODEL_MALFORMED',
+    );
   }
   const graph = model.graph;
   if (!graph || (graph.node ?? []).length === 0) {
@@ -59,7 +64,16 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
   const outputs = graph.output ?? [];
   const expected = 'one float32 input [N, 1, H, W] and one float32 output [N, classes]';
   const describe = (list: OnnxTypes.IValueInfoProto[]) =>
-    list.map((i) => `${i.name} [${dims(i)?.shape.map((d) => (d < 0 ? 'N' : d)).join(', ') ?? '?'}]`).join(', ') || 'none';
+    list
+      .map(
+        (i) =>
+          `${i.name} [${
+            dims(i)
+              ?.shape.map((d) => (d < 0 ? 'N' : d))
+              .join(', ') ?? '?'
+          }]`,
+      )
+      .join(', ') || 'none';
   const unsupported = (why: string) =>
     new ModelCheckError(`${file}: signature cnnx cannot serve (${why}); expected ${expected}`, 'MODEL_SIGNATURE');
   if (inputs.length !== 1) throw unsupported(`${inputs.length} inputs: ${describe(inputs)}`);
@@ -67,7 +81,14 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
   const input = dims(inputs[0]!);
   const output = dims(outputs[0]!);
   const FLOAT = onnx.TensorProto.DataType.FLOAT;
-  if (!input || input.elemType !== FLOAT || input.shape.length !== 4 || input.shape[1] !== 1 || input.shape[2]! < 1 || input.shape[3]! < 1) {
+  if (
+    !input ||
+    input.elemType !== FLOAT ||
+    input.shape.length !== 4 ||
+    input.shape[1] !== 1 ||
+    input.shape[2]! < 1 ||
+    input.shape[3]! < 1
+  ) {
     throw unsupported(`input ${describe(inputs)}`);
   }
   if (!output || output.elemType !== FLOAT || output.shape.length !== 2 || output.shape[1]! < 2) {
@@ -94,4 +115,33 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
     metadata,
     labels,
   };
+}
+
+/** Default largest model file cnnx loads (AlexNet's ONNX is ~187 MB). */
+export const DEFAULT_MAX_MODEL_BYTES = 512 * 2 ** 20;
+
+/** Reads and checks an ONNX file from disk. */
+export async function readOnnxModel(
+  file: string,
+  options: { maxBytes?: number } = {},
+): Promise<{ bytes: Uint8Array; signature: ModelSignature }> {
+  const { readFile, stat } = await import('node:fs/promises');
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
+  let size: number;
+  try {
+    size = (await stat(file)).size;
+  } catch (error) {
+    throw new ModelCheckError(
+      `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      'MODEL_UNREADABLE',
+    );
+  }
+  if (size > maxBytes) {
+    throw new ModelCheckError(
+      `${file}: ${size} bytes is over the ${maxBytes}-byte model size limit`,
+      'MODEL_TOO_LARGE',
+    );
+  }
+  const bytes = await readFile(file);
+  return { bytes, signature: inspectOnnx(bytes, file) };
 }

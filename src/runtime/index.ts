@@ -10,3 +10,5 @@ export {
   type ModelSession,
   type SessionOptions,
 } from './node.js';
+export { evaluateSession, type OnnxEvaluation } from './evaluate.js';
+export { classifyImages, describeLogits, softmax, toModelSide, type Classification } from './classify.js';

@@ -49,3 +49,29 @@ describe('cnnx CLI', () => {
     expect(stderr).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('cnnx eval / predict / export on the command line', () => {
+  it.each([
+    [['eval', '--model', '/nonexistent.onnx'], /\/nonexistent.onnx: cannot read \(ENOENT\)/],
+    [['eval', '--model', 'package.json'], /package.json: not a valid ONNX model/],
+    [['predict', '--model', 'package.json', 'x.png'], /package.json: not a valid ONNX model/],
+    [['export', '--run', '/nonexistent', '--out', '/tmp/x.onnx'], /\/nonexistent: not a cnnx run directory/],
+    [['export', '--run', '.', '--out', '/tmp/x.onnx', '--opset', 'seven'], /expected a positive integer, got "seven"/],
+    [['train', '--model', 'resnet'], /should be one of: lenet5, lenet5-relu, alexnet/],
+    [['train', '--batch-size', '0'], /expected a positive integer, got "0"/],
+    [['train', '--resume', '/nonexistent'], /\/nonexistent: not a cnnx run directory/],
+    [['bench', 'train', '--backend', 'tpu'], /should be one of: auto, tensorflow, webgpu, wasm, cpu/],
+  ])('answers %j with one line', async (args, message) => {
+    const { code, stderr } = await run(...args);
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(message);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('prints layer shapes like the notebook', async () => {
+    const { code, stdout } = await run('train', '--model', 'alexnet', '--print-shapes');
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/Conv2d\s+output shape:\s+\[1, 96, 54, 54\]/);
+    expect(stdout).toMatch(/Dense\s+output shape:\s+\[1, 10\]/);
+  });
+});

@@ -14,7 +14,8 @@ export class EmitterRegistry {
   private readonly emitters = new Map<string, LayerEmitter>();
 
   register(emitter: LayerEmitter): this {
-    if (this.emitters.has(emitter.layer)) throw new Error(`an ONNX emitter for layer '${emitter.layer}' is already registered`);
+    if (this.emitters.has(emitter.layer))
+      throw new Error(`an ONNX emitter for layer '${emitter.layer}' is already registered`);
     this.emitters.set(emitter.layer, emitter);
     return this;
   }
@@ -22,7 +23,10 @@ export class EmitterRegistry {
   get(kind: string): LayerEmitter {
     const emitter = this.emitters.get(kind);
     if (emitter === undefined) {
-      throw new CnnxError(`cannot export layer '${kind}' to ONNX: no emitter is registered for it`, 'EXPORT_UNKNOWN_LAYER');
+      throw new CnnxError(
+        `cannot export layer '${kind}' to ONNX: no emitter is registered for it`,
+        'EXPORT_UNKNOWN_LAYER',
+      );
     }
     return emitter;
   }

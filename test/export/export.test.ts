@@ -1,0 +1,252 @@
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { onnx as OnnxTypes } from 'onnx-proto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { limitSplit, loadDataset, type Dataset } from '../../src/data/index.js';
+import {
+  buildOnnxModel,
+  checkOpset,
+  defaultEmitters,
+  EmitterRegistry,
+  exportRun,
+  inspectOnnx,
+  irVersionFor,
+  paritySet,
+  tfjsLogits,
+  compareLogits,
+  type ModelSignature,
+} from '../../src/export/index.js';
+import { onnx } from '../../src/export/onnx-proto.js';
+import { parameterSpecs, type ModelSpec } from '../../src/models/index.js';
+import { evaluateSession, openSession } from '../../src/runtime/index.js';
+import { createNetwork, useBackend } from '../../src/train/index.js';
+import type { TensorMap } from '../../src/common/index.js';
+import { smallRun } from '../helpers/runs.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+let mnist: Dataset;
+let root: string;
+let run: Awaited<ReturnType<typeof smallRun>>;
+let exported: string;
+beforeAll(async () => {
+  mnist = await loadDataset('mnist');
+  root = await tempDir();
+  run = await smallRun(root, mnist);
+  exported = join(root, 'digits.onnx');
+  await exportRun({ runDir: run.runDir, out: exported, dataset: mnist, triton: join(root, 'triton') });
+});
+
+describe('cnnx export round trip', () => {
+  it('writes a model with the contract signature and metadata', async () => {
+    const signature = inspectOnnx(await readFile(exported), exported);
+    expect(signature.inputName).toBe('input');
+    expect(signature.outputName).toBe('logits');
+    expect(signature.inputShape).toEqual([-1, 1, 28, 28]);
+    expect(signature.outputShape).toEqual([-1, 10]);
+    expect(signature.opset).toBe(17);
+    for (const key of [
+      'cnnx.model',
+      'cnnx.dataset',
+      'cnnx.labels',
+      'cnnx.preprocess',
+      'cnnx.metrics',
+      'cnnx.weights_sha256',
+    ]) {
+      expect(signature.metadata[key], key).toBeTruthy();
+    }
+    expect(JSON.parse(signature.metadata['cnnx.labels']!)).toHaveLength(10);
+    const model = onnx.ModelProto.decode(await readFile(exported));
+    expect(Number(model.irVersion)).toBe(8);
+    expect(model.producerName).toBe('cnnx');
+    expect(model.graph!.node!.map((n) => n.opType)).not.toContain('Transpose');
+  });
+
+  it("gives onnxruntime-node the training run's best accuracy on the same test images", async () => {
+    const session = await openSession(await readFile(exported), { ep: 'cpu' });
+    const result = await evaluateSession(session, limitSplit(mnist.test, 256), 28);
+    await session.release();
+    expect(result.accuracy).toBe(run.result.bestAccuracy);
+  });
+
+  it('writes a Triton model repository', async () => {
+    const config = await readFile(join(root, 'triton', 'digits', 'config.pbtxt'), 'utf8');
+    expect(config).toMatch(/platform: "onnxruntime_onnx"/);
+    expect(config).toMatch(/max_batch_size: 256/);
+    expect(config).toMatch(/dims: \[ 1, 28, 28 \]/);
+    expect(config).toMatch(/dynamic_batching/);
+    expect(
+      Buffer.compare(await readFile(join(root, 'triton', 'digits', '1', 'model.onnx')), await readFile(exported)),
+    ).toBe(0);
+  });
+
+  it('fails verification, non-zero, and leaves no file when the graph is wrong', async () => {
+    // A conv emitter that forgets to move kernels from tfjs to ONNX layout.
+    const broken = new EmitterRegistry();
+    for (const kind of defaultEmitters().kinds()) {
+      const emitter = defaultEmitters().get(kind);
+      broken.register(
+        kind !== 'conv2d'
+          ? emitter
+          : {
+              layer: 'conv2d',
+              emit: (context) => {
+                const weight = context.weight;
+                return emitter.emit({
+                  ...context,
+                  weight: (s) =>
+                    s === 'weight' ? { ...weight(s), data: weight(s).data.slice().reverse() } : weight(s),
+                });
+              },
+            },
+      );
+    }
+    const out = join(root, 'broken.onnx');
+    await expect(exportRun({ runDir: run.runDir, out, dataset: mnist, emitters: broken })).rejects.toThrow(
+      /export failed verification: max abs diff .*; no file written/,
+    );
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('validates --opset and matches the IR version to it', () => {
+    expect(() => checkOpset(10)).toThrow('--opset must be an integer from 11 to 21, got 10');
+    expect(() => checkOpset(22)).toThrow(/got 22/);
+    expect([11, 13, 17, 19, 21].map(irVersionFor)).toEqual([6, 7, 8, 9, 10]);
+  });
+
+  it('loads at other opsets in onnxruntime', async () => {
+    const bytes = await readFile(exported);
+    for (const opset of [13, 21]) {
+      const model = onnx.ModelProto.decode(bytes);
+      model.opsetImport = [{ domain: '', version: opset }];
+      model.irVersion = irVersionFor(opset);
+      const session = await openSession(onnx.ModelProto.encode(model).finish(), { ep: 'cpu' });
+      await session.release();
+    }
+  });
+});
+
+describe('the emitter registry', () => {
+  it('rejects an unknown layer by name, and a second registration', () => {
+    expect(() => defaultEmitters().get('lstm')).toThrow(
+      "cannot export layer 'lstm' to ONNX: no emitter is registered for it",
+    );
+    const registry = defaultEmitters();
+    expect(() => registry.register(registry.get('relu'))).toThrow(
+      "an ONNX emitter for layer 'relu' is already registered",
+    );
+  });
+});
+
+describe('layer parity on shapes the LeNets do not cover', () => {
+  it('AlexNet-style stride-4 conv, overlapping 3x3 pooling and dropout match onnxruntime', async () => {
+    const spec: ModelSpec = {
+      name: 'alexnet-mini',
+      description: 'test',
+      input: [1, 67, 67],
+      classes: 10,
+      layers: [
+        { kind: 'conv2d', filters: 8, kernel: 11, stride: 4, padding: 1 },
+        { kind: 'relu' },
+        { kind: 'max-pool', size: 3, stride: 2 },
+        { kind: 'conv2d', filters: 12, kernel: 3, padding: 1 },
+        { kind: 'relu' },
+        { kind: 'flatten' },
+        { kind: 'dense', units: 32 },
+        { kind: 'relu' },
+        { kind: 'dropout', rate: 0.5 },
+        { kind: 'dense', units: 10 },
+      ],
+      defaults: { epochs: 1, batchSize: 8, lr: 0.01, optimizer: 'sgd', schedule: 'constant' },
+    };
+    await useBackend('wasm');
+    const network = createNetwork(spec, 11);
+    const weights: TensorMap = new Map();
+    for (const param of parameterSpecs(spec)) {
+      weights.set(param.name, {
+        shape: param.shape,
+        data: (await network.variables.get(param.name)!.data()) as Float32Array,
+      });
+    }
+    const bytes = buildOnnxModel(spec, weights, { dataset: 'mnist', labels: [], preprocess: {}, metrics: {} });
+    const inputs = paritySet(mnist.test, 16, 67);
+    const expected = await tfjsLogits(network, inputs.data, inputs.dims);
+    const session = await openSession(bytes, { ep: 'cpu' });
+    const { data } = await session.run(inputs.data, inputs.dims);
+    await session.release();
+    network.dispose();
+    const report = compareLogits(expected, data, 10);
+    expect(report.maxAbsDiff).toBeLessThanOrEqual(1e-5);
+    expect(report.top1Agreement).toBe(1);
+  });
+});
+
+describe('model checks when loading', () => {
+  let bytes: Uint8Array;
+  beforeAll(async () => {
+    bytes = await readFile(exported);
+  });
+  const reencode = (edit: (model: OnnxTypes.ModelProto) => void) => {
+    const model = onnx.ModelProto.decode(bytes);
+    edit(model);
+    return onnx.ModelProto.encode(model).finish();
+  };
+
+  it('rejects malformed and truncated bytes', () => {
+    expect(() => inspectOnnx(new TextEncoder().encode('definitely not protobuf'), 'junk.onnx')).toThrow(
+      /junk.onnx: not a valid ONNX model/,
+    );
+    expect(() => inspectOnnx(bytes.subarray(0, bytes.length / 2), 'half.onnx')).toThrow(
+      /half.onnx: not a valid ONNX model \(malformed or truncated/,
+    );
+  });
+
+  it('rejects tensors with external data', () => {
+    const external = reencode((model) => {
+      const tensor = model.graph!.initializer![0]!;
+      tensor.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+      tensor.externalData = [{ key: 'location', value: 'weights.bin' }];
+      tensor.rawData = new Uint8Array();
+    });
+    expect(() => inspectOnnx(external, 'ext.onnx')).toThrow(
+      /ext.onnx: tensor '0.weight' is stored in an external data file/,
+    );
+  });
+
+  it('rejects signatures cnnx cannot serve', () => {
+    const twoOutputs = reencode((model) => model.graph!.output!.push(model.graph!.output![0]!));
+    expect(() => inspectOnnx(twoOutputs, 'm.onnx')).toThrow(/signature cnnx cannot serve \(2 outputs/);
+    const rgb = reencode((model) => {
+      model.graph!.input![0]!.type!.tensorType!.shape!.dim![1] = { dimValue: 3 };
+    });
+    expect(() => inspectOnnx(rgb, 'm.onnx')).toThrow(/signature cnnx cannot serve \(input input \[N, 3, 28, 28\]\)/);
+  });
+
+  it('reads the names of a PyTorch-style export and evaluates it the same', async () => {
+    // torch.onnx.export's defaults: input "input.1", output a number, initializers named after modules.
+    const torchNames: Record<string, string> = { input: 'input.1', logits: '21' };
+    const torchStyle = reencode((model) => {
+      model.producerName = 'pytorch';
+      model.metadataProps = [];
+      const graph = model.graph!;
+      for (const tensor of graph.initializer!) torchNames[tensor.name!] = `net.${tensor.name}`;
+      const rename = (name: string) => torchNames[name] ?? name;
+      for (const tensor of graph.initializer!) tensor.name = rename(tensor.name!);
+      for (const node of graph.node!) {
+        node.input = node.input!.map(rename);
+        node.output = node.output!.map(rename);
+      }
+      graph.input![0]!.name = 'input.1';
+      graph.output![0]!.name = '21';
+    });
+    const signature: ModelSignature = inspectOnnx(torchStyle, 'torch.onnx');
+    expect([signature.inputName, signature.outputName]).toEqual(['input.1', '21']);
+    expect(signature.labels).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    const file = join(root, 'torch.onnx');
+    await writeFile(file, torchStyle);
+    const session = await openSession(await readFile(file), { ep: 'cpu' });
+    const result = await evaluateSession(session, limitSplit(mnist.test, 256), 28);
+    await session.release();
+    expect(result.accuracy).toBe(run.result.bestAccuracy);
+  });
+});
