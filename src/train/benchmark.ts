@@ -52,20 +52,20 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
     if (next.done) throw new Error('benchmark ran out of data; use fewer --steps');
     return next.value;
   };
-  for (let i = 0; i < warmup; i++) trainStep(network, optimizer, nextBatch(), shape, { dropoutSeed: i });
+  for (let i = 0; i < warmup; i++) await trainStep(network, optimizer, nextBatch(), shape, { dropoutSeed: i });
   let peakRss = process.memoryUsage().rss;
   let elapsed = 0;
   for (let i = 0; i < steps; i++) {
     const batch = nextBatch(); // data preparation (and AlexNet's resize) is not part of the step time
     const started = performance.now();
-    trainStep(network, optimizer, batch, shape, { dropoutSeed: warmup + i });
+    await trainStep(network, optimizer, batch, shape, { dropoutSeed: warmup + i });
     elapsed += performance.now() - started;
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }
   let profile: Record<string, number> | undefined;
   if (options.profile) {
-    const info = await tf.profile(() => {
-      trainStep(network, optimizer, nextBatch(), shape, { dropoutSeed: 0 });
+    const info = await tf.profile(async () => {
+      await trainStep(network, optimizer, nextBatch(), shape, { dropoutSeed: 0 });
     });
     const totals: Record<string, number> = {};
     for (const kernel of info.kernels) totals[kernel.name] = (totals[kernel.name] ?? 0) + Number(kernel.kernelTimeMs);

@@ -129,7 +129,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         lr = learningRateAt(config.schedule, config.lr, epoch * batchesPerEpoch + batchIndex - 1, totalSteps);
         setLearningRate(lr);
         const stepStarted = performance.now();
-        const [loss, correct] = trainStep(network, optimizer, batch, [height, width, channels], {
+        const [loss, correct] = await trainStep(network, optimizer, batch, [height, width, channels], {
           dropoutSeed: deriveSeed(config.seed, epoch * batchesPerEpoch + batchIndex),
         });
         if (!Number.isFinite(loss)) {
@@ -226,14 +226,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   return result;
 }
 
-/** One optimizer step; returns the batch's mean loss and number of correct predictions. */
-export function trainStep(
+/** One optimizer step; resolves to the batch's mean loss and number of correct predictions. */
+export async function trainStep(
   network: Network,
   optimizer: tf.Optimizer,
   batch: { xs: Float32Array; labels: Int32Array; size: number },
   [height, width, channels]: [number, number, number],
   { dropoutSeed }: { dropoutSeed: number },
-): [number, number] {
+): Promise<[number, number]> {
   const updates: StatUpdates = [];
   let correct: tf.Tensor | undefined;
   const x = tf.tensor4d(batch.xs, [batch.size, height, width, channels]);
@@ -252,7 +252,8 @@ export function trainStep(
     variable.assign(value);
     value.dispose();
   }
-  const values = [loss.dataSync()[0]!, correct!.dataSync()[0]!] as [number, number];
+  // Asynchronous reads: the webgpu backend cannot read synchronously in Node.
+  const values = [(await loss.data())[0]!, (await correct!.data())[0]!] as [number, number];
   tf.dispose([x, labels, oneHot, loss, correct!]);
   return values;
 }
