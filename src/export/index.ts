@@ -20,3 +20,4 @@ export {
 export { paritySet, tfjsLogits } from './parity.js';
 export { compareLogits, PARITY_TOLERANCE, toleranceFor, type ParityReport, type PathPrecision } from './tolerances.js';
 export { tritonConfig, writeTritonRepository } from './triton.js';
+export { weightsFromOnnx } from './read-weights.js';

@@ -12,3 +12,4 @@ export {
 } from './node.js';
 export { evaluateSession, type OnnxEvaluation } from './evaluate.js';
 export { classifyImages, describeLogits, softmax, toModelSide, type Classification } from './classify.js';
+export { openWebSession, type WebSession } from './web.js';

@@ -20,6 +20,12 @@ export interface SessionOptions {
   /** Threads for one operator (intra-op); default ORT's choice. */
   threads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * An input run on a GPU provider and on the CPU provider before the session is accepted: a provider whose
+   * logits differ by more than `probeTolerance` is refused (ORT's WebGPU EP miscomputes some convolutions).
+   */
+  probe?: { data: Float32Array; dims: number[] };
+  probeTolerance?: number;
 }
 
 export interface Logits {
@@ -73,6 +79,16 @@ export async function openSession(model: Uint8Array, options: SessionOptions = {
     }
     const inputName = session.inputNames[0]!;
     const outputName = session.outputNames[0]!;
+    if (ep !== 'cpu' && options.probe) {
+      try {
+        await checkAgainstCpu(model, session, inputName, outputName, ep, options);
+      } catch (error) {
+        await session.release();
+        if (order.length === 1) throw error;
+        skipped.push(messageOf(error));
+        continue;
+      }
+    }
     return {
       ep,
       skipped,
@@ -89,4 +105,33 @@ export async function openSession(model: Uint8Array, options: SessionOptions = {
     };
   }
   throw new CnnxError(`no execution provider could load the model: ${skipped.join('; ')}`, 'EP_UNAVAILABLE');
+}
+
+/** Refuses a provider whose answer on the probe input differs from the CPU provider's. */
+async function checkAgainstCpu(
+  model: Uint8Array,
+  session: ort.InferenceSession,
+  inputName: string,
+  outputName: string,
+  ep: keyof typeof EXECUTION_PROVIDERS,
+  options: SessionOptions,
+): Promise<void> {
+  const { data, dims } = options.probe!;
+  const cpu = await tryCreate(model, 'cpu', options);
+  try {
+    const feeds = { [inputName]: new ort.Tensor('float32', data, dims) };
+    const expected = (await cpu.run(feeds))[outputName]!.data as Float32Array;
+    const actual = (await session.run(feeds))[outputName]!.data as Float32Array;
+    let diff = 0;
+    for (let i = 0; i < expected.length; i++) diff = Math.max(diff, Math.abs(expected[i]! - actual[i]!));
+    const tolerance = options.probeTolerance ?? 1e-3;
+    if (!(diff <= tolerance)) {
+      throw new CnnxError(
+        `${ep}: gives wrong results for this model (logits differ from the CPU provider by ${diff.toPrecision(3)} on a probe input, tolerance ${tolerance}); not used`,
+        'EP_WRONG_RESULTS',
+      );
+    }
+  } finally {
+    await cpu.release();
+  }
 }
