@@ -10,12 +10,12 @@ import { registerBench } from './commands/bench.js';
 import { registerExport } from './commands/export.js';
 import { registerEval } from './commands/eval.js';
 import { registerPredict } from './commands/predict.js';
+import { registerServe } from './commands/serve.js';
 
 const VERSION = '0.1.0';
 
 /** Subcommands not built yet: they exist so `--help` shows the whole tool, and say plainly that they are missing. */
 const PLANNED: Record<string, string> = {
-  serve: 'serve ONNX models over HTTP (KServe v2, images, digit strings)',
   demo: 'train, export, verify and serve in one go',
 };
 
@@ -29,6 +29,7 @@ export function buildProgram(): Command {
   registerExport(program);
   registerEval(program);
   registerPredict(program);
+  registerServe(program);
   registerData(program);
   registerBench(program);
   for (const [name, description] of Object.entries(PLANNED)) {

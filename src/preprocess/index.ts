@@ -13,3 +13,4 @@ export {
   type Box,
   type Procedure,
 } from './procedures.js';
+export { segmentDigits, type DigitSegment } from './segment.js';

@@ -1,0 +1,109 @@
+/**
+ * `npm run bench:serve`: load on a real port with autocannon. The server runs in its own process (`cnnx serve`);
+ * the same run measures a no-inference echo route that parses the same KServe JSON (the HTTP ceiling), single-
+ * image inference, classify with a PNG, and batch-64 requests. Prints a table and one JSON line.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import autocannon from 'autocannon';
+import sharp from 'sharp';
+import { loadDataset } from '../src/data/index.js';
+
+const PORT = Number(process.env.BENCH_PORT ?? 8787);
+const MODEL = process.env.BENCH_MODEL ?? 'models/lenet5-relu-mnist.onnx';
+const NAME = MODEL.split('/')
+  .pop()!
+  .replace(/\.onnx$/, '');
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const base = `http://127.0.0.1:${PORT}`;
+
+const mnist = await loadDataset('mnist');
+const image = (i: number) =>
+  Array.from(mnist.test.pixels.subarray(i * 784, (i + 1) * 784), (v) => Math.round((v / 255) * 1e4) / 1e4);
+const inferBody = (count: number) =>
+  JSON.stringify({
+    inputs: [
+      {
+        name: 'input',
+        shape: [count, 1, 28, 28],
+        datatype: 'FP32',
+        data: Array.from({ length: count }, (_, i) => image(i)).flat(),
+      },
+    ],
+  });
+const png = await sharp(Buffer.from(mnist.test.pixels.subarray(0, 784).map((v) => 255 - v)), {
+  raw: { width: 28, height: 28, channels: 1 },
+})
+  .resize(112, 112)
+  .png()
+  .toBuffer();
+
+const server = spawn(
+  process.execPath,
+  ['bin/cnnx.js', 'serve', '--model', MODEL, '--port', String(PORT), '--ep', 'cpu', '--echo', '--no-watch'],
+  {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  },
+);
+await new Promise<void>((resolve, reject) => {
+  server.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('cnnx serving') && resolve());
+  server.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+});
+
+interface Row {
+  name: string;
+  requests_per_sec: number;
+  images_per_sec: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+  non2xx: number;
+}
+
+async function load(
+  name: string,
+  path: string,
+  body: Buffer | string,
+  contentType: string,
+  images: number,
+): Promise<Row> {
+  const result = await autocannon({
+    url: `${base}${path}`,
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body,
+    connections: CONNECTIONS,
+    duration: DURATION,
+  });
+  return {
+    name,
+    requests_per_sec: Math.round(result.requests.average),
+    images_per_sec: Math.round(result.requests.average * images),
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    errors: result.errors + result.timeouts,
+    non2xx: result.non2xx,
+  };
+}
+
+const rows: Row[] = [];
+try {
+  const single = inferBody(1);
+  rows.push(await load('echo (parse only, 1 image JSON)', `/debug/echo/${NAME}`, single, 'application/json', 1));
+  rows.push(await load('infer (1 image JSON)', `/v2/models/${NAME}/infer`, single, 'application/json', 1));
+  rows.push(await load('infer (64 images JSON)', `/v2/models/${NAME}/infer`, inferBody(64), 'application/json', 64));
+  rows.push(await load('classify (112x112 PNG)', `/v1/models/${NAME}/classify`, png, 'image/png', 1));
+} finally {
+  server.kill('SIGTERM');
+  await once(server, 'exit');
+}
+console.log(`model ${NAME}, ${CONNECTIONS} connections, ${DURATION} s each, server and autocannon on this machine`);
+for (const r of rows) {
+  console.log(
+    `${r.name.padEnd(34)} ${String(r.requests_per_sec).padStart(7)} req/s ${String(r.images_per_sec).padStart(8)} img/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  errors ${r.errors} non-2xx ${r.non2xx}`,
+  );
+}
+const ratio = rows[1]!.requests_per_sec / rows[0]!.requests_per_sec;
+console.log(`infer / echo = ${ratio.toFixed(2)} (target >= 0.85), infer p99 ${rows[1]!.p99_ms} ms (target <= 10)`);
+console.log(JSON.stringify({ model: NAME, connections: CONNECTIONS, seconds: DURATION, infer_over_echo: ratio, rows }));

@@ -1,0 +1,94 @@
+/** `cnnx serve`: serve ONNX models over HTTP until SIGTERM/SIGINT, then drain in-flight requests and exit 0. */
+import type { Command } from 'commander';
+import { InvalidArgumentError } from 'commander';
+import { EP_NAMES, type EpName } from '../../runtime/index.js';
+import { createServer } from '../../serve/index.js';
+import { nonNegativeInt, oneOf, positiveInt, positiveNumber } from '../options.js';
+
+interface ServeFlags {
+  model: string;
+  port: number;
+  host: string;
+  ep: EpName;
+  threads?: number;
+  graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
+  maxBatch: number;
+  maxQueueDelay: number;
+  maxQueue: number;
+  timeout: number;
+  bodyLimit: number;
+  maxModelSize: number;
+  pin: Record<string, string>;
+  watch: boolean;
+  echo?: boolean;
+}
+
+function pin(value: string, previous: Record<string, string>): Record<string, string> {
+  const match = /^([^=]+)=([0-9a-fA-F]{64})$/.exec(value);
+  if (!match) throw new InvalidArgumentError(`expected <model>=<sha256 hex>, got "${value}".`);
+  return { ...previous, [match[1]!]: match[2]!.toLowerCase() };
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve ONNX models over HTTP (KServe v2, images, digit strings)')
+    .requiredOption(
+      '-m, --model <file|dir>',
+      'an .onnx file, or a directory whose .onnx files are all served (name = file name)',
+    )
+    .option('-p, --port <n>', 'port (env PORT; 0 picks a free one)', nonNegativeInt, Number(process.env.PORT) || 8080)
+    .option('--host <address>', 'address to listen on (0.0.0.0 for all interfaces)', '127.0.0.1')
+    .option('--ep <name>', `execution provider: ${EP_NAMES.join(' | ')}`, oneOf(EP_NAMES as EpName[]), 'auto')
+    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: its choice)', positiveInt)
+    .option(
+      '--graph-optimization <level>',
+      'disabled | basic | extended | all',
+      oneOf(['disabled', 'basic', 'extended', 'all'] as const),
+      'all',
+    )
+    .option('--max-batch <n>', 'images per inference call when batching concurrent requests', positiveInt, 64)
+    .option('--max-queue-delay <ms>', 'longest wait for a batch to fill', positiveNumber, 2)
+    .option('--max-queue <n>', 'images waiting per model before 503 + Retry-After', positiveInt, 4096)
+    .option('--timeout <ms>', 'request timeout', positiveInt, 30_000)
+    .option('--body-limit <bytes>', 'largest request body', positiveInt, 8 * 2 ** 20)
+    .option('--max-model-size <bytes>', 'largest model file loaded', positiveInt, 512 * 2 ** 20)
+    .option('--pin <model=sha256>', 'refuse a model file whose sha256 differs (repeatable)', pin, {})
+    .option('--no-watch', 'do not reload models when their files change')
+    .option('--echo', 'add POST /debug/echo/:name (parses an infer body, no inference; for benchmarks)')
+    .action(async (flags: ServeFlags) => {
+      const log = (message: string) => console.error(message);
+      const server = await createServer({
+        model: flags.model,
+        ep: flags.ep,
+        threads: flags.threads,
+        graphOptimizationLevel: flags.graphOptimization,
+        maxBatch: flags.maxBatch,
+        maxQueueDelayMs: flags.maxQueueDelay,
+        maxQueue: flags.maxQueue,
+        requestTimeoutMs: flags.timeout,
+        bodyLimitBytes: flags.bodyLimit,
+        maxModelBytes: flags.maxModelSize,
+        pins: flags.pin,
+        watch: flags.watch,
+        echoRoute: flags.echo,
+        log,
+      });
+      const address = await server.app.listen({ port: flags.port, host: flags.host });
+      const names = server.registry.list().map((m) => m.name);
+      console.log(`cnnx serving ${names.join(', ')} at ${address}`);
+      console.log(`  curl ${address}/v2/models/${names[0]}`);
+      console.log(
+        `  curl -X POST -H 'content-type: image/png' --data-binary @digit.png ${address}/v1/models/${names[0]}/classify`,
+      );
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          log(`${signal}: draining in-flight requests`);
+          void server.close().then(resolve);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      log('stopped');
+    });
+}

@@ -1,0 +1,170 @@
+/**
+ * The models a server holds, by name (file name without `.onnx`). Loading checks the file (size limit, external
+ * data, signature, optional sha256 pin) before ONNX Runtime sees it. Reloading swaps atomically: new requests go
+ * to the new session at once, requests already queued finish on the old one, which is released after; a bad new
+ * file leaves the old model serving and is reported.
+ */
+import { createHash } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { CnnxError, messageOf } from '../common/index.js';
+import { readOnnxModel, type ModelSignature } from '../export/index.js';
+import { openSession, type EpName, type ModelSession } from '../runtime/index.js';
+import { Batcher } from './batcher.js';
+
+export interface RegistryOptions {
+  ep: EpName;
+  threads?: number;
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  maxModelBytes?: number;
+  /** sha256 a model file must have, by model name. */
+  pins?: Record<string, string>;
+  maxBatch: number;
+  maxQueueDelayMs: number;
+  maxQueue: number;
+  log: (message: string) => void;
+  onBatch?: (model: string, size: number) => void;
+}
+
+export interface LoadedModel {
+  name: string;
+  file: string;
+  sha256: string;
+  signature: ModelSignature;
+  session: ModelSession;
+  batcher: Batcher;
+  loadedAt: Date;
+}
+
+export function modelNameOf(file: string): string {
+  return basename(file, extname(file));
+}
+
+export class ModelRegistry {
+  private readonly models = new Map<string, LoadedModel>();
+  private watcher: FSWatcher | undefined;
+  private readonly reloading = new Map<string, Promise<void>>();
+  /** Last load failure per model name, for /v2/models/{name} and logs. */
+  readonly failures = new Map<string, string>();
+
+  constructor(private readonly options: RegistryOptions) {}
+
+  get(name: string): LoadedModel | undefined {
+    return this.models.get(name);
+  }
+
+  list(): LoadedModel[] {
+    return [...this.models.values()];
+  }
+
+  /** Loads a file, or every .onnx file of a directory. Throws when nothing could be loaded. */
+  async loadPath(path: string): Promise<void> {
+    const info = await stat(path).catch(() => {
+      throw new CnnxError(`${path}: no such model file or directory`, 'MODEL_MISSING');
+    });
+    const files = info.isDirectory()
+      ? (await readdir(path)).filter((f) => f.endsWith('.onnx')).map((f) => join(path, f))
+      : [path];
+    if (files.length === 0) throw new CnnxError(`${path}: no .onnx files to serve`, 'MODEL_MISSING');
+    for (const file of files.sort()) {
+      try {
+        await this.load(file);
+      } catch (error) {
+        if (!info.isDirectory()) throw error;
+        this.failures.set(modelNameOf(file), messageOf(error));
+        this.options.log(`not serving ${file}: ${messageOf(error)}`);
+      }
+    }
+    if (this.models.size === 0) throw new CnnxError(`${path}: none of its models could be loaded`, 'MODEL_MISSING');
+  }
+
+  /** Loads (or reloads) one file; the previous version keeps serving if this fails. */
+  async load(file: string): Promise<LoadedModel> {
+    const name = modelNameOf(file);
+    const { bytes, signature } = await readOnnxModel(file, { maxBytes: this.options.maxModelBytes });
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const pin = this.options.pins?.[name];
+    if (pin !== undefined && pin.toLowerCase() !== sha256) {
+      throw new CnnxError(`${file}: sha256 ${sha256} does not match the pinned ${pin}; refused`, 'MODEL_PIN_MISMATCH');
+    }
+    const side = signature.inputShape[2]!;
+    const width = signature.inputShape[3]!;
+    const probe = {
+      data: new Float32Array(2 * side * width).map((_, i) => ((i * 7919) % 256) / 255),
+      dims: [2, 1, side, width],
+    };
+    const session = await openSession(bytes, {
+      ep: this.options.ep,
+      threads: this.options.threads,
+      graphOptimizationLevel: this.options.graphOptimizationLevel,
+      probe,
+    });
+    for (const reason of session.skipped) this.options.log(`model ${name}: execution provider skipped: ${reason}`);
+    const batcher = new Batcher({
+      maxBatch: this.options.maxBatch,
+      maxDelayMs: this.options.maxQueueDelayMs,
+      maxQueue: this.options.maxQueue,
+      imageSize: side * width,
+      imageDims: [1, side, width],
+      run: (data, dims) => session.run(data, dims),
+      onBatch: (size) => this.options.onBatch?.(name, size),
+    });
+    const loaded: LoadedModel = { name, file, sha256, signature, session, batcher, loadedAt: new Date() };
+    const previous = this.models.get(name);
+    this.models.set(name, loaded);
+    this.failures.delete(name);
+    this.options.log(`model ${name} ready on ${session.ep} (${file}, sha256 ${sha256.slice(0, 12)}…)`);
+    if (previous) void this.retire(previous);
+    return loaded;
+  }
+
+  /** Reloads a model by name from its file; on failure the old one keeps serving and the error is thrown. */
+  async reload(name: string): Promise<LoadedModel> {
+    const current = this.models.get(name);
+    if (!current) throw new CnnxError(`model ${name} is not loaded`, 'MODEL_MISSING');
+    try {
+      return await this.load(current.file);
+    } catch (error) {
+      this.failures.set(name, messageOf(error));
+      this.options.log(`reload of ${name} failed, still serving the previous version: ${messageOf(error)}`);
+      throw error;
+    }
+  }
+
+  /** Watches the model files' directory and reloads (or adds) a model when its file changes. */
+  watch(dir: string): void {
+    this.watcher = watch(dir, (_event, filename) => {
+      if (!filename || !filename.endsWith('.onnx')) return;
+      const name = modelNameOf(filename);
+      if (this.reloading.has(name)) return;
+      // Let the writer finish (editors and `cp` write in several steps; cnnx export renames atomically).
+      const task = new Promise<void>((resolve) => setTimeout(resolve, 300))
+        .then(() => this.load(join(dir, filename)))
+        .then(
+          () => undefined,
+          (error: unknown) => {
+            this.failures.set(name, messageOf(error));
+            this.options.log(
+              `reload of ${name} failed, ${this.models.has(name) ? 'still serving the previous version' : 'not serving it'}: ${messageOf(error)}`,
+            );
+          },
+        )
+        .finally(() => this.reloading.delete(name));
+      this.reloading.set(name, task);
+    });
+  }
+
+  /** Waits for in-flight batches, then releases every session. */
+  async close(): Promise<void> {
+    this.watcher?.close();
+    await Promise.all([...this.reloading.values()]);
+    await Promise.all([...this.models.values()].map((model) => this.retire(model)));
+    this.models.clear();
+  }
+
+  private async retire(model: LoadedModel): Promise<void> {
+    await model.batcher.drained();
+    await model.session.release();
+  }
+}
