@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { onnx } from './onnx-proto.js';
 import { CnnxError, type TensorMap } from '../common/index.js';
-import type { ModelSpec } from '../models/index.js';
+import { foldBatchNormValues, inferenceSpec, type ModelSpec } from '../models/index.js';
 import { defaultEmitters, type EmitterRegistry } from './emitters/index.js';
 import { GraphBuilder, valueInfo, type Flow } from './graph-builder.js';
 
@@ -46,6 +46,40 @@ export function weightsSha256(initializers: OnnxTypes.ITensorProto[]): string {
   return hash.digest('hex');
 }
 
+/**
+ * Weights of the inference spec (batch norms folded, see models/inference-spec.ts), named by its layer indices.
+ */
+export function inferenceWeights(spec: ModelSpec, weights: TensorMap): TensorMap {
+  const { spec: inference, sourceIndex, foldedBatchNorm } = inferenceSpec(spec);
+  const out: TensorMap = new Map();
+  const need = (name: string) => {
+    const tensor = weights.get(name);
+    if (!tensor) throw new CnnxError(`weights have no parameter ${name}`, 'BAD_WEIGHTS');
+    return tensor;
+  };
+  inference.layers.forEach((layer, index) => {
+    const source = sourceIndex[index]!;
+    const bn = foldedBatchNorm[index];
+    for (const [name, tensor] of weights) {
+      if (name.startsWith(`${source}.`)) out.set(`${index}.${name.slice(name.indexOf('.') + 1)}`, tensor);
+    }
+    if (bn === undefined) return;
+    const bnLayer = spec.layers[bn]!;
+    const weight = need(`${source}.weight`);
+    const folded = foldBatchNormValues(weight.data, need(`${source}.bias`).data, {
+      gamma: need(`${bn}.weight`).data,
+      beta: need(`${bn}.bias`).data,
+      mean: need(`${bn}.running_mean`).data,
+      variance: need(`${bn}.running_var`).data,
+      epsilon: bnLayer.kind === 'batch-norm' ? (bnLayer.epsilon ?? 1e-5) : 1e-5,
+    });
+    out.set(`${index}.weight`, { shape: weight.shape, data: folded.kernel });
+    out.set(`${index}.bias`, { shape: [folded.bias.length], data: folded.bias });
+    void layer;
+  });
+  return out;
+}
+
 export function buildOnnxModel(
   spec: ModelSpec,
   weights: TensorMap,
@@ -55,8 +89,10 @@ export function buildOnnxModel(
   const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
   const emitters = options.emitters ?? defaultEmitters();
   const builder = new GraphBuilder();
+  const inference = inferenceSpec(spec);
+  const layerWeights = inferenceWeights(spec, weights);
   let flow: Flow = { name: 'input', shape: [...spec.input] };
-  spec.layers.forEach((layer, index) => {
+  inference.spec.layers.forEach((layer, index) => {
     const emitter = emitters.get(layer.kind);
     let outputs = 0;
     flow = emitter.emit({
@@ -64,7 +100,7 @@ export function buildOnnxModel(
       index,
       input: flow,
       weight: (suffix) => {
-        const tensor = weights.get(`${index}.${suffix}`);
+        const tensor = layerWeights.get(`${index}.${suffix}`);
         if (!tensor)
           throw new CnnxError(
             `weights have no parameter ${index}.${suffix} (layer ${index}, ${layer.kind})`,

@@ -14,7 +14,7 @@ import { buildOnnxModel } from './build-model.js';
 import type { EmitterRegistry } from './emitters/index.js';
 import { inspectOnnx } from './inspect-model.js';
 import { checkParity, paritySet } from './parity.js';
-import { toleranceFor, type ParityReport } from './tolerances.js';
+import { describeTolerance, toleranceFor, type ParityReport, type Tolerance } from './tolerances.js';
 import { writeTritonRepository } from './triton.js';
 
 export interface ExportOptions {
@@ -34,7 +34,7 @@ export interface ExportResult {
   file: string;
   bytes: number;
   parity: ParityReport;
-  tolerance: number;
+  tolerance: Tolerance;
   tritonDir?: string;
 }
 
@@ -96,14 +96,16 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
     await produceFileAtomic(options.out, async (temporary) => {
       await writeFile(temporary, onnxBytes);
       // Verify what was written, as a user would load it.
-      parity = await checkParity(network, await readFile(temporary), inputs);
+      parity = await checkParity(network, await readFile(temporary), inputs, tolerance);
       log(
         `parity (tfjs ${backend.name} vs onnxruntime-node cpu, ${parity.count} ${dataset.name} test images): ` +
-          `max abs diff ${parity.maxAbsDiff.toExponential(2)} (tolerance ${tolerance}), top-1 agreement ${(parity.top1Agreement * 100).toFixed(1)}%`,
+          `max abs diff ${parity.maxAbsDiff.toExponential(2)} at |logit| <= ${parity.maxAbsLogit.toFixed(1)} ` +
+          `(tolerance ${describeTolerance(tolerance)}: ${(parity.worstRatio * 100).toFixed(0)}% of it used), ` +
+          `top-1 agreement ${(parity.top1Agreement * 100).toFixed(1)}%`,
       );
-      if (parity.maxAbsDiff > tolerance || parity.top1Agreement < 1) {
+      if (!parity.withinTolerance) {
         throw new CnnxError(
-          `export failed verification: max abs diff ${parity.maxAbsDiff} > ${tolerance} or top-1 agreement ${parity.top1Agreement} < 1; no file written`,
+          `export failed verification: max abs diff ${parity.maxAbsDiff} (${parity.worstRatio.toFixed(1)}x the tolerance ${describeTolerance(tolerance)}), top-1 agreement ${parity.top1Agreement}; no file written`,
           'EXPORT_PARITY',
         );
       }

@@ -18,6 +18,14 @@ export {
   type ModelSignature,
 } from './inspect-model.js';
 export { paritySet, tfjsLogits } from './parity.js';
-export { compareLogits, PARITY_TOLERANCE, toleranceFor, type ParityReport, type PathPrecision } from './tolerances.js';
+export {
+  compareLogits,
+  describeTolerance,
+  PARITY_TOLERANCE,
+  toleranceFor,
+  type ParityReport,
+  type PathPrecision,
+  type Tolerance,
+} from './tolerances.js';
 export { tritonConfig, writeTritonRepository } from './triton.js';
 export { weightsFromOnnx } from './read-weights.js';

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { iterateBatches, type Split } from '../data/index.js';
 import { openSession } from '../runtime/index.js';
 import type { Network } from '../train/index.js';
-import { compareLogits, type ParityReport } from './tolerances.js';
+import { compareLogits, type ParityReport, type Tolerance } from './tolerances.js';
 
 /** The first `count` examples of `split` as NCHW float32 in [0,1] (resized to the model's input). */
 export function paritySet(split: Split, count: number, side: number): { data: Float32Array; dims: number[] } {
@@ -39,12 +39,13 @@ export async function checkParity(
   network: Network,
   onnxBytes: Uint8Array,
   inputs: { data: Float32Array; dims: number[] },
+  tolerance: Tolerance,
 ): Promise<ParityReport> {
   const expected = await tfjsLogits(network, inputs.data, inputs.dims);
   const session = await openSession(onnxBytes, { ep: 'cpu' });
   try {
     const { data } = await session.run(inputs.data, inputs.dims);
-    return compareLogits(expected, data, network.spec.classes);
+    return compareLogits(expected, data, network.spec.classes, tolerance);
   } finally {
     await session.release();
   }

@@ -1,6 +1,7 @@
 /**
  * The inverse of the exporter: a cnnx-exported ONNX model's initializers back into tfjs layout, so that a
- * committed model can be run (or fine-tuned) in TensorFlow.js and compared with every ONNX Runtime path.
+ * committed model can be run in TensorFlow.js and compared with every ONNX Runtime path. `spec` is the
+ * inference spec (`inferenceSpec(training spec).spec`): batch norms come back folded into their layers.
  */
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { CnnxError, type TensorMap } from '../common/index.js';

@@ -9,3 +9,4 @@ export {
   type LayerShape,
   type ParameterSpec,
 } from './shapes.js';
+export { foldBatchNormValues, foldsInto, inferenceSpec, type InferenceSpec } from './inference-spec.js';

@@ -77,28 +77,35 @@ export function createNetwork(spec: ModelSpec, seed: number): Network {
     for (let i = 0; i < layers.length; i++) {
       const layer = layers[i]!;
       const next = layers[i + 1];
-      const fused = activationOf(next);
       switch (layer.kind) {
         case 'conv2d':
-          h = tf.fused.conv2d({
-            x: h as tf.Tensor4D,
-            filter: get(`${i}.weight`) as tf.Tensor4D,
-            bias: get(`${i}.bias`),
-            strides: layer.stride ?? 1,
-            pad: layer.padding ?? 0,
-            activation: fused ?? 'linear',
-          });
-          if (fused) i++;
+        case 'dense': {
+          // At inference a following batch norm is folded into the weights, exactly as the ONNX export folds it.
+          const fold = !mode.training && next?.kind === 'batch-norm';
+          const { kernel, bias } = fold
+            ? foldBatchNorm(get(`${i}.weight`), get(`${i}.bias`), i + 1, next.epsilon ?? 1e-5, get)
+            : { kernel: get(`${i}.weight`), bias: get(`${i}.bias`) };
+          const after = fold ? i + 2 : i + 1;
+          const activation = activationOf(layers[after]);
+          h =
+            layer.kind === 'conv2d'
+              ? tf.fused.conv2d({
+                  x: h as tf.Tensor4D,
+                  filter: kernel as tf.Tensor4D,
+                  bias,
+                  strides: layer.stride ?? 1,
+                  pad: layer.padding ?? 0,
+                  activation: activation ?? 'linear',
+                })
+              : tf.fused.matMul({
+                  a: h as tf.Tensor2D,
+                  b: kernel as tf.Tensor2D,
+                  bias,
+                  activation: activation ?? 'linear',
+                });
+          i = after - 1 + (activation ? 1 : 0);
           break;
-        case 'dense':
-          h = tf.fused.matMul({
-            a: h as tf.Tensor2D,
-            b: get(`${i}.weight`) as tf.Tensor2D,
-            bias: get(`${i}.bias`),
-            activation: fused ?? 'linear',
-          });
-          if (fused) i++;
-          break;
+        }
         case 'sigmoid':
           h = tf.sigmoid(h);
           break;
@@ -130,6 +137,21 @@ export function createNetwork(spec: ModelSpec, seed: number): Network {
     trainable,
     apply,
     dispose: () => variables.forEach((v) => v.dispose()),
+  };
+}
+
+/** Batch-norm statistics of layer `bn` folded into a kernel and bias (see models/inference-spec.ts). */
+function foldBatchNorm(
+  kernel: tf.Tensor,
+  bias: tf.Tensor,
+  bn: number,
+  epsilon: number,
+  get: (name: string) => tf.Variable,
+): { kernel: tf.Tensor; bias: tf.Tensor } {
+  const scale = tf.div(get(`${bn}.weight`), tf.sqrt(tf.add(get(`${bn}.running_var`), tf.scalar(epsilon))));
+  return {
+    kernel: tf.mul(kernel, scale),
+    bias: tf.add(tf.mul(tf.sub(bias, get(`${bn}.running_mean`)), scale), get(`${bn}.bias`)),
   };
 }
 
