@@ -4,20 +4,16 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isUserError } from '../common/index.js';
-import { registerData } from './commands/data.js';
-import { registerTrain } from './commands/train.js';
 import { registerBench } from './commands/bench.js';
-import { registerExport } from './commands/export.js';
+import { registerData } from './commands/data.js';
+import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
+import { registerExport } from './commands/export.js';
 import { registerPredict } from './commands/predict.js';
 import { registerServe } from './commands/serve.js';
+import { registerTrain } from './commands/train.js';
 
 const VERSION = '0.1.0';
-
-/** Subcommands not built yet: they exist so `--help` shows the whole tool, and say plainly that they are missing. */
-const PLANNED: Record<string, string> = {
-  demo: 'train, export, verify and serve in one go',
-};
 
 export function buildProgram(): Command {
   const program = new Command('cnnx')
@@ -25,30 +21,24 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showSuggestionAfterError()
     .exitOverride();
-  registerTrain(program);
-  registerExport(program);
-  registerEval(program);
-  registerPredict(program);
-  registerServe(program);
-  registerData(program);
-  registerBench(program);
-  for (const [name, description] of Object.entries(PLANNED)) {
-    program
-      .command(name)
-      .description(`${description} (not available yet)`)
-      .allowUnknownOption()
-      .action(() => {
-        throw new UserFacingNotReady(name);
-      });
+  for (const register of [
+    registerTrain,
+    registerExport,
+    registerEval,
+    registerPredict,
+    registerServe,
+    registerBench,
+    registerDemo,
+    registerData,
+  ]) {
+    register(program);
   }
-  for (const command of program.commands) command.exitOverride();
+  const exitOverride = (command: Command) => {
+    command.exitOverride();
+    command.commands.forEach(exitOverride);
+  };
+  exitOverride(program);
   return program;
-}
-
-class UserFacingNotReady extends Error {
-  constructor(readonly command: string) {
-    super(`cnnx ${command} is not available in this version yet`);
-  }
 }
 
 /** Runs the CLI with `argv` (as process.argv); resolves to the exit code. */
@@ -59,7 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode; // commander already printed its one line
-    if (isUserError(error) || error instanceof UserFacingNotReady) {
+    if (isUserError(error)) {
       console.error(`cnnx: ${error.message}`);
       return 1;
     }

@@ -32,3 +32,11 @@ export function oneOf<T extends string>(choices: readonly T[]): (value: string) 
     throw new InvalidArgumentError(`should be one of: ${choices.join(', ')}.`);
   };
 }
+
+export function nonNegativeNumber(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+    throw new InvalidArgumentError(`expected a number >= 0, got "${value}".`);
+  }
+  return n;
+}

@@ -5,6 +5,10 @@
 import * as ort from 'onnxruntime-node';
 import { CnnxError, messageOf } from '../common/index.js';
 
+// ONNX Runtime's own log goes to stderr from native code; a failed provider attempt (CUDA without its libraries)
+// would print a multi-line error although cnnx reports and handles it. Errors still reach callers as exceptions.
+ort.env.logLevel = (process.env.CNNX_ORT_LOG_LEVEL as typeof ort.env.logLevel) ?? 'fatal';
+
 export const EXECUTION_PROVIDERS = Object.freeze({ cpu: 'cpu', cuda: 'cuda', webgpu: 'webgpu' } as const);
 export const EP_NAMES = ['auto', ...Object.keys(EXECUTION_PROVIDERS)] as readonly string[];
 export type EpName = 'auto' | keyof typeof EXECUTION_PROVIDERS;

@@ -1,7 +1,7 @@
 /**
  * Dynamic micro-batching for one model: concurrent requests are concatenated into one inference call of up to
  * `maxBatch` images. While a batch runs, the next one gathers; an idle batcher waits at most `maxDelayMs` for
- * company. The queue is bounded: past `maxQueue` images a request is refused at once (503 with Retry-After).
+ * company (0: only for the requests already read in the same turn of the event loop). The queue is bounded: past `maxQueue` images a request is refused at once (503 with Retry-After).
  */
 import { HttpError } from './errors.js';
 
@@ -30,7 +30,7 @@ export class Batcher {
   private queue: Pending[] = [];
   private queued = 0;
   private running = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private idle: (() => void)[] = [];
 
   constructor(private readonly options: BatcherOptions) {}
@@ -50,7 +50,13 @@ export class Batcher {
       this.queued += count;
       if (this.running) return;
       if (this.queued >= this.options.maxBatch) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.options.maxDelayMs);
+      else if (this.timer === undefined) {
+        // With no delay, requests parsed in the same turn of the event loop still share a batch.
+        this.timer =
+          this.options.maxDelayMs > 0
+            ? setTimeout(() => this.flush(), this.options.maxDelayMs)
+            : setImmediate(() => this.flush());
+      }
     });
   }
 
@@ -61,7 +67,10 @@ export class Batcher {
   }
 
   private flush(): void {
-    clearTimeout(this.timer);
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+    }
     this.timer = undefined;
     if (this.running || this.queue.length === 0) return;
     const items: Pending[] = [];

@@ -43,7 +43,7 @@ export function modelNameOf(file: string): string {
 
 export class ModelRegistry {
   private readonly models = new Map<string, LoadedModel>();
-  private watcher: FSWatcher | undefined;
+  private readonly watchers: FSWatcher[] = [];
   private readonly reloading = new Map<string, Promise<void>>();
   /** Last load failure per model name, for /v2/models/{name} and logs. */
   readonly failures = new Map<string, string>();
@@ -132,10 +132,10 @@ export class ModelRegistry {
     }
   }
 
-  /** Watches the model files' directory and reloads (or adds) a model when its file changes. */
-  watch(dir: string): void {
-    this.watcher = watch(dir, (_event, filename) => {
-      if (!filename || !filename.endsWith('.onnx')) return;
+  /** Watches a directory and reloads (or adds) a model when its file changes; `only` limits it to one file. */
+  watch(dir: string, only?: string): void {
+    const watcher = watch(dir, (_event, filename) => {
+      if (!filename || !filename.endsWith('.onnx') || (only !== undefined && filename !== only)) return;
       const name = modelNameOf(filename);
       if (this.reloading.has(name)) return;
       // Let the writer finish (editors and `cp` write in several steps; cnnx export renames atomically).
@@ -153,11 +153,12 @@ export class ModelRegistry {
         .finally(() => this.reloading.delete(name));
       this.reloading.set(name, task);
     });
+    this.watchers.push(watcher);
   }
 
   /** Waits for in-flight batches, then releases every session. */
   async close(): Promise<void> {
-    this.watcher?.close();
+    for (const watcher of this.watchers) watcher.close();
     await Promise.all([...this.reloading.values()]);
     await Promise.all([...this.models.values()].map((model) => this.retire(model)));
     this.models.clear();

@@ -2,6 +2,8 @@
  * The cnnx HTTP server: fastify with onnxruntime-node behind a micro-batcher per model. Routes are thin; the
  * work is in the model registry (loading, hot reload), the batcher, and the shared preprocessing.
  */
+import { stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { EpName } from '../runtime/index.js';
@@ -12,8 +14,8 @@ import { registerImageRoutes } from './routes/images.js';
 import { registerKserveRoutes } from './routes/kserve.js';
 
 export interface ServerOptions {
-  /** An .onnx file or a directory of them. */
-  model: string;
+  /** An .onnx file or a directory of them, or several. */
+  model: string | string[];
   ep?: EpName;
   threads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
@@ -51,17 +53,18 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     maxModelBytes: options.maxModelBytes,
     pins: options.pins,
     maxBatch: options.maxBatch ?? 64,
-    maxQueueDelayMs: options.maxQueueDelayMs ?? 2,
+    maxQueueDelayMs: options.maxQueueDelayMs ?? 0,
     maxQueue: options.maxQueue ?? 4096,
     log,
     onBatch: (model, size) => metrics.batchSize.observe({ model }, size),
   });
-  await registry.loadPath(options.model);
-  const { stat } = await import('node:fs/promises');
+  const paths = Array.isArray(options.model) ? options.model : [options.model];
+  for (const path of paths) await registry.loadPath(path);
   if (options.watch) {
-    const info = await stat(options.model);
-    const { dirname } = await import('node:path');
-    registry.watch(info.isDirectory() ? options.model : dirname(options.model));
+    for (const path of paths) {
+      if ((await stat(path)).isDirectory()) registry.watch(path);
+      else registry.watch(dirname(path), basename(path));
+    }
   }
 
   const app = Fastify({

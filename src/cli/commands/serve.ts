@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { InvalidArgumentError } from 'commander';
 import { EP_NAMES, type EpName } from '../../runtime/index.js';
 import { createServer } from '../../serve/index.js';
-import { nonNegativeInt, oneOf, positiveInt, positiveNumber } from '../options.js';
+import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt } from '../options.js';
 
 interface ServeFlags {
   model: string;
@@ -48,7 +48,12 @@ export function registerServe(program: Command): void {
       'all',
     )
     .option('--max-batch <n>', 'images per inference call when batching concurrent requests', positiveInt, 64)
-    .option('--max-queue-delay <ms>', 'longest wait for a batch to fill', positiveNumber, 2)
+    .option(
+      '--max-queue-delay <ms>',
+      'longest wait for a batch to fill (0: batch what arrived together)',
+      nonNegativeNumber,
+      0,
+    )
     .option('--max-queue <n>', 'images waiting per model before 503 + Retry-After', positiveInt, 4096)
     .option('--timeout <ms>', 'request timeout', positiveInt, 30_000)
     .option('--body-limit <bytes>', 'largest request body', positiveInt, 8 * 2 ** 20)

@@ -36,7 +36,14 @@ const LOADERS: Readonly<Record<Exclude<BackendName, 'auto'>, Loader>> = Object.f
   wasm: loadWasm,
   cpu: async () => {
     await import('@tensorflow/tfjs-backend-cpu');
-    await setBackendOrThrow('cpu');
+    // tfjs prints a banner recommending tfjs-node when the cpu backend starts in Node; cnnx says so itself.
+    const warn = console.warn;
+    console.warn = () => {};
+    try {
+      await setBackendOrThrow('cpu');
+    } finally {
+      console.warn = warn;
+    }
     return { name: 'cpu' as const, device: 'cpu (pure JavaScript)', deterministic: true };
   },
 });
