@@ -15,6 +15,8 @@ export interface BatcherOptions {
   /** Input dims after the batch dimension, e.g. [1, 28, 28]. */
   imageDims: number[];
   run: (data: Float32Array, dims: number[]) => Promise<{ data: Float32Array; dims: number[] }>;
+  /** A request not answered within this many milliseconds is rejected with 503 TIMEOUT. */
+  timeoutMs?: number;
   /** Called with each batch's size (metrics). */
   onBatch?: (size: number) => void;
 }
@@ -45,7 +47,7 @@ export class Batcher {
     if (this.queued + count > this.options.maxQueue) {
       return Promise.reject(new HttpError('QUEUE_FULL', `inference queue is full (${this.queued} images waiting)`, 1));
     }
-    return new Promise((resolve, reject) => {
+    const answer = new Promise<Float32Array>((resolve, reject) => {
       this.queue.push({ data, count, resolve, reject });
       this.queued += count;
       if (this.running) return;
@@ -58,6 +60,16 @@ export class Batcher {
             : setImmediate(() => this.flush());
       }
     });
+    const timeoutMs = this.options.timeoutMs;
+    if (timeoutMs === undefined) return answer;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new HttpError('TIMEOUT', `inference took longer than ${timeoutMs} ms`, 1)),
+        timeoutMs,
+      );
+    });
+    return Promise.race([answer, expired]).finally(() => clearTimeout(timer));
   }
 
   /** Resolves when nothing is queued or running. */

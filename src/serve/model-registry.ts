@@ -23,6 +23,8 @@ export interface RegistryOptions {
   maxBatch: number;
   maxQueueDelayMs: number;
   maxQueue: number;
+  /** An inference that takes longer is answered 503 TIMEOUT. */
+  timeoutMs?: number;
   log: (message: string) => void;
   onBatch?: (model: string, size: number) => void;
 }
@@ -107,6 +109,7 @@ export class ModelRegistry {
       maxQueue: this.options.maxQueue,
       imageSize: side * width,
       imageDims: [1, side, width],
+      timeoutMs: this.options.timeoutMs,
       run: (data, dims) => session.run(data, dims),
       onBatch: (size) => this.options.onBatch?.(name, size),
     });

@@ -55,6 +55,7 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     maxBatch: options.maxBatch ?? 64,
     maxQueueDelayMs: options.maxQueueDelayMs ?? 0,
     maxQueue: options.maxQueue ?? 4096,
+    timeoutMs: options.requestTimeoutMs ?? 30_000,
     log,
     onBatch: (model, size) => metrics.batchSize.observe({ model }, size),
   });
@@ -75,7 +76,6 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
   });
   const state = { draining: false, inFlight: 0 };
   const maxInFlight = options.maxInFlight ?? 1024;
-  const timeoutMs = options.requestTimeoutMs ?? 30_000;
 
   await app.register(multipart, { limits: { fileSize: options.bodyLimitBytes ?? 8 * 2 ** 20, files: 1, parts: 4 } });
 
@@ -95,20 +95,6 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     const started = (request as unknown as { started: bigint }).started;
     metrics.latency.observe({ route }, Number(process.hrtime.bigint() - started) / 1e9);
   });
-  // Inference must not wait forever behind a stuck batch.
-  app.addHook('preHandler', async (request, reply) => {
-    const timer = setTimeout(() => {
-      if (!reply.sent) {
-        void reply
-          .code(503)
-          .header('retry-after', '1')
-          .send({ error: `request took longer than ${timeoutMs} ms`, code: 'TIMEOUT' });
-      }
-    }, timeoutMs);
-    reply.raw.once('close', () => clearTimeout(timer));
-    void request;
-  });
-
   // While draining, answers close their connection: keep-alive sockets would otherwise hold close() open.
   app.addHook('onSend', async (_request, reply, payload) => {
     if (state.draining) void reply.header('connection', 'close');

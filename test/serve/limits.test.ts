@@ -1,0 +1,128 @@
+import { copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { loadDataset } from '../../src/data/index.js';
+import { inkBright, segmentDigits, toGray } from '../../src/preprocess/index.js';
+import { Batcher, createServer } from '../../src/serve/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const MODEL = 'models/lenet5-relu-mnist.onnx';
+const body = (n: number) => ({
+  inputs: [{ name: 'input', shape: [n, 1, 28, 28], datatype: 'FP32', data: new Array(n * 784).fill(0.1) }],
+});
+
+describe('limits under load', () => {
+  it('answers 503 with Retry-After when the batching queue is full, then serves again', async () => {
+    const server = await createServer({ model: MODEL, ep: 'cpu', maxQueue: 8, maxBatch: 4, maxQueueDelayMs: 50 });
+    try {
+      const send = () =>
+        server.app.inject({ method: 'POST', url: '/v2/models/lenet5-relu-mnist/infer', payload: body(4) });
+      const responses = await Promise.all(Array.from({ length: 6 }, send));
+      const full = responses.filter((r) => r.statusCode === 503);
+      expect(full.length).toBeGreaterThan(0);
+      expect(full[0]!.json().code).toBe('QUEUE_FULL');
+      expect(full[0]!.headers['retry-after']).toBe('1');
+      expect((await send()).statusCode).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('answers 429 with Retry-After past the in-flight limit', async () => {
+    const server = await createServer({ model: MODEL, ep: 'cpu', maxInFlight: 2, maxQueueDelayMs: 30 });
+    try {
+      const responses = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          server.app.inject({ method: 'POST', url: '/v2/models/lenet5-relu-mnist/infer', payload: body(1) }),
+        ),
+      );
+      const limited = responses.filter((r) => r.statusCode === 429);
+      expect(limited.length).toBeGreaterThan(0);
+      expect(limited[0]!.json().code).toBe('TOO_MANY_REQUESTS');
+      expect(limited[0]!.headers['retry-after']).toBe('1');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('times a request out with 503 when inference does not answer', async () => {
+    const server = await createServer({ model: MODEL, ep: 'cpu', requestTimeoutMs: 100 });
+    try {
+      const model = server.registry.get('lenet5-relu-mnist')!;
+      // A batcher whose runtime never answers stands in for a wedged accelerator.
+      (model as { batcher: Batcher }).batcher = new Batcher({
+        maxBatch: 4,
+        maxDelayMs: 0,
+        maxQueue: 16,
+        imageSize: 784,
+        imageDims: [1, 28, 28],
+        timeoutMs: 100,
+        run: () => new Promise(() => {}),
+      });
+      const response = await server.app.inject({
+        method: 'POST',
+        url: '/v2/models/lenet5-relu-mnist/infer',
+        payload: body(1),
+      });
+      expect(response.statusCode).toBe(503);
+      expect(response.json().code).toBe('TIMEOUT');
+      expect(response.headers['retry-after']).toBe('1');
+    } finally {
+      await server.app.close();
+    }
+  });
+
+  it('refuses model files over the size limit', async () => {
+    const dir = await tempDir();
+    await copyFile(MODEL, join(dir, 'big.onnx'));
+    await expect(createServer({ model: join(dir, 'big.onnx'), ep: 'cpu', maxModelBytes: 1000 })).rejects.toThrow(
+      /big.onnx: \d+ bytes is over the 1000-byte model size limit/,
+    );
+  });
+});
+
+describe('digit-string segmentation', () => {
+  const mnistDigits = async (indices: number[], overlap: number) => {
+    const mnist = await loadDataset('mnist');
+    const width = 28 * indices.length - overlap * (indices.length - 1) + 20;
+    const canvas = new Float32Array(width * 48);
+    indices.forEach((index, k) => {
+      for (let y = 0; y < 28; y++)
+        for (let x = 0; x < 28; x++) {
+          const at = (y + 10) * width + 10 + k * (28 - overlap) + x;
+          canvas[at] = Math.max(canvas[at]!, mnist.test.pixels[index * 784 + y * 28 + x]!);
+        }
+    });
+    return { image: { width, height: 48, data: canvas }, labels: indices.map((i) => mnist.test.labels[i]) };
+  };
+
+  it('ignores specks and keeps the digits', async () => {
+    const { image } = await mnistDigits([3, 2, 1], 0);
+    for (const [x, y] of [
+      [2, 2],
+      [60, 44],
+      [5, 40],
+    ])
+      image.data[y! * image.width + x!] = 255;
+    expect(segmentDigits(image)).toHaveLength(3);
+  });
+
+  it('splits touching digits', async () => {
+    const { image } = await mnistDigits([3, 2], 12);
+    const segments = segmentDigits(image);
+    expect(segments).toHaveLength(2);
+    expect(segments[0]!.box.x).toBeLessThan(segments[1]!.box.x);
+  });
+
+  it('works on a dark-on-light picture decoded from PNG', async () => {
+    const { image } = await mnistDigits([7, 4, 0], 0);
+    const png = await sharp(Buffer.from(image.data.map((v) => 255 - v)), {
+      raw: { width: image.width, height: 48, channels: 1 },
+    })
+      .png()
+      .toBuffer();
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    expect(segmentDigits(inkBright(toGray(data, info.width, info.height, info.channels)))).toHaveLength(3);
+  });
+});
