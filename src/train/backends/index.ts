@@ -14,6 +14,9 @@ import { loadTensorflow } from './tensorflow.js';
 import { loadWebgpu } from './webgpu.js';
 import { loadWasm } from './wasm.js';
 
+// Production mode: no banner recommending tfjs-node on the first cpu tensor (cnnx explains its backends itself).
+tf.enableProdMode();
+
 export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
@@ -36,14 +39,7 @@ const LOADERS: Readonly<Record<Exclude<BackendName, 'auto'>, Loader>> = Object.f
   wasm: loadWasm,
   cpu: async () => {
     await import('@tensorflow/tfjs-backend-cpu');
-    // tfjs prints a banner recommending tfjs-node when the cpu backend starts in Node; cnnx says so itself.
-    const warn = console.warn;
-    console.warn = () => {};
-    try {
-      await setBackendOrThrow('cpu');
-    } finally {
-      console.warn = warn;
-    }
+    await setBackendOrThrow('cpu');
     return { name: 'cpu' as const, device: 'cpu (pure JavaScript)', deterministic: true };
   },
 });
