@@ -12,18 +12,13 @@ import { appendFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CnnxError } from '../common/index.js';
 import type { DatasetName } from '../data/index.js';
-import type { OptimizerName, ScheduleName } from '../models/index.js';
+import type { TrainingDefaults } from '../models/index.js';
 import type { BackendName } from './backends/index.js';
 
-export interface TrainConfig {
+/** A run's settings: the model's training defaults (or the flags that replaced them) and what to train on. */
+export interface TrainConfig extends TrainingDefaults {
   model: string;
   dataset: DatasetName;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  optimizer: OptimizerName;
-  momentum?: number;
-  schedule: ScheduleName;
   seed: number;
   /** Train on the first N training examples only. */
   limit?: number;

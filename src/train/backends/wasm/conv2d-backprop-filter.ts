@@ -6,7 +6,7 @@
  * input x as [C, H, W, B], filter dy as [OH, OW, B, O] dilated by the forward stride, giving [C, KH, KW, O].
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
-import { disposeInfo, kernelOf, runKernel } from './kernel-utils.js';
+import { disposeInfo, kernelOf, paddedConv2d, runKernel } from './kernel-utils.js';
 
 interface Attrs {
   strides: [number, number] | number;
@@ -18,8 +18,7 @@ interface Attrs {
 
 export function conv2dBackpropFilterKernel(backendName: string): KernelConfig {
   const kernelFunc: KernelFunc = ({ inputs, backend, attrs }) => {
-    const [transpose, conv2d, slice] = ['Transpose', 'Conv2D', 'Slice'].map((name) => kernelOf(name, backendName)) as [
-      KernelFunc,
+    const [transpose, slice] = ['Transpose', 'Slice'].map((name) => kernelOf(name, backendName)) as [
       KernelFunc,
       KernelFunc,
     ];
@@ -43,22 +42,7 @@ export function conv2dBackpropFilterKernel(backendName: string): KernelConfig {
 
     const xT = runKernel(transpose, backend, { x }, { perm: [3, 1, 2, 0] });
     const dyT = runKernel(transpose, backend, { x: dy }, { perm: [1, 2, 0, 3] });
-    let grad = runKernel(
-      conv2d,
-      backend,
-      { x: xT, filter: dyT },
-      {
-        strides: [1, 1],
-        pad: [
-          [0, 0],
-          [top, bottom],
-          [left, right],
-          [0, 0],
-        ],
-        dataFormat: 'NHWC',
-        dilations: [strideHeight, strideWidth],
-      },
-    );
+    let grad = paddedConv2d(backendName, backend, xT, dyT, [top, bottom, left, right], [strideHeight, strideWidth]);
     disposeInfo(backend, xT, dyT);
     const [channels, rows, cols, outChannels] = grad.shape as [number, number, number, number];
     if (rows !== filterHeight || cols !== filterWidth) {

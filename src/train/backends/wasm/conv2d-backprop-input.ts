@@ -4,7 +4,7 @@
  * backend's own kernel is a plain loop, about 5x slower on LeNet's second convolution; other strides use it.
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
-import { disposeInfo, kernelOf, runKernel } from './kernel-utils.js';
+import { disposeInfo, kernelOf, paddedConv2d, runKernel } from './kernel-utils.js';
 
 interface Attrs {
   strides: [number, number] | number;
@@ -28,9 +28,10 @@ export function conv2dBackpropInputKernel(backendName: string, fallback: KernelF
       dimRoundingMode,
     );
     if (dataFormat !== 'NHWC' || info.strideHeight !== 1 || info.strideWidth !== 1) return fallback(args);
-    const [reverse, transpose, conv2d] = ['Reverse', 'Transpose', 'Conv2D'].map((name) =>
-      kernelOf(name, backendName),
-    ) as [KernelFunc, KernelFunc, KernelFunc];
+    const [reverse, transpose] = ['Reverse', 'Transpose'].map((name) => kernelOf(name, backendName)) as [
+      KernelFunc,
+      KernelFunc,
+    ];
     const { filterHeight, filterWidth, inHeight, inWidth, outHeight, outWidth } = info;
     const top = filterHeight - 1 - info.padInfo.top;
     const left = filterWidth - 1 - info.padInfo.left;
@@ -41,22 +42,7 @@ export function conv2dBackpropInputKernel(backendName: string, fallback: KernelF
     const rotated = runKernel(reverse, backend, { x: filter }, { dims: [0, 1] });
     const swapped = runKernel(transpose, backend, { x: rotated }, { perm: [0, 1, 3, 2] });
     disposeInfo(backend, rotated);
-    const dx = runKernel(
-      conv2d,
-      backend,
-      { x: dy, filter: swapped },
-      {
-        strides: [1, 1],
-        pad: [
-          [0, 0],
-          [top, bottom],
-          [left, right],
-          [0, 0],
-        ],
-        dataFormat: 'NHWC',
-        dilations: [1, 1],
-      },
-    );
+    const dx = paddedConv2d(backendName, backend, dy, swapped, [top, bottom, left, right]);
     disposeInfo(backend, swapped);
     return dx;
   };

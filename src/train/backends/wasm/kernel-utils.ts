@@ -28,3 +28,26 @@ export function kernelOf(name: string, backendName: string): KernelFunc {
 export function disposeInfo(backend: unknown, ...tensors: TensorInfo[]): void {
   for (const tensor of tensors) (backend as WasmBackendLike).disposeData(tensor.dataId);
 }
+
+/** The backend's Conv2D with stride 1, explicit [top, bottom, left, right] padding and a dilation, NHWC. */
+export function paddedConv2d(
+  backendName: string,
+  backend: unknown,
+  x: TensorInfo,
+  filter: TensorInfo,
+  [top, bottom, left, right]: [number, number, number, number],
+  dilations: [number, number] = [1, 1],
+): TensorInfo {
+  const pad = [
+    [0, 0],
+    [top, bottom],
+    [left, right],
+    [0, 0],
+  ];
+  return runKernel(
+    kernelOf('Conv2D', backendName),
+    backend,
+    { x, filter },
+    { strides: [1, 1], pad, dataFormat: 'NHWC', dilations },
+  );
+}
