@@ -12,6 +12,7 @@ import { createMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
 import { registerImageRoutes } from './routes/images.js';
 import { registerKserveRoutes } from './routes/kserve.js';
+import { registerPageRoutes } from './routes/page.js';
 
 export interface ServerOptions {
   /** An .onnx file or a directory of them, or several. */
@@ -114,6 +115,7 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
 
   registerKserveRoutes(app, registry, state);
   registerImageRoutes(app, registry);
+  registerPageRoutes(app, registry);
   app.get('/metrics', async (_request, reply) => {
     for (const model of registry.list()) {
       metrics.queueDepth.set({ model: model.name }, model.batcher.depth);
