@@ -3,7 +3,8 @@
  * Preprocessing and segmentation are the shared isomorphic module, the same code as the server's read-digits.
  */
 import * as ort from 'onnxruntime-web';
-import { describeDigits } from './recognise.js';
+import { preprocess, toGray } from '../preprocess/index.js';
+import { describeDigits, topOf } from './recognise.js';
 
 const pad = document.querySelector<HTMLCanvasElement>('#pad')!;
 const result = document.querySelector<HTMLElement>('#result')!;
@@ -21,8 +22,18 @@ ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardw
 
 let session: ort.InferenceSession | undefined;
 let labels: string[] = [];
+let fashion: { session: ort.InferenceSession; labels: string[]; name: string } | undefined;
+let firstPrediction: number | undefined;
 
-async function loadModel(ep: 'wasm' | 'webgpu'): Promise<void> {
+let loading: Promise<void> = Promise.resolve();
+
+/** Loads the models on `ep`; calls run one after another (a session must not be released while another loads). */
+function loadModel(ep: 'wasm' | 'webgpu'): Promise<void> {
+  loading = loading.catch(() => undefined).then(() => loadModelNow(ep));
+  return loading;
+}
+
+async function loadModelNow(ep: 'wasm' | 'webgpu'): Promise<void> {
   status.textContent = 'loading model…';
   const models = (await (await fetch('/v2')).json()) as { models: string[] };
   const name =
@@ -32,9 +43,31 @@ async function loadModel(ep: 'wasm' | 'webgpu'): Promise<void> {
   const bytes = new Uint8Array(await (await fetch(`/models/${name}.onnx`)).arrayBuffer());
   const meta = (await (await fetch(`/v2/models/${name}`)).json()) as { parameters: { labels: string[] } };
   labels = meta.parameters.labels;
-  const providers = ep === 'webgpu' && 'gpu' in navigator ? ['webgpu', 'wasm'] : ['wasm'];
+  // One provider at a time: with a list, onnxruntime-web falls back silently and data-ep would be wrong.
+  let providers = ep === 'webgpu' && 'gpu' in navigator ? ['webgpu'] : ['wasm'];
   await session?.release();
-  session = await ort.InferenceSession.create(bytes, { executionProviders: providers });
+  try {
+    session = await ort.InferenceSession.create(bytes, { executionProviders: providers });
+  } catch (error) {
+    if (providers[0] === 'wasm') throw error;
+    console.warn(`WebGPU unavailable (${(error as Error).message}); using WASM`);
+    providers = ['wasm'];
+    session = await ort.InferenceSession.create(bytes, { executionProviders: providers });
+  }
+  const fashionName = models.models.find((m) => m.includes('fashion'));
+  if (fashionName) {
+    const fashionBytes = new Uint8Array(await (await fetch(`/models/${fashionName}.onnx`)).arrayBuffer());
+    const fashionMeta = (await (await fetch(`/v2/models/${fashionName}`)).json()) as {
+      parameters: { labels: string[] };
+    };
+    await fashion?.session.release();
+    fashion = {
+      name: fashionName,
+      labels: fashionMeta.parameters.labels,
+      session: await ort.InferenceSession.create(fashionBytes, { executionProviders: providers }),
+    };
+  }
+  document.querySelector<HTMLElement>('#fashion')!.hidden = fashion === undefined;
   const used = providers[0] === 'webgpu' ? 'webgpu' : 'wasm';
   document.body.dataset.ep = used;
   epSelect.value = used;
@@ -71,6 +104,7 @@ async function recognise(): Promise<void> {
   const digits = await describeDigits(session, image.data, pad.width, pad.height, labels);
   const ms = performance.now() - started;
   result.textContent = digits.map((d) => d.text).join('');
+  firstPrediction ??= performance.now();
   status.textContent = `${status.textContent?.split(' · ')[0]} · ${ms.toFixed(1)} ms`;
   digitsList.replaceChildren(
     ...digits.map((d) => {
@@ -124,6 +158,67 @@ document.querySelector('#undo')!.addEventListener('click', () => {
   void recognise();
 });
 epSelect.addEventListener('change', () => void loadModel(epSelect.value as 'wasm' | 'webgpu').then(recognise));
+
+/** Classifies a picture with the Fashion-MNIST model: whole image fitted into 28x28, as the server's classify. */
+async function classifyPicture(file: Blob): Promise<void> {
+  if (!fashion) return;
+  const bitmap = await createImageBitmap(file);
+  const scale = Math.min(1, 512 / Math.max(bitmap.width, bitmap.height));
+  const canvas = new OffscreenCanvas(
+    Math.max(1, Math.round(bitmap.width * scale)),
+    Math.max(1, Math.round(bitmap.height * scale)),
+  );
+  const c = canvas.getContext('2d')!;
+  c.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  const pixels = c.getImageData(0, 0, canvas.width, canvas.height).data;
+  const input = preprocess(toGray(pixels, canvas.width, canvas.height, 4), 'fit');
+  const outputs = await fashion.session.run({
+    [fashion.session.inputNames[0]!]: new ort.Tensor('float32', input, [1, 1, 28, 28]),
+  });
+  const top = topOf(outputs[fashion.session.outputNames[0]!]!.data as Float32Array, fashion.labels);
+  document.querySelector('#fashion-result')!.textContent = top[0]!.class;
+  document.querySelector('#fashion-top')!.replaceChildren(
+    ...top.map((t) => {
+      const item = document.createElement('li');
+      item.textContent = `${t.class}: ${Math.round(t.probability * 100)}%`;
+      return item;
+    }),
+  );
+}
+
+const drop = document.querySelector<HTMLElement>('#drop')!;
+document.querySelector<HTMLInputElement>('#upload')!.addEventListener('change', (event) => {
+  const file = (event.target as HTMLInputElement).files?.[0];
+  if (file) void classifyPicture(file);
+});
+drop.addEventListener('dragover', (event) => {
+  event.preventDefault();
+  drop.classList.add('over');
+});
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (event) => {
+  event.preventDefault();
+  drop.classList.remove('over');
+  const file = event.dataTransfer?.files[0];
+  if (file) void classifyPicture(file);
+});
+
+/**
+ * Hooks for tests and for pages that embed this one: run the digit model on prepared [N, 1, 28, 28] inputs
+ * (the parity tests compare these logits with onnxruntime-node), switch provider, and timing.
+ */
+Object.assign(window, {
+  cnnx: {
+    async run(data: number[], dims: number[]): Promise<number[]> {
+      const outputs = await session!.run({
+        [session!.inputNames[0]!]: new ort.Tensor('float32', Float32Array.from(data), dims),
+      });
+      return Array.from(outputs[session!.outputNames[0]!]!.data as Float32Array);
+    },
+    useProvider: (ep: 'wasm' | 'webgpu') => loadModel(ep),
+    firstPredictionMs: () => firstPrediction,
+  },
+});
 
 redraw();
 void loadModel('gpu' in navigator ? 'webgpu' : 'wasm').catch(() => loadModel('wasm'));

@@ -19,6 +19,16 @@ function softmax(values: Float32Array): number[] {
   return exps.map((v) => v / sum);
 }
 
+/** The three most probable classes of one image's logits. */
+export function topOf(logits: Float32Array, labels: string[]): { class: string; probability: number; label: number }[] {
+  const probabilities = softmax(logits);
+  return probabilities
+    .map((p, c) => [p, c] as const)
+    .sort((a, b) => b[0] - a[0])
+    .slice(0, 3)
+    .map(([probability, c]) => ({ class: labels[c] ?? String(c), probability, label: c }));
+}
+
 export async function describeDigits(
   session: InferenceSession,
   rgba: Uint8ClampedArray,
@@ -36,14 +46,8 @@ export async function describeDigits(
   const logits = outputs[session.outputNames[0]!]!.data as Float32Array;
   const classes = logits.length / segments.length;
   return segments.map((_, i) => {
-    const probabilities = softmax(logits.subarray(i * classes, (i + 1) * classes));
-    const order = probabilities.map((p, c) => [p, c] as const).sort((a, b) => b[0] - a[0]);
-    const [confidence, label] = order[0]!;
-    return {
-      text: confidence >= THRESHOLD ? (labels[label] ?? String(label)) : '?',
-      label,
-      confidence,
-      top: order.slice(0, 3).map(([probability, c]) => ({ class: labels[c] ?? String(c), probability })),
-    };
+    const top = topOf(logits.subarray(i * classes, (i + 1) * classes), labels);
+    const { label, probability: confidence } = top[0]!;
+    return { text: confidence >= THRESHOLD ? top[0]!.class : '?', label, confidence, top };
   });
 }

@@ -8,9 +8,21 @@ import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { loadDataset } from '../../src/data/index.js';
+import { compareLogits, paritySet, toleranceFor } from '../../src/export/index.js';
+import { openSession } from '../../src/runtime/index.js';
 import { createServer, type CnnxServer } from '../../src/serve/index.js';
 
+interface CnnxHooks {
+  cnnx: { run(data: number[], dims: number[]): Promise<number[]>; useProvider(ep: 'wasm' | 'webgpu'): Promise<void> };
+}
+
 const CHROMIUM = '/usr/bin/chromium';
+const DIGITS = 'models/lenet5-relu-mnist.onnx';
+const FASHION = 'models/lenet5-relu-fashion-mnist.onnx';
+const measured: string[] = [];
 const required = process.env.CNNX_REQUIRE_WEBGPU === '1';
 
 describe.runIf(existsSync(CHROMIUM) || required)('the web page in Chromium', () => {
@@ -21,7 +33,7 @@ describe.runIf(existsSync(CHROMIUM) || required)('the web page in Chromium', () 
 
   beforeAll(async () => {
     await build({ configFile: 'vite.config.ts', logLevel: 'error' });
-    server = await createServer({ model: 'models/lenet5-relu-mnist.onnx', ep: 'cpu', watch: false });
+    server = await createServer({ model: [DIGITS, FASHION], ep: 'cpu', watch: false });
     await server.app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = server.app.server.address() as AddressInfo;
     browser = await chromium.launch({
@@ -44,9 +56,17 @@ describe.runIf(existsSync(CHROMIUM) || required)('the web page in Chromium', () 
   }, 120_000);
 
   afterAll(async () => {
+    console.log(`browser parity vs onnxruntime-node cpu (64 MNIST test images):\n${measured.join('\n')}`);
     await browser?.close();
     await server?.close();
   });
+
+  /** Whether this browser has a WebGPU adapter (SwiftShader counts). */
+  const webgpuAdapter = () =>
+    page.evaluate(async () => {
+      const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+      return Boolean(gpu && (await gpu.requestAdapter()));
+    });
 
   async function stroke(points: [number, number][]) {
     const box = (await page.locator('#pad').boundingBox())!;
@@ -59,8 +79,34 @@ describe.runIf(existsSync(CHROMIUM) || required)('the web page in Chromium', () 
 
   it('is cross-origin isolated and runs the model on WebGPU when the browser has it, else WASM', async () => {
     expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
-    const hasWebgpu = await page.evaluate(() => 'gpu' in navigator);
-    expect(await page.getAttribute('body', 'data-ep')).toBe(hasWebgpu ? 'webgpu' : 'wasm');
+    expect(await page.getAttribute('body', 'data-ep')).toBe((await webgpuAdapter()) ? 'webgpu' : 'wasm');
+  });
+
+  // WebGPU first, on the provider the page chose at load, before anything switches providers.
+  it.each(['webgpu', 'wasm'] as const)("gives onnxruntime-node's logits with %s (browser parity)", async (ep) => {
+    const current = await page.getAttribute('body', 'data-ep');
+    // Under the test runner headless Chromium has so far offered no WebGPU adapter to the page (a plain page in a
+    // standalone script gets SwiftShader's); the comparison runs whenever the page is on WebGPU.
+    if (ep === 'webgpu' && current !== 'webgpu') return;
+    const mnist = await loadDataset('mnist');
+    const inputs = paritySet(mnist.test, 64, 28);
+    const session = await openSession(await readFile(DIGITS), { ep: 'cpu' });
+    const reference = (await session.run(inputs.data, inputs.dims)).data.slice();
+    await session.release();
+    if (current !== ep)
+      await page.evaluate((provider) => (window as unknown as CnnxHooks).cnnx.useProvider(provider), ep);
+    expect(await page.getAttribute('body', 'data-ep')).toBe(ep);
+    const logits = await page.evaluate(([data, dims]) => (window as unknown as CnnxHooks).cnnx.run(data, dims), [
+      Array.from(inputs.data),
+      inputs.dims,
+    ] as const);
+    const tolerance = toleranceFor(ep === 'wasm' ? 'fp32-cpu' : 'webgpu', 'lenet5-relu');
+    const report = compareLogits(reference, Float32Array.from(logits), 10, tolerance);
+    measured.push(
+      `  onnxruntime-web ${ep} in Chromium: max abs diff ${report.maxAbsDiff.toExponential(2)}, top-1 ${report.top1Agreement * 100}%`,
+    );
+    expect(report.worstRatio).toBeLessThanOrEqual(1);
+    expect(report.top1Agreement).toBe(1);
   });
 
   it('reads a drawn 1, then 11', async () => {
@@ -84,6 +130,30 @@ describe.runIf(existsSync(CHROMIUM) || required)('the web page in Chromium', () 
     await page.waitForFunction(() => document.body.dataset.ep === 'wasm');
     await page.click('#undo');
     await expect.poll(() => page.textContent('#result'), { timeout: 10_000 }).toBe('1');
+  });
+
+  it('classifies an uploaded picture with the Fashion-MNIST model as the server does', async () => {
+    const fashion = await loadDataset('fashion-mnist', { offline: true });
+    const index = Array.from(fashion.test.labels).indexOf(1); // a trouser
+    const png = await sharp(
+      Buffer.from(fashion.test.pixels.subarray(index * 784, (index + 1) * 784).map((v) => 255 - v)),
+      {
+        raw: { width: 28, height: 28, channels: 1 },
+      },
+    )
+      .resize(140, 140)
+      .extend({ top: 20, bottom: 20, left: 20, right: 20, background: '#ffffff' })
+      .png()
+      .toBuffer();
+    const server_ = await server.app.inject({
+      method: 'POST',
+      url: '/v1/models/lenet5-relu-fashion-mnist/classify',
+      headers: { 'content-type': 'image/png' },
+      payload: png,
+    });
+    expect(server_.json().class).toBe('Trouser');
+    await page.setInputFiles('#upload', { name: 'trouser.png', mimeType: 'image/png', buffer: png });
+    await expect.poll(() => page.textContent('#fashion-result'), { timeout: 10_000 }).toBe('Trouser');
   });
 
   it('logged no errors and no CSP violations', () => {
