@@ -10,6 +10,7 @@ export {
   type ModelSession,
   type SessionOptions,
 } from './node.js';
+export { openSessionInWorker } from './worker-session.js';
 export { evaluateSession, type OnnxEvaluation } from './evaluate.js';
 export { classifyImages, describeLogits, softmax, toModelSide, type Classification } from './classify.js';
 export { openWebSession, type WebSession } from './web.js';

@@ -23,6 +23,11 @@ export interface SessionOptions {
   ep?: EpName;
   /** Threads for one operator (intra-op); default ORT's choice. */
   threads?: number;
+  /**
+   * Whether idle intra-op threads busy-wait for the next operator (ORT's default, true). Off, they sleep and leave
+   * the cores to the rest of the process: the HTTP event loop of a server.
+   */
+  spinning?: boolean;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /**
    * An input run on a GPU provider and on the CPU provider before the session is accepted: a provider whose
@@ -59,6 +64,7 @@ async function tryCreate(model: Uint8Array, ep: keyof typeof EXECUTION_PROVIDERS
     return await ort.InferenceSession.create(model, {
       executionProviders: [EXECUTION_PROVIDERS[ep]],
       ...(options.threads !== undefined ? { intraOpNumThreads: options.threads } : {}),
+      ...(options.spinning === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     });
   } catch (error) {

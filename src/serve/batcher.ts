@@ -17,6 +17,11 @@ export interface BatcherOptions {
   run: (data: Float32Array, dims: number[]) => Promise<{ data: Float32Array; dims: number[] }>;
   /** A request not answered within this many milliseconds is rejected with 503 TIMEOUT. */
   timeoutMs?: number;
+  /**
+   * Batches handed to the runtime at once (default 1). A runtime on another thread can take the next batch while
+   * one runs, so the event loop never waits on it.
+   */
+  concurrency?: number;
   /** Called with each batch's size (metrics). */
   onBatch?: (size: number) => void;
 }
@@ -24,6 +29,9 @@ export interface BatcherOptions {
 interface Pending {
   data: Float32Array;
   count: number;
+  /** performance.now() past which the request is answered with TIMEOUT. */
+  deadline: number;
+  settled: boolean;
   resolve: (logits: Float32Array) => void;
   reject: (error: unknown) => void;
 }
@@ -31,11 +39,19 @@ interface Pending {
 export class Batcher {
   private queue: Pending[] = [];
   private queued = 0;
-  private running = false;
+  /** Batches handed to the runtime and not yet answered. */
+  private running = 0;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private idle: (() => void)[] = [];
+  /** Requests not yet answered (queued or in the running batch), for the timeout sweep. */
+  private open = new Set<Pending>();
+  private sweeper: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: BatcherOptions) {}
+  private readonly concurrency: number;
+
+  constructor(private readonly options: BatcherOptions) {
+    this.concurrency = options.concurrency ?? 1;
+  }
 
   /** Images waiting for a batch. */
   get depth(): number {
@@ -47,10 +63,22 @@ export class Batcher {
     if (this.queued + count > this.options.maxQueue) {
       return Promise.reject(new HttpError('QUEUE_FULL', `inference queue is full (${this.queued} images waiting)`, 1));
     }
-    const answer = new Promise<Float32Array>((resolve, reject) => {
-      this.queue.push({ data, count, resolve, reject });
+    return new Promise<Float32Array>((resolve, reject) => {
+      const item: Pending = {
+        data,
+        count,
+        deadline: performance.now() + (this.options.timeoutMs ?? Infinity),
+        settled: false,
+        resolve: (logits) => this.settle(item) && resolve(logits),
+        reject: (error) => this.settle(item) && reject(error),
+      };
+      this.queue.push(item);
       this.queued += count;
-      if (this.running) return;
+      if (this.options.timeoutMs !== undefined) {
+        this.open.add(item);
+        this.sweeper ??= setTimeout(() => this.sweep(), this.options.timeoutMs).unref();
+      }
+      if (this.running >= this.concurrency) return;
       if (this.queued >= this.options.maxBatch) this.flush();
       else if (this.timer === undefined) {
         // With no delay, requests parsed in the same turn of the event loop still share a batch.
@@ -60,21 +88,38 @@ export class Batcher {
             : setImmediate(() => this.flush());
       }
     });
-    const timeoutMs = this.options.timeoutMs;
-    if (timeoutMs === undefined) return answer;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new HttpError('TIMEOUT', `inference took longer than ${timeoutMs} ms`, 1)),
-        timeoutMs,
-      );
-    });
-    return Promise.race([answer, expired]).finally(() => clearTimeout(timer));
+  }
+
+  /** Marks a request answered; false if it already was (a timed-out request whose batch finished later). */
+  private settle(item: Pending): boolean {
+    if (item.settled) return false;
+    item.settled = true;
+    this.open.delete(item);
+    return true;
+  }
+
+  /**
+   * One timer for all requests, not one each: answers those past their deadline with TIMEOUT (a queued one leaves
+   * the queue; one in a running batch has its late answer dropped), then waits for the next deadline.
+   */
+  private sweep(): void {
+    this.sweeper = undefined;
+    const now = performance.now();
+    let next = Infinity;
+    for (const item of this.open) {
+      if (item.deadline <= now) {
+        item.reject(new HttpError('TIMEOUT', `inference took longer than ${this.options.timeoutMs} ms`, 1));
+      } else next = Math.min(next, item.deadline);
+    }
+    const before = this.queue.length;
+    this.queue = this.queue.filter((item) => !item.settled);
+    if (this.queue.length !== before) this.queued = this.queue.reduce((sum, item) => sum + item.count, 0);
+    if (next !== Infinity) this.sweeper = setTimeout(() => this.sweep(), next - now).unref();
   }
 
   /** Resolves when nothing is queued or running. */
   drained(): Promise<void> {
-    if (!this.running && this.queue.length === 0) return Promise.resolve();
+    if (this.running === 0 && this.queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
@@ -84,7 +129,11 @@ export class Batcher {
       clearImmediate(this.timer as NodeJS.Immediate);
     }
     this.timer = undefined;
-    if (this.running || this.queue.length === 0) return;
+    if (this.running >= this.concurrency) return;
+    if (this.queue.length === 0) {
+      if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
+      return;
+    }
     const items: Pending[] = [];
     let images = 0;
     while (this.queue.length > 0 && (items.length === 0 || images + this.queue[0]!.count <= this.options.maxBatch)) {
@@ -93,8 +142,9 @@ export class Batcher {
       images += item.count;
     }
     this.queued -= images;
-    this.running = true;
+    this.running++;
     void this.runBatch(items, images);
+    if (this.queue.length > 0 && this.running < this.concurrency) this.flush();
   }
 
   private async runBatch(items: Pending[], images: number): Promise<void> {
@@ -119,9 +169,9 @@ export class Batcher {
     } catch (error) {
       for (const item of items) item.reject(error);
     } finally {
-      this.running = false;
+      this.running--;
       if (this.queue.length > 0) this.flush();
-      else for (const resolve of this.idle.splice(0)) resolve();
+      else if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
   }
 }

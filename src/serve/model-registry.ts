@@ -10,12 +10,15 @@ import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { CnnxError, messageOf } from '../common/index.js';
 import { readOnnxModel, type ModelSignature } from '../export/index.js';
-import { openSession, type EpName, type ModelSession } from '../runtime/index.js';
+import { openSession, openSessionInWorker, type EpName, type ModelSession } from '../runtime/index.js';
 import { Batcher } from './batcher.js';
 
 export interface RegistryOptions {
   ep: EpName;
   threads?: number;
+  spinning?: boolean;
+  /** Run each model's inference on its own worker thread (true) or on the event loop. */
+  inferenceWorker?: boolean;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   maxModelBytes?: number;
   /** sha256 a model file must have, by model name. */
@@ -96,9 +99,11 @@ export class ModelRegistry {
       data: new Float32Array(2 * side * width).map((_, i) => ((i * 7919) % 256) / 255),
       dims: [2, 1, side, width],
     };
-    const session = await openSession(bytes, {
+    const open = this.options.inferenceWorker ? openSessionInWorker : openSession;
+    const session = await open(bytes, {
       ep: this.options.ep,
       threads: this.options.threads,
+      spinning: this.options.spinning,
       graphOptimizationLevel: this.options.graphOptimizationLevel,
       probe,
     });
@@ -110,6 +115,8 @@ export class ModelRegistry {
       imageSize: side * width,
       imageDims: [1, side, width],
       timeoutMs: this.options.timeoutMs,
+      // On a worker the next batch is handed over while one runs (it waits there, not on the event loop).
+      concurrency: this.options.inferenceWorker ? 2 : 1,
       run: (data, dims) => session.run(data, dims),
       onBatch: (size) => this.options.onBatch?.(name, size),
     });

@@ -3,6 +3,7 @@
  * work is in the model registry (loading, hot reload), the batcher, and the shared preprocessing.
  */
 import { stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, dirname } from 'node:path';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -18,7 +19,18 @@ export interface ServerOptions {
   /** An .onnx file or a directory of them, or several. */
   model: string | string[];
   ep?: EpName;
+  /**
+   * ONNX Runtime intra-op threads per model. Default: half the cores (at least one). Micro-batches are small and
+   * the HTTP work (JSON parsing, sockets) needs the other half; ORT's own default takes every core and its idle
+   * threads busy-wait, which on two cores cost a third of the throughput (BENCHMARKS.md).
+   */
   threads?: number;
+  spinning?: boolean;
+  /**
+   * Run inference on a worker thread per model (default), so the event loop parses the next requests while a
+   * batch runs; false runs it on the event loop.
+   */
+  inferenceWorker?: boolean;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   maxBatch?: number;
   maxQueueDelayMs?: number;
@@ -49,7 +61,9 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
   const metrics = createMetrics();
   const registry = new ModelRegistry({
     ep: options.ep ?? 'auto',
-    threads: options.threads,
+    threads: options.threads ?? Math.max(1, Math.floor(availableParallelism() / 2)),
+    spinning: options.spinning,
+    inferenceWorker: options.inferenceWorker ?? true,
     graphOptimizationLevel: options.graphOptimizationLevel,
     maxModelBytes: options.maxModelBytes,
     pins: options.pins,

@@ -73,6 +73,28 @@ describe('limits under load', () => {
     }
   });
 
+  it('times out queued requests as well as the running batch, and leaves the queue empty', async () => {
+    const batcher = new Batcher({
+      maxBatch: 1,
+      maxDelayMs: 0,
+      maxQueue: 16,
+      imageSize: 784,
+      imageDims: [1, 28, 28],
+      timeoutMs: 50,
+      run: () => new Promise(() => {}),
+    });
+    const started = performance.now();
+    const answers = await Promise.allSettled([1, 2, 3].map(() => batcher.submit(new Float32Array(784), 1)));
+    expect(answers.map((a) => a.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(answers.map((a) => ((a as PromiseRejectedResult).reason as { code: string }).code)).toEqual([
+      'TIMEOUT',
+      'TIMEOUT',
+      'TIMEOUT',
+    ]);
+    expect(performance.now() - started).toBeLessThan(1000);
+    expect(batcher.depth).toBe(0);
+  });
+
   it('refuses model files over the size limit', async () => {
     const dir = await tempDir();
     await copyFile(MODEL, join(dir, 'big.onnx'));

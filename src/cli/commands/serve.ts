@@ -11,6 +11,8 @@ interface ServeFlags {
   host: string;
   ep: EpName;
   threads?: number;
+  spin: boolean;
+  inferenceWorker: boolean;
   graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
   maxBatch: number;
   maxQueueDelay: number;
@@ -40,7 +42,9 @@ export function registerServe(program: Command): void {
     .option('-p, --port <n>', 'port (env PORT; 0 picks a free one)', nonNegativeInt, Number(process.env.PORT) || 8080)
     .option('--host <address>', 'address to listen on (0.0.0.0 for all interfaces)', '127.0.0.1')
     .option('--ep <name>', `execution provider: ${EP_NAMES.join(' | ')}`, oneOf(EP_NAMES as EpName[]), 'auto')
-    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: its choice)', positiveInt)
+    .option('--threads <n>', 'ONNX Runtime intra-op threads per model (default: half the cores)', positiveInt)
+    .option('--no-inference-worker', 'run inference on the event loop instead of a worker thread per model')
+    .option('--no-spin', "idle ONNX Runtime threads sleep instead of busy-waiting (leaves the cores to HTTP)")
     .option(
       '--graph-optimization <level>',
       'disabled | basic | extended | all',
@@ -67,6 +71,8 @@ export function registerServe(program: Command): void {
         model: flags.model,
         ep: flags.ep,
         threads: flags.threads,
+        spinning: flags.spin,
+        inferenceWorker: flags.inferenceWorker,
         graphOptimizationLevel: flags.graphOptimization,
         maxBatch: flags.maxBatch,
         maxQueueDelayMs: flags.maxQueueDelay,

@@ -26,6 +26,8 @@ export function requireModel(registry: ModelRegistry, name: string): LoadedModel
   return model;
 }
 
+const invalid = (message: string) => new HttpError('INVALID_INPUT', message);
+
 /** Validates a v2 infer body against the model's signature; returns the images as one Float32Array. */
 export function parseInferRequest(
   body: unknown,
@@ -33,38 +35,37 @@ export function parseInferRequest(
 ): { data: Float32Array; count: number; id?: string } {
   const { inputName, inputShape } = model.signature;
   const [, c, h, w] = inputShape as [number, number, number, number];
-  const bad = (message: string) => new HttpError('INVALID_INPUT', message);
   if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw bad('request body must be a JSON object with "inputs"');
+    throw invalid('request body must be a JSON object with "inputs"');
   const { inputs, id } = body as { inputs?: unknown; id?: unknown };
   if (!Array.isArray(inputs) || inputs.length !== 1) {
-    throw bad(`"inputs" must be an array with exactly one tensor named '${inputName}'`);
+    throw invalid(`"inputs" must be an array with exactly one tensor named '${inputName}'`);
   }
   const input = inputs[0] as InferInput;
-  if (typeof input !== 'object' || input === null) throw bad('"inputs[0]" must be an object');
-  if (input.name !== inputName) throw bad(`input name must be '${inputName}', got ${JSON.stringify(input.name)}`);
+  if (typeof input !== 'object' || input === null) throw invalid('"inputs[0]" must be an object');
+  if (input.name !== inputName) throw invalid(`input name must be '${inputName}', got ${JSON.stringify(input.name)}`);
   if (input.datatype !== 'FP32')
-    throw bad(`input '${inputName}' datatype must be "FP32", got ${JSON.stringify(input.datatype)}`);
+    throw invalid(`input '${inputName}' datatype must be "FP32", got ${JSON.stringify(input.datatype)}`);
   const shape = input.shape;
   if (
     !Array.isArray(shape) ||
     shape.length !== 4 ||
-    !shape.every((d) => Number.isSafeInteger(d)) ||
+    !shape.every(Number.isSafeInteger) ||
     shape[1] !== c ||
     shape[2] !== h ||
     shape[3] !== w ||
     (shape[0] as number) < 1
   ) {
-    throw bad(`input '${inputName}' must have shape [N,${c},${h},${w}] with N >= 1, got ${JSON.stringify(shape)}`);
+    throw invalid(`input '${inputName}' must have shape [N,${c},${h},${w}] with N >= 1, got ${JSON.stringify(shape)}`);
   }
   const count = shape[0] as number;
   if (count > MAX_REQUEST_IMAGES)
-    throw bad(`batch of ${count} images is over the ${MAX_REQUEST_IMAGES}-image limit per request`);
+    throw invalid(`batch of ${count} images is over the ${MAX_REQUEST_IMAGES}-image limit per request`);
   const values = input.data;
   const expected = count * c * h * w;
-  if (!Array.isArray(values)) throw bad(`input '${inputName}' data must be a flat array of ${expected} numbers`);
+  if (!Array.isArray(values)) throw invalid(`input '${inputName}' data must be a flat array of ${expected} numbers`);
   if (values.length !== expected) {
-    throw bad(
+    throw invalid(
       `input '${inputName}' data has ${values.length} values, shape ${JSON.stringify(shape)} needs ${expected}`,
     );
   }
@@ -72,7 +73,7 @@ export function parseInferRequest(
   for (let i = 0; i < expected; i++) {
     const v = values[i];
     if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw bad(`input '${inputName}' data[${i}] must be a finite number, got ${JSON.stringify(v)}`);
+      throw invalid(`input '${inputName}' data[${i}] must be a finite number, got ${JSON.stringify(v)}`);
     }
     data[i] = v;
   }

@@ -1,0 +1,107 @@
+/**
+ * An onnxruntime-node session on its own thread. onnxruntime-node runs inference synchronously on the calling
+ * thread; a server that did so on its event loop could not parse the next requests meanwhile. With the session
+ * on a worker thread, HTTP work and inference overlap on two cores (BENCHMARKS.md, serving).
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { CnnxError } from '../common/index.js';
+import type { Logits, ModelSession, SessionOptions } from './node.js';
+import type { WorkerReply, WorkerRequest } from './session-worker.js';
+
+interface TsxManifest {
+  exports: { './esm/api': { import: { default: string } } };
+}
+
+/**
+ * The worker's entry. From source the worker is TypeScript: a small module registers tsx's loader (resolved from
+ * here, not the cwd) and then imports it, as bin/cnnx.js does for the main thread.
+ */
+function workerEntry(): URL {
+  const script = new URL(
+    import.meta.url.endsWith('.ts') ? './session-worker.ts' : './session-worker.js',
+    import.meta.url,
+  );
+  if (!script.pathname.endsWith('.ts')) return script;
+  // tsx's ESM entry of its API, from its package exports (require.resolve would give the CommonJS one).
+  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
+  const exports = (JSON.parse(readFileSync(manifest, 'utf8')) as TsxManifest).exports['./esm/api'].import.default;
+  const tsx = pathToFileURL(join(dirname(manifest), exports)).href;
+  const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(script.href)});`;
+  return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
+}
+
+/** Opens a session like `openSession`, on a worker thread; `run` and `release` message it. */
+export async function openSessionInWorker(model: Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
+  const worker = new Worker(workerEntry(), { workerData: { model, options } });
+  const pending = new Map<number, { resolve: (logits: Logits) => void; reject: (error: Error) => void }>();
+  let nextId = 0;
+  let exited: Error | undefined;
+  let released: (() => void) | undefined;
+
+  let opening: { onMessage: (reply: WorkerReply) => void; onError: (error: Error) => void; onExit: () => void };
+  const ready = await new Promise<Extract<WorkerReply, { type: 'ready' }>>((resolve, reject) => {
+    opening = {
+      onMessage: (reply) => {
+        if (reply.type === 'ready') resolve(reply);
+        else if (reply.type === 'failed') reject(new CnnxError(reply.message, reply.code));
+      },
+      onError: reject,
+      onExit: () => reject(new CnnxError('inference thread exited while opening the model', 'WORKER_EXITED')),
+    };
+    worker.on('message', opening.onMessage).on('error', opening.onError).on('exit', opening.onExit);
+  })
+    .catch(async (error: unknown) => {
+      await worker.terminate();
+      throw error;
+    })
+    .finally(() => {
+      // Only these: the Worker keeps listeners of its own (its message port starts and stops through them).
+      worker.off('message', opening.onMessage).off('error', opening.onError).off('exit', opening.onExit);
+    });
+
+  worker.on('message', (reply: WorkerReply) => {
+    if (reply.type === 'released') return released?.();
+    if (reply.type !== 'result' && reply.type !== 'error') return;
+    const waiter = pending.get(reply.id);
+    pending.delete(reply.id);
+    if (reply.type === 'result') waiter?.resolve({ data: reply.data, dims: reply.dims });
+    else waiter?.reject(new CnnxError(reply.message, reply.code));
+  });
+  // A thread that dies (out of memory, a native fault) fails what it held and every later run, clearly.
+  const fail = (error: Error) => {
+    exited = new CnnxError(`inference thread stopped: ${error.message}`, 'WORKER_EXITED');
+    for (const waiter of pending.values()) waiter.reject(exited);
+    pending.clear();
+    released?.();
+  };
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
+
+  return {
+    ep: ready.ep,
+    skipped: ready.skipped,
+    inputName: ready.inputName,
+    outputName: ready.outputName,
+    run(data, dims) {
+      if (exited) return Promise.reject(exited);
+      const id = nextId++;
+      return new Promise<Logits>((resolve, reject) => {
+        pending.set(id, { resolve, reject });
+        const request: WorkerRequest = { type: 'run', id, data, dims };
+        worker.postMessage(request);
+      });
+    },
+    async release() {
+      if (!exited) {
+        const done = new Promise<void>((resolve) => (released = resolve));
+        worker.postMessage({ type: 'release' } satisfies WorkerRequest);
+        await done;
+      }
+      await worker.terminate();
+    },
+  };
+}
