@@ -13,6 +13,8 @@ import { trainStep } from './train.js';
 export interface TrainBenchmarkOptions {
   model: string;
   dataset?: DatasetName;
+  /** Read the dataset from IDX files (raw or .gz) in this folder instead of its usual source. */
+  idxDir?: string;
   batchSize: number;
   backend: BackendName;
   steps?: number;
@@ -38,6 +40,7 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
   const backend = await useBackend(options.backend);
   const dataset = await loadDataset(options.dataset ?? (spec.name === 'alexnet' ? 'fashion-mnist' : 'mnist'), {
     offline: true,
+    idxDir: options.idxDir,
   });
   const network = createNetwork(spec, 0);
   const { optimizer } = createOptimizer(spec.defaults);
