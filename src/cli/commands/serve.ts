@@ -44,7 +44,7 @@ export function registerServe(program: Command): void {
     .option('--ep <name>', `execution provider: ${EP_NAMES.join(' | ')}`, oneOf(EP_NAMES as EpName[]), 'auto')
     .option('--threads <n>', 'ONNX Runtime intra-op threads per model (default: half the cores)', positiveInt)
     .option('--no-inference-worker', 'run inference on the event loop instead of a worker thread per model')
-    .option('--no-spin', "idle ONNX Runtime threads sleep instead of busy-waiting (leaves the cores to HTTP)")
+    .option('--no-spin', 'idle ONNX Runtime threads sleep instead of busy-waiting (leaves the cores to HTTP)')
     .option(
       '--graph-optimization <level>',
       'disabled | basic | extended | all',
