@@ -9,3 +9,4 @@ export {
   type NamedTensor,
   type TensorMap,
 } from './safetensors.js';
+export { ensureVulkanRuntimeDir } from './vulkan-env.js';

@@ -3,7 +3,7 @@
  * to an execution provider; `auto` tries CUDA, then WebGPU, then CPU, and remembers why each failed.
  */
 import * as ort from 'onnxruntime-node';
-import { CnnxError, messageOf } from '../common/index.js';
+import { CnnxError, ensureVulkanRuntimeDir, messageOf } from '../common/index.js';
 
 // ONNX Runtime's own log goes to stderr from native code; a failed provider attempt (CUDA without its libraries)
 // would print a multi-line error although cnnx reports and handles it. Errors still reach callers as exceptions.
@@ -60,6 +60,7 @@ export function parseEpName(name: string): EpName {
 }
 
 async function tryCreate(model: Uint8Array, ep: keyof typeof EXECUTION_PROVIDERS, options: SessionOptions) {
+  if (ep === 'webgpu') ensureVulkanRuntimeDir();
   try {
     return await ort.InferenceSession.create(model, {
       executionProviders: [EXECUTION_PROVIDERS[ep]],

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { CnnxError } from '../common/index.js';
+import { CnnxError, ensureVulkanRuntimeDir } from '../common/index.js';
 import type { Logits, ModelSession, SessionOptions } from './node.js';
 import type { WorkerReply, WorkerRequest } from './session-worker.js';
 
@@ -36,6 +36,7 @@ function workerEntry(): URL {
 
 /** Opens a session like `openSession`, on a worker thread; `run` and `release` message it. */
 export async function openSessionInWorker(model: Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
+  if (options.ep !== 'cpu') ensureVulkanRuntimeDir(); // here: the worker's environment is a copy
   const worker = new Worker(workerEntry(), { workerData: { model, options } });
   const pending = new Map<number, { resolve: (logits: Logits) => void; reject: (error: Error) => void }>();
   let nextId = 0;

@@ -3,11 +3,9 @@
  * npm package. It reaches any Vulkan, Metal or D3D12 GPU with no CUDA version constraint. Without a GPU, a
  * software Vulkan driver (SwiftShader, shipped by Debian's chromium package) gives a slow but real adapter.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { CnnxError } from '../../common/index.js';
+import { CnnxError, ensureVulkanRuntimeDir } from '../../common/index.js';
 
 const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
 
@@ -24,8 +22,7 @@ async function installDawn(): Promise<void> {
   if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD)) {
     process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
   }
-  // Vulkan's window-system probing complains on every start without a runtime directory (servers, containers).
-  process.env.XDG_RUNTIME_DIR ??= mkdtempSync(join(tmpdir(), 'cnnx-xdg-'));
+  ensureVulkanRuntimeDir();
   const dawn = (await import('webgpu')) as unknown as {
     create: (flags: string[]) => unknown;
     globals: Record<string, unknown>;
