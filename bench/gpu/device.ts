@@ -9,12 +9,12 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { messageOf, type TensorMap } from '../../src/common/index.js';
+import { messageOf } from '../../src/common/index.js';
 import { loadDataset } from '../../src/data/index.js';
 import { buildOnnxModel, paritySet } from '../../src/export/index.js';
 import { getModelSpec } from '../../src/models/index.js';
 import { openSession, type ModelSession } from '../../src/runtime/index.js';
-import { benchmarkTraining, createNetwork } from '../../src/train/index.js';
+import { benchmarkTraining, createNetwork, weightsOf } from '../../src/train/index.js';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -50,13 +50,7 @@ async function train(): Promise<void> {
 async function alexnetOnnx(): Promise<Uint8Array> {
   const spec = getModelSpec('alexnet');
   const network = createNetwork(spec, 0);
-  const weights: TensorMap = new Map();
-  for (const param of network.parameters) {
-    weights.set(param.name, {
-      shape: param.shape,
-      data: (await network.variables.get(param.name)!.data()) as Float32Array,
-    });
-  }
+  const weights = await weightsOf(network);
   network.dispose();
   return buildOnnxModel(spec, weights, { dataset: 'none (Xavier init)', labels: [], preprocess: {}, metrics: {} });
 }

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CnnxError, ensureVulkanRuntimeDir } from '../common/index.js';
 import type { Logits, ModelSession, SessionOptions } from './node.js';
-import type { WorkerReply, WorkerRequest } from './session-worker.js';
+import type { WorkerReply, WorkerRequest } from './worker-session-thread.js';
 
 interface TsxManifest {
   exports: { './esm/api': { import: { default: string } } };
@@ -22,7 +22,7 @@ interface TsxManifest {
  */
 function workerEntry(): URL {
   const script = new URL(
-    import.meta.url.endsWith('.ts') ? './session-worker.ts' : './session-worker.js',
+    import.meta.url.endsWith('.ts') ? './worker-session-thread.ts' : './worker-session-thread.js',
     import.meta.url,
   );
   if (!script.pathname.endsWith('.ts')) return script;

@@ -26,7 +26,8 @@ const VARIABLE_PREFIX = /^net\d+\//;
 const HIDDEN_OPTIMIZER_SCALARS = ['accBeta1', 'accBeta2'] as const;
 type HiddenScalars = Partial<Record<(typeof HIDDEN_OPTIMIZER_SCALARS)[number], tf.Variable>>;
 
-async function tensorMapOf(network: Network): Promise<TensorMap> {
+/** The network's parameters by name, as plain arrays (what checkpoints and the ONNX export read). */
+export async function weightsOf(network: Network): Promise<TensorMap> {
   const map: TensorMap = new Map();
   for (const param of network.parameters) {
     const variable = network.variables.get(param.name)!;
@@ -52,7 +53,7 @@ export function assignWeights(network: Network, tensors: TensorMap, file: string
 
 /** Writes the network's weights (with string metadata) to `file`. */
 export async function saveWeights(network: Network, file: string, metadata: Record<string, string>): Promise<void> {
-  await writeFileAtomic(file, encodeSafetensors(await tensorMapOf(network), metadata));
+  await writeFileAtomic(file, encodeSafetensors(await weightsOf(network), metadata));
 }
 
 export async function loadWeights(network: Network, file: string): Promise<Record<string, string>> {
@@ -68,7 +69,7 @@ export async function saveCheckpoint(
   position: Position,
   file: string,
 ): Promise<void> {
-  const tensors = await tensorMapOf(network);
+  const tensors = await weightsOf(network);
   const state = await optimizer.getWeights();
   for (const { name, tensor } of state) {
     tensors.set(`optimizer/${name.replace(VARIABLE_PREFIX, '')}`, {

@@ -2,7 +2,7 @@
 export { train, NonFiniteLossError, type TrainOptions, type TrainResult } from './train.js';
 export { createNetwork, type Network } from './network.js';
 export { evaluateAccuracy } from './evaluate.js';
-export { loadWeights, saveWeights, assignWeights } from './checkpoint.js';
+export { loadWeights, saveWeights, assignWeights, weightsOf } from './checkpoint.js';
 export { OPTIMIZER_NAMES, SCHEDULE_NAMES, learningRateAt } from './optimizer.js';
 export { RUN_FILES, readMetrics, readRunConfig, runPath, type EpochMetrics, type TrainConfig } from './run-dir.js';
 export { consoleProgress, silentProgress, type ProgressReporter } from './progress.js';

@@ -46,20 +46,23 @@ describe('limits under load', () => {
     }
   });
 
+  /** A batcher whose runtime never answers stands in for a wedged accelerator. */
+  const wedgedBatcher = (maxBatch: number, timeoutMs: number) =>
+    new Batcher({
+      maxBatch,
+      maxDelayMs: 0,
+      maxQueue: 16,
+      imageSize: 784,
+      imageDims: [1, 28, 28],
+      timeoutMs,
+      run: () => new Promise(() => {}),
+    });
+
   it('times a request out with 503 when inference does not answer', async () => {
     const server = await createServer({ model: MODEL, ep: 'cpu', requestTimeoutMs: 100 });
     try {
       const model = server.registry.get('lenet5-relu-mnist')!;
-      // A batcher whose runtime never answers stands in for a wedged accelerator.
-      (model as { batcher: Batcher }).batcher = new Batcher({
-        maxBatch: 4,
-        maxDelayMs: 0,
-        maxQueue: 16,
-        imageSize: 784,
-        imageDims: [1, 28, 28],
-        timeoutMs: 100,
-        run: () => new Promise(() => {}),
-      });
+      (model as { batcher: Batcher }).batcher = wedgedBatcher(4, 100);
       const response = await server.app.inject({
         method: 'POST',
         url: '/v2/models/lenet5-relu-mnist/infer',
@@ -74,15 +77,7 @@ describe('limits under load', () => {
   });
 
   it('times out queued requests as well as the running batch, and leaves the queue empty', async () => {
-    const batcher = new Batcher({
-      maxBatch: 1,
-      maxDelayMs: 0,
-      maxQueue: 16,
-      imageSize: 784,
-      imageDims: [1, 28, 28],
-      timeoutMs: 50,
-      run: () => new Promise(() => {}),
-    });
+    const batcher = wedgedBatcher(1, 50);
     const started = performance.now();
     const answers = await Promise.allSettled([1, 2, 3].map(() => batcher.submit(new Float32Array(784), 1)));
     expect(answers.map((a) => a.status)).toEqual(['rejected', 'rejected', 'rejected']);

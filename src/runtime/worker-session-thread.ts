@@ -1,6 +1,7 @@
 /**
- * The thread side of `openSessionInWorker`: opens an onnxruntime-node session with the same rules as
- * `openSession` and answers run requests. ORT's run is synchronous native code; here it blocks this thread only.
+ * The thread side of `openSessionInWorker` (worker-session.ts): opens an onnxruntime-node session with the same
+ * rules as `openSession` and answers run requests. ORT's run is synchronous native code; here it blocks this thread
+ * only.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { CnnxError, messageOf } from '../common/index.js';
