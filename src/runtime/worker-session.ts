@@ -1,16 +1,28 @@
 /**
  * An onnxruntime-node session on its own thread. onnxruntime-node runs inference synchronously on the calling
  * thread; a server that did so on its event loop could not parse the next requests meanwhile. With the session
- * on a worker thread, HTTP work and inference overlap on two cores (BENCHMARKS.md, serving).
+ * on a worker thread, HTTP work and inference overlap on two cores (BENCHMARKS.md, serving). Batches and logits
+ * travel through shared memory with Atomics, not messages (run-slots.ts says why).
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { CnnxError, ensureVulkanRuntimeDir } from '../common/index.js';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { CnnxError, ensureVulkanRuntimeDir, messageOf } from '../common/index.js';
 import type { Logits, ModelSession, SessionOptions } from './node.js';
-import type { WorkerReply, WorkerRequest } from './worker-session-thread.js';
+import {
+  COMPLETED,
+  createControl,
+  createSlot,
+  drainChannel,
+  readSlot,
+  SLOTS,
+  STOP,
+  SUBMITTED,
+  writeSlot,
+} from './run-slots.js';
+import type { WorkerData, WorkerReply } from './worker-session-thread.js';
 
 interface TsxManifest {
   exports: { './esm/api': { import: { default: string } } };
@@ -34,14 +46,38 @@ function workerEntry(): URL {
   return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
 }
 
-/** Opens a session like `openSession`, on a worker thread; `run` and `release` message it. */
-export async function openSessionInWorker(model: Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
+/** A first slot size that holds a typical MNIST batch; slots grow when a batch needs more. */
+const INITIAL_SLOT_FLOATS = 64 * 28 * 28;
+
+interface Job {
+  data: Float32Array;
+  dims: number[];
+  resolve: (logits: Logits) => void;
+  reject: (error: Error) => void;
+}
+
+export interface WorkerSessionOptions extends SessionOptions {
+  /**
+   * The inference thread's nice value (Linux; 0-19 lower its priority). A server sets 10 so that on a busy machine
+   * its HTTP thread, which every request waits on, runs first; where cores are free it changes nothing.
+   */
+  nice?: number;
+}
+
+/**
+ * Opens a session like `openSession`, on a worker thread. Batches go through shared memory (run-slots.ts): up to
+ * `SLOTS` at once are with the thread, so it starts the next as soon as one is done; more wait here.
+ */
+export async function openSessionInWorker(
+  model: Uint8Array,
+  { nice, ...options }: WorkerSessionOptions = {},
+): Promise<ModelSession> {
   if (options.ep !== 'cpu') ensureVulkanRuntimeDir(); // here: the worker's environment is a copy
-  const worker = new Worker(workerEntry(), { workerData: { model, options } });
-  const pending = new Map<number, { resolve: (logits: Logits) => void; reject: (error: Error) => void }>();
-  let nextId = 0;
-  let exited: Error | undefined;
-  let released: (() => void) | undefined;
+  const control = createControl();
+  const slots = Array.from({ length: SLOTS }, () => createSlot(INITIAL_SLOT_FLOATS));
+  const { port1: port, port2 } = new MessageChannel();
+  const workerData: WorkerData = { model, options, control, slots, port: port2, nice };
+  const worker = new Worker(workerEntry(), { workerData, transferList: [port2] });
 
   let opening: { onMessage: (reply: WorkerReply) => void; onError: (error: Error) => void; onExit: () => void };
   const ready = await new Promise<Extract<WorkerReply, { type: 'ready' }>>((resolve, reject) => {
@@ -56,6 +92,7 @@ export async function openSessionInWorker(model: Uint8Array, options: SessionOpt
     worker.on('message', opening.onMessage).on('error', opening.onError).on('exit', opening.onExit);
   })
     .catch(async (error: unknown) => {
+      port.close();
       await worker.terminate();
       throw error;
     })
@@ -64,19 +101,58 @@ export async function openSessionInWorker(model: Uint8Array, options: SessionOpt
       worker.off('message', opening.onMessage).off('error', opening.onError).off('exit', opening.onExit);
     });
 
-  worker.on('message', (reply: WorkerReply) => {
-    if (reply.type === 'released') return released?.();
-    if (reply.type !== 'result' && reply.type !== 'error') return;
-    const waiter = pending.get(reply.id);
-    pending.delete(reply.id);
-    if (reply.type === 'result') waiter?.resolve({ data: reply.data, dims: reply.dims });
-    else waiter?.reject(new CnnxError(reply.message, reply.code));
-  });
+  const waiting: Job[] = [];
+  /** Jobs in slots, oldest first: run number `completed` is the first. */
+  const running: Job[] = [];
+  const errors = new Map<number, { message: string; code: string }>();
+  let submitted = 0;
+  let completed = 0;
+  let watching = false;
+  let exited: Error | undefined;
+  let released: (() => void) | undefined;
+
+  const submit = () => {
+    while (running.length < SLOTS && waiting.length > 0) {
+      const job = waiting.shift()!;
+      try {
+        writeSlot(slots, submitted % SLOTS, port, job.data, job.dims);
+      } catch (error) {
+        job.reject(new CnnxError(messageOf(error), 'INFERENCE_FAILED'));
+        continue;
+      }
+      running.push(job);
+      Atomics.store(control, SUBMITTED, ++submitted);
+      Atomics.notify(control, SUBMITTED);
+    }
+    watch();
+  };
+  // One waiter at a time on the completed count; it resolves on the event loop when the thread notifies.
+  const watch = () => {
+    if (watching || exited || running.length === 0) return;
+    watching = true;
+    const wait = Atomics.waitAsync(control, COMPLETED, completed);
+    void (wait.async ? wait.value : Promise.resolve()).then(collect);
+  };
+  const collect = () => {
+    watching = false;
+    if (exited) return;
+    const done = Atomics.load(control, COMPLETED);
+    drainChannel(port, slots, errors);
+    for (; completed < done; completed++) {
+      const job = running.shift()!;
+      const error = errors.get(completed);
+      errors.delete(completed);
+      if (error) job.reject(new CnnxError(error.message, error.code));
+      else job.resolve(readSlot(slots, completed % SLOTS));
+    }
+    submit();
+  };
+
+  worker.on('message', (reply: WorkerReply) => reply.type === 'released' && released?.());
   // A thread that dies (out of memory, a native fault) fails what it held and every later run, clearly.
   const fail = (error: Error) => {
     exited = new CnnxError(`inference thread stopped: ${error.message}`, 'WORKER_EXITED');
-    for (const waiter of pending.values()) waiter.reject(exited);
-    pending.clear();
+    for (const job of [...running.splice(0), ...waiting.splice(0)]) job.reject(exited);
     released?.();
   };
   worker.on('error', fail);
@@ -89,19 +165,19 @@ export async function openSessionInWorker(model: Uint8Array, options: SessionOpt
     outputName: ready.outputName,
     run(data, dims) {
       if (exited) return Promise.reject(exited);
-      const id = nextId++;
       return new Promise<Logits>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        const request: WorkerRequest = { type: 'run', id, data, dims };
-        worker.postMessage(request);
+        waiting.push({ data, dims, resolve, reject });
+        submit();
       });
     },
     async release() {
       if (!exited) {
         const done = new Promise<void>((resolve) => (released = resolve));
-        worker.postMessage({ type: 'release' } satisfies WorkerRequest);
+        Atomics.store(control, STOP, 1);
+        Atomics.notify(control, SUBMITTED);
         await done;
       }
+      port.close();
       await worker.terminate();
     },
   };

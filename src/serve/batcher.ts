@@ -48,6 +48,7 @@ export class Batcher {
   private sweeper: NodeJS.Timeout | undefined;
 
   private readonly concurrency: number;
+  private closed = false;
 
   constructor(private readonly options: BatcherOptions) {
     this.concurrency = options.concurrency ?? 1;
@@ -60,6 +61,11 @@ export class Batcher {
 
   /** Queues `count` images (`data` holds count * imageSize floats); resolves to their logits. */
   submit(data: Float32Array, count: number): Promise<Float32Array> {
+    if (this.closed) {
+      return Promise.reject(
+        new HttpError('SHUTTING_DOWN', 'this model is unloading (server stopping or a new version loaded)', 1),
+      );
+    }
     if (this.queued + count > this.options.maxQueue) {
       return Promise.reject(new HttpError('QUEUE_FULL', `inference queue is full (${this.queued} images waiting)`, 1));
     }
@@ -115,6 +121,12 @@ export class Batcher {
     this.queue = this.queue.filter((item) => !item.settled);
     if (this.queue.length !== before) this.queued = this.queue.reduce((sum, item) => sum + item.count, 0);
     if (next !== Infinity) this.sweeper = setTimeout(() => this.sweep(), next - now).unref();
+  }
+
+  /** Refuses new requests (503), then resolves when those already queued or running are answered. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.drained();
   }
 
   /** Resolves when nothing is queued or running. */

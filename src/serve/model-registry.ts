@@ -13,6 +13,9 @@ import { readOnnxModel, type ModelSignature } from '../export/index.js';
 import { openSession, openSessionInWorker, type EpName, type ModelSession } from '../runtime/index.js';
 import { Batcher } from './batcher.js';
 
+/** Nice value of each model's inference thread: the HTTP thread, which every request waits on, goes first. */
+const INFERENCE_THREAD_NICE = 10;
+
 export interface RegistryOptions {
   ep: EpName;
   threads?: number;
@@ -99,14 +102,16 @@ export class ModelRegistry {
       data: new Float32Array(2 * side * width).map((_, i) => ((i * 7919) % 256) / 255),
       dims: [2, 1, side, width],
     };
-    const open = this.options.inferenceWorker ? openSessionInWorker : openSession;
-    const session = await open(bytes, {
+    const sessionOptions = {
       ep: this.options.ep,
       threads: this.options.threads,
       spinning: this.options.spinning,
       graphOptimizationLevel: this.options.graphOptimizationLevel,
       probe,
-    });
+    };
+    const session = this.options.inferenceWorker
+      ? await openSessionInWorker(bytes, { ...sessionOptions, nice: INFERENCE_THREAD_NICE })
+      : await openSession(bytes, sessionOptions);
     for (const reason of session.skipped) this.options.log(`model ${name}: execution provider skipped: ${reason}`);
     const batcher = new Batcher({
       maxBatch: this.options.maxBatch,
@@ -175,7 +180,7 @@ export class ModelRegistry {
   }
 
   private async retire(model: LoadedModel): Promise<void> {
-    await model.batcher.drained();
+    await model.batcher.close();
     await model.session.release();
   }
 }

@@ -1,4 +1,5 @@
 /** onnxruntime-node on a worker thread (what `cnnx serve` uses) answers exactly as on the calling thread. */
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/index.js';
@@ -27,6 +28,44 @@ describe('a session on a worker thread', () => {
       expect(Float32Array.from([...answers[0]!.data, ...answers[1]!.data])).toEqual(expected.data);
     } finally {
       await local.release();
+      await worker.release();
+    }
+  });
+
+  it('keeps answers in order when more batches wait than the thread holds, and grows for a big batch', async () => {
+    const bytes = await readFile(MODEL);
+    const mnist = await loadDataset('mnist');
+    const inputs = paritySet(mnist.test, 160, 28);
+    const local = await openSession(bytes, { ep: 'cpu', threads: 1 });
+    const worker = await openSessionInWorker(bytes, { ep: 'cpu', threads: 1 });
+    try {
+      const expected = await local.run(inputs.data, inputs.dims);
+      // Five batches at once; the 100-image one is bigger than a slot starts (64 images).
+      const sizes = [1, 100, 7, 32, 20];
+      const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
+      const answers = await Promise.all(
+        sizes.map((n, i) => worker.run(inputs.data.slice(starts[i]! * 784, (starts[i]! + n) * 784), [n, 1, 28, 28])),
+      );
+      expect(answers.map((a) => a.dims[0])).toEqual(sizes);
+      expect(Float32Array.from(answers.flatMap((a) => [...a.data]))).toEqual(expected.data);
+    } finally {
+      await local.release();
+      await worker.release();
+    }
+  });
+
+  it.runIf(process.platform === 'linux')('lowers only its own thread’s priority when asked', async () => {
+    const niceOf = (task: string) => {
+      const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    };
+    const before = new Set(readdirSync('/proc/self/task'));
+    const worker = await openSessionInWorker(await readFile(MODEL), { ep: 'cpu', threads: 1, nice: 10 });
+    try {
+      const added = readdirSync('/proc/self/task').filter((task) => !before.has(task));
+      expect(added.map(niceOf)).toContain(10);
+      expect(niceOf(String(process.pid))).toBe(0);
+    } finally {
       await worker.release();
     }
   });

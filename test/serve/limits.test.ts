@@ -90,6 +90,28 @@ describe('limits under load', () => {
     expect(batcher.depth).toBe(0);
   });
 
+  it('answers what it holds when unloading, and refuses later requests with 503 instead of reaching a released session', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const batcher = new Batcher({
+      maxBatch: 4,
+      maxDelayMs: 0,
+      maxQueue: 16,
+      imageSize: 784,
+      imageDims: [1, 28, 28],
+      run: async (_data, dims) => {
+        await gate;
+        return { data: new Float32Array(dims[0]! * 10), dims: [dims[0]!, 10] };
+      },
+    });
+    const held = batcher.submit(new Float32Array(784), 1);
+    const closed = batcher.close();
+    await expect(batcher.submit(new Float32Array(784), 1)).rejects.toMatchObject({ code: 'SHUTTING_DOWN' });
+    release();
+    expect((await held).length).toBe(10);
+    await closed;
+  });
+
   it('refuses model files over the size limit', async () => {
     const dir = await tempDir();
     await copyFile(MODEL, join(dir, 'big.onnx'));
