@@ -143,11 +143,15 @@ for (const r of rows) {
     `${r.name.padEnd(36)} ${String(r.requests_per_sec).padStart(7)} req/s ${String(r.images_per_sec).padStart(8)} img/s  p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  errors ${r.errors} non-2xx ${r.non2xx}`,
   );
 }
-const median = [...ratios].sort((a, b) => a - b)[Math.floor(ratios.length / 2)]!;
-const worstP99 = Math.max(...rows.filter((r) => r.name.startsWith('infer (1')).map((r) => r.p99_ms));
+const middle = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const median = middle(ratios);
+const p99s = (route: string) => rows.filter((r) => r.name.startsWith(route)).map((r) => r.p99_ms);
 console.log(
-  `infer / echo per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median.toFixed(2)} (target >= 0.85); ` +
-    `infer p99 at most ${worstP99} ms (target <= 10)`,
+  `infer / echo per round: ${ratios.map((r) => r.toFixed(2)).join(', ')}; median ${median.toFixed(2)} (target >= 0.85)`,
+);
+console.log(
+  `p99 per round, median (worst): infer ${middle(p99s('infer (1'))} ms (${Math.max(...p99s('infer (1'))}), ` +
+    `echo ${middle(p99s('echo'))} ms (${Math.max(...p99s('echo'))}); target for infer <= 10 ms`,
 );
 console.log(
   JSON.stringify({

@@ -58,7 +58,7 @@ interface Job {
 
 export interface WorkerSessionOptions extends SessionOptions {
   /**
-   * The inference thread's nice value (Linux; 0-19 lower its priority). A server sets 10 so that on a busy machine
+   * The inference thread's nice value (Linux; 0-19 lower its priority). A server sets 5 so that on a busy machine
    * its HTTP thread, which every request waits on, runs first; where cores are free it changes nothing.
    */
   nice?: number;

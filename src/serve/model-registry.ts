@@ -14,7 +14,7 @@ import { openSession, openSessionInWorker, type EpName, type ModelSession } from
 import { Batcher } from './batcher.js';
 
 /** Nice value of each model's inference thread: the HTTP thread, which every request waits on, goes first. */
-const INFERENCE_THREAD_NICE = 10;
+const INFERENCE_THREAD_NICE = 5;
 
 export interface RegistryOptions {
   ep: EpName;
