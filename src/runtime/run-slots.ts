@@ -4,18 +4,19 @@
  * A message between threads costs a wake-up of the other thread's event loop, which on small virtual machines costs
  * more than the inference of a small batch (BENCHMARKS.md, serving); an Atomics notify is a single futex wake.
  *
- * Control words: the number of runs submitted, the number completed, and a stop flag. Run `seq` uses slot
- * `seq % SLOTS`. A slot is a header of Int32s (the float count, the rank, the dims) followed by the floats; the
- * submitting thread writes the input there and the worker overwrites it with the output. A side that needs a bigger
- * slot allocates one and sends it over the channel before it publishes the count; the other side drains the
- * channel before it reads a slot. Errors travel over the channel too.
+ * Control words: the number of runs submitted and the number completed. The submitting side stops the thread by
+ * setting the submitted count to STOPPED: that is the word the thread sleeps on, so the signal cannot be missed.
+ * Run `seq` uses slot `seq % SLOTS`. A slot is a header of Int32s (the float count, the rank, the dims) followed by
+ * the floats; the submitting thread writes the input there and the worker overwrites it with the output. A side that
+ * needs a bigger slot allocates one and sends it over the channel before it publishes the count; the other side
+ * drains the channel before it reads a slot. Errors travel over the channel too.
  */
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 
 export const SLOTS = 2;
 export const SUBMITTED = 0;
 export const COMPLETED = 1;
-export const STOP = 2;
+export const STOPPED = -1;
 
 const HEADER_INTS = 16;
 const HEADER_BYTES = HEADER_INTS * 4;
@@ -26,7 +27,7 @@ export type ChannelMessage =
   | { type: 'error'; seq: number; message: string; code: string };
 
 export function createControl(): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(3 * 4));
+  return new Int32Array(new SharedArrayBuffer(2 * 4));
 }
 
 export function createSlot(floats: number): SharedArrayBuffer {

@@ -13,7 +13,7 @@ import {
   drainChannel,
   readSlot,
   SLOTS,
-  STOP,
+  STOPPED,
   SUBMITTED,
   writeSlot,
   type ChannelMessage,
@@ -40,10 +40,9 @@ const codeOf = (error: unknown) => (error instanceof CnnxError ? error.code : 'I
 
 async function serve(session: ModelSession, { control, slots, port }: WorkerData): Promise<void> {
   for (let seq = 0; ; seq++) {
-    while (Atomics.load(control, SUBMITTED) === seq) {
-      if (Atomics.load(control, STOP) === 1) return;
-      Atomics.wait(control, SUBMITTED, seq);
-    }
+    let submitted: number;
+    while ((submitted = Atomics.load(control, SUBMITTED)) === seq) Atomics.wait(control, SUBMITTED, seq);
+    if (submitted === STOPPED) return;
     drainChannel(port, slots);
     const index = seq % SLOTS;
     try {

@@ -18,7 +18,7 @@ import {
   drainChannel,
   readSlot,
   SLOTS,
-  STOP,
+  STOPPED,
   SUBMITTED,
   writeSlot,
 } from './run-slots.js';
@@ -109,7 +109,11 @@ export async function openSessionInWorker(
   let completed = 0;
   let watching = false;
   let exited: Error | undefined;
+  /** Set by release(): later runs are refused; those already asked for still run. */
+  let stopping: Error | undefined;
+  let idle: (() => void) | undefined;
   let released: (() => void) | undefined;
+  let releasing: Promise<void> | undefined;
 
   const submit = () => {
     while (running.length < SLOTS && waiting.length > 0) {
@@ -146,6 +150,7 @@ export async function openSessionInWorker(
       else job.resolve(readSlot(slots, completed % SLOTS));
     }
     submit();
+    if (running.length === 0 && waiting.length === 0) idle?.();
   };
 
   worker.on('message', (reply: WorkerReply) => reply.type === 'released' && released?.());
@@ -153,6 +158,7 @@ export async function openSessionInWorker(
   const fail = (error: Error) => {
     exited = new CnnxError(`inference thread stopped: ${error.message}`, 'WORKER_EXITED');
     for (const job of [...running.splice(0), ...waiting.splice(0)]) job.reject(exited);
+    idle?.();
     released?.();
   };
   worker.on('error', fail);
@@ -164,21 +170,28 @@ export async function openSessionInWorker(
     inputName: ready.inputName,
     outputName: ready.outputName,
     run(data, dims) {
-      if (exited) return Promise.reject(exited);
+      if (exited ?? stopping) return Promise.reject(exited ?? stopping);
       return new Promise<Logits>((resolve, reject) => {
         waiting.push({ data, dims, resolve, reject });
         submit();
       });
     },
-    async release() {
-      if (!exited) {
-        const done = new Promise<void>((resolve) => (released = resolve));
-        Atomics.store(control, STOP, 1);
-        Atomics.notify(control, SUBMITTED);
-        await done;
-      }
-      port.close();
-      await worker.terminate();
+    release() {
+      releasing ??= (async () => {
+        stopping = new CnnxError('the inference session was released', 'SESSION_RELEASED');
+        if (!exited && (running.length > 0 || waiting.length > 0)) {
+          await new Promise<void>((resolve) => (idle = resolve));
+        }
+        if (!exited) {
+          const done = new Promise<void>((resolve) => (released = resolve));
+          Atomics.store(control, SUBMITTED, STOPPED);
+          Atomics.notify(control, SUBMITTED);
+          await done;
+        }
+        port.close();
+        await worker.terminate();
+      })();
+      return releasing;
     },
   };
 }

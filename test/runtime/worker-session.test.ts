@@ -54,6 +54,17 @@ describe('a session on a worker thread', () => {
     }
   });
 
+  it('finishes what it was asked before release, refuses what comes after, and releases once', async () => {
+    const worker = await openSessionInWorker(await readFile(MODEL), { ep: 'cpu', threads: 1 });
+    const asked = [1, 2, 3, 4, 5].map((n) => worker.run(new Float32Array(n * 784), [n, 1, 28, 28]));
+    const releases = [worker.release(), worker.release()];
+    await expect(worker.run(new Float32Array(784), [1, 1, 28, 28])).rejects.toMatchObject({
+      code: 'SESSION_RELEASED',
+    });
+    expect((await Promise.all(asked)).map((a) => a.dims)).toEqual([1, 2, 3, 4, 5].map((n) => [n, 10]));
+    await Promise.all(releases);
+  });
+
   it.runIf(process.platform === 'linux')('lowers only its own thread’s priority when asked', async () => {
     const niceOf = (task: string) => {
       const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
