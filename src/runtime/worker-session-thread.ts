@@ -1,61 +1,33 @@
 /**
  * The thread side of `openSessionInWorker` (worker-session.ts): opens an onnxruntime-node session with the same
- * rules as `openSession`, then runs the batches it finds in shared memory (run-slots.ts) until told to stop. ORT's
- * run is synchronous native code; here it blocks this thread only, and between runs the thread sleeps on a futex.
+ * rules as `openSession` and answers run requests. ORT's run is synchronous native code; here it blocks this thread
+ * only.
  */
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { CnnxError, messageOf } from '../common/index.js';
-import { openSession, type ModelSession, type SessionOptions } from './node.js';
-import {
-  COMPLETED,
-  drainChannel,
-  readSlot,
-  SLOTS,
-  STOPPED,
-  SUBMITTED,
-  writeSlot,
-  type ChannelMessage,
-} from './run-slots.js';
+import { openSession, type SessionOptions } from './node.js';
 
 export interface WorkerData {
   model: Uint8Array;
   options: SessionOptions;
-  control: Int32Array;
-  slots: SharedArrayBuffer[];
-  port: MessagePort;
   /** This thread's nice value, where the OS has one per thread (Linux). */
   nice?: number;
 }
 
-/** Lifecycle messages on the worker's own port; runs go through shared memory. */
+export type WorkerRequest = { type: 'run'; id: number; data: Float32Array; dims: number[] } | { type: 'release' };
+
 export type WorkerReply =
   | { type: 'ready'; ep: 'cpu' | 'cuda' | 'webgpu'; skipped: string[]; inputName: string; outputName: string }
   | { type: 'failed'; message: string; code: string }
+  | { type: 'result'; id: number; data: Float32Array; dims: number[] }
+  | { type: 'error'; id: number; message: string; code: string }
   | { type: 'released' };
 
-const post = (reply: WorkerReply) => parentPort!.postMessage(reply);
+const port = parentPort!;
+const post = (reply: WorkerReply, transfer: ArrayBuffer[] = []) => port.postMessage(reply, transfer);
 const codeOf = (error: unknown) => (error instanceof CnnxError ? error.code : 'INFERENCE_FAILED');
-
-async function serve(session: ModelSession, { control, slots, port }: WorkerData): Promise<void> {
-  for (let seq = 0; ; seq++) {
-    let submitted: number;
-    while ((submitted = Atomics.load(control, SUBMITTED)) === seq) Atomics.wait(control, SUBMITTED, seq);
-    if (submitted === STOPPED) return;
-    drainChannel(port, slots);
-    const index = seq % SLOTS;
-    try {
-      const { data, dims } = readSlot(slots, index);
-      const logits = await session.run(data, dims);
-      writeSlot(slots, index, port, logits.data, logits.dims);
-    } catch (error) {
-      port.postMessage({ type: 'error', seq, message: messageOf(error), code: codeOf(error) } satisfies ChannelMessage);
-    }
-    Atomics.store(control, COMPLETED, seq + 1);
-    Atomics.notify(control, COMPLETED);
-  }
-}
 
 /**
  * Sets this thread's nice value. On Linux each thread has its own, and setpriority() takes the thread's id; other
@@ -69,15 +41,25 @@ function setThreadNice(nice: number): void {
   }
 }
 
-const data = workerData as WorkerData;
-if (data.nice !== undefined) setThreadNice(data.nice);
-const session = await openSession(data.model, data.options).catch((error: unknown) => {
-  post({ type: 'failed', message: messageOf(error), code: codeOf(error) });
-});
-if (session) {
+const { model, options, nice } = workerData as WorkerData;
+// Before the session opens: ONNX Runtime's own threads, started with it, inherit the value.
+if (nice !== undefined) setThreadNice(nice);
+try {
+  const session = await openSession(model, options);
+  port.on('message', (request: WorkerRequest) => {
+    if (request.type === 'release') {
+      void session.release().finally(() => post({ type: 'released' }));
+      return;
+    }
+    session
+      .run(request.data, request.dims)
+      .then(({ data, dims }) => post({ type: 'result', id: request.id, data, dims }))
+      .catch((error: unknown) =>
+        post({ type: 'error', id: request.id, message: messageOf(error), code: codeOf(error) }),
+      );
+  });
   const { ep, skipped, inputName, outputName } = session;
   post({ type: 'ready', ep, skipped, inputName, outputName });
-  await serve(session, data);
-  await session.release();
-  post({ type: 'released' });
+} catch (error) {
+  post({ type: 'failed', message: messageOf(error), code: codeOf(error) });
 }

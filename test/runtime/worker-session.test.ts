@@ -32,7 +32,7 @@ describe('a session on a worker thread', () => {
     }
   });
 
-  it('keeps answers in order when more batches wait than the thread holds, and grows for a big batch', async () => {
+  it('keeps answers in order for many batches of different sizes at once', async () => {
     const bytes = await readFile(MODEL);
     const mnist = await loadDataset('mnist');
     const inputs = paritySet(mnist.test, 160, 28);
@@ -40,7 +40,7 @@ describe('a session on a worker thread', () => {
     const worker = await openSessionInWorker(bytes, { ep: 'cpu', threads: 1 });
     try {
       const expected = await local.run(inputs.data, inputs.dims);
-      // Five batches at once; the 100-image one is bigger than a slot starts (64 images).
+      // Five batches at once, one of 100 images.
       const sizes = [1, 100, 7, 32, 20];
       const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
       const answers = await Promise.all(
