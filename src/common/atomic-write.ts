@@ -5,15 +5,42 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { CnnxError } from './errors.js';
+
+/** What a failed write means to the user, by Node's error code; other failures are bugs and keep their stack. */
+const WRITE_FAILURES: Readonly<Record<string, string>> = Object.freeze({
+  ENOSPC: 'the disk is full: free some space or choose another folder',
+  EDQUOT: 'the disk quota is used up: free some space or choose another folder',
+  EFBIG: 'the file is larger than this system allows',
+  EACCES: 'permission denied: choose a folder you can write to',
+  EPERM: 'permission denied: choose a folder you can write to',
+  EROFS: 'the file system is read-only: choose another folder',
+  EISDIR: 'that is a folder: name a file',
+  ENOTDIR: 'part of the path is a file, not a folder',
+  EEXIST: 'part of the path is a file, not a folder',
+});
+
+/** `error` as a one-line CnnxError (WRITE_FAILED) naming `target` when the user can fix its cause; else itself. */
+function writeError(error: unknown, target: string): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  const why = code === undefined ? undefined : WRITE_FAILURES[code];
+  return why === undefined ? error : new CnnxError(`cannot write ${target}: ${why}`, 'WRITE_FAILED', { cause: error });
+}
 
 /** Temporary path beside `target`, unique per call; matches the `*.tmp-*` ignore pattern. */
-export function temporaryPathFor(target: string): string {
+function temporaryPathFor(target: string): string {
   return join(dirname(target), `.${basename(target)}.tmp-${randomBytes(6).toString('hex')}`);
 }
 
-/** Writes `data` to `target` atomically, creating the parent directory. */
+/**
+ * Writes `data` to `target` atomically, creating the parent directory.
+ * @throws CnnxError WRITE_FAILED for a full disk, a read-only or forbidden folder, or a folder in the file's place;
+ *   `target` is then unchanged and no temporary file is left.
+ */
 export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(target), { recursive: true });
+  await mkdir(dirname(target), { recursive: true }).catch((error: unknown) => {
+    throw writeError(error, target);
+  });
   const temporary = temporaryPathFor(target);
   try {
     const handle = await open(temporary, 'w');
@@ -26,7 +53,7 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
     await rename(temporary, target);
   } catch (error) {
     await rm(temporary, { force: true });
-    throw error;
+    throw writeError(error, target);
   }
 }
 
@@ -35,13 +62,15 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
  * For writers that stream into a path themselves (downloads, other libraries).
  */
 export async function produceFileAtomic(target: string, produce: (temporary: string) => Promise<void>): Promise<void> {
-  await mkdir(dirname(target), { recursive: true });
+  await mkdir(dirname(target), { recursive: true }).catch((error: unknown) => {
+    throw writeError(error, target);
+  });
   const temporary = temporaryPathFor(target);
   try {
     await produce(temporary);
     await rename(temporary, target);
   } catch (error) {
     await rm(temporary, { force: true });
-    throw error;
+    throw writeError(error, target);
   }
 }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 /** The package's root folder (holds package.json). */
-export const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 /** Where `npm run build` puts the web page (`vite build` of src/web). */
 export const PAGE_DIR = join(PACKAGE_ROOT, 'dist', 'web');

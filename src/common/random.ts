@@ -4,7 +4,7 @@
  */
 
 /** mulberry32: a fast 32-bit generator; returns floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -24,10 +24,7 @@ export function deriveSeed(seed: number, stream: number): number {
 }
 
 /** In-place Fisher-Yates shuffle driven by `random`. */
-export function shuffleInPlace<T extends { length: number; [index: number]: number }>(
-  items: T,
-  random: () => number,
-): T {
+function shuffleInPlace<T extends { length: number; [index: number]: number }>(items: T, random: () => number): T {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(random() * (i + 1));
     const held = items[i]!;

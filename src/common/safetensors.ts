@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { CnnxError } from './errors.js';
 
-export interface NamedTensor {
+interface NamedTensor {
   shape: number[];
   data: Float32Array;
 }
@@ -46,10 +46,7 @@ export function encodeSafetensors(tensors: TensorMap, metadata: Record<string, s
 }
 
 /** Parses safetensors bytes; `file` names the source in errors. */
-export function decodeSafetensors(
-  bytes: Uint8Array,
-  file: string,
-): { tensors: TensorMap; metadata: Record<string, string> } {
+function decodeSafetensors(bytes: Uint8Array, file: string): { tensors: TensorMap; metadata: Record<string, string> } {
   const fail = (why: string) => new CnnxError(`${file}: not a valid weights file (${why})`, 'BAD_WEIGHTS');
   if (bytes.length < 8) throw fail('too short');
   const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));

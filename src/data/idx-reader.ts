@@ -8,17 +8,17 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { CnnxError } from '../common/index.js';
+import { CnnxError, type ErrorCode } from '../common/index.js';
 
-export const IMAGES_MAGIC = 2051;
-export const LABELS_MAGIC = 2049;
+const IMAGES_MAGIC = 2051;
+const LABELS_MAGIC = 2049;
 
 export class IdxFormatError extends CnnxError {
   override name = 'IdxFormatError';
   constructor(
     readonly file: string,
     readonly reason: string,
-    code: string,
+    code: ErrorCode,
   ) {
     super(`${file}: ${reason}`, code);
   }
@@ -40,7 +40,7 @@ export interface IdxLabels {
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 /** Decompresses gzip bytes, leaves raw bytes as they are. */
-export function gunzipIfNeeded(bytes: Uint8Array, file: string): Uint8Array {
+function gunzipIfNeeded(bytes: Uint8Array, file: string): Uint8Array {
   if (bytes[0] !== GZIP_MAGIC[0] || bytes[1] !== GZIP_MAGIC[1]) return bytes;
   try {
     return gunzipSync(bytes);

@@ -5,13 +5,13 @@
  */
 import { createHash } from 'node:crypto';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import { onnx } from './onnx-proto.js';
 import { CnnxError, type TensorMap } from '../common/index.js';
 import { foldBatchNormValues, inferenceSpec, type ModelSpec } from '../models/index.js';
+import { METADATA_KEYS, onnx } from '../runtime/index.js';
 import { defaultEmitters, type EmitterRegistry } from './emitters/index.js';
 import { GraphBuilder, valueInfo, type Flow } from './graph-builder.js';
 
-export const PRODUCER = { name: 'cnnx', version: '0.1.0' };
+const PRODUCER = { name: 'cnnx', version: '0.1.0' };
 export const DEFAULT_OPSET = 17;
 export const MIN_OPSET = 11;
 export const MAX_OPSET = 21;
@@ -40,7 +40,7 @@ export interface ExportMetadata {
 }
 
 /** sha256 over the initializers' raw bytes in graph order: checkable from the .onnx file alone. */
-export function weightsSha256(initializers: OnnxTypes.ITensorProto[]): string {
+function weightsSha256(initializers: OnnxTypes.ITensorProto[]): string {
   const hash = createHash('sha256');
   for (const tensor of initializers) hash.update(tensor.rawData ?? new Uint8Array());
   return hash.digest('hex');
@@ -49,7 +49,7 @@ export function weightsSha256(initializers: OnnxTypes.ITensorProto[]): string {
 /**
  * Weights of the inference spec (batch norms folded, see models/inference-spec.ts), named by its layer indices.
  */
-export function inferenceWeights(spec: ModelSpec, weights: TensorMap): TensorMap {
+function inferenceWeights(spec: ModelSpec, weights: TensorMap): TensorMap {
   const { spec: inference, sourceIndex, foldedBatchNorm } = inferenceSpec(spec);
   const out: TensorMap = new Map();
   const need = (name: string) => {
@@ -116,6 +116,14 @@ export function buildOnnxModel(
   // The last tensor is the graph output, named `logits` as the contract says.
   for (const node of builder.nodes)
     node.output = (node.output ?? []).map((name) => (name === flow.name ? 'logits' : name));
+  const metadataValues = {
+    model: spec.name,
+    dataset: metadata.dataset,
+    labels: JSON.stringify(metadata.labels),
+    preprocess: JSON.stringify(metadata.preprocess),
+    metrics: JSON.stringify(metadata.metrics),
+    weightsSha256: weightsSha256(builder.initializers),
+  } satisfies { [F in keyof typeof METADATA_KEYS]: string };
   const model: OnnxTypes.IModelProto = {
     irVersion: irVersionFor(opset),
     opsetImport: [{ domain: '', version: opset }],
@@ -131,14 +139,10 @@ export function buildOnnxModel(
       input: [valueInfo('input', [...spec.input])],
       output: [valueInfo('logits', flow.shape)],
     },
-    metadataProps: Object.entries({
-      'cnnx.model': spec.name,
-      'cnnx.dataset': metadata.dataset,
-      'cnnx.labels': JSON.stringify(metadata.labels),
-      'cnnx.preprocess': JSON.stringify(metadata.preprocess),
-      'cnnx.metrics': JSON.stringify(metadata.metrics),
-      'cnnx.weights_sha256': weightsSha256(builder.initializers),
-    }).map(([key, value]) => ({ key, value })),
+    metadataProps: Object.entries(metadataValues).map(([field, value]) => ({
+      key: METADATA_KEYS[field as keyof typeof metadataValues],
+      value,
+    })),
   };
   return onnx.ModelProto.encode(onnx.ModelProto.create(model)).finish();
 }

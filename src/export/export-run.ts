@@ -4,15 +4,15 @@
  * renamed into place, so a failed export leaves no file.
  */
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { CnnxError, produceFileAtomic, readSafetensors } from '../common/index.js';
 import { CLASS_NAMES, loadDataset, type Dataset } from '../data/index.js';
 import { getModelSpec } from '../models/index.js';
+import { inspectOnnx } from '../runtime/index.js';
 import { assignWeights, createNetwork, readRunConfig, runPath, useBackend } from '../train/index.js';
 import { buildOnnxModel } from './build-model.js';
 import type { EmitterRegistry } from './emitters/index.js';
-import { inspectOnnx } from './inspect-model.js';
 import { checkParity, paritySet } from './parity.js';
 import { describeTolerance, toleranceFor, type ParityReport, type Tolerance } from './tolerances.js';
 import { writeTritonRepository } from './triton.js';
@@ -54,8 +54,31 @@ function preprocessFor(dataset: string, side: number): Record<string, unknown> {
   };
 }
 
+/** Refuses, before any work, an output that is not a path for a `.onnx` file. */
+async function checkOutput(out: string): Promise<void> {
+  const info = await stat(out).catch(() => undefined);
+  if (info?.isDirectory()) {
+    throw new CnnxError(
+      `--out ${out}: is a directory; give the path of the file to write, e.g. ${join(out, 'model.onnx')}`,
+      'BAD_OUTPUT',
+    );
+  }
+  if (!out.endsWith('.onnx')) {
+    throw new CnnxError(
+      `--out ${out}: the ONNX file's name must end in .onnx (a Triton model repository is written with --triton <dir>)`,
+      'BAD_OUTPUT',
+    );
+  }
+}
+
+/**
+ * Exports a run's best weights to `options.out`, verified against tfjs on real test images.
+ * @throws CnnxError BAD_OUTPUT (out is a directory or not a .onnx name), BAD_RUN (no run or no best weights yet),
+ *   BAD_OPSET, EXPORT_PARITY (verification failed; no file is written).
+ */
 export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const log = options.log ?? (() => {});
+  await checkOutput(options.out);
   const config = await readRunConfig(options.runDir);
   const spec = getModelSpec(config.model);
   const weightsFile = runPath(options.runDir, 'best');
@@ -89,7 +112,7 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const network = createNetwork(spec, 0);
   assignWeights(network, tensors, weightsFile);
   const dataset = options.dataset ?? (await loadDataset(config.dataset, { log, offline: true }));
-  const inputs = paritySet(dataset.test, options.parityCount ?? (spec.name === 'alexnet' ? 32 : 256), side);
+  const inputs = paritySet(dataset.test, options.parityCount ?? spec.parity?.images ?? 256, side);
   const tolerance = toleranceFor('fp32-cpu', spec.name);
   let parity: ParityReport | undefined;
   try {

@@ -3,8 +3,8 @@
  * layer's weights in tfjs layout; they add nodes and initializers and return the new current tensor.
  */
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import { onnx } from './onnx-proto.js';
 import type { LayerKind, LayerSpec } from '../models/index.js';
+import { onnx } from '../runtime/index.js';
 
 /** The tensor flowing between layers: its ONNX name and shape without the batch dimension. */
 export interface Flow {
@@ -17,7 +17,7 @@ export interface Flow {
 
 export type AttributeValue = number | number[] | string;
 
-export interface EmitContext<L extends LayerSpec = LayerSpec> {
+interface EmitContext<L extends LayerSpec = LayerSpec> {
   layer: L;
   index: number;
   input: Flow;
@@ -29,7 +29,7 @@ export interface EmitContext<L extends LayerSpec = LayerSpec> {
   outputName(suffix?: string): string;
 }
 
-/** Emits the ONNX for one layer kind (CONVENTIONS.md #3: one small file per kind). */
+/** Emits the ONNX for one layer kind; each kind has one small file in emitters/. */
 export interface LayerEmitter<K extends LayerKind = LayerKind> {
   layer: K;
   emit(context: EmitContext<Extract<LayerSpec, { kind: K }>>): Flow;

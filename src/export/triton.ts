@@ -4,9 +4,9 @@
  */
 import { join } from 'node:path';
 import { writeFileAtomic } from '../common/index.js';
-import type { ModelSignature } from './inspect-model.js';
+import type { ModelSignature } from '../runtime/index.js';
 
-export function tritonConfig(name: string, signature: ModelSignature, maxBatchSize = 256): string {
+function tritonConfig(name: string, signature: ModelSignature, maxBatchSize = 256): string {
   const [, c, h, w] = signature.inputShape;
   return `name: "${name}"
 platform: "onnxruntime_onnx"

@@ -30,4 +30,6 @@ export const alexnet: ModelSpec = {
     { kind: 'dense', units: 10 },
   ],
   defaults: { epochs: 10, batchSize: 128, lr: 0.01, optimizer: 'sgd', schedule: 'constant' },
+  defaultDataset: 'fashion-mnist',
+  parity: { fp32Atol: 1e-4, images: 32 },
 };

@@ -1,12 +1,5 @@
 /** Models stage: the declarative specs of LeNet-5, LeNet-5-ReLU and AlexNet, and what can be derived from them. */
 export type { LayerKind, LayerSpec, ModelSpec, OptimizerName, ScheduleName, TrainingDefaults } from './spec.js';
 export { MODELS, MODEL_NAMES, getModelSpec } from './registry.js';
-export {
-  countParameters,
-  formatShapes,
-  layerShapes,
-  parameterSpecs,
-  type LayerShape,
-  type ParameterSpec,
-} from './shapes.js';
-export { foldBatchNormValues, foldsInto, inferenceSpec, type InferenceSpec } from './inference-spec.js';
+export { countParameters, formatShapes, layerShapes, parameterSpecs, type ParameterSpec } from './shapes.js';
+export { foldBatchNormValues, inferenceSpec } from './inference-spec.js';

@@ -14,7 +14,7 @@ export interface InferenceSpec {
   foldedBatchNorm: (number | undefined)[];
 }
 
-export function foldsInto(previous: LayerSpec | undefined): boolean {
+function foldsInto(previous: LayerSpec | undefined): boolean {
   return previous?.kind === 'conv2d' || previous?.kind === 'dense';
 }
 

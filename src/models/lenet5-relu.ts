@@ -28,4 +28,5 @@ export const lenet5Relu: ModelSpec = {
     { kind: 'dense', units: 10 },
   ],
   defaults: { epochs: 12, batchSize: 128, lr: 0.01, optimizer: 'adam', schedule: 'one-cycle' },
+  defaultDataset: 'mnist',
 };

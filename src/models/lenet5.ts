@@ -25,4 +25,5 @@ export const lenet5: ModelSpec = {
     { kind: 'dense', units: 10 },
   ],
   defaults: { epochs: 30, batchSize: 256, lr: 0.9, optimizer: 'sgd', schedule: 'constant' },
+  defaultDataset: 'mnist',
 };

@@ -33,7 +33,7 @@ export function layerShapes(spec: ModelSpec): LayerShape[] {
     const [c, h, w] = shape as [number, number, number];
     const needMap = () => {
       if (shape.length !== 3) {
-        throw new CnnxError(`${spec.name} layer ${index} (${layer.kind}) needs a feature map, got [${shape.join(', ')}]`);
+        throw new CnnxError(`${spec.name} layer ${index} (${layer.kind}) needs a feature map, got [${shape.join(', ')}]`, 'BAD_MODEL');
       }
     };
     switch (layer.kind) {
@@ -52,14 +52,14 @@ export function layerShapes(spec: ModelSpec): LayerShape[] {
         shape = [shape.reduce((a, b) => a * b, 1)];
         break;
       case 'dense':
-        if (shape.length !== 1) throw new CnnxError(`${spec.name} layer ${index} (dense) needs a flat input`);
+        if (shape.length !== 1) throw new CnnxError(`${spec.name} layer ${index} (dense) needs a flat input`, 'BAD_MODEL');
         shape = [layer.units];
         break;
       default:
         break;
     }
     if (shape.some((d) => d < 1)) {
-      throw new CnnxError(`${spec.name} layer ${index} (${layer.kind}) produces an empty output [${shape.join(', ')}]`);
+      throw new CnnxError(`${spec.name} layer ${index} (${layer.kind}) produces an empty output [${shape.join(', ')}]`, 'BAD_MODEL');
     }
     return { index, layer, output: [...shape] };
   });

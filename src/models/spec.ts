@@ -6,6 +6,7 @@
  * and for batch norm also `.running_mean` / `.running_var`. Weights are stored in tfjs layout: conv kernels
  * [kh, kw, in, out], dense kernels [in, out].
  */
+import type { DatasetName } from '../data/index.js';
 
 export type LayerSpec =
   | { kind: 'conv2d'; filters: number; kernel: number; stride?: number; padding?: number }
@@ -31,7 +32,6 @@ export interface TrainingDefaults {
   /** For `momentum`. */
   momentum?: number;
   schedule: ScheduleName;
-  weightDecay?: number;
 }
 
 export interface ModelSpec {
@@ -42,4 +42,12 @@ export interface ModelSpec {
   classes: number;
   layers: LayerSpec[];
   defaults: TrainingDefaults;
+  /** The dataset a run trains on when none is named. */
+  defaultDataset: DatasetName;
+  /**
+   * How closely an export must match tfjs on FP32 CPU paths: the absolute logit tolerance, and how many test
+   * images the exporter's own check runs. Deep nets sum more terms per logit (and are slower), so they get a
+   * looser atol and fewer images than the defaults (atol 1e-5, 256 images).
+   */
+  parity?: { fp32Atol?: number; images?: number };
 }

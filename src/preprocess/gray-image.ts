@@ -31,7 +31,7 @@ export function toGray(pixels: ArrayLike<number>, width: number, height: number,
 }
 
 /** Median of the outermost pixels: the background level of a picture of one object or some writing. */
-export function borderMedian(image: GrayImage): number {
+function borderMedian(image: GrayImage): number {
   const { width, height, data } = image;
   const values: number[] = [];
   for (let x = 0; x < width; x++) values.push(data[x]!, data[(height - 1) * width + x]!);

@@ -9,8 +9,8 @@
  */
 import { crop, inkBright, resample, type GrayImage } from './gray-image.js';
 
-export const PROCEDURES = ['mnist', 'fit'] as const;
-export type Procedure = (typeof PROCEDURES)[number];
+/** How a picture becomes a model input: MNIST's own procedure, or a plain fit of the ink into the frame. */
+export type Procedure = 'mnist' | 'fit';
 
 /** Pixels below this fraction of full ink are background noise (paper texture, JPEG ringing). */
 const NOISE = 0.12 * 255;
@@ -81,7 +81,7 @@ export function mnistFromInk(ink: GrayImage): Float32Array {
 }
 
 /** The whole image, ink-bright, scaled to fit 28x28 keeping its aspect ratio, centred. */
-export function fitFromInk(ink: GrayImage): Float32Array {
+function fitFromInk(ink: GrayImage): Float32Array {
   const scale = 28 / Math.max(ink.width, ink.height);
   const w = Math.max(1, Math.round(ink.width * scale));
   const h = Math.max(1, Math.round(ink.height * scale));

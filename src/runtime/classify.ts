@@ -1,7 +1,7 @@
 /** Pictures -> class, probabilities and top-3, through the shared preprocessing and an ORT session. */
-import type { ModelSignature } from '../export/index.js';
 import { preprocess, procedureFor, resample, type GrayImage } from '../preprocess/index.js';
-import type { ModelSession } from './node.js';
+import type { ModelSignature } from './model-file.js';
+import type { ModelSession } from './session.js';
 
 export interface Classification {
   label: number;
@@ -10,7 +10,8 @@ export interface Classification {
   top: { label: number; class: string; probability: number }[];
 }
 
-export function softmax(logits: ArrayLike<number>): number[] {
+/** Probabilities of one image's logits (numerically stable softmax). */
+function softmax(logits: ArrayLike<number>): number[] {
   const max = Math.max(...Array.from(logits));
   const exps = Array.from(logits, (v) => Math.exp(v - max));
   const sum = exps.reduce((a, b) => a + b, 0);
@@ -23,6 +24,7 @@ export function toModelSide(input28: Float32Array, side: number): Float32Array {
   return resample({ width: 28, height: 28, data: input28 }, side, side).data;
 }
 
+/** Class, probabilities and the `topK` most probable classes of one image's logits. */
 export function describeLogits(logits: ArrayLike<number>, labels: string[], topK = 3): Classification {
   const probabilities = softmax(logits);
   const order = probabilities.map((p, i) => [p, i] as const).sort((a, b) => b[0] - a[0]);
@@ -35,14 +37,14 @@ export function describeLogits(logits: ArrayLike<number>, labels: string[], topK
   };
 }
 
-/** Classifies pictures with one batched inference call. */
+/** Classifies pictures with one batched inference call ([N, 1, side, side], side from the signature). */
 export async function classifyImages(
   session: ModelSession,
   signature: ModelSignature,
   images: GrayImage[],
 ): Promise<Classification[]> {
   const side = signature.inputShape[2]!;
-  const procedure = procedureFor(signature.metadata['cnnx.dataset']);
+  const procedure = procedureFor(signature.dataset);
   const batch = new Float32Array(images.length * side * side);
   images.forEach((image, i) => batch.set(toModelSide(preprocess(image, procedure), side), i * side * side));
   const { data, dims } = await session.run(batch, [images.length, 1, side, side]);

@@ -1,6 +1,6 @@
-/** Test-split accuracy of an ONNX model with onnxruntime-node, batch by batch. */
+/** Test-split accuracy of an ONNX model on an ONNX Runtime session, batch by batch. */
 import { iterateBatches, type Split } from '../data/index.js';
-import type { ModelSession } from './node.js';
+import type { ModelSession } from './session.js';
 
 export interface OnnxEvaluation {
   accuracy: number;

@@ -1,16 +1,11 @@
-/** Runtime stage: ONNX Runtime sessions (onnxruntime-node here; onnxruntime-web lives in its own adapter). */
-export {
-  CUDA_HELP,
-  EP_NAMES,
-  EXECUTION_PROVIDERS,
-  openSession,
-  parseEpName,
-  type EpName,
-  type Logits,
-  type ModelSession,
-  type SessionOptions,
-} from './node.js';
+/**
+ * Runtime stage for Node: ONNX model files (checks and `cnnx.*` metadata) and onnxruntime-node sessions, on this
+ * thread or a worker thread. onnxruntime-web has its own entry, src/runtime/web/index.ts, not loaded from here.
+ */
+export { CUDA_HELP, EP_NAMES, openSession, type EpName } from './node.js';
+export type { ModelSession } from './session.js';
 export { openSessionInWorker } from './worker-session.js';
-export { evaluateSession, type OnnxEvaluation } from './evaluate.js';
-export { classifyImages, describeLogits, softmax, toModelSide, type Classification } from './classify.js';
-export { openWebSession, type WebSession } from './web.js';
+export { inspectOnnx, METADATA_KEYS, readOnnxModel, type ModelSignature } from './model-file.js';
+export { onnx } from './onnx-proto.js';
+export { evaluateSession } from './evaluate.js';
+export { classifyImages, describeLogits, toModelSide } from './classify.js';

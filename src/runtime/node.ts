@@ -1,18 +1,24 @@
 /**
  * onnxruntime-node sessions: the only module that imports onnxruntime-node. A frozen table maps the user's word
- * to an execution provider; `auto` tries CUDA, then WebGPU, then CPU, and remembers why each failed.
+ * to an execution provider; `auto` tries CUDA, then WebGPU, then CPU, and records in one line why each failed.
  */
 import * as ort from 'onnxruntime-node';
 import { CnnxError, ensureVulkanRuntimeDir, messageOf } from '../common/index.js';
+import type { ModelSession, SkippedProvider } from './session.js';
 
 // ONNX Runtime's own log goes to stderr from native code; a failed provider attempt (CUDA without its libraries)
 // would print a multi-line error although cnnx reports and handles it. Errors still reach callers as exceptions.
 ort.env.logLevel = (process.env.CNNX_ORT_LOG_LEVEL as typeof ort.env.logLevel) ?? 'fatal';
 
-export const EXECUTION_PROVIDERS = Object.freeze({ cpu: 'cpu', cuda: 'cuda', webgpu: 'webgpu' } as const);
+const EXECUTION_PROVIDERS = Object.freeze({ cpu: 'cpu', cuda: 'cuda', webgpu: 'webgpu' } as const);
 export const EP_NAMES = ['auto', ...Object.keys(EXECUTION_PROVIDERS)] as readonly string[];
 export type EpName = 'auto' | keyof typeof EXECUTION_PROVIDERS;
+type Provider = keyof typeof EXECUTION_PROVIDERS;
 
+/** A session on onnxruntime-node. */
+export type NodeSession = ModelSession<Provider>;
+
+/** How to get the CUDA provider working, for documentation and `--help` (several sentences). */
 export const CUDA_HELP =
   "onnxruntime-node's CUDA provider libraries are not in its npm package: its install script downloads them from " +
   'NuGet, and cnnx switches that off (allowScripts in package.json). With network access, run ' +
@@ -20,6 +26,7 @@ export const CUDA_HELP =
   'needs the CUDA 12 runtime and cuDNN 9 on the library path.';
 
 export interface SessionOptions {
+  /** Execution provider; `auto` (default) tries CUDA, then WebGPU, then CPU. */
   ep?: EpName;
   /** Threads for one operator (intra-op); default ORT's choice. */
   threads?: number;
@@ -31,35 +38,49 @@ export interface SessionOptions {
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /**
    * An input run on a GPU provider and on the CPU provider before the session is accepted: a provider whose
-   * logits differ by more than `probeTolerance` is refused (ORT's WebGPU EP miscomputes some convolutions).
+   * logits differ by more than `probeTolerance` (default 1e-3) is refused (ORT's WebGPU EP miscomputes some
+   * convolutions).
    */
   probe?: { data: Float32Array; dims: number[] };
   probeTolerance?: number;
 }
 
-export interface Logits {
-  data: Float32Array;
-  dims: number[];
+/** A provider that cannot run this model; `reason` is one line, the message adds what to do where known. */
+class ProviderRefused extends CnnxError {
+  constructor(
+    readonly ep: Provider,
+    readonly reason: string,
+    code: 'EP_UNAVAILABLE' | 'EP_WRONG_RESULTS',
+    advice = '',
+  ) {
+    super(`${ep}: ${reason}${advice}`, code);
+  }
 }
 
-export interface ModelSession {
-  /** The execution provider that runs the model. */
-  ep: keyof typeof EXECUTION_PROVIDERS;
-  /** Why faster providers were skipped by `auto`. */
-  skipped: string[];
-  inputName: string;
-  outputName: string;
-  /** Runs one batch: `data` laid out as `dims` ([N, 1, H, W]). */
-  run(data: Float32Array, dims: number[]): Promise<Logits>;
-  release(): Promise<void>;
+/**
+ * A provider ONNX Runtime could not load, from its error (multi-line, with source paths): a one-line reason for
+ * `skipped`, and a message that adds ORT's full first line where the reason shortens it, and for CUDA how to
+ * install the provider.
+ */
+function unavailable(ep: Provider, error: unknown): ProviderRefused {
+  const message = messageOf(error);
+  const help = ep === 'cuda' ? `. ${CUDA_HELP}` : '';
+  if (ep === 'cuda' && /Failed to load (shared )?library|libonnxruntime_providers_cuda/i.test(message)) {
+    return new ProviderRefused(ep, 'CUDA provider libraries not installed', 'EP_UNAVAILABLE', help);
+  }
+  if (ep === 'webgpu' && /WebGPU adapter|No supported adapters/i.test(message)) {
+    return new ProviderRefused(ep, 'no WebGPU adapter', 'EP_UNAVAILABLE');
+  }
+  // "/onnxruntime_src/.../file.cc:136 function signature ... What went wrong": keep what went wrong.
+  const line = message
+    .split('\n')[0]!
+    .trim()
+    .replace(/^\/\S+\.(cc|h):\d+ .*?(?=[A-Z][a-z])/, '');
+  if (line.length <= 120) return new ProviderRefused(ep, line, 'EP_UNAVAILABLE', help);
+  return new ProviderRefused(ep, `${line.slice(0, 117)}...`, 'EP_UNAVAILABLE', ` (in full: ${line})${help}`);
 }
 
-export function parseEpName(name: string): EpName {
-  if (EP_NAMES.includes(name)) return name as EpName;
-  throw new CnnxError(`Unsupported execution provider: "${name}". Should be one of: ${EP_NAMES.join(', ')}.`, 'BAD_EP');
-}
-
-async function tryCreate(model: Uint8Array, ep: keyof typeof EXECUTION_PROVIDERS, options: SessionOptions) {
+async function tryCreate(model: Uint8Array, ep: Provider, options: SessionOptions) {
   if (ep === 'webgpu') ensureVulkanRuntimeDir();
   try {
     return await ort.InferenceSession.create(model, {
@@ -69,23 +90,32 @@ async function tryCreate(model: Uint8Array, ep: keyof typeof EXECUTION_PROVIDERS
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     });
   } catch (error) {
-    const first = messageOf(error).split('\n')[0]!;
-    throw new CnnxError(`${ep}: ${ep === 'cuda' ? `${first}. ${CUDA_HELP}` : first}`, 'EP_UNAVAILABLE');
+    throw unavailable(ep, error);
   }
 }
 
-/** Opens a session for ONNX bytes on the requested execution provider. */
-export async function openSession(model: Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
-  const order: (keyof typeof EXECUTION_PROVIDERS)[] =
+/**
+ * Opens a session for ONNX bytes on the requested execution provider.
+ * @throws CnnxError EP_UNAVAILABLE (the provider, or with `auto` every provider, cannot load the model; the
+ *   message says why), EP_WRONG_RESULTS (a provider asked for by name fails the probe).
+ */
+export async function openSession(model: Uint8Array, options: SessionOptions = {}): Promise<NodeSession> {
+  const order: Provider[] =
     options.ep === undefined || options.ep === 'auto' ? ['cuda', 'webgpu', 'cpu'] : [options.ep];
-  const skipped: string[] = [];
+  const skipped: SkippedProvider[] = [];
+  const failures: string[] = [];
+  const skip = (ep: Provider, error: unknown) => {
+    const refused = error instanceof ProviderRefused ? error : unavailable(ep, error);
+    if (order.length === 1) throw refused;
+    failures.push(`${refused.ep}: ${refused.reason}`);
+    if (refused.ep !== 'cpu') skipped.push({ ep: refused.ep, reason: refused.reason });
+  };
   for (const ep of order) {
     let session: ort.InferenceSession;
     try {
       session = await tryCreate(model, ep, options);
     } catch (error) {
-      if (order.length === 1) throw error;
-      skipped.push(messageOf(error));
+      skip(ep, error);
       continue;
     }
     const inputName = session.inputNames[0]!;
@@ -95,8 +125,7 @@ export async function openSession(model: Uint8Array, options: SessionOptions = {
         await checkAgainstCpu(model, session, inputName, outputName, ep, options);
       } catch (error) {
         await session.release();
-        if (order.length === 1) throw error;
-        skipped.push(messageOf(error));
+        skip(ep, error);
         continue;
       }
     }
@@ -115,7 +144,7 @@ export async function openSession(model: Uint8Array, options: SessionOptions = {
       release: () => session.release(),
     };
   }
-  throw new CnnxError(`no execution provider could load the model: ${skipped.join('; ')}`, 'EP_UNAVAILABLE');
+  throw new CnnxError(`no execution provider could load the model: ${failures.join('; ')}`, 'EP_UNAVAILABLE');
 }
 
 /** Refuses a provider whose answer on the probe input differs from the CPU provider's. */
@@ -124,7 +153,7 @@ async function checkAgainstCpu(
   session: ort.InferenceSession,
   inputName: string,
   outputName: string,
-  ep: keyof typeof EXECUTION_PROVIDERS,
+  ep: Provider,
   options: SessionOptions,
 ): Promise<void> {
   const { data, dims } = options.probe!;
@@ -137,8 +166,9 @@ async function checkAgainstCpu(
     for (let i = 0; i < expected.length; i++) diff = Math.max(diff, Math.abs(expected[i]! - actual[i]!));
     const tolerance = options.probeTolerance ?? 1e-3;
     if (!(diff <= tolerance)) {
-      throw new CnnxError(
-        `${ep}: gives wrong results for this model (logits differ from the CPU provider by ${diff.toPrecision(3)} on a probe input, tolerance ${tolerance}); not used`,
+      throw new ProviderRefused(
+        ep,
+        `gives wrong results on this model (max diff ${diff.toPrecision(2)} from the CPU provider, tolerance ${tolerance})`,
         'EP_WRONG_RESULTS',
       );
     }

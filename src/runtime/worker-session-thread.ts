@@ -6,8 +6,9 @@
 import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { CnnxError, messageOf } from '../common/index.js';
+import { CnnxError, messageOf, type ErrorCode } from '../common/index.js';
 import { openSession, type SessionOptions } from './node.js';
+import type { SkippedProvider } from './session.js';
 
 export interface WorkerData {
   model: Uint8Array;
@@ -19,10 +20,10 @@ export interface WorkerData {
 export type WorkerRequest = { type: 'run'; id: number; data: Float32Array; dims: number[] } | { type: 'release' };
 
 export type WorkerReply =
-  | { type: 'ready'; ep: 'cpu' | 'cuda' | 'webgpu'; skipped: string[]; inputName: string; outputName: string }
-  | { type: 'failed'; message: string; code: string }
+  | { type: 'ready'; ep: 'cpu' | 'cuda' | 'webgpu'; skipped: SkippedProvider[]; inputName: string; outputName: string }
+  | { type: 'failed'; message: string; code: ErrorCode }
   | { type: 'result'; id: number; data: Float32Array; dims: number[] }
-  | { type: 'error'; id: number; message: string; code: string }
+  | { type: 'error'; id: number; message: string; code: ErrorCode }
   | { type: 'released' };
 
 const port = parentPort!;

@@ -1,37 +1,24 @@
 /**
  * An onnxruntime-node session on its own thread. onnxruntime-node runs inference synchronously on the calling
  * thread; a server that did so on its event loop could not parse the next requests meanwhile. With the session
- * on a worker thread, HTTP work and inference overlap on two cores (BENCHMARKS.md, serving).
+ * on a worker thread, HTTP work and inference overlap on two cores.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CnnxError, ensureVulkanRuntimeDir } from '../common/index.js';
-import type { Logits, ModelSession, SessionOptions } from './node.js';
+import type { NodeSession, SessionOptions } from './node.js';
+import type { Logits } from './session.js';
 import type { WorkerData, WorkerReply, WorkerRequest } from './worker-session-thread.js';
 
-interface TsxManifest {
-  exports: { './esm/api': { import: { default: string } } };
-}
-
 /**
- * The worker's entry. From source the worker is TypeScript: a small module registers tsx's loader (resolved from
- * here, not the cwd) and then imports it, as bin/cnnx.js does for the main thread.
+ * The thread's module, beside this one: compiled JavaScript in the package; TypeScript when running from the
+ * sources (tests, tsx), where the thread first loads tsx (a devDependency) through worker-session-tsx.mjs.
  */
-function workerEntry(): URL {
-  const script = new URL(
-    import.meta.url.endsWith('.ts') ? './worker-session-thread.ts' : './worker-session-thread.js',
-    import.meta.url,
-  );
-  if (!script.pathname.endsWith('.ts')) return script;
-  // tsx's ESM entry of its API, from its package exports (require.resolve would give the CommonJS one).
-  const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
-  const exports = (JSON.parse(readFileSync(manifest, 'utf8')) as TsxManifest).exports['./esm/api'].import.default;
-  const tsx = pathToFileURL(join(dirname(manifest), exports)).href;
-  const bootstrap = `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(script.href)});`;
-  return new URL(`data:text/javascript,${encodeURIComponent(bootstrap)}`);
+function workerEntry(): { script: URL; execArgv?: string[] } {
+  if (!import.meta.url.endsWith('.ts')) return { script: new URL('./worker-session-thread.js', import.meta.url) };
+  return {
+    script: new URL('./worker-session-thread.ts', import.meta.url),
+    execArgv: [...process.execArgv, '--import', new URL('./worker-session-tsx.mjs', import.meta.url).href],
+  };
 }
 
 export interface WorkerSessionOptions extends SessionOptions {
@@ -42,14 +29,18 @@ export interface WorkerSessionOptions extends SessionOptions {
   nice?: number;
 }
 
-/** Opens a session like `openSession`, on a worker thread; `run` and `release` message it. */
+/**
+ * Opens a session like `openSession`, on a worker thread; `run` and `release` message it.
+ * @throws CnnxError as `openSession` does; WORKER_EXITED if the thread dies (then also from every later run).
+ */
 export async function openSessionInWorker(
   model: Uint8Array,
   { nice, ...options }: WorkerSessionOptions = {},
-): Promise<ModelSession> {
+): Promise<NodeSession> {
   if (options.ep !== 'cpu') ensureVulkanRuntimeDir(); // here: the worker's environment is a copy
   const workerData: WorkerData = { model, options, nice };
-  const worker = new Worker(workerEntry(), { workerData });
+  const { script, execArgv } = workerEntry();
+  const worker = new Worker(script, { workerData, ...(execArgv ? { execArgv } : {}) });
   const pending = new Map<number, { resolve: (logits: Logits) => void; reject: (error: Error) => void }>();
   let nextId = 0;
   let exited: Error | undefined;

@@ -3,7 +3,7 @@
  * `maxBatch` images. While a batch runs, the next one gathers; an idle batcher waits at most `maxDelayMs` for
  * company (0: only for the requests already read in the same turn of the event loop). The queue is bounded: past `maxQueue` images a request is refused at once (503 with Retry-After).
  */
-import { HttpError } from './errors.js';
+import { CnnxError } from '../common/index.js';
 
 export interface BatcherOptions {
   maxBatch: number;
@@ -63,11 +63,15 @@ export class Batcher {
   submit(data: Float32Array, count: number): Promise<Float32Array> {
     if (this.closed) {
       return Promise.reject(
-        new HttpError('SHUTTING_DOWN', 'this model is unloading (server stopping or a new version loaded)', 1),
+        new CnnxError('this model is unloading (server stopping or a new version loaded)', 'SHUTTING_DOWN', {
+          retryAfter: 1,
+        }),
       );
     }
     if (this.queued + count > this.options.maxQueue) {
-      return Promise.reject(new HttpError('QUEUE_FULL', `inference queue is full (${this.queued} images waiting)`, 1));
+      return Promise.reject(
+        new CnnxError(`inference queue is full (${this.queued} images waiting)`, 'QUEUE_FULL', { retryAfter: 1 }),
+      );
     }
     return new Promise<Float32Array>((resolve, reject) => {
       const item: Pending = {
@@ -114,7 +118,9 @@ export class Batcher {
     let next = Infinity;
     for (const item of this.open) {
       if (item.deadline <= now) {
-        item.reject(new HttpError('TIMEOUT', `inference took longer than ${this.options.timeoutMs} ms`, 1));
+        item.reject(
+          new CnnxError(`inference took longer than ${this.options.timeoutMs} ms`, 'TIMEOUT', { retryAfter: 1 }),
+        );
       } else next = Math.min(next, item.deadline);
     }
     const before = this.queue.length;

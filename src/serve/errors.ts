@@ -1,61 +1,64 @@
 /**
- * The server's error catalogue (like fastify's lib/errors.js): every error response is JSON
- * `{"error": "<message>", "code": "<CODE>"}` with the status below. docs/api.md documents each code; a test
- * fails if one is missing there.
+ * The server's side of the error catalogue (src/common/errors.ts): errors that fastify and Node's HTTP parser
+ * raise themselves, mapped to catalogue codes, so every error response is JSON
+ * `{"error": "<message>", "code": "<CODE>"}` with the code's status.
  */
-export const ERROR_STATUS = Object.freeze({
-  BAD_REQUEST: 400,
-  INVALID_JSON: 400,
-  INVALID_INPUT: 400,
-  BAD_IMAGE: 400,
-  NOT_FOUND: 404,
-  MODEL_NOT_FOUND: 404,
-  PAYLOAD_TOO_LARGE: 413,
-  UNSUPPORTED_MEDIA_TYPE: 415,
-  TOO_MANY_REQUESTS: 429,
-  INTERNAL: 500,
-  QUEUE_FULL: 503,
-  MODEL_NOT_READY: 503,
-  TIMEOUT: 503,
-  SHUTTING_DOWN: 503,
-} as const);
-
-export type ErrorCode = keyof typeof ERROR_STATUS;
-
-export class HttpError extends Error {
-  readonly status: number;
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    /** Seconds a client should wait before retrying (503 and 429). */
-    readonly retryAfter?: number,
-  ) {
-    super(message);
-    this.status = ERROR_STATUS[code];
-  }
-}
+import { maxHeaderSize, STATUS_CODES } from 'node:http';
+import { CnnxError } from '../common/index.js';
 
 /** Maps an error fastify raised itself (body parsing, limits, content types) to the catalogue. */
-export function fromFastifyError(error: { code?: string; statusCode?: number; message: string }): HttpError {
+export function fromFastifyError(error: { code?: string; statusCode?: number; message: string }): CnnxError {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new HttpError('PAYLOAD_TOO_LARGE', error.message);
+      return new CnnxError(error.message, 'PAYLOAD_TOO_LARGE');
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
-      return new HttpError('UNSUPPORTED_MEDIA_TYPE', error.message);
+      return new CnnxError(error.message, 'UNSUPPORTED_MEDIA_TYPE');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new HttpError('INVALID_JSON', `request body is not valid JSON: ${error.message}`);
+      return new CnnxError(`request body is not valid JSON: ${error.message}`, 'INVALID_JSON');
+    case 'FST_ERR_BAD_URL':
+      return new CnnxError(`the URL is not valid: ${error.message}`, 'BAD_REQUEST');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new CnnxError(`a path segment is too long: ${error.message}`, 'BAD_REQUEST');
     case 'FST_REQ_FILE_TOO_LARGE':
     case 'FST_FILES_LIMIT':
     case 'FST_PARTS_LIMIT':
-      return new HttpError('PAYLOAD_TOO_LARGE', error.message);
+      return new CnnxError(error.message, 'PAYLOAD_TOO_LARGE');
     default:
       break;
   }
-  if (error instanceof SyntaxError || error.statusCode === 400) return new HttpError('BAD_REQUEST', error.message);
-  if (error.statusCode === 413) return new HttpError('PAYLOAD_TOO_LARGE', error.message);
-  if (error.statusCode === 415) return new HttpError('UNSUPPORTED_MEDIA_TYPE', error.message);
-  if (error.statusCode === 503) return new HttpError('SHUTTING_DOWN', error.message, 1);
-  return new HttpError('INTERNAL', 'internal error');
+  if (error instanceof SyntaxError || error.statusCode === 400) return new CnnxError(error.message, 'BAD_REQUEST');
+  if (error.statusCode === 413) return new CnnxError(error.message, 'PAYLOAD_TOO_LARGE');
+  if (error.statusCode === 415) return new CnnxError(error.message, 'UNSUPPORTED_MEDIA_TYPE');
+  if (error.statusCode === 503) return new CnnxError(error.message, 'SHUTTING_DOWN', { retryAfter: 1 });
+  return new CnnxError('internal error', 'INTERNAL');
+}
+
+/**
+ * Maps an error Node's HTTP parser raised before a request existed (a malformed request line or header, headers
+ * over the size limit, a request not received within the request timeout) to the catalogue; undefined when the
+ * connection is gone and there is no one to answer.
+ */
+export function fromClientError(error: { code?: string }): CnnxError | undefined {
+  switch (error.code) {
+    case 'ECONNRESET':
+      return undefined;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new CnnxError('the request was not received in time; send it again', 'REQUEST_TIMEOUT');
+    case 'HPE_HEADER_OVERFLOW':
+      return new CnnxError(`the request headers are over the ${maxHeaderSize}-byte limit`, 'HEADERS_TOO_LARGE');
+    default:
+      return new CnnxError(`malformed HTTP request (${error.code ?? 'parse error'})`, 'BAD_REQUEST');
+  }
+}
+
+/** The raw HTTP/1.1 answer for `error`, for a socket that has no request object to reply through. */
+export function rawErrorResponse(error: CnnxError): string {
+  const body = JSON.stringify({ error: error.message, code: error.code });
+  return (
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\n` +
+    `Content-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+    `Connection: close\r\n\r\n${body}`
+  );
 }

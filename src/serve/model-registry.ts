@@ -9,8 +9,14 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { CnnxError, messageOf } from '../common/index.js';
-import { readOnnxModel, type ModelSignature } from '../export/index.js';
-import { openSession, openSessionInWorker, type EpName, type ModelSession } from '../runtime/index.js';
+import {
+  openSession,
+  openSessionInWorker,
+  readOnnxModel,
+  type EpName,
+  type ModelSession,
+  type ModelSignature,
+} from '../runtime/index.js';
 import { Batcher } from './batcher.js';
 
 /** Nice value of each model's inference thread: the HTTP thread, which every request waits on, goes first. */
@@ -45,8 +51,25 @@ export interface LoadedModel {
   loadedAt: Date;
 }
 
-export function modelNameOf(file: string): string {
+function modelNameOf(file: string): string {
   return basename(file, extname(file));
+}
+
+/** Where the log points for why a provider was not used and how to get it working. */
+const PROVIDERS_HELP = 'docs/api.md, "Execution providers"';
+
+const skippedText = (session: ModelSession) => session.skipped.map(({ ep, reason }) => `${ep}: ${reason}`).join('; ');
+
+/**
+ * One log line for a model that is now serving: its provider and, briefly, why `auto` did not use the faster ones.
+ * A reload repeats the reasons only when they changed.
+ */
+function readyLine(model: LoadedModel, previous: LoadedModel | undefined): string {
+  const { name, file, sha256, session } = model;
+  const skipped = skippedText(session);
+  const unchanged = previous?.session.ep === session.ep && skippedText(previous.session) === skipped;
+  const why = skipped === '' || unchanged ? '' : ` (not ${skipped}; see ${PROVIDERS_HELP})`;
+  return `model ${name} ${previous ? 'reloaded' : 'ready'} on ${session.ep}${why}: ${file}, sha256 ${sha256.slice(0, 12)}…`;
 }
 
 export class ModelRegistry {
@@ -69,12 +92,12 @@ export class ModelRegistry {
   /** Loads a file, or every .onnx file of a directory. Throws when nothing could be loaded. */
   async loadPath(path: string): Promise<void> {
     const info = await stat(path).catch(() => {
-      throw new CnnxError(`${path}: no such model file or directory`, 'MODEL_MISSING');
+      throw new CnnxError(`${path}: no such model file or directory`, 'MODEL_NOT_FOUND');
     });
     const files = info.isDirectory()
       ? (await readdir(path)).filter((f) => f.endsWith('.onnx')).map((f) => join(path, f))
       : [path];
-    if (files.length === 0) throw new CnnxError(`${path}: no .onnx files to serve`, 'MODEL_MISSING');
+    if (files.length === 0) throw new CnnxError(`${path}: no .onnx files to serve`, 'MODEL_NOT_FOUND');
     for (const file of files.sort()) {
       try {
         await this.load(file);
@@ -84,7 +107,7 @@ export class ModelRegistry {
         this.options.log(`not serving ${file}: ${messageOf(error)}`);
       }
     }
-    if (this.models.size === 0) throw new CnnxError(`${path}: none of its models could be loaded`, 'MODEL_MISSING');
+    if (this.models.size === 0) throw new CnnxError(`${path}: none of its models could be loaded`, 'MODEL_NOT_FOUND');
   }
 
   /** Loads (or reloads) one file; the previous version keeps serving if this fails. */
@@ -112,7 +135,6 @@ export class ModelRegistry {
     const session = this.options.inferenceWorker
       ? await openSessionInWorker(bytes, { ...sessionOptions, nice: INFERENCE_THREAD_NICE })
       : await openSession(bytes, sessionOptions);
-    for (const reason of session.skipped) this.options.log(`model ${name}: execution provider skipped: ${reason}`);
     const batcher = new Batcher({
       maxBatch: this.options.maxBatch,
       maxDelayMs: this.options.maxQueueDelayMs,
@@ -129,7 +151,7 @@ export class ModelRegistry {
     const previous = this.models.get(name);
     this.models.set(name, loaded);
     this.failures.delete(name);
-    this.options.log(`model ${name} ready on ${session.ep} (${file}, sha256 ${sha256.slice(0, 12)}…)`);
+    this.options.log(readyLine(loaded, previous));
     if (previous) void this.retire(previous);
     return loaded;
   }
@@ -137,7 +159,7 @@ export class ModelRegistry {
   /** Reloads a model by name from its file; on failure the old one keeps serving and the error is thrown. */
   async reload(name: string): Promise<LoadedModel> {
     const current = this.models.get(name);
-    if (!current) throw new CnnxError(`model ${name} is not loaded`, 'MODEL_MISSING');
+    if (!current) throw new CnnxError(`model ${name} is not loaded`, 'MODEL_NOT_FOUND');
     try {
       return await this.load(current.file);
     } catch (error) {

@@ -3,12 +3,16 @@
  * work is in the model registry (loading, hot reload), the batcher, and the shared preprocessing.
  */
 import { stat } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Server as NetServer, type Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { basename, dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import multipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { CnnxError } from '../common/index.js';
 import type { EpName } from '../runtime/index.js';
-import { fromFastifyError, HttpError } from './errors.js';
+import { fromClientError, fromFastifyError, rawErrorResponse } from './errors.js';
 import { createMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
 import { registerImageRoutes } from './routes/images.js';
@@ -44,6 +48,12 @@ export interface ServerOptions {
   pins?: Record<string, string>;
   /** Reload models when their files change. */
   watch?: boolean;
+  /**
+   * On close, how long a kept-alive connection that is idle may still bring a request, counted from its last
+   * answer (default 2000 ms). Its client may be sending one at that moment: closing the socket then would lose
+   * the request. Connections idle for longer are closed at once.
+   */
+  keepAliveGraceMs?: number;
   /** Add POST /debug/echo, which parses an infer body and answers without inference (the HTTP ceiling). */
   echoRoute?: boolean;
   log?: (message: string) => void;
@@ -52,7 +62,11 @@ export interface ServerOptions {
 export interface CnnxServer {
   app: FastifyInstance;
   registry: ModelRegistry;
-  /** Stops accepting, lets in-flight requests finish, releases the models. */
+  /**
+   * Drains and stops: new connections are refused at once; requests already accepted get a complete answer
+   * (in flight: their result; arriving on a kept-alive connection: 503 SHUTTING_DOWN), each with
+   * `Connection: close`; then the models are released. Calling it again returns the same promise.
+   */
   close(): Promise<void>;
 }
 
@@ -86,9 +100,19 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
   const app = Fastify({
     bodyLimit: options.bodyLimitBytes ?? 8 * 2 ** 20,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
-    return503OnClosing: true,
-    forceCloseConnections: 'idle',
+    // Draining is done here (see close()): fastify's own 503 has another body, and closing idle connections at
+    // once loses requests their clients are sending at that moment.
+    return503OnClosing: false,
+    forceCloseConnections: false,
+    frameworkErrors: (error, _request, reply) => sendError(reply, fromFastifyError(error)),
+    clientErrorHandler: (error, socket) => {
+      const http = socket.destroyed ? undefined : fromClientError(error);
+      if (http && socket.writable) socket.write(rawErrorResponse(http));
+      socket.destroy();
+    },
   });
+  const connections = trackConnections(app);
+  let closing: Promise<void> | undefined;
   const state = { draining: false, inFlight: 0 };
   const maxInFlight = options.maxInFlight ?? 1024;
 
@@ -96,10 +120,10 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
 
   app.addHook('onRequest', async (request) => {
     (request as unknown as { started: bigint }).started = process.hrtime.bigint();
-    if (state.draining) throw new HttpError('SHUTTING_DOWN', 'server is shutting down', 1);
+    if (state.draining) throw new CnnxError('server is shutting down', 'SHUTTING_DOWN', { retryAfter: 1 });
     if (++state.inFlight > maxInFlight) {
       (request as unknown as { counted: boolean }).counted = true;
-      throw new HttpError('TOO_MANY_REQUESTS', `more than ${maxInFlight} requests in flight`, 1);
+      throw new CnnxError(`more than ${maxInFlight} requests in flight`, 'TOO_MANY_REQUESTS', { retryAfter: 1 });
     }
     (request as unknown as { counted: boolean }).counted = true;
   });
@@ -118,13 +142,13 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
 
   app.setErrorHandler((error, _request, reply) => {
     const http =
-      error instanceof HttpError ? error : fromFastifyError(error as Error & { code?: string; statusCode?: number });
-    if (http.code === 'INTERNAL') log(`internal error: ${(error as Error).stack ?? String(error)}`);
-    if (http.retryAfter !== undefined) void reply.header('retry-after', String(http.retryAfter));
-    void reply.code(http.status).send({ error: http.message, code: http.code });
+      error instanceof CnnxError ? error : fromFastifyError(error as Error & { code?: string; statusCode?: number });
+    if (http.status >= 500 && http.status !== 503)
+      log(`internal error (${http.code}): ${(error as Error).stack ?? String(error)}`);
+    sendError(reply, http);
   });
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send({ error: `no route ${request.method} ${request.url}`, code: 'NOT_FOUND' });
+    sendError(reply, new CnnxError(`no route ${request.method} ${request.url}`, 'NOT_FOUND'));
   });
 
   registerKserveRoutes(app, registry, state);
@@ -151,10 +175,64 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
   return {
     app,
     registry,
-    async close() {
-      state.draining = true;
-      await app.close();
-      await registry.close();
+    close() {
+      closing ??= (async () => {
+        state.draining = true;
+        if (app.server.listening) {
+          // http.Server#close also closes idle kept-alive connections at once (Node >= 19), and a client may be
+          // sending a request on one at that very moment: it would be reset unanswered. Close only the listener;
+          // requests on open connections are answered with Connection: close, so busy clients leave by themselves.
+          NetServer.prototype.close.call(app.server);
+          await connections.quiet(options.keepAliveGraceMs ?? 2000);
+        }
+        await app.close();
+        await registry.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Sends `error` as the catalogue's JSON body, with Retry-After where it has one. */
+function sendError(reply: FastifyReply, error: CnnxError): void {
+  if (error.retryAfter !== undefined) void reply.header('retry-after', String(error.retryAfter));
+  void reply.code(error.status).send({ error: error.message, code: error.code });
+}
+
+/**
+ * The server's open connections, each with its requests in progress and when it last became idle, so that a
+ * drain can tell a connection its client may still use from one it has left.
+ */
+function trackConnections(app: FastifyInstance) {
+  const open = new Map<Socket, { active: number; idleSince: number }>();
+  app.server.on('connection', (socket: Socket) => {
+    open.set(socket, { active: 0, idleSince: performance.now() });
+    socket.once('close', () => open.delete(socket));
+  });
+  app.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    const connection = open.get(request.socket);
+    if (!connection) return;
+    connection.active++;
+    response.once('close', () => {
+      connection.active--;
+      connection.idleSince = performance.now();
+    });
+  });
+  return {
+    /**
+     * Resolves when every connection left has been idle for `graceMs` since its last answer, so closing it loses
+     * nothing; busy ones are waited for (their answers close them while draining).
+     */
+    async quiet(graceMs: number): Promise<void> {
+      for (;;) {
+        const now = performance.now();
+        let wait = 0;
+        for (const { active, idleSince } of open.values()) {
+          wait = Math.max(wait, active > 0 ? graceMs : graceMs - (now - idleSince));
+        }
+        if (wait <= 0) return;
+        await sleep(Math.min(wait, 50));
+      }
     },
   };
 }

@@ -38,7 +38,7 @@ export interface TrainBenchmarkResult {
 export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise<TrainBenchmarkResult> {
   const spec = getModelSpec(options.model);
   const backend = await useBackend(options.backend);
-  const dataset = await loadDataset(options.dataset ?? (spec.name === 'alexnet' ? 'fashion-mnist' : 'mnist'), {
+  const dataset = await loadDataset(options.dataset ?? spec.defaultDataset, {
     offline: true,
     idxDir: options.idxDir,
   });

@@ -1,11 +1,13 @@
 /**
  * Checkpoints and best weights as safetensors files, always written atomically (the previous file stays in
- * place until the new one is complete). A checkpoint holds the weights, the optimizer's state and where in the
- * data the run stands, so that a resumed run continues exactly where the saved one stopped.
+ * place until the new one is complete). A checkpoint holds the weights, the optimizer's state, where in the
+ * data the run stands and the metrics of the completed epochs, so that a resumed run continues exactly where the
+ * saved one stopped, and the run's metrics file can always be rebuilt to agree with it.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { CnnxError, readSafetensors, writeFileAtomic, encodeSafetensors, type TensorMap } from '../common/index.js';
 import type { Network } from './network.js';
+import type { EpochMetrics } from './run-dir.js';
 
 /** Where a run stands: `epoch` epochs are complete and `batch` batches of the next one are done. */
 export interface Position {
@@ -56,17 +58,18 @@ export async function saveWeights(network: Network, file: string, metadata: Reco
   await writeFileAtomic(file, encodeSafetensors(await weightsOf(network), metadata));
 }
 
-export async function loadWeights(network: Network, file: string): Promise<Record<string, string>> {
-  const { tensors, metadata } = await readSafetensors(file);
-  assignWeights(network, tensors, file);
-  return metadata;
+/** What a checkpoint records besides tensors. */
+export interface CheckpointState {
+  position: Position;
+  /** Metrics of the `position.epoch` completed epochs, in order. */
+  metrics: EpochMetrics[];
 }
 
-/** Saves weights, optimizer state and position. */
+/** Saves weights, optimizer state, position and the completed epochs' metrics. */
 export async function saveCheckpoint(
   network: Network,
   optimizer: tf.Optimizer,
-  position: Position,
+  { position, metrics }: CheckpointState,
   file: string,
 ): Promise<void> {
   const tensors = await weightsOf(network);
@@ -85,12 +88,23 @@ export async function saveCheckpoint(
   const order = state.map(({ name }) => name.replace(VARIABLE_PREFIX, ''));
   await writeFileAtomic(
     file,
-    encodeSafetensors(tensors, { position: JSON.stringify(position), optimizer: JSON.stringify(order) }),
+    encodeSafetensors(tensors, {
+      position: JSON.stringify(position),
+      optimizer: JSON.stringify(order),
+      metrics: JSON.stringify(metrics),
+    }),
   );
 }
 
-/** Restores a checkpoint into `network` and `optimizer`; returns the saved position. */
-export async function loadCheckpoint(network: Network, optimizer: tf.Optimizer, file: string): Promise<Position> {
+/**
+ * Restores a checkpoint into `network` and `optimizer`; returns the saved position and metrics (`metrics` is
+ * undefined for checkpoints written before they carried them).
+ */
+export async function loadCheckpoint(
+  network: Network,
+  optimizer: tf.Optimizer,
+  file: string,
+): Promise<{ position: Position; metrics?: EpochMetrics[] }> {
   const { tensors, metadata } = await readSafetensors(file);
   assignWeights(network, tensors, file);
   const prefix = (network.trainable[0]?.name ?? '').match(VARIABLE_PREFIX)?.[0] ?? '';
@@ -117,5 +131,8 @@ export async function loadCheckpoint(network: Network, optimizer: tf.Optimizer, 
     if (saved && variable) variable.assign(tf.scalar(saved.data[0]!));
   }
   if (metadata.position === undefined) throw new CnnxError(`${file}: not a checkpoint (no position)`, 'BAD_CHECKPOINT');
-  return JSON.parse(metadata.position) as Position;
+  return {
+    position: JSON.parse(metadata.position) as Position,
+    metrics: metadata.metrics === undefined ? undefined : (JSON.parse(metadata.metrics) as EpochMetrics[]),
+  };
 }

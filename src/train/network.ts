@@ -9,7 +9,7 @@ import { parameterSpecs, type LayerSpec, type ModelSpec, type ParameterSpec } fr
 /** Running-statistics updates produced by a training-mode forward pass, applied after the optimizer step. */
 export type StatUpdates = [tf.Variable, tf.Tensor][];
 
-export interface ForwardMode {
+interface ForwardMode {
   training: boolean;
   /** Seed of this step's dropout masks (training only). */
   dropoutSeed?: number;

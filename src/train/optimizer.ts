@@ -39,6 +39,7 @@ export function createOptimizer(settings: OptimizerSettings): Trainer {
     default:
       throw new CnnxError(
         `Unsupported optimizer: "${String(settings.optimizer)}". Should be one of: ${OPTIMIZER_NAMES.join(', ')}.`,
+        'BAD_OPTION',
       );
   }
 }
@@ -65,6 +66,7 @@ export function learningRateAt(schedule: ScheduleName, lr: number, step: number,
     default:
       throw new CnnxError(
         `Unsupported schedule: "${String(schedule)}". Should be one of: ${SCHEDULE_NAMES.join(', ')}.`,
+        'BAD_OPTION',
       );
   }
 }

@@ -4,7 +4,7 @@ import { compile, type TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../common/index.js';
 import type { EpochMetrics } from './run-dir.js';
 
-export async function renderCurves(title: string, metrics: EpochMetrics[]): Promise<string> {
+async function renderCurves(title: string, metrics: EpochMetrics[]): Promise<string> {
   const values = metrics.flatMap((m) => [
     { epoch: m.epoch, series: 'train loss', value: m.loss },
     { epoch: m.epoch, series: 'train acc', value: m.trainAccuracy },
@@ -30,6 +30,7 @@ export async function renderCurves(title: string, metrics: EpochMetrics[]): Prom
   return svg;
 }
 
+/** Writes the curves of `metrics` (one entry per epoch) to `file` as SVG, atomically. */
 export async function writeCurves(file: string, title: string, metrics: EpochMetrics[]): Promise<void> {
   await writeFileAtomic(file, await renderCurves(title, metrics));
 }

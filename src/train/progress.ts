@@ -1,5 +1,6 @@
 /** Live progress of training: a bar per epoch on a terminal (like the notebook's tqdm), one line per epoch elsewhere. */
 import cliProgress from 'cli-progress';
+import type { BatchLogs, TrainingCallback, TrainingState } from './callbacks.js';
 import type { EpochMetrics } from './run-dir.js';
 
 export interface ProgressReporter {
@@ -53,3 +54,18 @@ export const silentProgress: ProgressReporter = {
   endEpoch() {},
   log() {},
 };
+
+/** The reporter driven as a training callback. */
+export function progressCallback(progress: ProgressReporter): TrainingCallback {
+  return {
+    onEpochBegin(state: TrainingState, epoch: number, startBatch: number) {
+      progress.startEpoch(epoch, state.config.epochs, state.batchesPerEpoch, startBatch);
+    },
+    onBatchEnd(_state: TrainingState, logs: BatchLogs) {
+      progress.step(logs.batch, logs.epochLoss, logs.examplesPerSec);
+    },
+    onEpochEnd(_state: TrainingState, metrics: EpochMetrics) {
+      progress.endEpoch(metrics);
+    },
+  };
+}

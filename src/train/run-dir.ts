@@ -2,15 +2,18 @@
  * The run directory: the contract between training and export.
  *
  *   config.json             the training config (enough to resume or reproduce)
- *   metrics.jsonl           one JSON line per completed epoch
- *   checkpoint.safetensors  latest state: weights, optimizer state, position (written atomically)
+ *   metrics.jsonl           one JSON line per completed epoch, rewritten from the checkpoint after every one
+ *   checkpoint.safetensors  latest state: weights, optimizer state, position, completed epochs' metrics
  *   best.safetensors        weights of the epoch with the best test accuracy (what `cnnx export` reads)
  *   summary.json            final figures
  *   curves.svg              loss and accuracy per epoch
+ *
+ * Every file is written atomically. The checkpoint is the single source of truth: a kill at any moment leaves
+ * at worst a metrics file one epoch behind it (rebuilt on resume) and temporaries (removed on start and resume).
  */
-import { appendFile, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CnnxError } from '../common/index.js';
+import { CnnxError, writeFileAtomic } from '../common/index.js';
 import type { DatasetName } from '../data/index.js';
 import type { TrainingDefaults } from '../models/index.js';
 import type { BackendName } from './backends/index.js';
@@ -63,20 +66,71 @@ export async function readRunConfig(dir: string): Promise<TrainConfig> {
   }
 }
 
-/** Metrics of completed epochs, in order. */
+/**
+ * Metrics of completed epochs, in order; [] when the file does not exist. A torn last line (a writer killed
+ * mid-line) is ignored; any other unreadable line is an error (BAD_RUN).
+ */
 export async function readMetrics(dir: string): Promise<EpochMetrics[]> {
+  const file = runPath(dir, 'metrics');
   let text: string;
   try {
-    text = await readFile(runPath(dir, 'metrics'), 'utf8');
+    text = await readFile(file, 'utf8');
   } catch {
     return [];
   }
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as EpochMetrics);
+  const lines = text.split('\n');
+  const metrics: EpochMetrics[] = [];
+  for (const [index, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    try {
+      metrics.push(JSON.parse(line) as EpochMetrics);
+    } catch {
+      if (index === lines.length - 1) break; // no newline after it: the last write was cut short
+      throw new CnnxError(`${file}: line ${index + 1} is not JSON; the run's checkpoint has the metrics`, 'BAD_RUN');
+    }
+  }
+  return metrics;
 }
 
-export async function appendMetrics(dir: string, metrics: EpochMetrics): Promise<void> {
-  await appendFile(runPath(dir, 'metrics'), `${JSON.stringify(metrics)}\n`);
+/** Replaces the metrics file with `metrics`, atomically. */
+export async function writeMetrics(dir: string, metrics: EpochMetrics[]): Promise<void> {
+  await writeFileAtomic(runPath(dir, 'metrics'), metrics.map((m) => `${JSON.stringify(m)}\n`).join(''));
+}
+
+/** Temporary files of atomic writes (`.<name>.tmp-<hex>`), left behind when a writer is killed. */
+const TEMPORARY = /^\..+\.tmp-[0-9a-f]+$/;
+
+/**
+ * Makes `dir` ready for a run, or for resuming one, and removes leftover temporaries in it. A new run gets a
+ * folder of its own: one that holds a run's files is refused (RUN_EXISTS) unless `replace` removes them first.
+ * A path that is not a folder is refused (BAD_RUN_DIR). Resolves to true when it created the folder.
+ */
+export async function prepareRunDir(dir: string, options: { resume: boolean; replace?: boolean }): Promise<boolean> {
+  const existing = await stat(dir).catch(() => undefined);
+  if (existing && !existing.isDirectory()) {
+    throw new CnnxError(`${dir} is a file, not a run folder; choose another --out`, 'BAD_RUN_DIR');
+  }
+  if (options.resume) {
+    if (!existing) throw new CnnxError(`${dir}: not a cnnx run directory (it does not exist)`, 'BAD_RUN');
+  } else if (existing) {
+    const files = new Set(await readdir(dir));
+    const runFiles = Object.values(RUN_FILES).filter((name) => files.has(name));
+    if (runFiles.length > 0 && !options.replace) {
+      throw new CnnxError(
+        `${dir} already holds a run (${runFiles.join(', ')}); use --resume ${dir} to continue it, or another --out for a new run`,
+        'RUN_EXISTS',
+      );
+    }
+    await Promise.all(runFiles.map((name) => rm(join(dir, name), { force: true })));
+  } else {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'error';
+      throw new CnnxError(`cannot create the run folder ${dir} (${code}); choose another --out`, 'BAD_RUN_DIR');
+    }
+  }
+  const leftovers = (await readdir(dir)).filter((name) => TEMPORARY.test(name));
+  await Promise.all(leftovers.map((name) => rm(join(dir, name), { force: true })));
+  return existing === undefined;
 }

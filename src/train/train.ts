@@ -1,32 +1,49 @@
 /**
  * The training loop, as in the notebook: Xavier init, the configured optimizer, test accuracy after every
- * epoch, and the best weights kept (not the last). Around it, what a long run needs: a run directory with
- * metrics and curves, atomic checkpoints after every epoch and on Ctrl-C, exact resume, and a stop with the best
- * weights untouched when the loss becomes NaN or infinite.
+ * epoch, and the best weights kept (not the last). Everything else a long run needs (run directory files,
+ * checkpoints, loss guards, progress, Ctrl-C) is a callback around the loop, called in list order.
  */
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import { CnnxError, deriveSeed, writeFileAtomic } from '../common/index.js';
-import { batchCount, iterateBatches, limitSplit, loadDataset, type Dataset } from '../data/index.js';
+import { deriveSeed, writeFileAtomic } from '../common/index.js';
+import { batchCount, iterateBatches, limitSplit, loadDataset, type Dataset, type Split } from '../data/index.js';
 import { getModelSpec } from '../models/index.js';
 import { useBackend, type BackendInfo } from './backends/index.js';
-import { loadCheckpoint, saveCheckpoint, saveWeights, type Position } from './checkpoint.js';
-import { evaluateAccuracy } from './evaluate.js';
+import { CallbackList, type TrainingState } from './callbacks.js';
+import { loadCheckpoint, type Position } from './checkpoint.js';
+import { evaluateAccuracy, yieldToEventLoop } from './evaluate.js';
+import { interruptionCallback } from './interruption.js';
+import { divergenceGuard, nonFiniteLossGuard } from './loss-guards.js';
 import { createNetwork, type Network, type StatUpdates } from './network.js';
 import { createOptimizer, learningRateAt } from './optimizer.js';
-import { writeCurves } from './plot.js';
-import { consoleProgress, type ProgressReporter } from './progress.js';
-import { appendMetrics, readMetrics, runPath, type EpochMetrics, type TrainConfig } from './run-dir.js';
+import { consoleProgress, progressCallback, type ProgressReporter } from './progress.js';
+import {
+  bestWeightsCallback,
+  checkpointCallback,
+  curvesCallback,
+  metricsFileCallback,
+  summaryCallback,
+} from './run-callbacks.js';
+import { prepareRunDir, readMetrics, runPath, type EpochMetrics, type TrainConfig } from './run-dir.js';
 
 export interface TrainOptions {
   config: TrainConfig;
   runDir: string;
-  /** Continue the run in `runDir` from its checkpoint. */
+  /** Continue the run in `runDir` from its checkpoint (from the start if it was stopped before one). */
   resume?: boolean;
+  /** Start afresh in a `runDir` that holds a run, removing that run's files (otherwise RUN_EXISTS). */
+  replace?: boolean;
   progress?: ProgressReporter;
+  /** Dataset cache folder (see the data stage's loadDataset). */
   dataDir?: string;
+  /** A folder of the user's own four IDX files to train on instead. */
+  idxDir?: string;
   offline?: boolean;
-  /** Stop (saving a checkpoint) when this signal aborts, as on Ctrl-C. */
+  /**
+   * Stop after the batch in progress, saving a checkpoint, when this signal aborts. A string abort reason
+   * (such as `SIGINT`) is reported back as `TrainResult.signal`.
+   */
   signal?: AbortSignal;
   /** A loaded dataset to use instead of loading `config.dataset` (tests). */
   dataset?: Dataset;
@@ -38,192 +55,185 @@ export interface TrainResult {
   bestAccuracy: number;
   bestEpoch: number;
   epochsCompleted: number;
+  /** Training stopped early because `signal` aborted; the checkpoint holds where it stopped. */
   interrupted: boolean;
+  /** The signal name that stopped it (the abort reason, when it is one such as `SIGINT` or `SIGTERM`). */
+  signal?: string;
   final?: EpochMetrics;
 }
 
-export class NonFiniteLossError extends CnnxError {
-  override name = 'NonFiniteLossError';
-}
+const startOfRun = (): Position => ({
+  epoch: 0,
+  batch: 0,
+  bestAccuracy: -1,
+  bestEpoch: 0,
+  partial: { loss: 0, correct: 0, seen: 0, seconds: 0 },
+});
 
-/** Inputs are resized on the fly when the model's input differs from the images'. */
-function resizeFor(network: Network, dataset: Dataset): number | undefined {
-  const side = network.spec.input[1];
-  return side === dataset.train.rows ? undefined : side;
-}
-
+/**
+ * Trains `config.model` on `config.dataset` into `runDir` (see run-dir.ts for its files). Rejects with a
+ * CnnxError for a `runDir` that already holds a run (RUN_EXISTS, unless `resume` or `replace`), a non-finite
+ * loss (NON_FINITE_LOSS) or a diverging one (LOSS_DIVERGED); the best weights are kept in every case.
+ */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { config, runDir } = options;
+  const resume = Boolean(options.resume);
   const progress = options.progress ?? consoleProgress();
   const spec = getModelSpec(config.model);
-  const backend = await useBackend(config.backend);
-  progress.log(
-    `backend: ${backend.device}${backend.skipped.length ? ` (skipped: ${backend.skipped.join('; ')})` : ''}`,
-  );
-
-  const dataset =
-    options.dataset ??
-    (await loadDataset(config.dataset, { dataDir: options.dataDir, offline: options.offline, log: progress.log }));
-  progress.log(`data: ${dataset.name} from ${dataset.source}`);
+  const created = await prepareRunDir(runDir, { resume, replace: options.replace });
+  // A run that cannot start (no backend, bad data) leaves no empty folder behind.
+  const { backend, dataset } = await loadBackendAndData(options, progress).catch(async (error: unknown) => {
+    if (created) await rmdir(runDir).catch(() => undefined);
+    throw error;
+  });
   const trainSplit = limitSplit(dataset.train, config.limit);
   const testSplit = limitSplit(dataset.test, config.testLimit);
 
-  await mkdir(runDir, { recursive: true });
   const network = createNetwork(spec, config.seed);
   const { optimizer, setLearningRate } = createOptimizer(config);
-  let position: Position = {
-    epoch: 0,
-    batch: 0,
-    bestAccuracy: -1,
-    bestEpoch: 0,
-    partial: { loss: 0, correct: 0, seen: 0, seconds: 0 },
-  };
-  if (options.resume) {
-    position = await loadCheckpoint(network, optimizer, runPath(runDir, 'checkpoint'));
-    progress.log(
-      `resuming ${runDir} after epoch ${position.epoch}${position.batch ? `, batch ${position.batch}` : ''}`,
-    );
-  } else {
-    await writeFileAtomic(runPath(runDir, 'config'), `${JSON.stringify(config, null, 2)}\n`);
-  }
-  const metrics = options.resume ? (await readMetrics(runDir)).slice(0, position.epoch) : [];
-
-  const resize = resizeFor(network, dataset);
-  const [channels, height, width] = spec.input;
-  const batchesPerEpoch = batchCount(trainSplit.count, config.batchSize);
-  const totalSteps = batchesPerEpoch * config.epochs;
-  const bestFile = runPath(runDir, 'best');
-  const checkpointFile = runPath(runDir, 'checkpoint');
-  const title = `${spec.name} on ${dataset.name}`;
-  const bestMetadata = (epoch: number, accuracy: number) => ({
-    format: 'cnnx-weights',
-    model: spec.name,
-    dataset: dataset.name,
-    dataSource: dataset.source,
-    epoch: String(epoch),
-    testAccuracy: String(accuracy),
-    config: JSON.stringify(config),
-  });
-  let interrupted = false;
-
   try {
-    for (let epoch = position.epoch; epoch < config.epochs; epoch++) {
-      const startBatch = position.batch;
-      const partial = { ...position.partial };
-      progress.startEpoch(epoch + 1, config.epochs, batchesPerEpoch, startBatch);
-      let batchIndex = 0;
-      const started = performance.now();
-      let lr = config.lr;
-      for (const batch of iterateBatches(trainSplit, {
-        batchSize: config.batchSize,
-        shuffle: true,
-        seed: config.seed,
-        epoch,
-        resize,
-      })) {
-        if (batchIndex++ < startBatch) continue;
-        if (options.signal?.aborted) {
-          interrupted = true;
-          break;
-        }
-        lr = learningRateAt(config.schedule, config.lr, epoch * batchesPerEpoch + batchIndex - 1, totalSteps);
-        setLearningRate(lr);
-        const stepStarted = performance.now();
-        const [loss, correct] = await trainStep(network, optimizer, batch, [height, width, channels], {
-          dropoutSeed: deriveSeed(config.seed, epoch * batchesPerEpoch + batchIndex),
-        });
-        if (!Number.isFinite(loss)) {
-          throw new NonFiniteLossError(
-            `loss became ${loss} at epoch ${epoch + 1}, batch ${batchIndex}; stopped. ` +
-              (position.bestAccuracy >= 0
-                ? `The best weights (epoch ${position.bestEpoch}, test acc ${position.bestAccuracy.toFixed(4)}) are kept in ${bestFile}. `
-                : 'No epoch completed, so no best weights were written. ') +
-              `Try a lower --lr (now ${config.lr}).`,
-            'NON_FINITE_LOSS',
-          );
-        }
-        partial.loss += loss * batch.size;
-        partial.correct += correct;
-        partial.seen += batch.size;
-        partial.seconds += (performance.now() - stepStarted) / 1000;
-        progress.step(batchIndex, partial.loss / partial.seen, partial.seen / Math.max(partial.seconds, 1e-9));
-      }
-      if (interrupted) {
-        position = { ...position, epoch, batch: batchIndex - 1, partial };
-        await saveCheckpoint(network, optimizer, position, checkpointFile);
-        progress.log(
-          `interrupted: checkpoint saved at epoch ${epoch + 1}, batch ${position.batch}; continue with: cnnx train --resume ${runDir}`,
-        );
-        break;
-      }
-      const testAccuracy = await evaluateAccuracy(network, testSplit, { resize });
-      const best = testAccuracy > position.bestAccuracy;
-      const epochMetrics: EpochMetrics = {
-        epoch: epoch + 1,
-        loss: partial.loss / partial.seen,
-        trainAccuracy: partial.correct / partial.seen,
-        testAccuracy,
-        lr,
-        examplesPerSec: partial.seen / Math.max(partial.seconds, 1e-9),
-        seconds: (performance.now() - started) / 1000,
-        best,
-      };
-      if (best) {
-        await saveWeights(network, bestFile, bestMetadata(epoch + 1, testAccuracy));
-        position.bestAccuracy = testAccuracy;
-        position.bestEpoch = epoch + 1;
-      }
-      position = { ...position, epoch: epoch + 1, batch: 0, partial: { loss: 0, correct: 0, seen: 0, seconds: 0 } };
-      await saveCheckpoint(network, optimizer, position, checkpointFile);
-      await appendMetrics(runDir, epochMetrics);
-      metrics.push(epochMetrics);
-      await writeCurves(runPath(runDir, 'plot'), title, metrics);
-      progress.endEpoch(epochMetrics);
-    }
+    const { position, history } = resume
+      ? await restore(network, optimizer, runDir, progress)
+      : { position: startOfRun(), history: [] };
+    await writeFileAtomic(runPath(runDir, 'config'), `${JSON.stringify(config, null, 2)}\n`);
+    const state: TrainingState = {
+      config,
+      spec,
+      runDir,
+      backend,
+      dataset,
+      network,
+      optimizer,
+      batchesPerEpoch: batchCount(trainSplit.count, config.batchSize),
+      position,
+      history,
+      stopTraining: false,
+    };
+    const callbacks = new CallbackList([
+      nonFiniteLossGuard(),
+      divergenceGuard(),
+      bestWeightsCallback(),
+      checkpointCallback(),
+      metricsFileCallback(),
+      curvesCallback(),
+      progressCallback(progress),
+      summaryCallback(progress),
+      ...(options.signal ? [interruptionCallback(options.signal, progress)] : []),
+    ]);
+    await fit(state, callbacks, { trainSplit, testSplit, setLearningRate });
+    return {
+      runDir,
+      backend,
+      bestAccuracy: state.position.bestAccuracy,
+      bestEpoch: state.position.bestEpoch,
+      epochsCompleted: state.position.epoch,
+      interrupted: state.stopTraining,
+      signal: state.stopTraining && state.stopReason?.startsWith('SIG') ? state.stopReason : undefined,
+      final: state.history.at(-1),
+    };
   } finally {
     network.dispose();
     optimizer.dispose();
   }
+}
 
-  const final = metrics.at(-1);
-  const result: TrainResult = {
-    runDir,
-    backend,
-    bestAccuracy: position.bestAccuracy,
-    bestEpoch: position.bestEpoch,
-    epochsCompleted: position.epoch,
-    interrupted,
-    final,
-  };
-  if (final && !interrupted) {
-    const meanSpeed = metrics.reduce((s, m) => s + m.examplesPerSec, 0) / metrics.length;
-    await writeFileAtomic(
-      runPath(runDir, 'summary'),
-      `${JSON.stringify(
-        {
-          model: spec.name,
-          dataset: dataset.name,
-          dataSource: dataset.source,
-          backend: backend.device,
-          epochs: metrics.length,
-          bestEpoch: position.bestEpoch,
-          bestTestAccuracy: position.bestAccuracy,
-          final: { loss: final.loss, trainAccuracy: final.trainAccuracy, testAccuracy: final.testAccuracy },
-          examplesPerSec: meanSpeed,
-          trainSeconds: metrics.reduce((s, m) => s + m.seconds, 0),
-        },
-        null,
-        2,
-      )}\n`,
-    );
-    progress.log(
-      `loss ${final.loss.toFixed(3)}, train acc ${final.trainAccuracy.toFixed(3)}, test acc ${final.testAccuracy.toFixed(3)}\n` +
-        `${Math.round(meanSpeed)} examples/s on ${backend.device}\n` +
-        `best test acc ${position.bestAccuracy.toFixed(4)} (epoch ${position.bestEpoch}) -> ${bestFile}\n` +
-        `curves: ${runPath(runDir, 'plot')}`,
-    );
+/** Loads the run's checkpoint; the completed epochs' metrics come from it (from metrics.jsonl for old ones). */
+async function restore(
+  network: Network,
+  optimizer: tf.Optimizer,
+  runDir: string,
+  progress: ProgressReporter,
+): Promise<{ position: Position; history: EpochMetrics[] }> {
+  const file = runPath(runDir, 'checkpoint');
+  if (!existsSync(file)) {
+    progress.log(`resuming ${runDir}: it stopped before its first checkpoint, so it starts from the beginning`);
+    return { position: startOfRun(), history: [] };
   }
-  return result;
+  const { position, metrics } = await loadCheckpoint(network, optimizer, file);
+  progress.log(`resuming ${runDir} after epoch ${position.epoch}${position.batch ? `, batch ${position.batch}` : ''}`);
+  return { position, history: metrics ?? (await readMetrics(runDir)).slice(0, position.epoch) };
+}
+
+/** The loop: epochs of shuffled batches, then test accuracy; it stops early when a callback sets stopTraining. */
+async function fit(
+  state: TrainingState,
+  callbacks: CallbackList,
+  data: { trainSplit: Split; testSplit: Split; setLearningRate: (lr: number) => void },
+): Promise<void> {
+  const { config, network, optimizer, batchesPerEpoch } = state;
+  const totalSteps = batchesPerEpoch * config.epochs;
+  const side = network.spec.input[1];
+  const resize = side === data.trainSplit.rows ? undefined : side; // e.g. AlexNet's 224 from 28x28 images
+  const [channels, height, width] = network.spec.input;
+  await callbacks.call('onTrainBegin', state);
+  for (let epoch = state.position.epoch; epoch < config.epochs && !state.stopTraining; epoch++) {
+    const position = state.position;
+    const startBatch = position.batch;
+    await callbacks.call('onEpochBegin', state, epoch + 1, startBatch);
+    const started = performance.now();
+    let batchIndex = 0;
+    for (const batch of iterateBatches(data.trainSplit, {
+      batchSize: config.batchSize,
+      shuffle: true,
+      seed: config.seed,
+      epoch,
+      resize,
+    })) {
+      if (batchIndex++ < startBatch) continue;
+      if (state.stopTraining) break;
+      const step = epoch * batchesPerEpoch + batchIndex - 1;
+      const lr = learningRateAt(config.schedule, config.lr, step, totalSteps);
+      data.setLearningRate(lr);
+      const stepStarted = performance.now();
+      const [loss, correct] = await trainStep(network, optimizer, batch, [height, width, channels], {
+        dropoutSeed: deriveSeed(config.seed, step + 1),
+      });
+      const partial = position.partial;
+      partial.loss += loss * batch.size;
+      partial.correct += correct;
+      partial.seen += batch.size;
+      partial.seconds += (performance.now() - stepStarted) / 1000;
+      position.batch = batchIndex;
+      const examplesPerSec = partial.seen / Math.max(partial.seconds, 1e-9);
+      await callbacks.call('onBatchEnd', state, {
+        epoch: epoch + 1,
+        batch: batchIndex,
+        loss,
+        epochLoss: partial.loss / partial.seen,
+        examplesPerSec,
+        lr,
+      });
+      await yieldToEventLoop(); // lets signal handlers run between steps
+    }
+    if (state.stopTraining) break;
+    const testAccuracy = await evaluateAccuracy(network, data.testSplit, {
+      resize,
+      shouldStop: () => state.stopTraining,
+    });
+    if (testAccuracy === undefined) break;
+    const { partial } = position;
+    const metrics: EpochMetrics = {
+      epoch: epoch + 1,
+      loss: partial.loss / partial.seen,
+      trainAccuracy: partial.correct / partial.seen,
+      testAccuracy,
+      lr: learningRateAt(config.schedule, config.lr, (epoch + 1) * batchesPerEpoch - 1, totalSteps),
+      examplesPerSec: partial.seen / Math.max(partial.seconds, 1e-9),
+      seconds: (performance.now() - started) / 1000,
+      best: testAccuracy > position.bestAccuracy,
+    };
+    state.position = {
+      epoch: epoch + 1,
+      batch: 0,
+      bestAccuracy: metrics.best ? testAccuracy : position.bestAccuracy,
+      bestEpoch: metrics.best ? epoch + 1 : position.bestEpoch,
+      partial: { loss: 0, correct: 0, seen: 0, seconds: 0 },
+    };
+    state.history.push(metrics);
+    await callbacks.call('onEpochEnd', state, metrics);
+  }
+  if (state.position.epoch >= config.epochs) state.stopTraining = false; // a stop that came too late to matter
+  await callbacks.call('onTrainEnd', state);
 }
 
 /** One optimizer step; resolves to the batch's mean loss and number of correct predictions. */
@@ -256,4 +266,23 @@ export async function trainStep(
   const values = [(await loss.data())[0]!, (await correct!.data())[0]!] as [number, number];
   tf.dispose([x, labels, oneHot, loss, correct!]);
   return values;
+}
+
+/** The tfjs backend in use and the dataset to train on, each reported on `progress`. */
+async function loadBackendAndData(options: TrainOptions, progress: ProgressReporter) {
+  const backend = await useBackend(options.config.backend);
+  progress.log(
+    `backend: ${backend.device}${backend.skipped.length ? ` (skipped: ${backend.skipped.join('; ')})` : ''}`,
+  );
+
+  const dataset =
+    options.dataset ??
+    (await loadDataset(options.config.dataset, {
+      dataDir: options.dataDir,
+      idxDir: options.idxDir,
+      offline: options.offline,
+      log: progress.log,
+    }));
+  progress.log(`data: ${dataset.name} from ${dataset.source}`);
+  return { backend, dataset };
 }

@@ -1,10 +1,11 @@
 /**
- * The page: a drawing pad whose strokes are read as a number, ATM-style, by onnxruntime-web in the browser.
- * Preprocessing and segmentation are the shared isomorphic module, the same code as the server's read-digits.
+ * The page: a drawing pad whose strokes are read as a number, ATM-style, by onnxruntime-web in the browser
+ * (through the runtime stage's web adapter, which runs one inference at a time per model). Preprocessing and
+ * segmentation are the shared isomorphic module, the same code as the server's read-digits.
  */
-import * as ort from 'onnxruntime-web';
 import { preprocess, toGray } from '../preprocess/index.js';
-import { describeDigits, topOf } from './recognise.js';
+import { describeLogits, openWebSession, type WebSession } from '../runtime/web/index.js';
+import { describeDigits } from './recognise.js';
 
 const pad = document.querySelector<HTMLCanvasElement>('#pad')!;
 const result = document.querySelector<HTMLElement>('#result')!;
@@ -17,20 +18,37 @@ type Stroke = { x: number; y: number }[];
 const strokes: Stroke[] = [];
 let current: Stroke | undefined;
 
-ort.env.wasm.wasmPaths = '/ort/';
-ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
+/** Where the server hands out onnxruntime-web's WASM files, and how many threads they may use. */
+const RUNTIME = {
+  wasmPaths: '/ort/',
+  threads: self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1,
+};
 
-let session: ort.InferenceSession | undefined;
-let labels: string[] = [];
-let fashion: { session: ort.InferenceSession; labels: string[]; name: string } | undefined;
+interface LoadedModel {
+  session: WebSession;
+  labels: string[];
+}
+
+/** The digit model and the Fashion-MNIST one; undefined while (re)loading, so no run reaches a released session. */
+let digits: LoadedModel | undefined;
+let fashion: LoadedModel | undefined;
 let firstPrediction: number | undefined;
 
 let loading: Promise<void> = Promise.resolve();
 
-/** Loads the models on `ep`; calls run one after another (a session must not be released while another loads). */
+/**
+ * Loads the models, on WebGPU where the browser has an adapter (else WASM, saying why) or on WASM; calls run one
+ * after another (a session must not be released while another loads).
+ */
 function loadModel(ep: 'wasm' | 'webgpu'): Promise<void> {
   loading = loading.catch(() => undefined).then(() => loadModelNow(ep));
   return loading;
+}
+
+async function fetchModel(name: string): Promise<{ bytes: Uint8Array; labels: string[] }> {
+  const bytes = new Uint8Array(await (await fetch(`/models/${name}.onnx`)).arrayBuffer());
+  const meta = (await (await fetch(`/v2/models/${name}`)).json()) as { parameters: { labels: string[] } };
+  return { bytes, labels: meta.parameters.labels };
 }
 
 async function loadModelNow(ep: 'wasm' | 'webgpu'): Promise<void> {
@@ -40,38 +58,27 @@ async function loadModelNow(ep: 'wasm' | 'webgpu'): Promise<void> {
     new URLSearchParams(location.search).get('model') ??
     models.models.find((m) => !m.includes('fashion')) ??
     models.models[0]!;
-  const bytes = new Uint8Array(await (await fetch(`/models/${name}.onnx`)).arrayBuffer());
-  const meta = (await (await fetch(`/v2/models/${name}`)).json()) as { parameters: { labels: string[] } };
-  labels = meta.parameters.labels;
-  // One provider at a time: with a list, onnxruntime-web falls back silently and data-ep would be wrong.
-  let providers = ep === 'webgpu' && 'gpu' in navigator ? ['webgpu'] : ['wasm'];
-  await session?.release();
-  try {
-    session = await ort.InferenceSession.create(bytes, { executionProviders: providers });
-  } catch (error) {
-    if (providers[0] === 'wasm') throw error;
-    console.warn(`WebGPU unavailable (${(error as Error).message}); using WASM`);
-    providers = ['wasm'];
-    session = await ort.InferenceSession.create(bytes, { executionProviders: providers });
-  }
   const fashionName = models.models.find((m) => m.includes('fashion'));
+  const previous = [digits, fashion];
+  digits = fashion = undefined;
+  // Each release waits for the runs already asked of its session.
+  await Promise.all(previous.map((model) => model?.session.release()));
+  const digitModel = await fetchModel(name);
+  // `auto`: WebGPU where there is an adapter, else WASM with the reason in `skipped`.
+  const session = await openWebSession(digitModel.bytes, { ep: ep === 'webgpu' ? 'auto' : 'wasm', ...RUNTIME });
+  digits = { session, labels: digitModel.labels };
   if (fashionName) {
-    const fashionBytes = new Uint8Array(await (await fetch(`/models/${fashionName}.onnx`)).arrayBuffer());
-    const fashionMeta = (await (await fetch(`/v2/models/${fashionName}`)).json()) as {
-      parameters: { labels: string[] };
-    };
-    await fashion?.session.release();
+    const fashionModel = await fetchModel(fashionName);
     fashion = {
-      name: fashionName,
-      labels: fashionMeta.parameters.labels,
-      session: await ort.InferenceSession.create(fashionBytes, { executionProviders: providers }),
+      labels: fashionModel.labels,
+      session: await openWebSession(fashionModel.bytes, { ep: session.ep, ...RUNTIME }),
     };
   }
   document.querySelector<HTMLElement>('#fashion')!.hidden = fashion === undefined;
-  const used = providers[0] === 'webgpu' ? 'webgpu' : 'wasm';
-  document.body.dataset.ep = used;
-  epSelect.value = used;
-  status.textContent = `${name} on ${used.toUpperCase()}`;
+  document.body.dataset.ep = session.ep;
+  epSelect.value = session.ep;
+  const skipped = session.skipped.map((s) => `${s.ep}: ${s.reason}`).join('; ');
+  status.textContent = `${name} on ${session.ep.toUpperCase()}${skipped ? ` (${skipped})` : ''}`;
 }
 
 function redraw(): void {
@@ -98,16 +105,16 @@ function point(event: PointerEvent): { x: number; y: number } {
 }
 
 async function recognise(): Promise<void> {
-  if (!session) return;
+  if (!digits) return;
   const image = context.getImageData(0, 0, pad.width, pad.height);
   const started = performance.now();
-  const digits = await describeDigits(session, image.data, pad.width, pad.height, labels);
+  const read = await describeDigits(digits.session, image.data, pad.width, pad.height, digits.labels);
   const ms = performance.now() - started;
-  result.textContent = digits.map((d) => d.text).join('');
+  result.textContent = read.map((d) => d.text).join('');
   firstPrediction ??= performance.now();
   status.textContent = `${status.textContent?.split(' · ')[0]} · ${ms.toFixed(1)} ms`;
   digitsList.replaceChildren(
-    ...digits.map((d) => {
+    ...read.map((d) => {
       const item = document.createElement('li');
       item.append(
         ...d.top.map((t) => {
@@ -172,10 +179,8 @@ async function classifyPicture(file: Blob): Promise<void> {
   c.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
   const pixels = c.getImageData(0, 0, canvas.width, canvas.height).data;
   const input = preprocess(toGray(pixels, canvas.width, canvas.height, 4), 'fit');
-  const outputs = await fashion.session.run({
-    [fashion.session.inputNames[0]!]: new ort.Tensor('float32', input, [1, 1, 28, 28]),
-  });
-  const top = topOf(outputs[fashion.session.outputNames[0]!]!.data as Float32Array, fashion.labels);
+  const { data } = await fashion.session.run(input, [1, 1, 28, 28]);
+  const { top } = describeLogits(data, fashion.labels);
   document.querySelector('#fashion-result')!.textContent = top[0]!.class;
   document.querySelector('#fashion-top')!.replaceChildren(
     ...top.map((t) => {
@@ -210,10 +215,8 @@ drop.addEventListener('drop', (event) => {
 Object.assign(window, {
   cnnx: {
     async run(data: number[], dims: number[]): Promise<number[]> {
-      const outputs = await session!.run({
-        [session!.inputNames[0]!]: new ort.Tensor('float32', Float32Array.from(data), dims),
-      });
-      return Array.from(outputs[session!.outputNames[0]!]!.data as Float32Array);
+      if (!digits) throw new Error('the digit model is not loaded');
+      return Array.from((await digits.session.run(Float32Array.from(data), dims)).data);
     },
     useProvider: (ep: 'wasm' | 'webgpu') => loadModel(ep),
     firstPredictionMs: () => firstPrediction,
@@ -221,4 +224,4 @@ Object.assign(window, {
 });
 
 redraw();
-void loadModel('gpu' in navigator ? 'webgpu' : 'wasm').catch(() => loadModel('wasm'));
+void loadModel('webgpu').catch(() => loadModel('wasm'));

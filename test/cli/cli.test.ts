@@ -61,11 +61,28 @@ describe('cnnx eval / predict / export on the command line', () => {
     [['train', '--batch-size', '0'], /expected a positive integer, got "0"/],
     [['train', '--resume', '/nonexistent'], /\/nonexistent: not a cnnx run directory/],
     [['bench', 'train', '--backend', 'tpu'], /should be one of: auto, tensorflow, webgpu, wasm, cpu/],
+    [
+      ['eval', '--model', 'models/lenet5-mnist.onnx', '--idx-dir', '/nonexistent'],
+      /\/nonexistent: missing train-images-idx3-ubyte/,
+    ],
+    [
+      ['data', 'info', '--dataset', 'mnist', '--idx-dir', 'package.json'],
+      /package.json: not a folder; --idx-dir names the folder that holds the four IDX files/,
+    ],
   ])('answers %j with one line', async (args, message) => {
     const { code, stderr } = await run(...args);
     expect(code).not.toBe(0);
     expect(stderr).toMatch(message);
     expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('trains on your own IDX folder (--idx-dir), and names what is missing there', async () => {
+    const { code, stderr } = await run('train', '--idx-dir', '/nonexistent', '--limit', '8', '--backend', 'cpu');
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n').at(-1)).toBe(
+      'cnnx: /nonexistent: missing train-images-idx3-ubyte (or train-images-idx3-ubyte.gz)',
+    );
+    expect(stderr).not.toMatch(/\n\s+at /);
   });
 
   it('prints layer shapes like the notebook', async () => {

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/index.js';
 import { limitSplit, loadDataset, type Dataset } from '../../src/data/index.js';
 import {
   buildOnnxModel,
@@ -10,16 +11,21 @@ import {
   defaultEmitters,
   EmitterRegistry,
   exportRun,
-  inspectOnnx,
   irVersionFor,
   paritySet,
   tfjsLogits,
   compareLogits,
-  type ModelSignature,
 } from '../../src/export/index.js';
-import { onnx } from '../../src/export/onnx-proto.js';
 import { parameterSpecs, type ModelSpec } from '../../src/models/index.js';
-import { evaluateSession, openSession } from '../../src/runtime/index.js';
+import {
+  evaluateSession,
+  inspectOnnx,
+  METADATA_KEYS,
+  onnx,
+  openSession,
+  readOnnxModel,
+  type ModelSignature,
+} from '../../src/runtime/index.js';
 import { createNetwork, useBackend } from '../../src/train/index.js';
 import type { TensorMap } from '../../src/common/index.js';
 import { smallRun } from '../helpers/runs.js';
@@ -45,17 +51,10 @@ describe('cnnx export round trip', () => {
     expect(signature.inputShape).toEqual([-1, 1, 28, 28]);
     expect(signature.outputShape).toEqual([-1, 10]);
     expect(signature.opset).toBe(17);
-    for (const key of [
-      'cnnx.model',
-      'cnnx.dataset',
-      'cnnx.labels',
-      'cnnx.preprocess',
-      'cnnx.metrics',
-      'cnnx.weights_sha256',
-    ]) {
-      expect(signature.metadata[key], key).toBeTruthy();
-    }
-    expect(JSON.parse(signature.metadata['cnnx.labels']!)).toHaveLength(10);
+    for (const key of Object.values(METADATA_KEYS)) expect(signature.metadata[key], key).toBeTruthy();
+    expect(Object.keys(signature.metadata).sort()).toEqual(Object.values(METADATA_KEYS).sort());
+    expect(JSON.parse(signature.metadata[METADATA_KEYS.labels]!)).toHaveLength(10);
+    expect(signature.dataset).toBe('mnist');
     const model = onnx.ModelProto.decode(await readFile(exported));
     expect(Number(model.irVersion)).toBe(8);
     expect(model.producerName).toBe('cnnx');
@@ -158,6 +157,7 @@ describe('layer parity on shapes the LeNets do not cover', () => {
         { kind: 'dense', units: 10 },
       ],
       defaults: { epochs: 1, batchSize: 8, lr: 0.01, optimizer: 'sgd', schedule: 'constant' },
+      defaultDataset: 'mnist',
     };
     await useBackend('wasm');
     const network = createNetwork(spec, 11);
@@ -191,6 +191,13 @@ describe('model checks when loading', () => {
     edit(model);
     return onnx.ModelProto.encode(model).finish();
   };
+
+  it('rejects a directory given as the model file, naming it', async () => {
+    await expect(readOnnxModel(root)).rejects.toMatchObject({
+      code: 'MODEL_UNREADABLE',
+      message: `${root}: is a directory; give the path of a .onnx file`,
+    });
+  });
 
   it('rejects malformed and truncated bytes', () => {
     expect(() => inspectOnnx(new TextEncoder().encode('definitely not protobuf'), 'junk.onnx')).toThrow(
@@ -248,5 +255,40 @@ describe('model checks when loading', () => {
     const result = await evaluateSession(session, limitSplit(mnist.test, 256), 28);
     await session.release();
     expect(result.accuracy).toBe(run.result.bestAccuracy);
+  });
+});
+
+describe('cnnx export on the command line: where the model goes', () => {
+  /** Runs the CLI in this process; its exit code and what it printed on stderr. */
+  async function cnnx(...args: string[]): Promise<{ code: number; stderr: string }> {
+    const stderr: string[] = [];
+    vi.spyOn(console, 'log').mockImplementation(() => {});
+    vi.spyOn(console, 'error').mockImplementation((...parts: unknown[]) => void stderr.push(parts.join(' ')));
+    const code = await main(['node', 'cnnx', ...args]);
+    vi.restoreAllMocks();
+    return { code, stderr: stderr.join('\n') };
+  }
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it('refuses a directory as --out, in one line, and writes nothing into it', async () => {
+    const dir = join(root, 'out-dir');
+    await mkdir(dir);
+    const { code, stderr } = await cnnx('export', '--run', run.runDir, '--out', dir);
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      `cnnx: --out ${dir}: is a directory; give the path of the file to write, e.g. ${join(dir, 'model.onnx')}`,
+    );
+  });
+
+  it('refuses an --out that does not end in .onnx, and writes no file', async () => {
+    const out = join(root, 'digits.png');
+    const { code, stderr } = await cnnx('export', '--run', run.runDir, '--out', out);
+    expect(code).toBe(1);
+    expect(stderr).toBe(
+      `cnnx: --out ${out}: the ONNX file's name must end in .onnx (a Triton model repository is written with --triton <dir>)`,
+    );
+    expect(existsSync(out)).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { toleranceFor } from '../../src/export/index.js';
 import { countParameters, getModelSpec, layerShapes, MODEL_NAMES, parameterSpecs } from '../../src/models/index.js';
 
 describe('model specs', () => {
@@ -69,5 +70,16 @@ describe('model specs', () => {
 
   it('rejects unknown models with the choices', () => {
     expect(() => getModelSpec('resnet')).toThrow(`Unsupported model: "resnet". Should be one of: ${MODEL_NAMES.join(', ')}.`);
+  });
+
+  it('holds the facts other stages ask about a model: default dataset, parity tolerance', () => {
+    expect(MODEL_NAMES.map((name) => [name, getModelSpec(name).defaultDataset])).toEqual([
+      ['lenet5', 'mnist'],
+      ['lenet5-relu', 'mnist'],
+      ['alexnet', 'fashion-mnist'],
+    ]);
+    expect(toleranceFor('fp32-cpu', 'lenet5')).toEqual({ atol: 1e-5, rtol: 1e-6 });
+    expect(toleranceFor('fp32-cpu', 'alexnet')).toEqual({ atol: 1e-4, rtol: 1e-6 });
+    expect(toleranceFor('webgpu', 'alexnet')).toEqual(toleranceFor('webgpu', 'lenet5'));
   });
 });

@@ -1,9 +1,9 @@
 /**
  * The parity suite: the same real test images through every path that runs a committed model, logits compared
  * pairwise against the reference (onnxruntime-node CPU) with tolerances from one table (src/export/tolerances.ts).
- * Measured differences are printed; BENCHMARKS.md records them.
+ * Measured differences are printed; BENCHMARKS.md records them. The WebGPU EP cases need SwiftShader (chromium and
+ * libvulkan1); without it they report themselves skipped, unless CNNX_REQUIRE_WEBGPU=1 (CI) requires them.
  */
-import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset, type Dataset } from '../../src/data/index.js';
@@ -16,10 +16,11 @@ import {
   weightsFromOnnx,
   type PathPrecision,
 } from '../../src/export/index.js';
-import { onnx } from '../../src/export/onnx-proto.js';
 import { getModelSpec, inferenceSpec } from '../../src/models/index.js';
-import { openSession, openWebSession } from '../../src/runtime/index.js';
+import { inspectOnnx, METADATA_KEYS, onnx, openSession } from '../../src/runtime/index.js';
+import { openWebSession } from '../../src/runtime/web/index.js';
 import { assignWeights, createNetwork, useBackend } from '../../src/train/index.js';
+import { SWIFTSHADER_ICD, swiftShaderMissing } from '../helpers/environment.js';
 
 const MODELS = ['models/lenet5-mnist.onnx', 'models/lenet5-relu-mnist.onnx', 'models/lenet5-relu-fashion-mnist.onnx'];
 const PARITY_IMAGES = 256;
@@ -27,8 +28,9 @@ const measured: string[] = [];
 
 /** The trained weights back out of the ONNX file, in tfjs layout, to run the same model in tfjs. */
 async function tfjsFromOnnx(file: string) {
-  const model = onnx.ModelProto.decode(await readFile(file));
-  const spec = inferenceSpec(getModelSpec(model.metadataProps!.find((p) => p.key === 'cnnx.model')!.value!)).spec;
+  const bytes = await readFile(file);
+  const model = onnx.ModelProto.decode(bytes);
+  const spec = inferenceSpec(getModelSpec(inspectOnnx(bytes, file).metadata[METADATA_KEYS.model]!)).spec;
   const network = createNetwork(spec, 0);
   assignWeights(network, weightsFromOnnx(model, spec), file);
   return network;
@@ -45,9 +47,8 @@ afterAll(() => {
   );
 });
 
-/** SwiftShader (installed by .ci/run) or a real GPU gives the WebGPU EP an adapter. */
-const webgpuAvailable =
-  process.env.CNNX_REQUIRE_WEBGPU === '1' || existsSync('/usr/lib/chromium/vk_swiftshader_icd.json');
+/** Why the WebGPU EP cases cannot run here (no SwiftShader adapter), or undefined. */
+const noSwiftShader = swiftShaderMissing();
 
 describe.each(MODELS)('%s', (file) => {
   let reference: Float32Array;
@@ -55,8 +56,7 @@ describe.each(MODELS)('%s', (file) => {
   let bytes: Uint8Array;
   beforeAll(async () => {
     bytes = await readFile(file);
-    const dataset = onnx.ModelProto.decode(bytes).metadataProps!.find((p) => p.key === 'cnnx.dataset')!.value!;
-    inputs = paritySet(datasets.get(dataset)!.test, PARITY_IMAGES, 28);
+    inputs = paritySet(datasets.get(inspectOnnx(bytes, file).dataset!)!.test, PARITY_IMAGES, 28);
     const session = await openSession(bytes, { ep: 'cpu' });
     reference = (await session.run(inputs.data, inputs.dims)).data.slice();
     await session.release();
@@ -94,30 +94,43 @@ describe.each(MODELS)('%s', (file) => {
 
   /**
    * onnxruntime-node 1.30's WebGPU EP miscomputes LeNet's second convolution (6 -> 16 channels, 5x5) on
-   * SwiftShader, while tfjs's WebGPU backend on the same adapter is within 5e-6. cnnx therefore checks a GPU
-   * provider against the CPU one before using it: either the WebGPU EP is within tolerance on the whole parity
-   * set, or opening it with a probe is refused with a clear reason (and `--ep auto` falls back to CPU).
+   * SwiftShader, while tfjs's WebGPU backend on the same adapter is within 5e-6. The two cases below are pinned to
+   * SwiftShader (VK_ICD_FILENAMES), where the fault is known; software WebGPU is slow, hence their time limits.
    */
-  it.runIf(webgpuAvailable)('onnxruntime-node WebGPU EP: within tolerance, or refused by the probe', async () => {
-    process.env.VK_ICD_FILENAMES ??= '/usr/lib/chromium/vk_swiftshader_icd.json';
+  const onSwiftShader = () => {
+    process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+    return { data: inputs.data.subarray(0, 8 * 784), dims: [8, 1, 28, 28] };
+  };
+
+  it('onnxruntime-node WebGPU EP on SwiftShader: the probe refuses its wrong results, and auto falls back to CPU', async (ctx) => {
+    ctx.skip(noSwiftShader !== undefined, noSwiftShader);
+    const probe = onSwiftShader();
+    const probeTolerance = toleranceFor('webgpu', 'lenet').atol;
+    await expect(openSession(bytes, { ep: 'webgpu', probe, probeTolerance })).rejects.toMatchObject({
+      code: 'EP_WRONG_RESULTS',
+      message: expect.stringMatching(/^webgpu: gives wrong results on this model \(max diff [\d.e+-]+ /),
+    });
+    const auto = await openSession(bytes, { ep: 'auto', probe, probeTolerance });
+    await auto.release();
+    expect(auto.ep).toBe('cpu');
+    expect(auto.skipped.find((s) => s.ep === 'webgpu')?.reason).toMatch(/^gives wrong results on this model/);
+  }, 120_000);
+
+  /**
+   * The fault itself, measured. When this fails, ONNX Runtime has fixed it: check the WebGPU EP against the parity
+   * tolerance, record it in BENCHMARKS.md, and drop this case (the probe still guards other models).
+   */
+  it('onnxruntime-node WebGPU EP on SwiftShader: still computes LeNet wrongly (known ONNX Runtime fault)', async (ctx) => {
+    ctx.skip(noSwiftShader !== undefined, noSwiftShader);
+    onSwiftShader();
     const raw = await openSession(bytes, { ep: 'webgpu' });
     const { data } = await raw.run(inputs.data, inputs.dims);
     await raw.release();
-    const { report, tolerance: webgpuTolerance } = record('onnxruntime-node webgpu', 'webgpu', data);
-    const tolerance = webgpuTolerance.atol;
-    const probe = { data: inputs.data.subarray(0, 8 * 784), dims: [8, 1, 28, 28] };
-    if (report.withinTolerance) {
-      const checked = await openSession(bytes, { ep: 'webgpu', probe, probeTolerance: tolerance });
-      expect(checked.ep).toBe('webgpu');
-      await checked.release();
-    } else {
-      await expect(openSession(bytes, { ep: 'webgpu', probe, probeTolerance: tolerance })).rejects.toThrow(
-        /webgpu: gives wrong results for this model \(logits differ from the CPU provider by [\d.e+-]+ on a probe input/,
-      );
-      const auto = await openSession(bytes, { ep: 'auto', probe, probeTolerance: tolerance });
-      expect(auto.ep).toBe('cpu');
-      expect(auto.skipped.join('\n')).toMatch(/webgpu: gives wrong results/);
-      await auto.release();
-    }
-  });
+    const { report } = record('onnxruntime-node webgpu', 'webgpu', data);
+    // Measured 13 to 33 on these models (256 images); the WebGPU tolerance is 1e-3.
+    expect(report.maxAbsDiff, 'the WebGPU EP now agrees with the CPU provider: see the comment above').toBeGreaterThan(
+      1,
+    );
+    expect(report.withinTolerance).toBe(false);
+  }, 180_000);
 });

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset, type Dataset } from '../../src/data/index.js';
-import { decodeImage } from '../../src/preprocess/decode-image.js';
+import { decodeImage } from '../../src/data/index.js';
 import { inkBox, preprocess, toGray, type GrayImage } from '../../src/preprocess/index.js';
 
 let mnist: Dataset;

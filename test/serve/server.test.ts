@@ -1,19 +1,19 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset, type Dataset } from '../../src/data/index.js';
-import { onnx } from '../../src/export/onnx-proto.js';
-import { createServer, ERROR_STATUS, type CnnxServer } from '../../src/serve/index.js';
+import { onnx } from '../../src/runtime/index.js';
+import { ERROR_CODES } from '../../src/common/index.js';
+import { createServer, listen, type CnnxServer, type ServerOptions } from '../../src/serve/index.js';
+import { fromClientError } from '../../src/serve/errors.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const MODEL = 'models/lenet5-relu-mnist.onnx';
 let mnist: Dataset;
-let dir: string;
-let server: CnnxServer;
 
 const pixels = (i: number) => Array.from(mnist.test.pixels.subarray(i * 784, (i + 1) * 784), (v) => v / 255);
 const inferBody = (indices: number[], overrides: Record<string, unknown> = {}) => ({
@@ -31,17 +31,42 @@ const argmax = (values: number[]) => values.indexOf(Math.max(...values));
 
 beforeAll(async () => {
   mnist = await loadDataset('mnist');
-  dir = await tempDir();
-  await copyFile(MODEL, join(dir, 'digits.onnx'));
-  server = await createServer({ model: dir, ep: 'cpu', maxQueueDelayMs: 1, watch: false });
 });
-afterAll(() => server.close());
 
-const inject = (options: InjectOptions) => server.app.inject(options);
-const infer = (body: unknown, model = 'digits') =>
-  inject({ method: 'POST', url: `/v2/models/${model}/infer`, payload: body as object });
+/**
+ * A server of its own for the enclosing describe group, serving MODEL as `digits` from a fresh directory: started
+ * before the group's tests, closed after them, so no group sees another's requests, reloads or metrics.
+ */
+function useServer(options: Partial<ServerOptions> = {}) {
+  const own = {} as { server: CnnxServer; dir: string };
+  beforeAll(async () => {
+    own.dir = await mkdtemp(join(tmpdir(), 'cnnx-serve-'));
+    await copyFile(MODEL, join(own.dir, 'digits.onnx'));
+    own.server = await createServer({ model: own.dir, ep: 'cpu', maxQueueDelayMs: 1, watch: false, ...options });
+  });
+  afterAll(async () => {
+    await own.server?.close();
+    await rm(own.dir, { recursive: true, force: true });
+  });
+  const inject = (request: InjectOptions) => own.server.app.inject(request);
+  const infer = (body: unknown, model = 'digits') =>
+    inject({ method: 'POST', url: `/v2/models/${model}/infer`, payload: body as object });
+  return { own, inject, infer };
+}
+
+/** Counts of one model's inference batches from /metrics: all of them, and those of more than one image. */
+async function batchCounts(inject: (request: InjectOptions) => Promise<{ body: string }>) {
+  const text = (await inject({ url: '/metrics' })).body;
+  const value = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
+  const all = value(/^cnnx_inference_batch_size_count\{model="digits"\} (\d+)$/m);
+  const single = value(/^cnnx_inference_batch_size_bucket\{le="1",model="digits"\} (\d+)$/m);
+  return { all, larger: all - single };
+}
 
 describe('KServe v2 routes', () => {
+  // A queue delay long enough that concurrent requests share batches on a loaded machine.
+  const { inject, infer } = useServer({ maxQueueDelayMs: 50, maxBatch: 8 });
+
   it('answers health, server and model metadata', async () => {
     expect((await inject({ url: '/v2/health/live' })).json()).toEqual({ live: true });
     expect((await inject({ url: '/v2/health/ready' })).json()).toEqual({ ready: true });
@@ -63,18 +88,22 @@ describe('KServe v2 routes', () => {
     expect(correct).toBeGreaterThanOrEqual(31);
   });
 
-  it('gives concurrent requests the same answers as lone ones (micro-batching)', async () => {
-    const alone = await Promise.all(
-      [0, 1, 2, 3].map(async (i) => (await infer(inferBody([i]))).json().outputs[0].data as number[]),
-    );
+  it('batches concurrent requests together and gives them the same answers as lone ones', async () => {
+    const alone: number[][] = [];
+    for (const i of [0, 1, 2, 3]) alone.push((await infer(inferBody([i]))).json().outputs[0].data as number[]);
+    const before = await batchCounts(inject);
     const together = await Promise.all(
       Array.from({ length: 40 }, (_, k) => infer(inferBody([k % 4])).then((r) => r.json().outputs[0].data as number[])),
     );
+    const after = await batchCounts(inject);
+    expect(after.all - before.all).toBeLessThan(40);
+    expect(after.larger - before.larger).toBeGreaterThan(0);
     together.forEach((data, k) => data.forEach((v, j) => expect(v).toBeCloseTo(alone[k % 4]![j]!, 4)));
   });
 });
 
 describe('bad requests get a 4xx JSON error and leave the server as it was', () => {
+  const { inject, infer } = useServer();
   const huge = 'x'.repeat(9 * 2 ** 20);
   const deep = '['.repeat(200_000) + ']'.repeat(200_000);
   const cases: [
@@ -199,15 +228,11 @@ describe('bad requests get a 4xx JSON error and leave the server as it was', () 
     expect(typeof response.json().error).toBe('string');
     expect((await infer(inferBody([5]))).json().outputs[0].data).toEqual(before);
   });
-
-  it('documents every error code in docs/api.md', async () => {
-    const doc = await readFile('docs/api.md', 'utf8');
-    for (const [code, status] of Object.entries(ERROR_STATUS))
-      expect(doc).toMatch(new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${status}\\s*\\|`));
-  });
 });
 
 describe('image routes', () => {
+  const { inject } = useServer();
+
   async function paperPng(indices: number[], gap = 12): Promise<Buffer> {
     const composites = await Promise.all(
       indices.map(async (i, k) => ({
@@ -284,7 +309,10 @@ describe('image routes', () => {
 });
 
 describe('metrics', () => {
+  const { inject, infer } = useServer();
+
   it('exports request counts, batch sizes and the execution provider', async () => {
+    expect((await infer(inferBody([0]))).statusCode).toBe(200);
     const text = (await inject({ url: '/metrics' })).body;
     expect(text).toMatch(/cnnx_http_requests_total\{route="\/v2\/models\/:name\/infer",status="200"\} \d+/);
     expect(text).toMatch(/cnnx_inference_batch_size_count\{model="digits"\} \d+/);
@@ -293,7 +321,10 @@ describe('metrics', () => {
 });
 
 describe('models: reload, pins, other producers', () => {
+  const { own, inject, infer } = useServer();
+
   it('reloads on request; a bad new file leaves the old model serving', async () => {
+    const { dir } = own;
     const before = (await infer(inferBody([7]))).json().outputs[0].data;
     await writeFile(join(dir, 'digits.onnx'), 'this is not a model');
     const failed = await inject({ method: 'POST', url: '/v2/repository/models/digits/load' });
@@ -341,57 +372,102 @@ describe('models: reload, pins, other producers', () => {
   });
 });
 
-describe('a real server process', () => {
-  it('serves over a real port, reloads a changed file, and drains on SIGTERM, exiting 0', async () => {
-    const liveDir = await tempDir();
-    await copyFile(MODEL, join(liveDir, 'digits.onnx'));
-    const child = spawn(process.execPath, ['bin/cnnx.js', 'serve', '--model', liveDir, '--port', '0', '--ep', 'cpu'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        const match = /at (http:\/\/[^\s]+)/.exec(chunk.toString());
-        if (match) resolve(match[1]!);
-      });
-      child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
-    const post = (body: unknown) =>
-      fetch(`${url}/v2/models/digits/infer`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-    const first = await (await post(inferBody([9]))).json();
-    expect(argmax(first.outputs[0].data)).toBe(mnist.test.labels[9]);
+describe('errors outside the routes are JSON with a documented code too', () => {
+  const { own } = useServer();
+  let port: number;
+  beforeAll(async () => {
+    port = Number(new URL(await listen(own.server, { port: 0, host: '127.0.0.1' })).port);
+  });
 
-    // Hot reload on file change: an atomic replace (as cnnx export writes) is picked up.
-    await copyFile('models/lenet5-mnist.onnx', join(liveDir, 'digits.tmp'));
-    await import('node:fs/promises').then((fs) => fs.rename(join(liveDir, 'digits.tmp'), join(liveDir, 'digits.onnx')));
-    const deadline = Date.now() + 10_000;
-    let changed = false;
-    while (!changed && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
-      const now = await (await post(inferBody([9]))).json();
-      changed = JSON.stringify(now.outputs[0].data) !== JSON.stringify(first.outputs[0].data);
+  /** Sends `bytes` on a new connection and reads until the server closes it: the status and the JSON body. */
+  async function sendRaw(bytes: string): Promise<{ status: number; body: { error?: unknown; code?: unknown } }> {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.on('error', () => {}); // a reset after the answer: what was read is what counts
+    socket.write(bytes);
+    await closed;
+    const text = Buffer.concat(chunks).toString();
+    const [head = '', body = ''] = text.split('\r\n\r\n');
+    return { status: Number(head.split(' ')[1]), body: JSON.parse(body) as { error?: unknown; code?: unknown } };
+  }
+
+  it.each([
+    ['a request that is not HTTP', 'HELLO WORLD\r\n\r\n', 400, 'BAD_REQUEST'],
+    [
+      'headers over the size limit',
+      `GET /v2 HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      431,
+      'HEADERS_TOO_LARGE',
+    ],
+    [
+      'an invalid URL',
+      'GET /v2/models/%E0%A4%A/ready HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      400,
+      'BAD_REQUEST',
+    ],
+  ])('%s', async (_name, bytes, status, code) => {
+    const answer = await sendRaw(bytes);
+    expect(answer.status).toBe(status);
+    expect(answer.body.code).toBe(code);
+    expect(typeof answer.body.error).toBe('string');
+    expect(ERROR_CODES[code as keyof typeof ERROR_CODES]).toBe(status);
+  });
+
+  it('maps a request that did not arrive in time to 408 REQUEST_TIMEOUT, and a reset to no answer', () => {
+    expect(fromClientError({ code: 'ERR_HTTP_REQUEST_TIMEOUT' })).toMatchObject({
+      status: 408,
+      code: 'REQUEST_TIMEOUT',
+    });
+    expect(fromClientError({ code: 'ECONNRESET' })).toBeUndefined();
+  });
+
+  it('answers a model that failed to load with ready: false and the reason as error and code', async () => {
+    const dir = await tempDir();
+    await copyFile(MODEL, join(dir, 'digits.onnx'));
+    await writeFile(join(dir, 'broken.onnx'), 'not a model');
+    const server = await createServer({ model: dir, ep: 'cpu', watch: false });
+    try {
+      const response = await server.app.inject({ url: '/v2/models/broken/ready' });
+      expect(response.statusCode).toBe(503);
+      expect(response.json()).toMatchObject({ name: 'broken', ready: false, code: 'MODEL_NOT_READY' });
+      expect(response.json().error).toMatch(/not a valid ONNX model/);
+      expect((await server.app.inject({ url: '/v2/models/digits/ready' })).json()).toEqual({
+        name: 'digits',
+        ready: true,
+      });
+    } finally {
+      await server.close();
     }
-    expect(changed).toBe(true);
+  });
+});
 
-    // SIGTERM while requests are in flight: they complete, then the process exits 0. Requests still connecting
-    // when the listener closes are reset, as a draining server should do.
-    const inFlight = Array.from({ length: 20 }, () =>
-      post(inferBody([1, 2, 3, 4])).then(
-        (response) => response.status,
-        () => 'reset',
-      ),
-    );
-    await Promise.race(inFlight); // the server is busy answering
-    child.kill('SIGTERM');
-    const [code] = (await once(child, 'exit')) as [number];
-    const statuses = await Promise.all(inFlight);
-    for (const status of statuses) expect([200, 503, 'reset']).toContain(status);
-    expect(statuses.filter((s) => s === 200).length).toBeGreaterThan(0);
-    expect(code).toBe(0);
-  }, 60_000);
+describe('start-up log', () => {
+  it('gives one line per model: its provider and, briefly, why not the faster ones; a reload gives one line', async () => {
+    const dir = await tempDir();
+    await copyFile(MODEL, join(dir, 'digits.onnx'));
+    await copyFile('models/lenet5-mnist.onnx', join(dir, 'classic.onnx'));
+    const lines: string[] = [];
+    const server = await createServer({ model: dir, ep: 'auto', watch: false, log: (line) => lines.push(line) });
+    try {
+      const models = server.registry.list();
+      expect(lines).toHaveLength(models.length);
+      models.forEach((model, i) => {
+        const line = lines[i]!;
+        expect(line).not.toContain('\n');
+        expect(line.length).toBeLessThan(320);
+        expect(line).toMatch(new RegExp(`^model ${model.name} ready on ${model.session.ep}\\b`));
+        for (const { ep, reason } of model.session.skipped) expect(line).toContain(`${ep}: ${reason}`);
+        if (model.session.skipped.length > 0) expect(line).toContain('see docs/api.md, "Execution providers"');
+      });
+      expect(await readFile('docs/api.md', 'utf8')).toMatch(/^## Execution providers$/m);
+
+      lines.length = 0;
+      await server.registry.reload('digits');
+      expect(lines).toEqual([expect.stringMatching(/^model digits reloaded on \w+: [^(]*$/)]);
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -1,9 +1,11 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../src/common/index.js';
-import { loadDataset, type Dataset } from '../../src/data/index.js';
+import { limitSplit, loadDataset, type Dataset } from '../../src/data/index.js';
+import { getModelSpec } from '../../src/models/index.js';
 import {
+  DivergedLossError,
   NonFiniteLossError,
   readMetrics,
   runPath,
@@ -11,7 +13,10 @@ import {
   train,
   type ProgressReporter,
   type TrainConfig,
+  useBackend,
+  createNetwork,
 } from '../../src/train/index.js';
+import { evaluateAccuracy } from '../../src/train/evaluate.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 let mnist: Dataset;
@@ -42,73 +47,160 @@ async function checkpointWeights(dir: string): Promise<Map<string, Float32Array>
   return new Map([...tensors].filter(([name]) => !name.startsWith('optimizer')).map(([n, t]) => [n, t.data]));
 }
 
+/** Bytes of a float array (the view only, not the whole file it was read from). */
+const bytesOf = (values: Float32Array) => Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+
+/** Names of the parameters whose checkpointed weights differ bit for bit between two runs. */
+async function differingWeights(a: string, b: string): Promise<string[]> {
+  const expected = await checkpointWeights(a);
+  const actual = await checkpointWeights(b);
+  expect([...actual.keys()]).toEqual([...expected.keys()]);
+  return [...expected]
+    .filter(([name, values]) => Buffer.compare(bytesOf(actual.get(name)!), bytesOf(values)) !== 0)
+    .map(([name]) => name);
+}
+
+/** A progress reporter that aborts `controller` when `when(epoch, batch)` says so. */
+function abortingAt(controller: AbortController, when: (epoch: number, batch: number) => boolean): ProgressReporter {
+  let epoch = 0;
+  return {
+    ...silentProgress,
+    startEpoch: (e) => (epoch = e),
+    step: (batch) => {
+      if (when(epoch, batch)) controller.abort('SIGINT');
+    },
+  };
+}
+
+/** The uninterrupted two-epoch run that interrupted-and-resumed runs must reproduce exactly. */
+let wholeRun: Promise<string> | undefined;
+function uninterrupted(): Promise<string> {
+  wholeRun ??= (async () => {
+    const dir = join(root, 'whole');
+    await train({ config: smallConfig(), runDir: dir, progress: silentProgress, dataset: mnist });
+    return dir;
+  })();
+  return wholeRun;
+}
+
 describe('training on real MNIST', () => {
+  // The pure-JavaScript cpu backend is the slowest path (seconds per step of 32 on a loaded machine): a smaller
+  // subset in smaller batches, and time to spare.
   it.each([
-    ['wasm', 'lenet5', 0.9, 'sgd', 512],
-    ['cpu', 'lenet5-relu', 0.01, 'adam', 128],
-  ] as const)('loss falls on a small subset with the %s backend (%s)', async (backend, model, lr, optimizer, limit) => {
-    const dir = join(root, `falls-${backend}`);
-    const lenet5 = model === 'lenet5';
-    const result = await train({
-      config: smallConfig({
-        backend,
-        model,
-        lr,
-        optimizer,
-        limit,
-        epochs: lenet5 ? 5 : 2,
-        batchSize: lenet5 ? 16 : 32,
-      }),
-      runDir: dir,
-      progress: silentProgress,
-      dataset: mnist,
-    });
-    const metrics = await readMetrics(dir);
-    expect(metrics.length).toBe(result.epochsCompleted);
-    expect(metrics.at(-1)!.loss).toBeLessThan(metrics[0]!.loss);
-    expect(result.backend.name).toBe(backend);
-    // The run directory holds what export and people need.
-    for (const file of ['config', 'metrics', 'checkpoint', 'best', 'summary', 'plot'] as const) {
-      await expect(readFile(runPath(dir, file))).resolves.toBeDefined();
-    }
-    expect(await readFile(runPath(dir, 'plot'), 'utf8')).toMatch(/^<svg/);
-  });
+    {
+      backend: 'wasm',
+      model: 'lenet5',
+      lr: 0.9,
+      optimizer: 'sgd',
+      limit: 512,
+      testLimit: 256,
+      batchSize: 16,
+      epochs: 5,
+    },
+    {
+      backend: 'cpu',
+      model: 'lenet5-relu',
+      lr: 0.01,
+      optimizer: 'adam',
+      limit: 64,
+      testLimit: 64,
+      batchSize: 16,
+      epochs: 2,
+    },
+  ] as const)(
+    'loss falls on a small subset with the $backend backend ($model)',
+    async (settings) => {
+      const dir = join(root, `falls-${settings.backend}`);
+      const result = await train({
+        config: smallConfig(settings),
+        runDir: dir,
+        progress: silentProgress,
+        dataset: mnist,
+      });
+      const metrics = await readMetrics(dir);
+      expect(metrics.length).toBe(result.epochsCompleted);
+      expect(metrics.at(-1)!.loss).toBeLessThan(metrics[0]!.loss);
+      expect(result.backend.name).toBe(settings.backend);
+      // The run directory holds what export and people need.
+      for (const file of ['config', 'metrics', 'checkpoint', 'best', 'summary', 'plot'] as const) {
+        await expect(readFile(runPath(dir, file))).resolves.toBeDefined();
+      }
+      expect(await readFile(runPath(dir, 'plot'), 'utf8')).toMatch(/^<svg/);
+    },
+    300_000,
+  );
 
   it('resumes after an interruption to exactly the weights of an uninterrupted run', async () => {
     const config = smallConfig();
-    const whole = join(root, 'whole');
-    await train({ config, runDir: whole, progress: silentProgress, dataset: mnist });
-
+    const whole = await uninterrupted();
     const split = join(root, 'split');
     const controller = new AbortController();
-    const stopMidway: ProgressReporter = {
-      ...silentProgress,
-      step: (batch) => {
-        if (batch === 5) controller.abort(); // epoch 1 of 2, batch 5 of 16
-      },
-    };
     const first = await train({
       config,
       runDir: split,
-      progress: stopMidway,
+      progress: abortingAt(controller, (epoch, batch) => epoch === 1 && batch === 5), // epoch 1 of 2, batch 5 of 16
       dataset: mnist,
       signal: controller.signal,
     });
-    expect(first.interrupted).toBe(true);
-    expect(first.epochsCompleted).toBe(0);
+    expect(first).toMatchObject({ interrupted: true, signal: 'SIGINT', epochsCompleted: 0 });
     const resumed = await train({ config, runDir: split, resume: true, progress: silentProgress, dataset: mnist });
     expect(resumed.epochsCompleted).toBe(2);
 
-    const expected = await checkpointWeights(whole);
-    const actual = await checkpointWeights(split);
-    expect([...actual.keys()]).toEqual([...expected.keys()]);
-    const differing = [...expected].filter(
-      ([name, values]) => Buffer.compare(Buffer.from(actual.get(name)!.buffer), Buffer.from(values.buffer)) !== 0,
-    );
-    expect(differing.map(([name]) => name)).toEqual([]);
+    expect(await differingWeights(whole, split)).toEqual([]);
     expect((await readMetrics(split)).map((m) => m.testAccuracy)).toEqual(
       (await readMetrics(whole)).map((m) => m.testAccuracy),
     );
+  });
+
+  it("resumes exactly when stopped after an epoch's last batch, before its evaluation", async () => {
+    const config = smallConfig();
+    const whole = await uninterrupted();
+    const dir = join(root, 'before-eval');
+    const controller = new AbortController();
+    const first = await train({
+      config,
+      runDir: dir,
+      progress: abortingAt(controller, (epoch, batch) => epoch === 2 && batch === 16),
+      dataset: mnist,
+      signal: controller.signal,
+    });
+    expect(first).toMatchObject({ interrupted: true, epochsCompleted: 1 });
+    const { metadata } = await readSafetensors(runPath(dir, 'checkpoint'));
+    expect(JSON.parse(metadata.position!)).toMatchObject({ epoch: 1, batch: 16 });
+    await train({ config, runDir: dir, resume: true, progress: silentProgress, dataset: mnist });
+    expect(await differingWeights(whole, dir)).toEqual([]);
+    const strip = (m: { seconds: number; examplesPerSec: number }) => ({ ...m, seconds: 0, examplesPerSec: 0 });
+    expect((await readMetrics(dir)).map(strip)).toEqual((await readMetrics(whole)).map(strip));
+  });
+
+  it('stops between evaluation batches when asked', async () => {
+    await useBackend('wasm');
+    const network = createNetwork(getModelSpec('lenet5'), 1);
+    let asked = 0;
+    const accuracy = await evaluateAccuracy(network, limitSplit(mnist.test, 4000), {
+      batchSize: 500,
+      shouldStop: () => ++asked === 3, // yes before the third of 8 batches
+    });
+    network.dispose();
+    expect(accuracy).toBeUndefined();
+    expect(asked).toBe(3);
+  });
+
+  it('stops within a moment of a timer-driven abort: the loop yields to the event loop between batches', async () => {
+    const dir = join(root, 'yields');
+    const controller = new AbortController();
+    // Far more epochs than can run in the test's time: only a stop ends this run early.
+    const timer = setTimeout(() => controller.abort('SIGTERM'), 300);
+    const result = await train({
+      config: smallConfig({ epochs: 1000, limit: 256, testLimit: 64 }),
+      runDir: dir,
+      progress: silentProgress,
+      dataset: mnist,
+      signal: controller.signal,
+    });
+    clearTimeout(timer);
+    expect(result).toMatchObject({ interrupted: true, signal: 'SIGTERM' });
+    expect(result.epochsCompleted).toBeLessThan(1000);
   });
 
   it('stops on a non-finite loss without touching the best weights', async () => {
@@ -142,5 +234,94 @@ describe('training on real MNIST', () => {
     expect(metrics.map((m) => m.best)).toEqual([true, false]);
     expect(result.bestEpoch).toBe(1);
     expect(Buffer.compare(await readFile(runPath(dir, 'best')), bestBefore)).toBe(0);
+  });
+});
+
+describe('run folders and divergence', () => {
+  it('stops a diverging run (finite loss far above the start) and keeps the best weights', async () => {
+    const dir = join(root, 'diverged');
+    // 32 batches an epoch: the guard's 20 batches fall within the second epoch.
+    await train({
+      config: smallConfig({ model: 'lenet5', epochs: 1, optimizer: 'sgd', lr: 0.9, limit: 1024 }),
+      runDir: dir,
+      progress: silentProgress,
+      dataset: mnist,
+    });
+    const bestBefore = await readFile(runPath(dir, 'best'));
+    // Continue at 1e6: the loss stays finite (so the NaN guard never fires) while the network learns nothing.
+    const config = smallConfig({ model: 'lenet5', epochs: 4, optimizer: 'sgd', lr: 1e6, limit: 1024 });
+    await writeFile(runPath(dir, 'config'), JSON.stringify(config));
+    const error = await train({ config, runDir: dir, resume: true, progress: silentProgress, dataset: mnist }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(DivergedLossError);
+    expect(error).toMatchObject({ code: 'LOSS_DIVERGED' });
+    expect((error as Error).message).toMatch(
+      /^training diverged: the loss stayed above 6\.91 \(3 ln 10\) for 20 batches, .*The best weights \(epoch 1, .*lower --lr \(now 1000000\)\.$/,
+    );
+    expect(Buffer.compare(await readFile(runPath(dir, 'best')), bestBefore)).toBe(0);
+    expect((await readMetrics(dir)).map((m) => m.epoch)).toEqual([1]);
+  });
+
+  it('refuses to start a new run in a folder that holds one, so runs never mix', async () => {
+    const dir = join(root, 'taken');
+    const config = smallConfig({ epochs: 1, limit: 64, testLimit: 64 });
+    await train({ config, runDir: dir, progress: silentProgress, dataset: mnist });
+    const again = train({ config, runDir: dir, progress: silentProgress, dataset: mnist });
+    await expect(again).rejects.toMatchObject({
+      code: 'RUN_EXISTS',
+      message: expect.stringMatching(/already holds a run .*use --resume .* or another --out/) as string,
+    });
+    expect((await readMetrics(dir)).map((m) => m.epoch)).toEqual([1]);
+    // Asked for explicitly, a fresh run replaces the old one.
+    await train({ config, runDir: dir, replace: true, progress: silentProgress, dataset: mnist });
+    expect((await readMetrics(dir)).map((m) => m.epoch)).toEqual([1]);
+  });
+
+  it('refuses a run folder that is a file, with one line', async () => {
+    const file = join(root, 'a-file');
+    await writeFile(file, 'not a folder');
+    await expect(
+      train({ config: smallConfig(), runDir: file, progress: silentProgress, dataset: mnist }),
+    ).rejects.toMatchObject({
+      code: 'BAD_RUN_DIR',
+      message: `${file} is a file, not a run folder; choose another --out`,
+    });
+  });
+
+  it('repairs what a kill leaves: metrics behind the checkpoint, a torn last line, 0-byte temporaries', async () => {
+    const dir = join(root, 'killed');
+    const config = smallConfig({ epochs: 2, limit: 64, testLimit: 64 });
+    await train({ config, runDir: dir, progress: silentProgress, dataset: mnist });
+    const complete = await readMetrics(dir);
+    // The state of a kill after the checkpoint of epoch 2 while metrics.jsonl was being written by an older
+    // cnnx (appending), plus the temporary of an atomic write that never finished.
+    await writeFile(runPath(dir, 'metrics'), `${JSON.stringify(complete[0])}\n{"epoch":2,"loss":0.`);
+    await writeFile(join(dir, '.checkpoint.safetensors.tmp-0123456789ab'), '');
+    expect((await readMetrics(dir)).map((m) => m.epoch)).toEqual([1]); // the torn line is ignored
+
+    await train({
+      config: { ...config, epochs: 3 },
+      runDir: dir,
+      resume: true,
+      progress: silentProgress,
+      dataset: mnist,
+    });
+    const metrics = await readMetrics(dir);
+    expect(metrics.map((m) => m.epoch)).toEqual([1, 2, 3]);
+    expect(metrics.slice(0, 2)).toEqual(complete);
+    const { metadata } = await readSafetensors(runPath(dir, 'checkpoint'));
+    expect(JSON.parse(metadata.metrics!)).toEqual(metrics);
+    expect((await readdir(dir)).filter((name) => name.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('reports a metrics file damaged before its last line in one line', async () => {
+    const dir = join(root, 'damaged');
+    await mkdir(dir);
+    await writeFile(runPath(dir, 'metrics'), '{"epoch":1}\nnot json\n{"epoch":3}\n');
+    await expect(readMetrics(dir)).rejects.toMatchObject({
+      code: 'BAD_RUN',
+      message: expect.stringMatching(/line 2 is not JSON/) as string,
+    });
   });
 });

@@ -1,8 +1,8 @@
 /**
  * The web page in a real browser: Debian's Chromium (installed by .ci/run) driven by playwright-core. Digits are
- * drawn with mouse strokes and read by onnxruntime-web in the page.
+ * drawn with mouse strokes and read by onnxruntime-web in the page. Without chromium every test reports itself
+ * skipped with the reason, unless CNNX_REQUIRE_WEBGPU=1 (CI) requires it.
  */
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -14,24 +14,25 @@ import { loadDataset } from '../../src/data/index.js';
 import { compareLogits, paritySet, toleranceFor } from '../../src/export/index.js';
 import { openSession } from '../../src/runtime/index.js';
 import { createServer, type CnnxServer } from '../../src/serve/index.js';
+import { CHROMIUM, chromiumMissing, WEBGPU_REQUIRED } from '../helpers/environment.js';
 
 interface CnnxHooks {
   cnnx: { run(data: number[], dims: number[]): Promise<number[]>; useProvider(ep: 'wasm' | 'webgpu'): Promise<void> };
 }
 
-const CHROMIUM = '/usr/bin/chromium';
 const DIGITS = 'models/lenet5-relu-mnist.onnx';
 const FASHION = 'models/lenet5-relu-fashion-mnist.onnx';
 const measured: string[] = [];
-const required = process.env.CNNX_REQUIRE_WEBGPU === '1';
+const missing = chromiumMissing();
 
-describe.runIf(existsSync(CHROMIUM) || required)('the web page in Chromium', () => {
+describe('the web page in Chromium', () => {
   let server: CnnxServer;
   let browser: Browser;
   let page: Page;
   const problems: string[] = [];
 
   beforeAll(async () => {
+    if (missing) return;
     await build({ configFile: 'vite.config.ts', logLevel: 'error' });
     server = await createServer({ model: [DIGITS, FASHION], ep: 'cpu', watch: false });
     await server.app.listen({ port: 0, host: '127.0.0.1' });
@@ -56,7 +57,8 @@ describe.runIf(existsSync(CHROMIUM) || required)('the web page in Chromium', () 
   }, 120_000);
 
   afterAll(async () => {
-    console.log(`browser parity vs onnxruntime-node cpu (64 MNIST test images):\n${measured.join('\n')}`);
+    if (measured.length > 0)
+      console.log(`browser parity vs onnxruntime-node cpu (64 MNIST test images):\n${measured.join('\n')}`);
     await browser?.close();
     await server?.close();
   });
@@ -77,19 +79,24 @@ describe.runIf(existsSync(CHROMIUM) || required)('the web page in Chromium', () 
     await page.mouse.up();
   }
 
-  it('is cross-origin isolated and runs the model on WebGPU when the browser has it, else WASM', async () => {
+  it('is cross-origin isolated and runs the model on WebGPU when the browser has it, else WASM', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
     expect(await page.evaluate(() => self.crossOriginIsolated)).toBe(true);
     const adapter = await webgpuAdapter();
     // CI installs Chromium with Vulkan's loader, so SwiftShader's adapter must be there: WebGPU may not skip silently.
-    if (required) expect(adapter, 'Chromium offered no WebGPU adapter (is libvulkan1 installed?)').toBe(true);
+    if (WEBGPU_REQUIRED) expect(adapter, 'Chromium offered no WebGPU adapter (is libvulkan1 installed?)').toBe(true);
     expect(await page.getAttribute('body', 'data-ep')).toBe(adapter ? 'webgpu' : 'wasm');
   });
 
   // WebGPU first, on the provider the page chose at load, before anything switches providers.
-  it.each(['webgpu', 'wasm'] as const)("gives onnxruntime-node's logits with %s (browser parity)", async (ep) => {
+  it.for(['webgpu', 'wasm'] as const)("gives onnxruntime-node's logits with %s (browser parity)", async (ep, ctx) => {
+    ctx.skip(missing !== undefined, missing);
     const current = await page.getAttribute('body', 'data-ep');
-    // Without a WebGPU adapter (checked above when CI requires one) there is nothing to compare on WebGPU.
-    if (ep === 'webgpu' && current !== 'webgpu') return;
+    // Without a WebGPU adapter (a failure above when CI requires one) there is nothing to compare on WebGPU.
+    ctx.skip(
+      ep === 'webgpu' && current !== 'webgpu',
+      'Chromium offered no WebGPU adapter (libvulkan1 not installed?): apt-get install libvulkan1, or run .ci/run',
+    );
     const mnist = await loadDataset('mnist');
     const inputs = paritySet(mnist.test, 64, 28);
     const session = await openSession(await readFile(DIGITS), { ep: 'cpu' });
@@ -117,7 +124,28 @@ describe.runIf(existsSync(CHROMIUM) || required)('the web page in Chromium', () 
     expect(report.top1Agreement).toBe(1);
   });
 
-  it('reads a drawn 1, then 11', async () => {
+  it('answers runs asked at once one after another, each with its own logits', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    const mnist = await loadDataset('mnist');
+    const inputs = paritySet(mnist.test, 8, 28);
+    const [together, alone] = await page.evaluate(
+      async ([data, dims]) => {
+        const hooks = (window as unknown as CnnxHooks).cnnx;
+        const half = data.length / 2;
+        const halves = [data.slice(0, half), data.slice(half)];
+        const halfDims = [dims[0]! / 2, ...dims.slice(1)];
+        const atOnce = await Promise.all(halves.map((h) => hooks.run(h, halfDims)));
+        const oneByOne = [await hooks.run(halves[0]!, halfDims), await hooks.run(halves[1]!, halfDims)];
+        return [atOnce, oneByOne];
+      },
+      [Array.from(inputs.data), inputs.dims] as const,
+    );
+    expect(together).toEqual(alone);
+    expect(together[0]).not.toEqual(together[1]);
+  });
+
+  it('reads a drawn 1, then 11', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
     expect(await page.getAttribute('body', 'data-ep')).toBe((await webgpuAdapter()) ? 'webgpu' : 'wasm');
     await page.click('#clear');
     await stroke([
@@ -134,14 +162,16 @@ describe.runIf(existsSync(CHROMIUM) || required)('the web page in Chromium', () 
     await page.screenshot({ path: 'test-artifacts/page.png' });
   });
 
-  it('switches to WASM and reads the same', async () => {
+  it('switches to WASM and reads the same', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
     await page.selectOption('#ep-select', 'wasm');
     await page.waitForFunction(() => document.body.dataset.ep === 'wasm');
     await page.click('#undo');
     await expect.poll(() => page.textContent('#result'), { timeout: 10_000 }).toBe('1');
   });
 
-  it('classifies an uploaded picture with the Fashion-MNIST model as the server does', async () => {
+  it('classifies an uploaded picture with the Fashion-MNIST model as the server does', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
     const fashion = await loadDataset('fashion-mnist', { offline: true });
     const index = Array.from(fashion.test.labels).indexOf(1); // a trouser
     const png = await sharp(
@@ -165,7 +195,8 @@ describe.runIf(existsSync(CHROMIUM) || required)('the web page in Chromium', () 
     await expect.poll(() => page.textContent('#fashion-result'), { timeout: 10_000 }).toBe('Trouser');
   });
 
-  it('logged no errors and no CSP violations', () => {
+  it('logged no errors and no CSP violations', (ctx) => {
+    ctx.skip(missing !== undefined, missing);
     expect(problems, problems.join('\n')).toEqual([]);
   });
 });

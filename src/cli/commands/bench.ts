@@ -1,11 +1,8 @@
-/** `cnnx bench train`: training throughput on real data (see BENCHMARKS.md for recorded figures). */
+/** `cnnx bench train`: training throughput on real data, as measured here and now (nothing else is printed). */
 import type { Command } from 'commander';
 import { MODEL_NAMES } from '../../models/index.js';
 import { BACKEND_NAMES, benchmarkTraining, type BackendName } from '../../train/index.js';
 import { oneOf, positiveInt } from '../options.js';
-
-/** PyTorch 1.13 eager on the same 2-core machine, LeNet-5 batch 256 (DESIGN.md): the bar to beat. */
-const PYTORCH_LENET5_2CORE = 6700;
 
 interface BenchTrainFlags {
   model: string;
@@ -31,20 +28,14 @@ export function registerBench(program: Command): void {
     .option('--json', 'print one JSON line')
     .action(async (flags: BenchTrainFlags) => {
       const result = await benchmarkTraining(flags);
-      const vsPytorch = result.model === 'lenet5' ? { pytorch_2core_examples_per_sec: PYTORCH_LENET5_2CORE } : {};
       if (flags.json) {
-        console.log(JSON.stringify({ ...result, ...vsPytorch }));
+        console.log(JSON.stringify(result));
         return;
       }
       console.log(
         `${result.model}, batch ${result.batch_size}, ${result.device}: ${Math.round(result.examples_per_sec)} examples/s ` +
           `(${result.ms_per_step.toFixed(1)} ms/step, peak RSS ${result.peak_rss_mb} MB)`,
       );
-      if (result.model === 'lenet5') {
-        console.log(
-          `PyTorch eager on 2 cores: ~${PYTORCH_LENET5_2CORE} examples/s -> ${(result.examples_per_sec / PYTORCH_LENET5_2CORE).toFixed(2)}x`,
-        );
-      }
       if (result.profile) {
         for (const [name, ms] of Object.entries(result.profile).slice(0, 15))
           console.log(`  ${name.padEnd(28)} ${ms} ms`);

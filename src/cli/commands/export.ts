@@ -16,7 +16,10 @@ export function registerExport(program: Command): void {
     .command('export')
     .description("export a training run's best weights to ONNX, verified against TensorFlow.js with ONNX Runtime")
     .requiredOption('-r, --run <dir>', 'training run directory (from cnnx train)')
-    .requiredOption('-o, --out <file.onnx>', 'ONNX file to write (its name, without .onnx, is the served model name)')
+    .requiredOption(
+      '-o, --out <file.onnx>',
+      'ONNX file to write, named *.onnx (its name without .onnx is the served model name)',
+    )
     .option('--opset <n>', `ONNX opset, ${MIN_OPSET}..${MAX_OPSET}`, positiveInt, DEFAULT_OPSET)
     .option('--triton <dir>', 'also write a Triton Inference Server model repository here')
     .option('--parity-count <n>', 'test images compared between tfjs and ONNX Runtime', positiveInt)

@@ -2,9 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { CnnxError } from '../../common/index.js';
-import { readOnnxModel } from '../../export/index.js';
-import { decodeImage } from '../../preprocess/decode-image.js';
-import { classifyImages, EP_NAMES, openSession, type EpName } from '../../runtime/index.js';
+import { decodeImage } from '../../data/index.js';
+import { classifyImages, CUDA_HELP, EP_NAMES, openSession, readOnnxModel, type EpName } from '../../runtime/index.js';
 import { oneOf } from '../options.js';
 
 export function registerPredict(program: Command): void {
@@ -15,6 +14,7 @@ export function registerPredict(program: Command): void {
     .requiredOption('-m, --model <file.onnx>', 'ONNX model')
     .option('--ep <name>', `execution provider: ${EP_NAMES.join(' | ')}`, oneOf(EP_NAMES as EpName[]), 'cpu')
     .option('--json', 'print one JSON line per image')
+    .addHelpText('after', `\n--ep cuda: ${CUDA_HELP}`)
     .action(async (images: string[], flags: { model: string; ep: EpName; json?: boolean }) => {
       const { bytes, signature } = await readOnnxModel(flags.model);
       const decoded = await Promise.all(

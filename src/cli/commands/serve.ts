@@ -1,9 +1,8 @@
 /** `cnnx serve`: serve ONNX models over HTTP until SIGTERM/SIGINT, then drain in-flight requests and exit 0. */
-import type { Command } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { EP_NAMES, type EpName } from '../../runtime/index.js';
-import { createServer } from '../../serve/index.js';
-import { nonNegativeInt, nonNegativeNumber, oneOf, positiveInt } from '../options.js';
+import { createServer, listen } from '../../serve/index.js';
+import { nonNegativeNumber, oneOf, port, positiveInt } from '../options.js';
 
 interface ServeFlags {
   model: string;
@@ -39,7 +38,9 @@ export function registerServe(program: Command): void {
       '-m, --model <file|dir>',
       'an .onnx file, or a directory whose .onnx files are all served (name = file name)',
     )
-    .option('-p, --port <n>', 'port (env PORT; 0 picks a free one)', nonNegativeInt, Number(process.env.PORT) || 8080)
+    .addOption(
+      new Option('-p, --port <n>', 'port, 0 to 65535 (0 picks a free one)').env('PORT').argParser(port).default(8080),
+    )
     .option('--host <address>', 'address to listen on (0.0.0.0 for all interfaces)', '127.0.0.1')
     .option('--ep <name>', `execution provider: ${EP_NAMES.join(' | ')}`, oneOf(EP_NAMES as EpName[]), 'auto')
     .option('--threads <n>', 'ONNX Runtime intra-op threads per model (default: half the cores)', positiveInt)
@@ -85,7 +86,13 @@ export function registerServe(program: Command): void {
         echoRoute: flags.echo,
         log,
       });
-      const address = await server.app.listen({ port: flags.port, host: flags.host });
+      let address: string;
+      try {
+        address = await listen(server, { port: flags.port, host: flags.host });
+      } catch (error) {
+        await server.close();
+        throw error;
+      }
       const names = server.registry.list().map((m) => m.name);
       console.log(`cnnx serving ${names.join(', ')} at ${address}`);
       console.log(`  curl ${address}/v2/models/${names[0]}`);

@@ -1,8 +1,15 @@
 /** `cnnx train`: train a model on a dataset into a run directory; `--print-shapes` shows the layer shapes. */
-import { join } from 'node:path';
 import type { Command } from 'commander';
+import { CnnxError } from '../../common/index.js';
 import { DATASET_NAMES, type DatasetName } from '../../data/index.js';
-import { formatShapes, getModelSpec, MODEL_NAMES, type OptimizerName, type ScheduleName } from '../../models/index.js';
+import {
+  formatShapes,
+  getModelSpec,
+  MODEL_NAMES,
+  type ModelSpec,
+  type OptimizerName,
+  type ScheduleName,
+} from '../../models/index.js';
 import {
   BACKEND_NAMES,
   OPTIMIZER_NAMES,
@@ -12,9 +19,18 @@ import {
   type BackendName,
   type TrainConfig,
 } from '../../train/index.js';
-import { nonNegativeInt, oneOf, positiveInt, positiveNumber } from '../options.js';
+import {
+  addDataSourceOptions,
+  defaultRunDir,
+  nonNegativeInt,
+  oneOf,
+  positiveInt,
+  positiveNumber,
+  type DataSourceFlags,
+} from '../options.js';
+import { exitAsStopped, stopSignals } from '../signals.js';
 
-interface TrainFlags {
+interface TrainFlags extends DataSourceFlags {
   model: string;
   dataset?: DatasetName;
   epochs?: number;
@@ -30,22 +46,16 @@ interface TrainFlags {
   out?: string;
   resume?: string;
   printShapes?: boolean;
-  dataDir?: string;
-  offline?: boolean;
-}
-
-function timestamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
 
 export function registerTrain(program: Command): void {
-  program
+  const command = program
     .command('train')
     .description('train LeNet-5 or AlexNet with TensorFlow.js')
     .option('-m, --model <name>', `model: ${MODEL_NAMES.join(' | ')}`, oneOf(MODEL_NAMES), 'lenet5')
     .option(
       '-d, --dataset <name>',
-      `dataset: ${DATASET_NAMES.join(' | ')} (default: mnist; fashion-mnist for alexnet)`,
+      `dataset: ${DATASET_NAMES.join(' | ')} (default per model: ${MODEL_NAMES.map((m) => `${m} ${getModelSpec(m).defaultDataset}`).join(', ')})`,
       oneOf(DATASET_NAMES),
     )
     .option('--epochs <n>', 'epochs (default per model)', positiveInt)
@@ -67,10 +77,12 @@ export function registerTrain(program: Command): void {
     .option('--test-limit <n>', 'evaluate on the first N test examples', positiveInt)
     .option('--backend <name>', `tfjs backend: ${BACKEND_NAMES.join(' | ')}`, oneOf(BACKEND_NAMES), 'auto')
     .option('-o, --out <dir>', 'run directory (default runs/<model>-<dataset>-<time>)')
-    .option('--resume <run>', 'continue the run in this directory after its last checkpoint')
-    .option('--print-shapes', "print each layer's output shape for one input and exit")
-    .option('--data-dir <dir>', 'dataset cache directory (env CNNX_DATA_DIR)')
-    .option('--offline', 'never download data')
+    .option(
+      '--resume <run>',
+      'continue the run in this directory after its last checkpoint (only --epochs and --backend may change)',
+    )
+    .option('--print-shapes', "print each layer's output shape for one input and exit");
+  addDataSourceOptions(command)
     .addHelpText(
       'after',
       `
@@ -81,57 +93,83 @@ ${MODEL_NAMES.map((name) => {
 }).join('\n')}
 The notebook's LeNet-5 settings: --model lenet5 --optimizer sgd --lr 0.9 --epochs 10 --batch-size 256 --schedule constant`,
     )
-    .action(async (flags: TrainFlags) => {
+    .action(async (flags: TrainFlags, command: Command) => {
       const spec = getModelSpec(flags.model);
       if (flags.printShapes) {
         console.log(formatShapes(spec));
         return;
       }
-      const controller = new AbortController();
-      const onSigint = () => {
-        if (controller.signal.aborted) process.exit(130);
-        process.stderr.write('\nstopping after this batch (Ctrl-C again to quit without saving)\n');
-        controller.abort();
-      };
-      process.on('SIGINT', onSigint);
+      const { config, runDir } = flags.resume
+        ? await resumedConfig(flags.resume, flags, command)
+        : newConfig(spec, flags);
+      const stop = stopSignals('stopping after this batch and saving a checkpoint');
       try {
-        let config: TrainConfig;
-        let runDir: string;
-        if (flags.resume) {
-          runDir = flags.resume;
-          config = await readRunConfig(runDir);
-          if (flags.epochs) config.epochs = flags.epochs;
-          if (flags.backend !== 'auto') config.backend = flags.backend;
-        } else {
-          const d = spec.defaults;
-          const dataset = flags.dataset ?? (spec.name === 'alexnet' ? 'fashion-mnist' : 'mnist');
-          config = {
-            model: spec.name,
-            dataset,
-            epochs: flags.epochs ?? d.epochs,
-            batchSize: flags.batchSize ?? d.batchSize,
-            lr: flags.lr ?? d.lr,
-            optimizer: flags.optimizer ?? d.optimizer,
-            momentum: flags.momentum ?? d.momentum,
-            schedule: flags.schedule ?? d.schedule,
-            seed: flags.seed,
-            limit: flags.limit,
-            testLimit: flags.testLimit,
-            backend: flags.backend,
-          };
-          runDir = flags.out ?? join('runs', `${spec.name}-${dataset}-${timestamp()}`);
-        }
         const result = await train({
           config,
           runDir,
           resume: Boolean(flags.resume),
           dataDir: flags.dataDir,
+          idxDir: flags.idxDir,
           offline: flags.offline,
-          signal: controller.signal,
+          signal: stop.signal,
         });
-        if (result.interrupted) process.exitCode = 130;
+        if (result.interrupted) exitAsStopped(command, result.signal);
       } finally {
-        process.off('SIGINT', onSigint);
+        stop.dispose();
       }
     });
+}
+
+/** The settings of a new run from the model's defaults and the flags. */
+function newConfig(spec: ModelSpec, flags: TrainFlags): { config: TrainConfig; runDir: string } {
+  const d = spec.defaults;
+  const optimizer = flags.optimizer ?? d.optimizer;
+  if (flags.momentum !== undefined && optimizer !== 'momentum') {
+    throw new CnnxError(
+      `--momentum applies only to --optimizer momentum (the optimizer here is ${optimizer}); add --optimizer momentum or drop --momentum`,
+      'OPTION_CONFLICT',
+    );
+  }
+  const dataset = flags.dataset ?? spec.defaultDataset;
+  const config: TrainConfig = {
+    model: spec.name,
+    dataset,
+    epochs: flags.epochs ?? d.epochs,
+    batchSize: flags.batchSize ?? d.batchSize,
+    lr: flags.lr ?? d.lr,
+    optimizer,
+    momentum: flags.momentum ?? d.momentum,
+    schedule: flags.schedule ?? d.schedule,
+    seed: flags.seed,
+    limit: flags.limit,
+    testLimit: flags.testLimit,
+    backend: flags.backend,
+  };
+  return { config, runDir: flags.out ?? defaultRunDir(`${spec.name}-${dataset}`) };
+}
+
+/** Options that `--resume` may change; every other training option belongs to the run and is refused. */
+const RESUMABLE = new Set(['epochs', 'backend', 'resume', 'dataDir', 'idxDir', 'offline']);
+
+/** The saved settings of the run in `runDir`, with the new --epochs / --backend applied. */
+async function resumedConfig(
+  runDir: string,
+  flags: TrainFlags,
+  command: Command,
+): Promise<{ config: TrainConfig; runDir: string }> {
+  const given = command.options.filter((option) => {
+    const key = option.attributeName();
+    return !RESUMABLE.has(key) && command.getOptionValueSource(key) === 'cli';
+  });
+  if (given.length > 0) {
+    throw new CnnxError(
+      `--resume continues a run with its own settings, so ${given.map((o) => o.long).join(', ')} cannot be given ` +
+        `(only --epochs and --backend can change); start a new run with --out to change them`,
+      'OPTION_CONFLICT',
+    );
+  }
+  const config = await readRunConfig(runDir);
+  if (flags.epochs) config.epochs = flags.epochs;
+  if (command.getOptionValueSource('backend') === 'cli') config.backend = flags.backend;
+  return { config, runDir };
 }

@@ -5,7 +5,7 @@
 import type { LayerEmitter } from '../graph-builder.js';
 
 /** Rows of `kernel` ([rows, units]) reordered from NHWC to NCHW flatten order for a [C, H, W] map. */
-export function nhwcRowsToNchw(kernel: Float32Array, units: number, [c, h, w]: number[]): Float32Array {
+function nhwcRowsToNchw(kernel: Float32Array, units: number, [c, h, w]: number[]): Float32Array {
   const out = new Float32Array(kernel.length);
   for (let ch = 0; ch < c!; ch++)
     for (let y = 0; y < h!; y++)

@@ -1,6 +1,5 @@
 /** The registry of layer emitters: one per layer kind; registering a kind twice or exporting an unknown one throws. */
 import { CnnxError } from '../../common/index.js';
-import type { LayerKind } from '../../models/index.js';
 import type { LayerEmitter } from '../graph-builder.js';
 import { reluEmitter, sigmoidEmitter } from './activations.js';
 import { batchNormEmitter } from './batch-norm.js';
@@ -52,5 +51,3 @@ export function defaultEmitters(): EmitterRegistry {
   for (const emitter of ALL) registry.register(emitter);
   return registry;
 }
-
-export type { LayerKind };

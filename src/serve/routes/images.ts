@@ -5,16 +5,15 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CnnxError } from '../../common/index.js';
-import { decodeImage } from '../../preprocess/decode-image.js';
+import { decodeImage } from '../../data/index.js';
 import { inkBright, preprocess, procedureFor, segmentDigits, type GrayImage } from '../../preprocess/index.js';
 import { describeLogits, toModelSide } from '../../runtime/index.js';
-import { HttpError } from '../errors.js';
 import type { ModelRegistry } from '../model-registry.js';
 import { requireContentType, requireModel } from './kserve.js';
 
-export const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
+const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
 /** Digits below this confidence read as `?` unless the request sets `?threshold=`. */
-export const DEFAULT_DIGIT_THRESHOLD = 0.6;
+const DEFAULT_DIGIT_THRESHOLD = 0.6;
 const MAX_DIGITS = 64;
 
 async function imageFrom(request: FastifyRequest): Promise<GrayImage> {
@@ -22,16 +21,16 @@ async function imageFrom(request: FastifyRequest): Promise<GrayImage> {
   let bytes: Uint8Array | undefined;
   if (request.isMultipart()) {
     const file = await request.file();
-    if (!file) throw new HttpError('BAD_REQUEST', 'multipart body has no file field');
+    if (!file) throw new CnnxError('multipart body has no file field', 'BAD_REQUEST');
     bytes = await file.toBuffer();
   } else if (Buffer.isBuffer(request.body)) {
     bytes = request.body;
   }
-  if (!bytes || bytes.length === 0) throw new HttpError('BAD_REQUEST', 'request has no image');
+  if (!bytes || bytes.length === 0) throw new CnnxError('request has no image', 'BAD_REQUEST');
   try {
     return await decodeImage(bytes);
   } catch (error) {
-    if (error instanceof CnnxError) throw new HttpError('BAD_IMAGE', error.message);
+    if (error instanceof CnnxError) throw new CnnxError(error.message, 'BAD_IMAGE');
     throw error;
   }
 }
@@ -44,7 +43,7 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
     const image = await imageFrom(request);
     const model = requireModel(registry, request.params.name); // after decoding: a reload may have happened
     const side = model.signature.inputShape[2]!;
-    const input = toModelSide(preprocess(image, procedureFor(model.signature.metadata['cnnx.dataset'])), side);
+    const input = toModelSide(preprocess(image, procedureFor(model.signature.dataset)), side);
     const logits = await model.batcher.submit(input, 1);
     return describeLogits(logits, model.signature.labels);
   });
@@ -56,17 +55,17 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
       const threshold =
         request.query.threshold === undefined ? DEFAULT_DIGIT_THRESHOLD : Number(request.query.threshold);
       if (!(threshold >= 0 && threshold <= 1)) {
-        throw new HttpError(
-          'BAD_REQUEST',
+        throw new CnnxError(
           `threshold must be a number from 0 to 1, got ${JSON.stringify(request.query.threshold)}`,
+          'BAD_REQUEST',
         );
       }
       const image = await imageFrom(request);
       const segments = segmentDigits(inkBright(image));
       if (segments.length > MAX_DIGITS) {
-        throw new HttpError(
-          'BAD_REQUEST',
+        throw new CnnxError(
           `found ${segments.length} marks; at most ${MAX_DIGITS} digits are read per image`,
+          'BAD_REQUEST',
         );
       }
       const model = requireModel(registry, request.params.name);

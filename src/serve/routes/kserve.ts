@@ -2,8 +2,8 @@
  * KServe v2 / Open Inference Protocol REST: health, server and model metadata, and FP32 JSON inference with a
  * batch in one request. Inputs are validated at the door; each fault is a 400 naming what was wrong.
  */
-import type { FastifyInstance } from 'fastify';
-import { HttpError } from '../errors.js';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { CnnxError } from '../../common/index.js';
 import type { LoadedModel, ModelRegistry } from '../model-registry.js';
 
 interface InferInput {
@@ -14,25 +14,22 @@ interface InferInput {
 }
 
 /** Largest batch one infer request may carry. */
-export const MAX_REQUEST_IMAGES = 1024;
+const MAX_REQUEST_IMAGES = 1024;
 
 export function requireModel(registry: ModelRegistry, name: string): LoadedModel {
   const model = registry.get(name);
   if (!model) {
     const failure = registry.failures.get(name);
-    if (failure) throw new HttpError('MODEL_NOT_READY', `model '${name}' is not ready: ${failure}`, 5);
-    throw new HttpError('MODEL_NOT_FOUND', `model '${name}' not found; GET /v2 lists the served models`);
+    if (failure) throw new CnnxError(`model '${name}' is not ready: ${failure}`, 'MODEL_NOT_READY', { retryAfter: 5 });
+    throw new CnnxError(`model '${name}' not found; GET /v2 lists the served models`, 'MODEL_NOT_FOUND');
   }
   return model;
 }
 
-const invalid = (message: string) => new HttpError('INVALID_INPUT', message);
+const invalid = (message: string) => new CnnxError(message, 'INVALID_INPUT');
 
 /** Validates a v2 infer body against the model's signature; returns the images as one Float32Array. */
-export function parseInferRequest(
-  body: unknown,
-  model: LoadedModel,
-): { data: Float32Array; count: number; id?: string } {
+function parseInferRequest(body: unknown, model: LoadedModel): { data: Float32Array; count: number; id?: string } {
   const { inputName, inputShape } = model.signature;
   const [, c, h, w] = inputShape as [number, number, number, number];
   if (typeof body !== 'object' || body === null || Array.isArray(body))
@@ -84,11 +81,17 @@ export function parseInferRequest(
 export function requireContentType(header: string | undefined, accepted: string[]): void {
   const type = (header ?? '').split(';')[0]!.trim().toLowerCase();
   if (!accepted.includes(type)) {
-    throw new HttpError(
-      'UNSUPPORTED_MEDIA_TYPE',
+    throw new CnnxError(
       `content type ${JSON.stringify(type || 'none')} not accepted here; use ${accepted.join(', ')}`,
+      'UNSUPPORTED_MEDIA_TYPE',
     );
   }
+}
+
+/** A readiness answer of false: 503 with `ready: false` and the catalogue's `error` and `code` saying why. */
+function notReady(reply: FastifyReply, fields: { name?: string }, why: CnnxError) {
+  if (why.retryAfter !== undefined) void reply.header('retry-after', String(why.retryAfter));
+  return reply.code(why.status).send({ ...fields, ready: false, error: why.message, code: why.code });
 }
 
 function tensorMetadata(name: string, shape: number[]) {
@@ -102,8 +105,12 @@ export function registerKserveRoutes(
 ): void {
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_request, reply) => {
-    const ready = !state.draining && registry.list().length > 0;
-    return reply.code(ready ? 200 : 503).send({ ready });
+    if (state.draining)
+      return notReady(reply, {}, new CnnxError('server is shutting down', 'SHUTTING_DOWN', { retryAfter: 1 }));
+    if (registry.list().length === 0) {
+      return notReady(reply, {}, new CnnxError('no model is loaded', 'MODEL_NOT_READY', { retryAfter: 5 }));
+    }
+    return { ready: true };
   });
   app.get('/v2', async () => ({
     name: 'cnnx',
@@ -124,14 +131,21 @@ export function registerKserveRoutes(
         labels: signature.labels,
         execution_provider: model.session.ep,
         sha256: model.sha256,
-        dataset: signature.metadata['cnnx.dataset'] ?? null,
+        dataset: signature.dataset ?? null,
       },
     };
   });
   app.get<{ Params: { name: string } }>('/v2/models/:name/ready', async (request, reply) => {
-    const ready = registry.get(request.params.name) !== undefined && !state.draining;
-    if (!ready && !registry.failures.has(request.params.name)) requireModel(registry, request.params.name);
-    return reply.code(ready ? 200 : 503).send({ name: request.params.name, ready });
+    const { name } = request.params;
+    try {
+      requireModel(registry, name);
+    } catch (error) {
+      if (error instanceof CnnxError && error.code === 'MODEL_NOT_READY') return notReady(reply, { name }, error);
+      throw error;
+    }
+    if (state.draining)
+      return notReady(reply, { name }, new CnnxError('server is shutting down', 'SHUTTING_DOWN', { retryAfter: 1 }));
+    return { name, ready: true };
   });
   app.post<{ Params: { name: string } }>('/v2/models/:name/infer', async (request) => {
     requireContentType(request.headers['content-type'], ['application/json']);
@@ -159,9 +173,9 @@ export function registerKserveRoutes(
       const model = await registry.reload(request.params.name);
       return { name: model.name, sha256: model.sha256, reloaded: true };
     } catch (error) {
-      throw new HttpError(
-        'BAD_REQUEST',
+      throw new CnnxError(
         `reload failed, the previous version keeps serving: ${(error as Error).message}`,
+        'BAD_REQUEST',
       );
     }
   });

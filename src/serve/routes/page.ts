@@ -6,15 +6,14 @@
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, extname, join, normalize, resolve } from 'node:path';
+import { dirname, extname, join, normalize } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { HttpError } from '../errors.js';
+import { CnnxError, PAGE_DIR } from '../../common/index.js';
 import type { ModelRegistry } from '../model-registry.js';
 
-export const PAGE_DIR = resolve('dist', 'web');
 const ORT_DIR = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
 
-export const PAGE_HEADERS = Object.freeze({
+const PAGE_HEADERS = Object.freeze({
   'content-security-policy':
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self' blob:; style-src 'self'; " +
     "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
@@ -38,7 +37,7 @@ const TYPES: Record<string, string> = {
 function sendFile(reply: FastifyReply, root: string, relative: string) {
   const file = normalize(join(root, relative));
   if (!file.startsWith(root) || !existsSync(file) || !TYPES[extname(file)]) {
-    throw new HttpError('NOT_FOUND', `no file ${relative}`);
+    throw new CnnxError(`no file ${relative}`, 'NOT_FOUND');
   }
   return reply.headers(PAGE_HEADERS).type(TYPES[extname(file)]!).send(createReadStream(file));
 }
@@ -46,7 +45,10 @@ function sendFile(reply: FastifyReply, root: string, relative: string) {
 export function registerPageRoutes(app: FastifyInstance, registry: ModelRegistry): void {
   app.get('/', async (_request, reply) => {
     if (!existsSync(join(PAGE_DIR, 'index.html'))) {
-      throw new HttpError('NOT_FOUND', 'the web page is not built: run `npm run build:web` (npm start does it)');
+      throw new CnnxError(
+        `the web page is not built (no ${PAGE_DIR}): run \`npm run build\` in the cnnx package (npm install does it)`,
+        'NOT_FOUND',
+      );
     }
     return sendFile(reply, PAGE_DIR, 'index.html');
   });
@@ -58,7 +60,7 @@ export function registerPageRoutes(app: FastifyInstance, registry: ModelRegistry
   );
   app.get<{ Params: { file: string } }>('/models/:file', async (request, reply) => {
     const model = registry.get(request.params.file.replace(/\.onnx$/, ''));
-    if (!model) throw new HttpError('MODEL_NOT_FOUND', `model '${request.params.file}' not found`);
+    if (!model) throw new CnnxError(`model '${request.params.file}' not found`, 'MODEL_NOT_FOUND');
     return reply.headers(PAGE_HEADERS).type(TYPES['.onnx']!).send(createReadStream(model.file));
   });
 }

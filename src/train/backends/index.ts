@@ -25,8 +25,6 @@ export interface BackendInfo {
   name: Exclude<BackendName, 'auto'>;
   /** What runs it, in words (e.g. `wasm (XNNPACK, SIMD, 1 thread)`). */
   device: string;
-  /** Whether results are bit-for-bit repeatable for the same inputs. */
-  deterministic: boolean;
   /** Why `auto` skipped faster backends, when it did. */
   skipped: string[];
 }
@@ -40,17 +38,12 @@ const LOADERS: Readonly<Record<Exclude<BackendName, 'auto'>, Loader>> = Object.f
   cpu: async () => {
     await import('@tensorflow/tfjs-backend-cpu');
     await setBackendOrThrow('cpu');
-    return { name: 'cpu' as const, device: 'cpu (pure JavaScript)', deterministic: true };
+    return { name: 'cpu' as const, device: 'cpu (pure JavaScript)' };
   },
 });
 
 /** Fastest first; `auto` skips a software WebGPU adapter (SwiftShader), which is slower than wasm. */
 const AUTO_ORDER: Loader[] = [loadTensorflow, () => loadWebgpu({ allowSoftware: false }), loadWasm, LOADERS.cpu];
-
-export function parseBackendName(name: string): BackendName {
-  if ((BACKEND_NAMES as readonly string[]).includes(name)) return name as BackendName;
-  throw new CnnxError(`Unsupported backend: "${name}". Should be one of: ${BACKEND_NAMES.join(', ')}.`, 'BAD_BACKEND');
-}
 
 /** Makes `name` the active tfjs backend; for `auto`, the fastest that works here. */
 export async function useBackend(name: BackendName): Promise<BackendInfo> {
@@ -66,10 +59,8 @@ export async function useBackend(name: BackendName): Promise<BackendInfo> {
   throw new CnnxError(`no training backend could be loaded:\n${skipped.join('\n')}`, 'NO_BACKEND');
 }
 
-export async function setBackendOrThrow(name: string): Promise<void> {
+async function setBackendOrThrow(name: string): Promise<void> {
   const ok = await tf.setBackend(name);
   if (!ok || tf.getBackend() !== name)
     throw new CnnxError(`tfjs could not initialise the ${name} backend`, 'BACKEND_FAILED');
 }
-
-export { registerWasmTrainingKernels } from './wasm/register-kernels.js';

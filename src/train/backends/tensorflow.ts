@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CnnxError, messageOf } from '../../common/index.js';
 
-export const TENSORFLOW_HELP =
+const TENSORFLOW_HELP =
   'tensorflow: neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed. For NVIDIA GPUs install ' +
   '@tensorflow/tfjs-node-gpu@4.22.0 (npm install @tensorflow/tfjs-node-gpu@4.22.0), which needs CUDA 11.2 and cuDNN 8.1 ' +
   'exactly (newer CUDA is not picked up by tfjs-node-gpu 4.x); for CPUs @tensorflow/tfjs-node@4.22.0. Both download ' +
@@ -26,12 +26,7 @@ export async function loadTensorflow() {
       continue;
     }
     if (await tf.setBackend('tensorflow')) {
-      const gpu = pkg.endsWith('-gpu');
-      return {
-        name: 'tensorflow' as const,
-        device: `tensorflow (${pkg}, ${gpu ? 'CUDA' : 'CPU'})`,
-        deterministic: !gpu,
-      };
+      return { name: 'tensorflow' as const, device: `tensorflow (${pkg}, ${pkg.endsWith('-gpu') ? 'CUDA' : 'CPU'})` };
     }
     failures.push(`${pkg} loaded but its backend did not initialise`);
   }

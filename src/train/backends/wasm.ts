@@ -21,6 +21,5 @@ export async function loadWasm() {
   return {
     name: 'wasm' as const,
     device: `wasm (XNNPACK${simd ? ', SIMD' : ''}, ${features ?? 1} thread${features === 1 || !features ? '' : 's'})`,
-    deterministic: true,
   };
 }

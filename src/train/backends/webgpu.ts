@@ -57,5 +57,5 @@ export async function loadWebgpu(options: { allowSoftware: boolean }) {
   await import('@tensorflow/tfjs-backend-webgpu');
   if (!(await tf.setBackend('webgpu')))
     throw new CnnxError('webgpu: tfjs-backend-webgpu failed to initialise', 'BACKEND_FAILED');
-  return { name: 'webgpu' as const, device: `webgpu (${text})`, deterministic: false };
+  return { name: 'webgpu' as const, device: `webgpu (${text})` };
 }

@@ -1,11 +1,29 @@
 /**
- * Checks an ONNX file before any runtime sees it: malformed or truncated bytes, tensors stored in external data
- * files, and signatures cnnx cannot serve are rejected with a clear error. Names and shapes are read from the
- * model (a PyTorch export names its tensors differently), never assumed.
+ * An ONNX model file as every runtime path loads it: the `cnnx.*` metadata keys (written by the exporter, read by
+ * eval, predict, the server and the page) and the checks made before any runtime sees the bytes. Malformed or
+ * truncated bytes, tensors stored in external data files, and signatures cnnx cannot serve are rejected with a
+ * clear error. Names and shapes are read from the model (a PyTorch export names its tensors differently), never
+ * assumed. Isomorphic: Node's file system is imported only by `readOnnxModel`, when called.
  */
 import type { onnx as OnnxTypes } from 'onnx-proto';
+import { CnnxError } from '../common/errors.js';
 import { onnx } from './onnx-proto.js';
-import { CnnxError } from '../common/index.js';
+
+/** The metadata_props keys of a cnnx model, by field: the one place their spelling lives. */
+export const METADATA_KEYS = Object.freeze({
+  /** Model name (`lenet5`, `lenet5-relu`, `alexnet`). */
+  model: 'cnnx.model',
+  /** Dataset the weights were trained on (`mnist`, `fashion-mnist`). */
+  dataset: 'cnnx.dataset',
+  /** JSON array of class names, in logit order. */
+  labels: 'cnnx.labels',
+  /** JSON object: how inputs are prepared (layout, scale, polarity, procedure). */
+  preprocess: 'cnnx.preprocess',
+  /** JSON object: training metrics (test accuracy, epoch, data source, the training command). */
+  metrics: 'cnnx.metrics',
+  /** sha256 (hex) of the initializers' raw bytes in graph order. */
+  weightsSha256: 'cnnx.weights_sha256',
+} as const);
 
 export interface ModelSignature {
   inputName: string;
@@ -17,12 +35,15 @@ export interface ModelSignature {
   classes: number;
   opset: number;
   producer: string;
+  /** Every metadata_props entry, by key. */
   metadata: Record<string, string>;
   /** Class names from `cnnx.labels` when present, else "0".."N-1". */
   labels: string[];
+  /** The training dataset from `cnnx.dataset`; undefined for models from elsewhere. */
+  dataset: string | undefined;
 }
 
-export class ModelCheckError extends CnnxError {
+class ModelCheckError extends CnnxError {
   override name = 'ModelCheckError';
 }
 
@@ -35,7 +56,11 @@ function dims(info: OnnxTypes.IValueInfoProto): { elemType: number; shape: numbe
   return { elemType: tensor.elemType ?? 0, shape };
 }
 
-/** Parses and validates ONNX bytes; `file` names the source in errors. */
+/**
+ * Parses and validates ONNX bytes; `file` names the source in errors.
+ * @throws ModelCheckError MODEL_MALFORMED, MODEL_EXTERNAL_DATA or MODEL_SIGNATURE (needs one float32 input
+ *   [N, 1, H, W] and one float32 output [N, classes]).
+ */
 export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
   let model: OnnxTypes.ModelProto;
   try {
@@ -98,7 +123,7 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
   const classes = output.shape[1]!;
   let labels = Array.from({ length: classes }, (_, i) => String(i));
   try {
-    const parsed = JSON.parse(metadata['cnnx.labels'] ?? 'null') as unknown;
+    const parsed = JSON.parse(metadata[METADATA_KEYS.labels] ?? 'null') as unknown;
     if (Array.isArray(parsed) && parsed.length === classes) labels = parsed.map(String);
   } catch {
     // labels are optional; a malformed entry falls back to indices
@@ -114,34 +139,43 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
     producer: `${model.producerName ?? ''} ${model.producerVersion ?? ''}`.trim(),
     metadata,
     labels,
+    dataset: metadata[METADATA_KEYS.dataset] || undefined,
   };
 }
 
 /** Default largest model file cnnx loads (AlexNet's ONNX is ~187 MB). */
-export const DEFAULT_MAX_MODEL_BYTES = 512 * 2 ** 20;
+const DEFAULT_MAX_MODEL_BYTES = 512 * 2 ** 20;
 
-/** Reads and checks an ONNX file from disk. */
+/**
+ * Reads and checks an ONNX file from disk.
+ * @throws ModelCheckError MODEL_UNREADABLE (missing, unreadable, or a directory), MODEL_TOO_LARGE (over
+ *   `maxBytes`, default 512 MiB), and whatever `inspectOnnx` throws.
+ */
 export async function readOnnxModel(
   file: string,
   options: { maxBytes?: number } = {},
 ): Promise<{ bytes: Uint8Array; signature: ModelSignature }> {
   const { readFile, stat } = await import('node:fs/promises');
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
-  let size: number;
-  try {
-    size = (await stat(file)).size;
-  } catch (error) {
-    throw new ModelCheckError(
+  const unreadable = (error: unknown) =>
+    new ModelCheckError(
       `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
       'MODEL_UNREADABLE',
     );
+  const info = await stat(file).catch((error: unknown) => {
+    throw unreadable(error);
+  });
+  if (info.isDirectory()) {
+    throw new ModelCheckError(`${file}: is a directory; give the path of a .onnx file`, 'MODEL_UNREADABLE');
   }
-  if (size > maxBytes) {
+  if (info.size > maxBytes) {
     throw new ModelCheckError(
-      `${file}: ${size} bytes is over the ${maxBytes}-byte model size limit`,
+      `${file}: ${info.size} bytes is over the ${maxBytes}-byte model size limit`,
       'MODEL_TOO_LARGE',
     );
   }
-  const bytes = await readFile(file);
+  const bytes = await readFile(file).catch((error: unknown) => {
+    throw unreadable(error);
+  });
   return { bytes, signature: inspectOnnx(bytes, file) };
 }

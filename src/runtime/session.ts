@@ -1,0 +1,54 @@
+/**
+ * The session contract both ONNX Runtime adapters implement: onnxruntime-node (node.ts, worker-session.ts) and
+ * onnxruntime-web (web/). Isomorphic: imports nothing from Node, the DOM or either runtime.
+ */
+import { CnnxError } from '../common/errors.js';
+
+/** Output of one run: float32 logits laid out as `dims` ([N, classes]). */
+export interface Logits {
+  data: Float32Array;
+  dims: number[];
+}
+
+/** A faster provider that `auto` tried and did not use, with a one-line reason. */
+export interface SkippedProvider {
+  ep: 'cuda' | 'webgpu';
+  /** One line, e.g. "CUDA provider libraries not installed", "no WebGPU adapter". */
+  reason: string;
+}
+
+/** An open model on one execution provider. `Ep` is the adapter's provider names. */
+export interface ModelSession<Ep extends string = string> {
+  /** The execution provider that runs the model. */
+  ep: Ep;
+  /** Faster providers `auto` skipped, in the order tried; empty when one was asked for by name. */
+  skipped: SkippedProvider[];
+  inputName: string;
+  outputName: string;
+  /** Runs one batch: `data` laid out as `dims` ([N, 1, H, W]); resolves to [N, classes] logits. */
+  run(data: Float32Array, dims: number[]): Promise<Logits>;
+  /** Frees the session; runs asked for before finish first, later ones are refused (SESSION_RELEASED). */
+  release(): Promise<void>;
+}
+
+/**
+ * `session` with its runs one at a time, in call order: each starts when the previous one has settled. Release
+ * waits for the runs already asked for; runs asked for after it reject with SESSION_RELEASED.
+ */
+export function oneRunAtATime<S extends ModelSession>(session: S): S {
+  let previous: Promise<unknown> = Promise.resolve();
+  let releasing: Promise<void> | undefined;
+  return {
+    ...session,
+    run(data: Float32Array, dims: number[]): Promise<Logits> {
+      if (releasing) return Promise.reject(new CnnxError('the inference session was released', 'SESSION_RELEASED'));
+      const result = previous.then(() => session.run(data, dims));
+      previous = result.catch(() => undefined);
+      return result;
+    },
+    release(): Promise<void> {
+      releasing ??= previous.then(() => session.release());
+      return releasing;
+    },
+  };
+}

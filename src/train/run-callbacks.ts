@@ -1,0 +1,92 @@
+/**
+ * The callbacks that write the run directory, in the order they must run after an epoch: best weights, then
+ * the checkpoint (the single source of truth), then the files derived from it (metrics, curves), and the summary
+ * at the end. A kill between any two writes leaves a run that `--resume` repairs.
+ */
+import { writeFileAtomic } from '../common/index.js';
+import type { TrainingCallback, TrainingState } from './callbacks.js';
+import { saveCheckpoint, saveWeights } from './checkpoint.js';
+import { writeCurves } from './plot.js';
+import type { ProgressReporter } from './progress.js';
+import { runPath, writeMetrics, type EpochMetrics } from './run-dir.js';
+
+/** Writes best.safetensors after every epoch that beats the previous best test accuracy. */
+export function bestWeightsCallback(): TrainingCallback {
+  return {
+    async onEpochEnd(state: TrainingState, metrics: EpochMetrics) {
+      if (!metrics.best) return;
+      await saveWeights(state.network, runPath(state.runDir, 'best'), {
+        format: 'cnnx-weights',
+        model: state.spec.name,
+        dataset: state.dataset.name,
+        dataSource: state.dataset.source,
+        epoch: String(metrics.epoch),
+        testAccuracy: String(metrics.testAccuracy),
+        config: JSON.stringify(state.config),
+      });
+    },
+  };
+}
+
+/** Writes the checkpoint after every epoch and when training stops early. */
+export function checkpointCallback(): TrainingCallback {
+  const save = (state: TrainingState) =>
+    saveCheckpoint(
+      state.network,
+      state.optimizer,
+      { position: state.position, metrics: state.history },
+      runPath(state.runDir, 'checkpoint'),
+    );
+  return {
+    onEpochEnd: save,
+    async onTrainEnd(state: TrainingState) {
+      if (state.stopTraining) await save(state);
+    },
+  };
+}
+
+/** Rewrites metrics.jsonl from the completed epochs: at the start (repairing a killed run) and after each epoch. */
+export function metricsFileCallback(): TrainingCallback {
+  const write = (state: TrainingState) => writeMetrics(state.runDir, state.history);
+  return { onTrainBegin: write, onEpochEnd: write };
+}
+
+/** Redraws curves.svg after each epoch. */
+export function curvesCallback(): TrainingCallback {
+  return {
+    async onEpochEnd(state: TrainingState) {
+      await writeCurves(runPath(state.runDir, 'plot'), `${state.spec.name} on ${state.dataset.name}`, state.history);
+    },
+  };
+}
+
+/** Writes summary.json and reports the final figures when the last epoch completes. */
+export function summaryCallback(progress: ProgressReporter): TrainingCallback {
+  return {
+    async onTrainEnd(state: TrainingState) {
+      const { history, position } = state;
+      const final = history.at(-1);
+      if (state.stopTraining || final === undefined) return;
+      const meanSpeed = history.reduce((s, m) => s + m.examplesPerSec, 0) / history.length;
+      const summary = {
+        model: state.spec.name,
+        dataset: state.dataset.name,
+        dataSource: state.dataset.source,
+        backend: state.backend.device,
+        epochs: history.length,
+        bestEpoch: position.bestEpoch,
+        bestTestAccuracy: position.bestAccuracy,
+        final: { loss: final.loss, trainAccuracy: final.trainAccuracy, testAccuracy: final.testAccuracy },
+        examplesPerSec: meanSpeed,
+        trainSeconds: history.reduce((s, m) => s + m.seconds, 0),
+      };
+      await writeFileAtomic(runPath(state.runDir, 'summary'), `${JSON.stringify(summary, null, 2)}\n`);
+      progress.log(
+        `loss ${final.loss.toFixed(3)}, train acc ${final.trainAccuracy.toFixed(3)}, test acc ${final.testAccuracy.toFixed(3)}\n` +
+          `${Math.round(meanSpeed)} examples/s on ${state.backend.device}\n` +
+          `best test acc ${position.bestAccuracy.toFixed(4)} (epoch ${position.bestEpoch}) -> ${runPath(state.runDir, 'best')}\n` +
+          `curves: ${runPath(state.runDir, 'plot')}`,
+      );
+    },
+  };
+}

@@ -1,0 +1,57 @@
+/** Atomic writes when the disk says no: a full disk or a folder in the file's place is a one-line user error. */
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CnnxError, writeFileAtomic } from '../../src/common/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await tempDir();
+});
+
+describe('writeFileAtomic', () => {
+  it('names a folder found where the file should be', async () => {
+    const target = join(dir, 'model.onnx');
+    await mkdir(target);
+    const error = await writeFileAtomic(target, 'x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CnnxError);
+    expect(error).toMatchObject({
+      code: 'WRITE_FAILED',
+      message: `cannot write ${target}: that is a folder: name a file`,
+    });
+    expect(await readdir(dir)).toEqual(['model.onnx']);
+  });
+});
+
+/** A 64 KiB tmpfs: a real full disk. Mounting needs root (CI runs as root); elsewhere the test says why it skips. */
+const full = { dir: '', mounted: false, why: '' };
+beforeAll(async () => {
+  full.dir = join(await tempDir(), 'full');
+  await mkdir(full.dir);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', full.dir], { stdio: 'pipe' });
+    full.mounted = true;
+  } catch (error) {
+    full.why = `cannot mount a small tmpfs here (${String((error as Error).message).split('\n')[0]})`;
+  }
+});
+afterAll(() => {
+  if (full.mounted) execFileSync('umount', [full.dir]);
+});
+
+describe('writeFileAtomic on a full disk', () => {
+  it('fails with one line, keeps the previous file and leaves no temporary', async (context) => {
+    if (!full.mounted) return context.skip(full.why);
+    const target = join(full.dir, 'checkpoint.safetensors');
+    await writeFile(target, 'previous');
+    const error = await writeFileAtomic(target, new Uint8Array(256 * 1024)).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: 'WRITE_FAILED',
+      message: `cannot write ${target}: the disk is full: free some space or choose another folder`,
+    });
+    expect(await readFile(target, 'utf8')).toBe('previous');
+    expect(await readdir(full.dir)).toEqual(['checkpoint.safetensors']);
+  });
+});

@@ -1,0 +1,104 @@
+/**
+ * `cnnx train` and `cnnx bench train` options, through the CLI's `main` in this process: options that would
+ * silently do nothing are refused in one line, and the benchmark prints only what it measured.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+/** Runs `cnnx <args>`; resolves to the exit code and what it printed. */
+async function cnnx(...args: string[]) {
+  const errors: string[] = [];
+  const lines: string[] = [];
+  vi.spyOn(console, 'error').mockImplementation((line: string) => void errors.push(line));
+  vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line));
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    errors.push(String(chunk));
+    return true;
+  });
+  const code = await main(['node', 'cnnx', ...args]);
+  vi.restoreAllMocks();
+  return { code, stderr: errors.join('\n'), stdout: lines.join('\n') };
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('cnnx train options', () => {
+  it.each([
+    [['--momentum', '0.5'], /--momentum applies only to --optimizer momentum \(the optimizer here is sgd\)/],
+    [['--optimizer', 'adam', '--momentum', '0.5'], /the optimizer here is adam/],
+  ])('refuses %j, which would do nothing', async (args, message) => {
+    const { code, stderr } = await cnnx('train', ...args, '--out', join(await tempDir(), 'run'));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(message);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('refuses --resume with settings that belong to the run, naming them', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'config.json'), '{}');
+    const { code, stderr } = await cnnx('train', '--resume', dir, '--lr', '0.1', '--batch-size', '8', '--epochs', '3');
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(
+      'cnnx: --resume continues a run with its own settings, so --batch-size, --lr cannot be given (only --epochs ' +
+        'and --backend can change); start a new run with --out to change them',
+    );
+  });
+
+  it.each([
+    ['--dataset', 'fashion-mnist'],
+    ['--optimizer', 'momentum'],
+    ['--model', 'alexnet'],
+    ['--seed', '1'],
+  ])('refuses --resume with %s', async (flag, value) => {
+    const { code, stderr } = await cnnx('train', '--resume', await tempDir(), flag, value);
+    expect(code).toBe(1);
+    expect(stderr).toContain(`so ${flag} cannot be given`);
+  });
+
+  it('answers --out naming a file with one line', async () => {
+    const file = join(await tempDir(), 'file');
+    await writeFile(file, 'x');
+    const { code, stderr } = await cnnx('train', '--out', file, '--backend', 'cpu');
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(`cnnx: ${file} is a file, not a run folder; choose another --out`);
+  });
+
+  it('answers --out naming a folder that holds a run with one line', async () => {
+    const dir = join(await tempDir(), 'run');
+    await mkdir(dir);
+    await writeFile(join(dir, 'metrics.jsonl'), '');
+    const { code, stderr } = await cnnx('train', '--out', dir, '--backend', 'cpu');
+    expect(code).toBe(1);
+    expect(stderr.trim()).toMatch(
+      new RegExp(
+        `^cnnx: ${dir} already holds a run .*use --resume ${dir} to continue it, or another --out for a new run$`,
+      ),
+    );
+  });
+});
+
+describe('cnnx bench train', () => {
+  it('prints only what it measured', async () => {
+    const { code, stdout } = await cnnx(
+      'bench',
+      'train',
+      '--json',
+      '--backend',
+      'wasm',
+      '--batch-size',
+      '8',
+      '--steps',
+      '1',
+      '--warmup',
+      '1',
+    );
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout) as Record<string, unknown>;
+    expect(Object.keys(result).sort()).toEqual(
+      ['backend', 'batch_size', 'device', 'examples_per_sec', 'model', 'ms_per_step', 'peak_rss_mb', 'steps'].sort(),
+    );
+  }, 120_000);
+});
