@@ -20,7 +20,8 @@ export const COMMANDS = Object.freeze({
     load: async (): Promise<Register> => (await import('./commands/train.js')).registerTrain,
   },
   export: {
-    summary: "export a training run's best weights to ONNX, verified against TensorFlow.js with ONNX Runtime",
+    summary:
+      'export a training run or a TensorFlow.js Layers model to ONNX, verified against TensorFlow.js with ONNX Runtime',
     load: async (): Promise<Register> => (await import('./commands/export.js')).registerExport,
   },
   eval: {
@@ -32,7 +33,7 @@ export const COMMANDS = Object.freeze({
     load: async (): Promise<Register> => (await import('./commands/predict.js')).registerPredict,
   },
   serve: {
-    summary: 'serve ONNX models over HTTP (KServe v2, images, digit strings)',
+    summary: 'serve ONNX models over HTTP and gRPC (KServe v2, images, digit strings)',
     load: async (): Promise<Register> => (await import('./commands/serve.js')).registerServe,
   },
   bench: {

@@ -3,8 +3,9 @@
  * crash) sees the old file or the new one, never half of one; the temporary is removed if anything fails.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CnnxError } from './errors.js';
 
 /** What a failed write means to the user, by Node's error code; other failures are bugs and keep their stack. */
@@ -33,14 +34,32 @@ function temporaryPathFor(target: string): string {
 }
 
 /**
+ * Creates `dir` and its missing parents.
+ * @throws CnnxError WRITE_FAILED naming `target` (default `dir`) when the user can fix the cause: a read-only or
+ *   forbidden folder, a file in the path. Node's recursive mkdir reports every such failure as ENOENT; the first
+ *   missing folder is then created alone, which fails with the real reason.
+ */
+export async function ensureDirectory(dir: string, target = dir): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw writeError(error, target);
+    let missing = resolve(dir);
+    while (!existsSync(dirname(missing)) && dirname(missing) !== missing) missing = dirname(missing);
+    await mkdir(missing).catch((cause: unknown) => {
+      throw writeError(cause, target);
+    });
+    throw writeError(error, target);
+  }
+}
+
+/**
  * Writes `data` to `target` atomically, creating the parent directory.
  * @throws CnnxError WRITE_FAILED for a full disk, a read-only or forbidden folder, or a folder in the file's place;
  *   `target` is then unchanged and no temporary file is left.
  */
 export async function writeFileAtomic(target: string, data: Uint8Array | string): Promise<void> {
-  await mkdir(dirname(target), { recursive: true }).catch((error: unknown) => {
-    throw writeError(error, target);
-  });
+  await ensureDirectory(dirname(target), target);
   const temporary = temporaryPathFor(target);
   try {
     const handle = await open(temporary, 'w');
@@ -62,9 +81,7 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
  * For writers that stream into a path themselves (downloads, other libraries).
  */
 export async function produceFileAtomic(target: string, produce: (temporary: string) => Promise<void>): Promise<void> {
-  await mkdir(dirname(target), { recursive: true }).catch((error: unknown) => {
-    throw writeError(error, target);
-  });
+  await ensureDirectory(dirname(target), target);
   const temporary = temporaryPathFor(target);
   try {
     await produce(temporary);

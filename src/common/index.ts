@@ -1,7 +1,8 @@
 /** Pieces every stage shares: user-facing errors, atomic writes, seeded randomness. */
 export { CnnxError, ERROR_CODES, isUserError, messageOf, type ErrorCode } from './errors.js';
-export { writeFileAtomic, produceFileAtomic } from './atomic-write.js';
+export { ensureDirectory, writeFileAtomic, produceFileAtomic } from './atomic-write.js';
 export { deriveSeed, seededPermutation } from './random.js';
 export { encodeSafetensors, readSafetensors, type TensorMap } from './safetensors.js';
 export { ensureVulkanRuntimeDir } from './vulkan-env.js';
+export { missingGpuDevice } from './gpu-devices.js';
 export { COMMITTED_MODELS, PAGE_DIR } from './package-paths.js';

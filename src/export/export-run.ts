@@ -39,7 +39,7 @@ export interface ExportResult {
 }
 
 /** How inputs are prepared, recorded in the model so that every consumer does the same. */
-function preprocessFor(dataset: string, side: number): Record<string, unknown> {
+export function preprocessFor(dataset: string, side: number): Record<string, unknown> {
   return {
     layout: 'NCHW',
     input: [1, side, side],
@@ -55,7 +55,7 @@ function preprocessFor(dataset: string, side: number): Record<string, unknown> {
 }
 
 /** Refuses, before any work, an output that is not a path for a `.onnx` file. */
-async function checkOutput(out: string): Promise<void> {
+export async function checkOutput(out: string): Promise<void> {
   const info = await stat(out).catch(() => undefined);
   if (info?.isDirectory()) {
     throw new CnnxError(

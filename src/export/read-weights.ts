@@ -5,7 +5,8 @@
  */
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { CnnxError, type TensorMap } from '../common/index.js';
-import { layerShapes, parameterSpecs, type ModelSpec } from '../models/index.js';
+import { layerShapes, parameterSpecs, type LayerKind, type ModelSpec, type ParameterSpec } from '../models/index.js';
+import { convKernelToTfjs, flattenOrder, rowsToTfjs } from './layout.js';
 
 /** Float32 values of an initializer (raw_data or float_data). */
 function valuesOf(tensor: OnnxTypes.ITensorProto): Float32Array {
@@ -16,6 +17,32 @@ function valuesOf(tensor: OnnxTypes.ITensorProto): Float32Array {
   return Float32Array.from(tensor.floatData ?? []);
 }
 
+/**
+ * How one parameter goes from ONNX layout back to tfjs layout. `flattened` is the [C, H, W] map a Flatten right
+ * before this layer flattened, if any.
+ */
+type ToTfjs = (param: ParameterSpec, data: Float32Array, flattened: number[] | undefined) => Float32Array;
+
+const asIs: ToTfjs = (_, data) => data;
+const isWeight = (param: ParameterSpec) => param.name.endsWith('.weight');
+
+/** One entry per layer kind: a new kind does not compile until it says how its parameters come back. */
+const TO_TFJS = {
+  conv2d: (param, data) => (isWeight(param) ? convKernelToTfjs(data, param.shape) : data),
+  dense: (param, data, flattened) =>
+    isWeight(param) && flattened ? rowsToTfjs(data, param.shape[1]!, flattenOrder(flattened)) : data,
+  'batch-norm': asIs,
+  'max-pool': asIs,
+  flatten: asIs,
+  sigmoid: asIs,
+  relu: asIs,
+  dropout: asIs,
+} satisfies { [K in LayerKind]: ToTfjs };
+
+/**
+ * The weights of a cnnx-exported model in tfjs layout, named as `parameterSpecs(spec)` names them.
+ * @throws CnnxError BAD_WEIGHTS when the model lacks an initializer the spec needs (not a cnnx export).
+ */
 export function weightsFromOnnx(model: OnnxTypes.IModelProto, spec: ModelSpec): TensorMap {
   const initializers = new Map((model.graph?.initializer ?? []).map((t) => [t.name ?? '', t]));
   const shapes = layerShapes(spec);
@@ -24,34 +51,11 @@ export function weightsFromOnnx(model: OnnxTypes.IModelProto, spec: ModelSpec): 
     const tensor = initializers.get(param.name);
     if (!tensor)
       throw new CnnxError(`model has no initializer ${param.name}; only cnnx exports can be read back`, 'BAD_WEIGHTS');
-    let data = valuesOf(tensor);
     const layer = spec.layers[param.layer]!;
-    if (layer.kind === 'conv2d' && param.name.endsWith('.weight')) {
-      const [kh, kw, inC, outC] = param.shape as [number, number, number, number];
-      const tfjs = new Float32Array(data.length);
-      for (let o = 0; o < outC; o++)
-        for (let i = 0; i < inC; i++)
-          for (let y = 0; y < kh; y++)
-            for (let x = 0; x < kw; x++)
-              tfjs[((y * kw + x) * inC + i) * outC + o] = data[((o * inC + i) * kh + y) * kw + x]!;
-      data = tfjs;
-    } else if (layer.kind === 'dense' && param.name.endsWith('.weight') && param.layer > 0) {
-      const previous = shapes[param.layer - 1]!;
-      const flattenedMap = previous.layer.kind === 'flatten' ? shapes[param.layer - 2]?.output : undefined;
-      if (flattenedMap && flattenedMap.length === 3) {
-        const [c, h, w] = flattenedMap as [number, number, number];
-        const units = param.shape[1]!;
-        const tfjs = new Float32Array(data.length);
-        for (let ch = 0; ch < c; ch++)
-          for (let y = 0; y < h; y++)
-            for (let x = 0; x < w; x++) {
-              const nchw = ((ch * h + y) * w + x) * units;
-              tfjs.set(data.subarray(nchw, nchw + units), ((y * w + x) * c + ch) * units);
-            }
-        data = tfjs;
-      }
-    }
-    weights.set(param.name, { shape: param.shape, data });
+    const previous = shapes[param.layer - 1];
+    const flattenedMap = previous?.layer.kind === 'flatten' ? shapes[param.layer - 2]?.output : undefined;
+    const flattened = flattenedMap?.length === 3 ? flattenedMap : undefined;
+    weights.set(param.name, { shape: param.shape, data: TO_TFJS[layer.kind](param, valuesOf(tensor), flattened) });
   }
   return weights;
 }

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../common/index.js';
 import type { ModelSignature } from '../runtime/index.js';
 
-function tritonConfig(name: string, signature: ModelSignature, maxBatchSize = 256): string {
+/** What the Triton config needs of a model's signature. */
+type TritonSignature = Pick<ModelSignature, 'inputName' | 'outputName' | 'inputShape' | 'classes'>;
+
+function tritonConfig(name: string, signature: TritonSignature, maxBatchSize = 256): string {
   const [, c, h, w] = signature.inputShape;
   return `name: "${name}"
 platform: "onnxruntime_onnx"
@@ -37,7 +40,7 @@ export async function writeTritonRepository(
   dir: string,
   name: string,
   onnxBytes: Uint8Array,
-  signature: ModelSignature,
+  signature: TritonSignature,
 ): Promise<string> {
   await writeFileAtomic(join(dir, name, '1', 'model.onnx'), onnxBytes);
   await writeFileAtomic(join(dir, name, 'config.pbtxt'), tritonConfig(name, signature));

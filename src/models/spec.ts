@@ -20,6 +20,9 @@ export type LayerSpec =
 
 export type LayerKind = LayerSpec['kind'];
 
+/** The spec of one layer kind, e.g. `LayerOf<'conv2d'>`: what each stage's per-kind table entry receives. */
+export type LayerOf<K extends LayerKind> = Extract<LayerSpec, { kind: K }>;
+
 export type OptimizerName = 'sgd' | 'momentum' | 'adam';
 export type ScheduleName = 'constant' | 'cosine' | 'one-cycle';
 

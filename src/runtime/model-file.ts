@@ -28,10 +28,15 @@ export const METADATA_KEYS = Object.freeze({
 export interface ModelSignature {
   inputName: string;
   outputName: string;
-  /** [-1, channels, height, width]; -1 for a dynamic dimension. */
+  /** [batch, channels, height, width] as the file declares it; -1 for a dynamic batch dimension. */
   inputShape: number[];
-  /** [-1, classes] */
+  /** [batch, classes]; -1 for a dynamic batch dimension. */
   outputShape: number[];
+  /**
+   * The batch size the model is fixed to (a PyTorch export without dynamic axes fixes it to 1), or undefined when
+   * its batch dimension is dynamic. Sessions run any number of images in chunks of this size.
+   */
+  fixedBatch: number | undefined;
   classes: number;
   opset: number;
   producer: string;
@@ -56,10 +61,193 @@ function dims(info: OnnxTypes.IValueInfoProto): { elemType: number; shape: numbe
   return { elemType: tensor.elemType ?? 0, shape };
 }
 
+/** True when a tensor keeps its values in a file beside the model instead of inside it. */
+function isExternal(tensor: OnnxTypes.ITensorProto | null | undefined): boolean {
+  return (
+    !!tensor &&
+    (tensor.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || (tensor.externalData ?? []).length > 0)
+  );
+}
+
+/**
+ * The name of the first tensor stored as external data anywhere in the model: initializers, sparse initializers,
+ * tensor attributes of any node (a Constant's `value`), subgraphs (If, Loop, Scan bodies) and local functions.
+ * ONNX Runtime would read such a tensor from a path relative to the working directory.
+ */
+function findExternalTensor(model: OnnxTypes.IModelProto): string | undefined {
+  const inSparse = (sparse: OnnxTypes.ISparseTensorProto | null | undefined) =>
+    isExternal(sparse?.values) || isExternal(sparse?.indices);
+  const inNodes = (nodes: OnnxTypes.INodeProto[] | null | undefined): string | undefined => {
+    for (const node of nodes ?? []) {
+      for (const attribute of node.attribute ?? []) {
+        const where = `${attribute.name ?? '?'} of node '${node.name || node.opType}'`;
+        if (isExternal(attribute.t) || inSparse(attribute.sparseTensor)) return attribute.t?.name || where;
+        const tensor = (attribute.tensors ?? []).find(isExternal);
+        if (tensor || (attribute.sparseTensors ?? []).some(inSparse)) return tensor?.name || where;
+        for (const graph of [attribute.g, ...(attribute.graphs ?? [])]) {
+          const found = graph ? inGraph(graph) : undefined;
+          if (found !== undefined) return found;
+        }
+      }
+    }
+    return undefined;
+  };
+  const inGraph = (graph: OnnxTypes.IGraphProto): string | undefined => {
+    const initializer = (graph.initializer ?? []).find(isExternal);
+    if (initializer) return initializer.name ?? '?';
+    const sparse = (graph.sparseInitializer ?? []).find(inSparse);
+    if (sparse) return sparse.values?.name ?? '?';
+    return inNodes(graph.node);
+  };
+  if (model.graph) {
+    const found = inGraph(model.graph);
+    if (found !== undefined) return found;
+  }
+  for (const fn of model.functions ?? []) {
+    const found = inNodes(fn.node);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * Most elements one tensor built at run time may have: 2^28 (1 GiB of float32). AlexNet's largest weight has
+ * 3.8e7 and its largest activation at a batch of 64 has 1.8e7; a graph asking for more is refused at load rather
+ * than allocating it on every inference.
+ */
+const MAX_BUILT_TENSOR_ELEMENTS = 2 ** 28;
+
+/** Operators that allocate a tensor whose size comes from values (shapes, repeats, ranges), not from inputs. */
+const BUILDERS: Readonly<Record<string, (values: (number[] | undefined)[], node: OnnxTypes.INodeProto) => number>> =
+  Object.freeze({
+    ConstantOfShape: ([shape]) => product(shape),
+    Expand: ([, shape]) => product(shape),
+    Tile: ([, repeats]) => product(repeats),
+    Range: ([start, limit, delta]) =>
+      start && limit && delta && delta[0] ? Math.ceil((limit[0]! - start[0]!) / delta[0]) : 0,
+    Resize: ([, , scales, sizes]) => Math.max(product(sizes), product(scales)),
+    Upsample: ([, scales]) => product(scales),
+    Pad: ([, pads]) => {
+      if (!pads) return 0;
+      const rank = pads.length / 2;
+      return product(pads.slice(0, rank).map((begin, i) => begin + pads[rank + i]! + 1));
+    },
+  });
+
+/** The product of known values; 0 when unknown (nothing is claimed about it). */
+function product(values: number[] | undefined): number {
+  return values && values.length > 0 ? values.reduce((a, b) => a * Math.max(b, 0), 1) : 0;
+}
+
+/** Integer and float values of a constant tensor, when it is small enough to be a shape or a scalar. */
+function valuesOf(tensor: OnnxTypes.ITensorProto | null | undefined): number[] | undefined {
+  if (!tensor) return undefined;
+  const count = (tensor.dims ?? []).reduce((a: number, b) => a * Number(b), 1);
+  if (count > 64) return undefined;
+  const raw = tensor.rawData && tensor.rawData.length > 0 ? tensor.rawData : undefined;
+  const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : undefined;
+  const reader = VALUE_READERS[tensor.dataType ?? 0];
+  if (!reader) return undefined;
+  return view
+    ? Array.from({ length: count }, (_, i) => reader.raw(view, i * reader.size))
+    : reader.typed(tensor).map(Number);
+}
+
+/** How a constant's values are read, by ONNX data type: from raw little-endian bytes or from the typed field. */
+const VALUE_READERS: Readonly<
+  Record<
+    number,
+    { size: number; raw: (view: DataView, at: number) => number; typed: (t: OnnxTypes.ITensorProto) => unknown[] }
+  >
+> = Object.freeze({
+  [onnx.TensorProto.DataType.INT64]: {
+    size: 8,
+    raw: (view, at) => Number(view.getBigInt64(at, true)),
+    typed: (t) => t.int64Data ?? [],
+  },
+  [onnx.TensorProto.DataType.INT32]: {
+    size: 4,
+    raw: (view, at) => view.getInt32(at, true),
+    typed: (t) => t.int32Data ?? [],
+  },
+  [onnx.TensorProto.DataType.FLOAT]: {
+    size: 4,
+    raw: (view, at) => view.getFloat32(at, true),
+    typed: (t) => t.floatData ?? [],
+  },
+});
+
+/** Elementwise arithmetic on constant shape values, with a scalar broadcast over a vector. */
+const ARITHMETIC: Readonly<Record<string, (a: number, b: number) => number>> = Object.freeze({
+  Add: (a, b) => a + b,
+  Sub: (a, b) => a - b,
+  Mul: (a, b) => a * b,
+  Div: (a, b) => Math.trunc(a / b),
+  Max: (a, b) => Math.max(a, b),
+});
+
+/**
+ * The largest tensor a creation operator (BUILDERS) in the main graph makes, from the values its size inputs have
+ * when they are constants or computed from constants and the input's shape (Shape, Concat, Gather, arithmetic;
+ * a dynamic batch counts as 1, so the figure is a lower bound). Undefined when no such operator has known sizes.
+ */
+function largestBuiltTensor(
+  graph: OnnxTypes.IGraphProto,
+  inputName: string,
+  inputShape: number[],
+): { node: string; op: string; elements: number } | undefined {
+  const known = new Map<string, number[]>();
+  for (const tensor of graph.initializer ?? []) {
+    const values = valuesOf(tensor);
+    if (values) known.set(tensor.name ?? '', values);
+  }
+  known.set(
+    `shape:${inputName}`,
+    inputShape.map((d) => (d > 0 ? d : 1)),
+  );
+  let largest: { node: string; op: string; elements: number } | undefined;
+  for (const node of graph.node ?? []) {
+    const op = node.opType ?? '';
+    const inputs = (node.input ?? []).map((name) => known.get(name));
+    const output = node.output?.[0];
+    const attribute = (name: string) => (node.attribute ?? []).find((a) => a.name === name);
+    let values: number[] | undefined;
+    if (op === 'Constant') {
+      const value = attribute('value');
+      const ints = attribute('value_ints')?.ints;
+      const int = attribute('value_int')?.i;
+      values = value?.t ? valuesOf(value.t) : ints ? ints.map(Number) : int != null ? [Number(int)] : undefined;
+    } else if (op === 'Shape' && node.input?.[0] === inputName) {
+      values = known.get(`shape:${inputName}`);
+    } else if (['Identity', 'Cast', 'Unsqueeze', 'Squeeze', 'Reshape', 'Flatten'].includes(op)) {
+      values = inputs[0];
+    } else if (op === 'Concat' && inputs.every(Boolean)) {
+      values = inputs.flatMap((v) => v!);
+    } else if (op === 'Gather' && inputs[0] && inputs[1]) {
+      values = inputs[1].map((i) => inputs[0]![i < 0 ? inputs[0]!.length + i : i]!);
+    } else if (ARITHMETIC[op] && inputs[0] && inputs[1]) {
+      const [a, b] = [inputs[0], inputs[1]];
+      const length = Math.max(a.length, b.length);
+      values = Array.from({ length }, (_, i) =>
+        ARITHMETIC[op]!(a[a.length === 1 ? 0 : i]!, b[b.length === 1 ? 0 : i]!),
+      );
+    }
+    if (values && output) known.set(output, values);
+    const builder = BUILDERS[op];
+    if (builder) {
+      const elements = builder(inputs, node);
+      if (!largest || elements > largest.elements) largest = { node: node.name || output || op, op, elements };
+    }
+  }
+  return largest;
+}
+
 /**
  * Parses and validates ONNX bytes; `file` names the source in errors.
- * @throws ModelCheckError MODEL_MALFORMED, MODEL_EXTERNAL_DATA or MODEL_SIGNATURE (needs one float32 input
- *   [N, 1, H, W] and one float32 output [N, classes]).
+ * @throws ModelCheckError MODEL_MALFORMED, MODEL_EXTERNAL_DATA (a tensor anywhere in the model, in a Constant
+ *   node or a subgraph too, stored in an external file), MODEL_HUGE_TENSOR (the graph builds a tensor of more
+ *   than 2^28 elements from constant sizes) or MODEL_SIGNATURE (needs one float32 input [N, 1, H, W] and one
+ *   float32 output [N, classes]; N may be dynamic or fixed).
  */
 export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
   let model: OnnxTypes.ModelProto;
@@ -75,12 +263,10 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
   if (!graph || (graph.node ?? []).length === 0) {
     throw new ModelCheckError(`${file}: not a valid ONNX model (no graph)`, 'MODEL_MALFORMED');
   }
-  const external = (graph.initializer ?? []).find(
-    (t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL || (t.externalData ?? []).length > 0,
-  );
-  if (external) {
+  const external = findExternalTensor(model);
+  if (external !== undefined) {
     throw new ModelCheckError(
-      `${file}: tensor '${external.name}' is stored in an external data file; cnnx loads self-contained models only (re-save with all tensors inside the .onnx)`,
+      `${file}: tensor '${external}' is stored in an external data file; cnnx loads self-contained models only (re-save with all tensors inside the .onnx)`,
       'MODEL_EXTERNAL_DATA',
     );
   }
@@ -129,11 +315,21 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
     // labels are optional; a malformed entry falls back to indices
   }
   const opset = Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0);
+  const batch = input.shape[0]!;
+  const built = largestBuiltTensor(graph, inputs[0]!.name!, input.shape);
+  if (built && built.elements > MAX_BUILT_TENSOR_ELEMENTS) {
+    throw new ModelCheckError(
+      `${file}: node '${built.node}' (${built.op}) builds a tensor of ${built.elements.toExponential(2)} elements at ` +
+        `run time, over the ${MAX_BUILT_TENSOR_ELEMENTS.toExponential(2)}-element limit; refused`,
+      'MODEL_HUGE_TENSOR',
+    );
+  }
   return {
     inputName: inputs[0]!.name!,
     outputName: outputs[0]!.name!,
-    inputShape: [-1, ...input.shape.slice(1)],
-    outputShape: [-1, classes],
+    inputShape: [batch, ...input.shape.slice(1)],
+    outputShape: [output.shape[0]!, classes],
+    fixedBatch: batch > 0 ? batch : undefined,
     classes,
     opset,
     producer: `${model.producerName ?? ''} ${model.producerVersion ?? ''}`.trim(),

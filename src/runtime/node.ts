@@ -3,8 +3,8 @@
  * to an execution provider; `auto` tries CUDA, then WebGPU, then CPU, and records in one line why each failed.
  */
 import * as ort from 'onnxruntime-node';
-import { CnnxError, ensureVulkanRuntimeDir, messageOf } from '../common/index.js';
-import type { ModelSession, SkippedProvider } from './session.js';
+import { CnnxError, ensureVulkanRuntimeDir, messageOf, missingGpuDevice } from '../common/index.js';
+import { inBatchesOf, type ModelSession, type SkippedProvider } from './session.js';
 
 // ONNX Runtime's own log goes to stderr from native code; a failed provider attempt (CUDA without its libraries)
 // would print a multi-line error although cnnx reports and handles it. Errors still reach callers as exceptions.
@@ -111,6 +111,12 @@ export async function openSession(model: Uint8Array, options: SessionOptions = {
     if (refused.ep !== 'cpu') skipped.push({ ep: refused.ep, reason: refused.reason });
   };
   for (const ep of order) {
+    const noGpu = order.length > 1 && ep !== 'cpu' ? missingGpuDevice() : undefined;
+    if (ep !== 'cpu' && noGpu !== undefined) {
+      skipped.push({ ep, reason: noGpu });
+      failures.push(`${ep}: ${noGpu}`);
+      continue;
+    }
     let session: ort.InferenceSession;
     try {
       session = await tryCreate(model, ep, options);
@@ -129,22 +135,31 @@ export async function openSession(model: Uint8Array, options: SessionOptions = {
         continue;
       }
     }
+    const run: NodeSession['run'] = async (data, dims) => {
+      const outputs = await session.run({ [inputName]: new ort.Tensor('float32', data, dims) });
+      const logits = outputs[outputName]!;
+      const result = { data: logits.data as Float32Array, dims: [...logits.dims] };
+      for (const tensor of Object.values(outputs)) tensor.dispose?.();
+      return result;
+    };
+    const batch = fixedBatchOf(session);
     return {
       ep,
       skipped,
       inputName,
       outputName,
-      async run(data, dims) {
-        const outputs = await session.run({ [inputName]: new ort.Tensor('float32', data, dims) });
-        const logits = outputs[outputName]!;
-        const result = { data: logits.data as Float32Array, dims: [...logits.dims] };
-        for (const tensor of Object.values(outputs)) tensor.dispose?.();
-        return result;
-      },
+      run: batch === undefined ? run : inBatchesOf(batch, run),
       release: () => session.release(),
     };
   }
   throw new CnnxError(`no execution provider could load the model: ${failures.join('; ')}`, 'EP_UNAVAILABLE');
+}
+
+/** The input's batch size when the model fixes it (a PyTorch export without dynamic axes), else undefined. */
+function fixedBatchOf(session: ort.InferenceSession): number | undefined {
+  const input = session.inputMetadata[0];
+  const first = input?.isTensor ? input.shape[0] : undefined;
+  return typeof first === 'number' && first > 0 ? first : undefined;
 }
 
 /** Refuses a provider whose answer on the probe input differs from the CPU provider's. */

@@ -52,3 +52,37 @@ export function oneRunAtATime<S extends ModelSession>(session: S): S {
     },
   };
 }
+
+/**
+ * `run` for a model whose batch dimension is fixed at `batch` (a PyTorch export without dynamic axes): any number
+ * of images N is run in ceil(N / batch) calls of exactly `batch` images, the last one padded with zeros, and the
+ * logits are put back together as [N, classes] with the padding's rows dropped.
+ */
+export function inBatchesOf(batch: number, run: ModelSession['run']): ModelSession['run'] {
+  return async (data, dims) => {
+    const count = dims[0]!;
+    if (count === batch) return run(data, dims);
+    const imageSize = data.length / count;
+    const chunk = batch * imageSize;
+    const parts: Float32Array[] = [];
+    let classes = 0;
+    for (let first = 0; first < count; first += batch) {
+      let input = data.subarray(first * imageSize, Math.min(count, first + batch) * imageSize);
+      if (input.length < chunk) {
+        const padded = new Float32Array(chunk);
+        padded.set(input);
+        input = padded;
+      }
+      const result = await run(input, [batch, ...dims.slice(1)]);
+      classes = result.dims[1]!;
+      parts.push(result.data.subarray(0, Math.min(batch, count - first) * classes));
+    }
+    const logits = new Float32Array(count * classes);
+    let at = 0;
+    for (const part of parts) {
+      logits.set(part, at);
+      at += part.length;
+    }
+    return { data: logits, dims: [count, classes] };
+  };
+}

@@ -4,6 +4,7 @@
  * company (0: only for the requests already read in the same turn of the event loop). The queue is bounded: past `maxQueue` images a request is refused at once (503 with Retry-After).
  */
 import { CnnxError } from '../common/index.js';
+import type { BatchTimes } from './model-stats.js';
 
 export interface BatcherOptions {
   maxBatch: number;
@@ -24,6 +25,10 @@ export interface BatcherOptions {
   concurrency?: number;
   /** Called with each batch's size (metrics). */
   onBatch?: (size: number) => void;
+  /** Called for each request when its batch starts, with the nanoseconds it waited. */
+  onQueued?: (ns: number) => void;
+  /** Called after each batch with its size and the nanoseconds of each phase (statistics). */
+  onExecuted?: (size: number, times: BatchTimes) => void;
 }
 
 interface Pending {
@@ -31,6 +36,8 @@ interface Pending {
   count: number;
   /** performance.now() past which the request is answered with TIMEOUT. */
   deadline: number;
+  /** performance.now() when it was queued. */
+  queuedAt: number;
   settled: boolean;
   resolve: (logits: Float32Array) => void;
   reject: (error: unknown) => void;
@@ -77,6 +84,7 @@ export class Batcher {
       const item: Pending = {
         data,
         count,
+        queuedAt: performance.now(),
         deadline: performance.now() + (this.options.timeoutMs ?? Infinity),
         settled: false,
         resolve: (logits) => this.settle(item) && resolve(logits),
@@ -167,7 +175,9 @@ export class Batcher {
 
   private async runBatch(items: Pending[], images: number): Promise<void> {
     try {
-      const { imageSize, imageDims } = this.options;
+      const { imageSize, imageDims, onQueued, onExecuted } = this.options;
+      const started = performance.now();
+      if (onQueued) for (const item of items) onQueued((started - item.queuedAt) * 1e6);
       const data = items.length === 1 ? items[0]!.data : new Float32Array(images * imageSize);
       if (items.length > 1) {
         let offset = 0;
@@ -177,13 +187,20 @@ export class Batcher {
         }
       }
       this.options.onBatch?.(images);
+      const prepared = performance.now();
       const result = await this.options.run(data, [images, ...imageDims]);
+      const ran = performance.now();
       const classes = result.dims[1]!;
       let at = 0;
       for (const item of items) {
         item.resolve(result.data.slice(at * classes, (at + item.count) * classes));
         at += item.count;
       }
+      onExecuted?.(images, {
+        inputNs: (prepared - started) * 1e6,
+        inferNs: (ran - prepared) * 1e6,
+        outputNs: (performance.now() - ran) * 1e6,
+      });
     } catch (error) {
       for (const item of items) item.reject(error);
     } finally {

@@ -4,6 +4,7 @@
  */
 import { createServer as createNetServer } from 'node:net';
 import { CnnxError } from '../common/index.js';
+import { ServerCredentials } from '@grpc/grpc-js';
 import type { CnnxServer } from './server.js';
 
 export interface ListenAddress {
@@ -87,4 +88,26 @@ export async function checkPortFree(port: number, host: string): Promise<void> {
     throw listenError(error, { port, host });
   }
   await new Promise<void>((resolve) => probe.close(() => resolve()));
+}
+
+/**
+ * Binds the server's gRPC service to `address`; resolves to the `host:port` target clients dial (the port the
+ * system picked, for port 0).
+ * @throws CnnxError PORT_IN_USE, PORT_DENIED or BAD_ADDRESS, as `listen`.
+ */
+export async function listenGrpc(server: Pick<CnnxServer, 'grpc'>, address: ListenAddress): Promise<string> {
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  if (!Number.isSafeInteger(address.port) || address.port < 0 || address.port > 65535) {
+    throw listenError({ code: 'ERR_SOCKET_BAD_PORT' }, address);
+  }
+  const port = await new Promise<number>((resolve, reject) =>
+    server.grpc.bindAsync(`${host}:${address.port}`, ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  ).catch((error: Error) => {
+    // grpc-js reports a failed bind as one message that carries Node's errno code.
+    const code = /\b(E[A-Z_]+)\b/.exec(error.message)?.[1] ?? 'EINVAL';
+    throw listenError({ code }, address);
+  });
+  return `${host}:${port}`;
 }

@@ -2,12 +2,14 @@
  * The models a server holds, by name (file name without `.onnx`). Loading checks the file (size limit, external
  * data, signature, optional sha256 pin) before ONNX Runtime sees it. Reloading swaps atomically: new requests go
  * to the new session at once, requests already queued finish on the old one, which is released after; a bad new
- * file leaves the old model serving and is reported.
+ * file leaves the old model serving and is reported. Loads of one name run one after another, and a change seen
+ * while a reload runs is loaded after it, so the server ends up serving what is on disk.
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CnnxError, messageOf } from '../common/index.js';
 import {
   openSession,
@@ -18,6 +20,7 @@ import {
   type ModelSignature,
 } from '../runtime/index.js';
 import { Batcher } from './batcher.js';
+import { ModelStats } from './model-stats.js';
 
 /** Nice value of each model's inference thread: the HTTP thread, which every request waits on, goes first. */
 const INFERENCE_THREAD_NICE = 5;
@@ -44,12 +47,19 @@ export interface RegistryOptions {
 export interface LoadedModel {
   name: string;
   file: string;
+  /** The bytes the session was opened from: what the page downloads, whatever the file on disk holds now. */
+  bytes: Uint8Array;
   sha256: string;
   signature: ModelSignature;
   session: ModelSession;
   batcher: Batcher;
+  /** Statistics of the name, kept across reloads. */
+  stats: ModelStats;
   loadedAt: Date;
 }
+
+/** Wait after a change event before reading the file: editors and `cp` write in several steps. */
+const SETTLE_MS = 300;
 
 function modelNameOf(file: string): string {
   return basename(file, extname(file));
@@ -75,7 +85,12 @@ function readyLine(model: LoadedModel, previous: LoadedModel | undefined): strin
 export class ModelRegistry {
   private readonly models = new Map<string, LoadedModel>();
   private readonly watchers: FSWatcher[] = [];
-  private readonly reloading = new Map<string, Promise<void>>();
+  /** Per name, the load in progress (loads of one name never overlap, so the last one asked for wins). */
+  private readonly loading = new Map<string, Promise<unknown>>();
+  /** Per name, the watcher's reload in progress; `again` marks a change seen meanwhile. */
+  private readonly reloading = new Map<string, { task: Promise<void>; again: boolean }>();
+  private readonly stats = new Map<string, ModelStats>();
+  private closed = false;
   /** Last load failure per model name, for /v2/models/{name} and logs. */
   readonly failures = new Map<string, string>();
 
@@ -104,15 +119,37 @@ export class ModelRegistry {
       } catch (error) {
         if (!info.isDirectory()) throw error;
         this.failures.set(modelNameOf(file), messageOf(error));
-        this.options.log(`not serving ${file}: ${messageOf(error)}`);
+        // The error names the file already.
+        this.options.log(`not serving it: ${messageOf(error)}`);
       }
     }
     if (this.models.size === 0) throw new CnnxError(`${path}: none of its models could be loaded`, 'MODEL_NOT_FOUND');
   }
 
-  /** Loads (or reloads) one file; the previous version keeps serving if this fails. */
-  async load(file: string): Promise<LoadedModel> {
+  /** Statistics of a model name (created on first use, kept across reloads). */
+  statsOf(name: string): ModelStats {
+    let stats = this.stats.get(name);
+    if (!stats) this.stats.set(name, (stats = new ModelStats()));
+    return stats;
+  }
+
+  /**
+   * Loads (or reloads) one file; the previous version keeps serving if this fails. Loads of the same name wait for
+   * each other, so they finish in the order they were asked for.
+   */
+  load(file: string): Promise<LoadedModel> {
     const name = modelNameOf(file);
+    const previous = this.loading.get(name) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.loadNow(file, name));
+    const settled = next.catch(() => undefined);
+    this.loading.set(name, settled);
+    void settled.then(() => {
+      if (this.loading.get(name) === settled) this.loading.delete(name);
+    });
+    return next;
+  }
+
+  private async loadNow(file: string, name: string): Promise<LoadedModel> {
     const { bytes, signature } = await readOnnxModel(file, { maxBytes: this.options.maxModelBytes });
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const pin = this.options.pins?.[name];
@@ -121,9 +158,10 @@ export class ModelRegistry {
     }
     const side = signature.inputShape[2]!;
     const width = signature.inputShape[3]!;
+    const probeBatch = signature.fixedBatch ?? 2;
     const probe = {
-      data: new Float32Array(2 * side * width).map((_, i) => ((i * 7919) % 256) / 255),
-      dims: [2, 1, side, width],
+      data: new Float32Array(probeBatch * side * width).map((_, i) => ((i * 7919) % 256) / 255),
+      dims: [probeBatch, 1, side, width],
     };
     const sessionOptions = {
       ep: this.options.ep,
@@ -135,6 +173,7 @@ export class ModelRegistry {
     const session = this.options.inferenceWorker
       ? await openSessionInWorker(bytes, { ...sessionOptions, nice: INFERENCE_THREAD_NICE })
       : await openSession(bytes, sessionOptions);
+    const stats = this.statsOf(name);
     const batcher = new Batcher({
       maxBatch: this.options.maxBatch,
       maxDelayMs: this.options.maxQueueDelayMs,
@@ -146,8 +185,20 @@ export class ModelRegistry {
       concurrency: this.options.inferenceWorker ? 2 : 1,
       run: (data, dims) => session.run(data, dims),
       onBatch: (size) => this.options.onBatch?.(name, size),
+      onQueued: (ns) => stats.queued(ns),
+      onExecuted: (size, times) => stats.executed(size, times),
     });
-    const loaded: LoadedModel = { name, file, sha256, signature, session, batcher, loadedAt: new Date() };
+    const loaded: LoadedModel = {
+      name,
+      file,
+      bytes,
+      sha256,
+      signature,
+      session,
+      batcher,
+      stats,
+      loadedAt: new Date(),
+    };
     const previous = this.models.get(name);
     this.models.set(name, loaded);
     this.failures.delete(name);
@@ -169,34 +220,60 @@ export class ModelRegistry {
     }
   }
 
-  /** Watches a directory and reloads (or adds) a model when its file changes; `only` limits it to one file. */
+  /**
+   * Watches a directory and reloads (or adds) a model when its file changes; `only` limits it to one file. A change
+   * seen while that model reloads is not dropped: another reload follows, so the last version written is served.
+   */
   watch(dir: string, only?: string): void {
     const watcher = watch(dir, (_event, filename) => {
       if (!filename || !filename.endsWith('.onnx') || (only !== undefined && filename !== only)) return;
-      const name = modelNameOf(filename);
-      if (this.reloading.has(name)) return;
-      // Let the writer finish (editors and `cp` write in several steps; cnnx export renames atomically).
-      const task = new Promise<void>((resolve) => setTimeout(resolve, 300))
-        .then(() => this.load(join(dir, filename)))
-        .then(
-          () => undefined,
-          (error: unknown) => {
-            this.failures.set(name, messageOf(error));
-            this.options.log(
-              `reload of ${name} failed, ${this.models.has(name) ? 'still serving the previous version' : 'not serving it'}: ${messageOf(error)}`,
-            );
-          },
-        )
-        .finally(() => this.reloading.delete(name));
-      this.reloading.set(name, task);
+      this.reloadSoon(modelNameOf(filename), join(dir, filename));
     });
     this.watchers.push(watcher);
   }
 
+  private reloadSoon(name: string, file: string): void {
+    const running = this.reloading.get(name);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const entry = { task: Promise.resolve(), again: false };
+    entry.task = sleep(SETTLE_MS)
+      .then(() => (this.closed ? undefined : this.reloadIfChanged(name, file)))
+      .catch((error: unknown) => {
+        this.failures.set(name, messageOf(error));
+        this.options.log(
+          `reload of ${name} failed, ${this.models.has(name) ? 'still serving the previous version' : 'not serving it'}: ${messageOf(error)}`,
+        );
+      })
+      .finally(() => {
+        this.reloading.delete(name);
+        if (entry.again && !this.closed) this.reloadSoon(name, file);
+      });
+    this.reloading.set(name, entry);
+  }
+
+  /** Loads `file` unless the model it would replace came from the same bytes (a change event with no change). */
+  private async reloadIfChanged(name: string, file: string): Promise<void> {
+    const current = this.models.get(name);
+    if (current) {
+      const bytes = await readFile(file).catch(() => undefined);
+      if (bytes && createHash('sha256').update(bytes).digest('hex') === current.sha256) {
+        this.failures.delete(name);
+        return;
+      }
+    }
+    await this.load(file);
+  }
+
   /** Waits for in-flight batches, then releases every session. */
   async close(): Promise<void> {
+    this.closed = true;
     for (const watcher of this.watchers) watcher.close();
-    await Promise.all([...this.reloading.values()]);
+    while (this.reloading.size > 0 || this.loading.size > 0) {
+      await Promise.all([...[...this.reloading.values()].map((entry) => entry.task), ...this.loading.values()]);
+    }
     await Promise.all([...this.models.values()].map((model) => this.retire(model)));
     this.models.clear();
   }

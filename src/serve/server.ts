@@ -1,6 +1,7 @@
 /**
- * The cnnx HTTP server: fastify with onnxruntime-node behind a micro-batcher per model. Routes are thin; the
- * work is in the model registry (loading, hot reload), the batcher, and the shared preprocessing.
+ * The cnnx server: fastify (KServe v2 REST, images, the page) and a gRPC server (KServe v2 gRPC) over the same
+ * models, with onnxruntime-node behind a micro-batcher per model. Routes are thin; the work is in the model
+ * registry (loading, hot reload), the batcher, the protocol-neutral inference module and the shared preprocessing.
  */
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -9,10 +10,12 @@ import { availableParallelism } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import multipart from '@fastify/multipart';
+import type { Server as GrpcServer } from '@grpc/grpc-js';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { CnnxError } from '../common/index.js';
 import type { EpName } from '../runtime/index.js';
 import { fromClientError, fromFastifyError, rawErrorResponse } from './errors.js';
+import { createGrpcServer } from './grpc/grpc-server.js';
 import { createMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
 import { registerImageRoutes } from './routes/images.js';
@@ -61,6 +64,8 @@ export interface ServerOptions {
 
 export interface CnnxServer {
   app: FastifyInstance;
+  /** The KServe v2 gRPC service on the same models; `listenGrpc` binds it to a port. */
+  grpc: GrpcServer;
   registry: ModelRegistry;
   /**
    * Drains and stops: new connections are refused at once; requests already accepted get a complete answer
@@ -100,6 +105,13 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
   const app = Fastify({
     bodyLimit: options.bodyLimitBytes ?? 8 * 2 ** 20,
     requestTimeout: options.requestTimeoutMs ?? 30_000,
+    // Node checks request timeouts every 30 s by default, and only once the headers timeout (60 s) has passed
+    // too: a request whose body stalls would wait a minute for its 408. Check every second, against both limits.
+    http: {
+      connectionsCheckingInterval: 1000,
+      headersTimeout: Math.min(options.requestTimeoutMs ?? 30_000, 60_000),
+      requestTimeout: options.requestTimeoutMs ?? 30_000,
+    },
     // Draining is done here (see close()): fastify's own 503 has another body, and closing idle connections at
     // once loses requests their clients are sending at that moment.
     return503OnClosing: false,
@@ -151,7 +163,9 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     sendError(reply, new CnnxError(`no route ${request.method} ${request.url}`, 'NOT_FOUND'));
   });
 
-  registerKserveRoutes(app, registry, state);
+  const maxBatch = options.maxBatch ?? 64;
+  const maxQueueDelayMs = options.maxQueueDelayMs ?? 0;
+  await registerKserveRoutes(app, registry, state, { maxBatch, maxQueueDelayMs });
   registerImageRoutes(app, registry);
   registerPageRoutes(app, registry);
   app.get('/metrics', async (_request, reply) => {
@@ -162,6 +176,33 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
   if (options.echoRoute) {
+    // The binary counterpart: reads the body as the infer route does, splits off the JSON header, answers in binary.
+    await app.register(async (scope) => {
+      scope.removeAllContentTypeParsers();
+      scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+      scope.post<{ Params: { name: string } }>('/debug/echo-binary/:name', async (request, reply) => {
+        const body = request.body as Buffer;
+        const length = Number(request.headers['inference-header-content-length']);
+        const header = JSON.parse(body.toString('utf8', 0, length)) as { inputs?: { shape?: number[] }[] };
+        const answer = Buffer.from(
+          JSON.stringify({
+            model_name: request.params.name,
+            outputs: [
+              {
+                name: 'echo',
+                datatype: 'FP32',
+                shape: header.inputs?.[0]?.shape,
+                parameters: { binary_data_size: 40 },
+              },
+            ],
+          }),
+        );
+        return reply
+          .header('inference-header-content-length', String(answer.length))
+          .type('application/octet-stream')
+          .send(Buffer.concat([answer, body.subarray(length, length + 40)]));
+      });
+    });
     app.post<{ Params: { name: string } }>('/debug/echo/:name', async (request) => {
       const body = request.body as { inputs?: { name: string; shape: number[]; data: number[] }[] };
       const input = body.inputs?.[0];
@@ -172,20 +213,29 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     });
   }
 
+  const grpc = createGrpcServer(registry, state, { maxMessageBytes: options.bodyLimitBytes ?? 8 * 2 ** 20, log });
+
   return {
     app,
+    grpc,
     registry,
     close() {
       closing ??= (async () => {
         state.draining = true;
+        // New gRPC calls are refused (UNAVAILABLE) from now on; calls in flight finish first.
+        const grpcDrained = new Promise<void>((resolve) => grpc.tryShutdown(() => resolve()));
         if (app.server.listening) {
           // http.Server#close also closes idle kept-alive connections at once (Node >= 19), and a client may be
           // sending a request on one at that very moment: it would be reset unanswered. Close only the listener;
           // requests on open connections are answered with Connection: close, so busy clients leave by themselves.
           NetServer.prototype.close.call(app.server);
-          await connections.quiet(options.keepAliveGraceMs ?? 2000);
+          // A client that never finishes its request (a stalled body) would hold the drain open; past the request
+          // timeout its request has failed anyway, and its connection is closed.
+          await connections.quiet(options.keepAliveGraceMs ?? 2000, options.requestTimeoutMs ?? 30_000);
+          app.server.closeAllConnections();
         }
         await app.close();
+        await grpcDrained;
         await registry.close();
       })();
       return closing;
@@ -221,11 +271,13 @@ function trackConnections(app: FastifyInstance) {
   return {
     /**
      * Resolves when every connection left has been idle for `graceMs` since its last answer, so closing it loses
-     * nothing; busy ones are waited for (their answers close them while draining).
+     * nothing; busy ones are waited for (their answers close them while draining), `limitMs` at most.
      */
-    async quiet(graceMs: number): Promise<void> {
+    async quiet(graceMs: number, limitMs: number): Promise<void> {
+      const deadline = performance.now() + limitMs;
       for (;;) {
         const now = performance.now();
+        if (now >= deadline) return;
         let wait = 0;
         for (const { active, idleSince } of open.values()) {
           wait = Math.max(wait, active > 0 ? graceMs : graceMs - (now - idleSince));

@@ -1,10 +1,20 @@
 /**
  * A tfjs network built from a model spec: variables named like PyTorch's state_dict, Xavier-uniform weights as
- * in the notebook's init_cnn, and a forward pass that fuses each conv/dense with a following activation.
+ * in the notebook's init_cnn, and a forward pass that walks the spec's layer plan (models/layer-plan.ts): each
+ * conv/dense fuses a following activation and, at inference, folds a following batch norm, as the export does.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed } from '../common/index.js';
-import { parameterSpecs, type LayerSpec, type ModelSpec, type ParameterSpec } from '../models/index.js';
+import {
+  layerPlan,
+  parameterSpecs,
+  type LayerKind,
+  type LayerOf,
+  type LayerSpec,
+  type ModelSpec,
+  type ParameterSpec,
+  type PlanStep,
+} from '../models/index.js';
 
 /** Running-statistics updates produced by a training-mode forward pass, applied after the optimizer step. */
 export type StatUpdates = [tf.Variable, tf.Tensor][];
@@ -39,24 +49,103 @@ function fans(shape: number[]): { fanIn: number; fanOut: number } {
   return { fanIn: shape[0]!, fanOut: shape[1]! };
 }
 
-/** Initial value of a parameter: Xavier-uniform weights, PyTorch-default biases, batch-norm identity. */
-function initialValue(param: ParameterSpec, network: ParameterSpec[], spec: ModelSpec, seed: number): tf.Tensor {
-  const layer = spec.layers[param.layer]!;
-  const suffix = param.name.slice(param.name.indexOf('.') + 1);
-  const paramSeed = deriveSeed(seed, network.indexOf(param));
-  if (layer.kind === 'batch-norm') {
-    return suffix === 'bias' || suffix === 'running_mean' ? tf.zeros(param.shape) : tf.ones(param.shape);
-  }
+/** How a layer kind's parameters start: Xavier-uniform weights, PyTorch-default biases, batch-norm identity. */
+type Initialiser = (suffix: string, param: ParameterSpec, network: ParameterSpec[], seed: number) => tf.Tensor;
+
+/**
+ * Xavier-uniform weight; nn.Conv2d / nn.Linear default bias, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), which the
+ * notebook's init_cnn keeps.
+ */
+const xavierWeightDefaultBias: Initialiser = (suffix, param, network, seed) => {
   const weightShape = network.find((p) => p.name === `${param.layer}.weight`)!.shape;
   const { fanIn, fanOut } = fans(weightShape);
   if (suffix === 'weight') {
     const limit = Math.sqrt(6 / (fanIn + fanOut));
-    return tf.randomUniform(param.shape, -limit, limit, 'float32', paramSeed);
+    return tf.randomUniform(param.shape, -limit, limit, 'float32', seed);
   }
-  // nn.Conv2d / nn.Linear default bias, U(-1/sqrt(fan_in), 1/sqrt(fan_in)): the notebook's init_cnn keeps it.
   const bound = 1 / Math.sqrt(fanIn);
-  return tf.randomUniform(param.shape, -bound, bound, 'float32', paramSeed);
+  return tf.randomUniform(param.shape, -bound, bound, 'float32', seed);
+};
+
+const noParameters: Initialiser = (suffix, param) => {
+  throw new Error(`layer ${param.layer} has no parameters, yet ${suffix} was asked for`);
+};
+
+const INITIALISERS = {
+  conv2d: xavierWeightDefaultBias,
+  dense: xavierWeightDefaultBias,
+  'batch-norm': (suffix, param) =>
+    suffix === 'bias' || suffix === 'running_mean' ? tf.zeros(param.shape) : tf.ones(param.shape),
+  'max-pool': noParameters,
+  flatten: noParameters,
+  sigmoid: noParameters,
+  relu: noParameters,
+  dropout: noParameters,
+} satisfies { [K in LayerKind]: Initialiser };
+
+/** Initial value of a parameter, by its layer's kind. */
+function initialValue(param: ParameterSpec, network: ParameterSpec[], spec: ModelSpec, seed: number): tf.Tensor {
+  const layer = spec.layers[param.layer]!;
+  const suffix = param.name.slice(param.name.indexOf('.') + 1);
+  return INITIALISERS[layer.kind](suffix, param, network, deriveSeed(seed, network.indexOf(param)));
 }
+
+/** What a forward step sees besides its input: the step of the plan, the mode and the variables. */
+interface ForwardContext<K extends LayerKind> {
+  step: PlanStep & { layer: LayerOf<K> };
+  mode: ForwardMode;
+  get: (name: string) => tf.Variable;
+}
+
+type Forward<K extends LayerKind> = (h: tf.Tensor, context: ForwardContext<K>) => tf.Tensor;
+
+/** The kernel and bias of a conv or dense step, with its batch norm folded in when the plan folds one. */
+function kernelAndBias(step: PlanStep, get: (name: string) => tf.Variable): { kernel: tf.Tensor; bias: tf.Tensor } {
+  const i = step.index;
+  if (!step.batchNorm) return { kernel: get(`${i}.weight`), bias: get(`${i}.bias`) };
+  // At inference a following batch norm is folded into the weights, exactly as the ONNX export folds it.
+  return foldBatchNorm(
+    get(`${i}.weight`),
+    get(`${i}.bias`),
+    step.batchNorm.index,
+    step.batchNorm.layer.epsilon ?? 1e-5,
+    get,
+  );
+}
+
+/** One forward function per layer kind: a new kind does not compile until it has one. */
+const FORWARD = {
+  conv2d: (h, context) => {
+    const { layer, activation } = context.step;
+    const { kernel, bias } = kernelAndBias(context.step, context.get);
+    return tf.fused.conv2d({
+      x: h as tf.Tensor4D,
+      filter: kernel as tf.Tensor4D,
+      bias,
+      strides: layer.stride ?? 1,
+      pad: layer.padding ?? 0,
+      activation: activation?.layer.kind ?? 'linear',
+    });
+  },
+  dense: (h, context) => {
+    const { kernel, bias } = kernelAndBias(context.step, context.get);
+    return tf.fused.matMul({
+      a: h as tf.Tensor2D,
+      b: kernel as tf.Tensor2D,
+      bias,
+      activation: context.step.activation?.layer.kind ?? 'linear',
+    });
+  },
+  sigmoid: (h) => tf.sigmoid(h),
+  relu: (h) => tf.relu(h),
+  'max-pool': (h, { step: { layer } }) => tf.maxPool(h as tf.Tensor4D, layer.size, layer.stride, 'valid'),
+  flatten: (h) => tf.reshape(h, [h.shape[0]!, -1]),
+  dropout: (h, { step: { layer, index }, mode }) =>
+    mode.training && layer.rate > 0
+      ? tf.dropout(h, layer.rate, undefined, deriveSeed(mode.dropoutSeed ?? 0, index))
+      : h,
+  'batch-norm': (h, { step: { layer, index }, mode, get }) => batchNorm(h, index, layer, mode, get),
+} satisfies { [K in LayerKind]: Forward<K> };
 
 /** Creates a network with fresh weights from `seed`. */
 export function createNetwork(spec: ModelSpec, seed: number): Network {
@@ -70,62 +159,15 @@ export function createNetwork(spec: ModelSpec, seed: number): Network {
   });
   const trainable = parameters.filter((p) => p.trainable).map((p) => variables.get(p.name)!);
   const get = (name: string) => variables.get(name)!;
+  const plans = {
+    training: layerPlan(spec, { foldBatchNorm: false }),
+    inference: layerPlan(spec, { foldBatchNorm: true }),
+  };
 
   const apply = (input: tf.Tensor4D, mode: ForwardMode): tf.Tensor2D => {
     let h: tf.Tensor = input;
-    const layers = spec.layers;
-    for (let i = 0; i < layers.length; i++) {
-      const layer = layers[i]!;
-      const next = layers[i + 1];
-      switch (layer.kind) {
-        case 'conv2d':
-        case 'dense': {
-          // At inference a following batch norm is folded into the weights, exactly as the ONNX export folds it.
-          const fold = !mode.training && next?.kind === 'batch-norm';
-          const { kernel, bias } = fold
-            ? foldBatchNorm(get(`${i}.weight`), get(`${i}.bias`), i + 1, next.epsilon ?? 1e-5, get)
-            : { kernel: get(`${i}.weight`), bias: get(`${i}.bias`) };
-          const after = fold ? i + 2 : i + 1;
-          const activation = activationOf(layers[after]);
-          h =
-            layer.kind === 'conv2d'
-              ? tf.fused.conv2d({
-                  x: h as tf.Tensor4D,
-                  filter: kernel as tf.Tensor4D,
-                  bias,
-                  strides: layer.stride ?? 1,
-                  pad: layer.padding ?? 0,
-                  activation: activation ?? 'linear',
-                })
-              : tf.fused.matMul({
-                  a: h as tf.Tensor2D,
-                  b: kernel as tf.Tensor2D,
-                  bias,
-                  activation: activation ?? 'linear',
-                });
-          i = after - 1 + (activation ? 1 : 0);
-          break;
-        }
-        case 'sigmoid':
-          h = tf.sigmoid(h);
-          break;
-        case 'relu':
-          h = tf.relu(h);
-          break;
-        case 'max-pool':
-          h = tf.maxPool(h as tf.Tensor4D, layer.size, layer.stride, 'valid');
-          break;
-        case 'flatten':
-          h = tf.reshape(h, [h.shape[0]!, -1]);
-          break;
-        case 'dropout':
-          if (mode.training && layer.rate > 0)
-            h = tf.dropout(h, layer.rate, undefined, deriveSeed(mode.dropoutSeed ?? 0, i));
-          break;
-        case 'batch-norm':
-          h = batchNorm(h, i, layer, mode, get);
-          break;
-      }
+    for (const step of mode.training ? plans.training : plans.inference) {
+      h = (FORWARD[step.layer.kind] as Forward<LayerKind>)(h, { step, mode, get });
     }
     return h as tf.Tensor2D;
   };
@@ -153,10 +195,6 @@ function foldBatchNorm(
     kernel: tf.mul(kernel, scale),
     bias: tf.add(tf.mul(tf.sub(bias, get(`${bn}.running_mean`)), scale), get(`${bn}.bias`)),
   };
-}
-
-function activationOf(layer: LayerSpec | undefined): 'sigmoid' | 'relu' | undefined {
-  return layer?.kind === 'sigmoid' || layer?.kind === 'relu' ? layer.kind : undefined;
 }
 
 /**

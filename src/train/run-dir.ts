@@ -11,9 +11,9 @@
  * Every file is written atomically. The checkpoint is the single source of truth: a kill at any moment leaves
  * at worst a metrics file one epoch behind it (rebuilt on resume) and temporaries (removed on start and resume).
  */
-import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CnnxError, writeFileAtomic } from '../common/index.js';
+import { CnnxError, ensureDirectory, writeFileAtomic } from '../common/index.js';
 import type { DatasetName } from '../data/index.js';
 import type { TrainingDefaults } from '../models/index.js';
 import type { BackendName } from './backends/index.js';
@@ -123,12 +123,7 @@ export async function prepareRunDir(dir: string, options: { resume: boolean; rep
     }
     await Promise.all(runFiles.map((name) => rm(join(dir, name), { force: true })));
   } else {
-    try {
-      await mkdir(dir, { recursive: true });
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'error';
-      throw new CnnxError(`cannot create the run folder ${dir} (${code}); choose another --out`, 'BAD_RUN_DIR');
-    }
+    await ensureDirectory(dir);
   }
   const leftovers = (await readdir(dir)).filter((name) => TEMPORARY.test(name));
   await Promise.all(leftovers.map((name) => rm(join(dir, name), { force: true })));

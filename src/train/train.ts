@@ -150,7 +150,12 @@ async function restore(
     return { position: startOfRun(), history: [] };
   }
   const { position, metrics } = await loadCheckpoint(network, optimizer, file);
-  progress.log(`resuming ${runDir} after epoch ${position.epoch}${position.batch ? `, batch ${position.batch}` : ''}`);
+  // Said as the interruption says it: the epoch in progress, counted from 1, and the batches of it done.
+  progress.log(
+    position.batch === 0
+      ? `resuming ${runDir} after epoch ${position.epoch}`
+      : `resuming ${runDir} at epoch ${position.epoch + 1}, batch ${position.batch}`,
+  );
   return { position, history: metrics ?? (await readMetrics(runDir)).slice(0, position.epoch) };
 }
 

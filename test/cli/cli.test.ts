@@ -1,6 +1,10 @@
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { buildProgram, COMMANDS, type CommandName } from '../../src/cli/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 const run = async (...args: string[]) => {
   try {
@@ -13,6 +17,17 @@ const run = async (...args: string[]) => {
 };
 
 describe('cnnx CLI', () => {
+  it('lists each subcommand with the summary its module gives it', async () => {
+    const names = Object.keys(COMMANDS) as CommandName[];
+    const loaded = await buildProgram(names);
+    for (const name of names) {
+      expect([name, loaded.commands.find((c) => c.name() === name)?.description()]).toEqual([
+        name,
+        COMMANDS[name].summary,
+      ]);
+    }
+  });
+
   it('lists every subcommand in --help', async () => {
     const { code, stdout } = await run('--help');
     expect(code).toBe(0);
@@ -90,5 +105,27 @@ describe('cnnx eval / predict / export on the command line', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/Conv2d\s+output shape:\s+\[1, 96, 54, 54\]/);
     expect(stdout).toMatch(/Dense\s+output shape:\s+\[1, 10\]/);
+  });
+
+  it('refuses a picture that is not PNG, JPEG or WebP, naming its format', async () => {
+    const gif = join(await tempDir(), 'digit.gif');
+    await sharp({ create: { width: 28, height: 28, channels: 3, background: '#ffffff' } })
+      .gif()
+      .toFile(gif);
+    const { code, stderr } = await run('predict', '--model', 'models/lenet5-mnist.onnx', gif);
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(`cnnx: ${gif} is GIF; use a PNG, JPEG or WebP image`);
+  });
+
+  it('refuses a picture over the pixel budget with the reason, not as undecodable', async () => {
+    const huge = join(await tempDir(), 'huge.png');
+    await sharp({ create: { width: 8000, height: 8000, channels: 3, background: '#ffffff' } })
+      .png()
+      .toFile(huge);
+    const { code, stderr } = await run('predict', '--model', 'models/lenet5-mnist.onnx', huge);
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(
+      `cnnx: ${huge} has more than 40 megapixels; send a smaller image (a digit needs far fewer)`,
+    );
   });
 });

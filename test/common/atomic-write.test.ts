@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CnnxError, writeFileAtomic } from '../../src/common/index.js';
+import { CnnxError, ensureDirectory, writeFileAtomic } from '../../src/common/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 let dir: string;
@@ -53,5 +53,26 @@ describe('writeFileAtomic on a full disk', () => {
     });
     expect(await readFile(target, 'utf8')).toBe('previous');
     expect(await readdir(full.dir)).toEqual(['checkpoint.safetensors']);
+  });
+});
+
+describe('ensureDirectory on a read-only file system', () => {
+  it('names the real reason (Node reports it as ENOENT)', async (context) => {
+    const dir = join(await tempDir(), 'ro');
+    await mkdir(dir);
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k,ro', 'tmpfs', dir], { stdio: 'pipe' });
+    } catch (error) {
+      return context.skip(`cannot mount a read-only tmpfs here (${String((error as Error).message).split('\n')[0]})`);
+    }
+    try {
+      const run = join(dir, 'runs', 'first');
+      await expect(ensureDirectory(run)).rejects.toMatchObject({
+        code: 'WRITE_FAILED',
+        message: `cannot write ${run}: the file system is read-only: choose another folder`,
+      });
+    } finally {
+      execFileSync('umount', [dir]);
+    }
   });
 });

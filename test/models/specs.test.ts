@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { toleranceFor } from '../../src/export/index.js';
-import { countParameters, getModelSpec, layerShapes, MODEL_NAMES, parameterSpecs } from '../../src/models/index.js';
+import {
+  countParameters,
+  getModelSpec,
+  inferenceSpec,
+  layerPlan,
+  layerShapes,
+  MODEL_NAMES,
+  parameterSpecs,
+} from '../../src/models/index.js';
 
 describe('model specs', () => {
   it.each([
@@ -81,5 +89,26 @@ describe('model specs', () => {
     expect(toleranceFor('fp32-cpu', 'lenet5')).toEqual({ atol: 1e-5, rtol: 1e-6 });
     expect(toleranceFor('fp32-cpu', 'alexnet')).toEqual({ atol: 1e-4, rtol: 1e-6 });
     expect(toleranceFor('webgpu', 'alexnet')).toEqual(toleranceFor('webgpu', 'lenet5'));
+  });
+});
+
+describe('the layer plan training and export both walk', () => {
+  it('fuses activations into conv and dense layers, and folds batch norms only at inference', () => {
+    const spec = getModelSpec('lenet5-relu');
+    const describe = (steps: ReturnType<typeof layerPlan>) =>
+      steps.map((s) => [s.index, s.batchNorm?.index, s.activation?.index].filter((i) => i !== undefined).join('+'));
+    // conv 0, bn 1, relu 2, pool 3, conv 4, bn 5, relu 6, pool 7, flatten 8, dense 9, bn 10, relu 11, ...
+    expect(describe(layerPlan(spec, { foldBatchNorm: true }))).toEqual(['0+1+2', '3', '4+5+6', '7', '8', '9+10+11', '12+13+14', '15']);
+    expect(describe(layerPlan(spec, { foldBatchNorm: false }))).toEqual(
+      ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9', '10', '11', '12', '13', '14', '15'],
+    );
+    expect(describe(layerPlan(getModelSpec('lenet5'), { foldBatchNorm: false }))).toEqual(['0+1', '2', '3+4', '5', '6', '7+8', '9+10', '11']);
+  });
+
+  it('names the inference spec as the export names its layers: folded batch norms gone, activations kept', () => {
+    const { spec, sourceIndex, foldedBatchNorm } = inferenceSpec(getModelSpec('lenet5-relu'));
+    expect(spec.layers.map((l) => l.kind)).not.toContain('batch-norm');
+    expect(sourceIndex).toEqual([0, 2, 3, 4, 6, 7, 8, 9, 11, 12, 14, 15]);
+    expect(foldedBatchNorm[0]).toBe(1);
   });
 });

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { missingGpuDevice } from '../../src/common/index.js';
 import { CUDA_HELP, openSession } from '../../src/runtime/index.js';
 
 const MODEL = 'models/lenet5-relu-mnist.onnx';
@@ -30,7 +31,12 @@ describe('execution provider selection (onnxruntime-node)', () => {
       expect(skipped.reason.length, skipped.reason).toBeLessThanOrEqual(120);
       expect(skipped.reason).not.toContain('NuGet');
     }
-    if (!cudaProviderInstalled()) {
+    if (missingGpuDevice() !== undefined) {
+      expect(session.skipped).toEqual([
+        { ep: 'cuda', reason: 'no GPU device on this machine (/dev/dri/renderD*, /dev/nvidia0)' },
+        { ep: 'webgpu', reason: 'no GPU device on this machine (/dev/dri/renderD*, /dev/nvidia0)' },
+      ]);
+    } else if (!cudaProviderInstalled()) {
       expect(session.skipped[0]).toEqual({ ep: 'cuda', reason: 'CUDA provider libraries not installed' });
     }
   });

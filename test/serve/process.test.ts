@@ -2,7 +2,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFile, rename } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { createServer as createNetServer, type Server } from 'node:net';
+import { connect, createServer as createNetServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -225,5 +225,44 @@ describe('a real server process', () => {
       if (answer.status !== 200) expect(answer).toMatchObject({ status: 503, code: 'SHUTTING_DOWN' });
     }
     expect(code, stderr).toBe(0);
+  }, 120_000);
+});
+
+describe('a client that never finishes its request', () => {
+  /** Sends headers announcing a 500-byte body and 3 bytes of it; resolves to everything the server sends back. */
+  const stall = (port: number) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.write(
+      'POST /v2/models/digits/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"i',
+    );
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    return new Promise<string>((resolve) => socket.on('close', () => resolve(answer)));
+  };
+
+  it('gets 408 REQUEST_TIMEOUT, and does not hold the drain after SIGTERM past the request timeout', async () => {
+    const dir = await tempDir();
+    await copyFile(MODEL, join(dir, 'digits.onnx'));
+    const child = cnnx(['serve', '--model', dir, '--port', '0', '--ep', 'cpu', '--timeout', '1500']);
+    const exited = finished(child, 110_000);
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (chunk: Buffer) => {
+        const match = /at (http:\/\/[^\s]+)/.exec(chunk.toString());
+        if (match) resolve(match[1]!);
+      });
+      void exited.then(({ code, stderr }) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+    const port = Number(new URL(url).port);
+    const answer = await stall(port);
+    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toContain('"code":"REQUEST_TIMEOUT"');
+
+    const stalled = stall(port);
+    await new Promise((wait) => setTimeout(wait, 200));
+    // The stalled client never finishes nor leaves: the server must end its connection itself and exit.
+    child.kill('SIGTERM');
+    const { code } = await exited;
+    await stalled;
+    expect(code).toBe(0);
   }, 120_000);
 });

@@ -118,7 +118,12 @@ describe('bad requests get a 4xx JSON error and leave the server as it was', () 
     ['absurd shape', () => infer(inferBody([0], { shape: [1e12, 1, 28, 28] })), 400, 'INVALID_INPUT'],
     ['data length mismatch', () => infer(inferBody([0], { data: [1, 2, 3] })), 400, 'INVALID_INPUT'],
     ['non-number data', () => infer(inferBody([0], { data: Array(784).fill('NaN') })), 400, 'INVALID_INPUT'],
-    ['nested data', () => infer(inferBody([0], { data: [pixels(0)] })), 400, 'INVALID_INPUT'],
+    [
+      'data nested deeper than its shape',
+      () => infer(inferBody([0], { data: [[[[[pixels(0)]]]]] })),
+      400,
+      'INVALID_INPUT',
+    ],
     ['no inputs', () => infer({}), 400, 'INVALID_INPUT'],
     ['unknown model', () => infer(inferBody([0]), 'nope'), 404, 'MODEL_NOT_FOUND'],
     ['unknown route', () => inject({ url: '/v3/whatever' }), 404, 'NOT_FOUND'],

@@ -86,7 +86,9 @@ describe('cnnx train as a process', () => {
 
     const resumed = cnnx(['train', '--resume', dir]);
     const batch = saved.position.batch;
-    await resumed.output(new RegExp(`^resuming .* after epoch 0${batch ? `, batch ${batch}` : ''}$`, 'm'));
+    await resumed.output(
+      new RegExp(batch ? `^resuming .* at epoch 1, batch ${batch}$` : '^resuming .* after epoch 0$', 'm'),
+    );
     await sleep(1500);
     const sentAgain = performance.now();
     resumed.child.kill('SIGTERM');

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { MODEL_NAMES } from '../../models/index.js';
 import { BACKEND_NAMES, benchmarkTraining, type BackendName } from '../../train/index.js';
-import { oneOf, positiveInt } from '../options.js';
+import { nonNegativeInt, oneOf, positiveInt } from '../options.js';
 
 interface BenchTrainFlags {
   model: string;
@@ -23,7 +23,7 @@ export function registerBench(program: Command): void {
     .option('--batch-size <n>', 'batch size', positiveInt, 256)
     .option('--backend <name>', `tfjs backend: ${BACKEND_NAMES.join(' | ')}`, oneOf(BACKEND_NAMES), 'auto')
     .option('--steps <n>', 'timed steps', positiveInt, 20)
-    .option('--warmup <n>', 'untimed steps first', positiveInt, 3)
+    .option('--warmup <n>', 'untimed steps first', nonNegativeInt, 3)
     .option('--profile', 'add per-kernel milliseconds of one step')
     .option('--json', 'print one JSON line')
     .action(async (flags: BenchTrainFlags) => {

@@ -6,10 +6,10 @@
  */
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { COMMITTED_MODELS } from '../../common/index.js';
+import { CnnxError, COMMITTED_MODELS } from '../../common/index.js';
 import { exportRun } from '../../export/index.js';
 import { getModelSpec } from '../../models/index.js';
-import { checkPortFree, createServer, listen } from '../../serve/index.js';
+import { checkPortFree, createServer, listen, listenGrpc } from '../../serve/index.js';
 import { runPath, train, type TrainConfig } from '../../train/index.js';
 import { defaultRunDir, port, positiveInt } from '../options.js';
 import { exitAsStopped, stopSignals } from '../signals.js';
@@ -19,6 +19,7 @@ const DEMO_MODEL = 'lenet5-relu';
 
 interface DemoFlags {
   port: number;
+  grpcPort: number;
   host: string;
   skipTrain?: boolean;
   epochs: number;
@@ -33,6 +34,7 @@ export function registerDemo(program: Command): void {
     .addOption(
       new Option('-p, --port <n>', 'port, 0 to 65535 (0 picks a free one)').env('PORT').argParser(port).default(8080),
     )
+    .option('--grpc-port <n>', 'KServe v2 gRPC port, 0 to 65535 (0 picks a free one)', port, 8081)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
     .option('--skip-train', 'serve the committed models at once')
     .option(
@@ -44,7 +46,15 @@ export function registerDemo(program: Command): void {
     .option('-o, --out <dir>', `run directory (default ${defaultRunDir('demo')})`)
     .action(async (flags: DemoFlags, command: Command) => {
       const log = (message: string) => console.error(message);
+      const trainingOnly = ['epochs', 'out'].filter((name) => command.getOptionValueSource(name) === 'cli');
+      if (flags.skipTrain && trainingOnly.length > 0) {
+        throw new CnnxError(
+          `--skip-train trains nothing, so ${trainingOnly.map((name) => `--${name}`).join(' and ')} would do nothing; drop one or the other`,
+          'OPTION_CONFLICT',
+        );
+      }
       await checkPortFree(flags.port, flags.host);
+      await checkPortFree(flags.grpcPort, flags.host);
       let digitsModel = COMMITTED_MODELS.digits;
       let runDir: string | undefined;
       if (!flags.skipTrain) {
@@ -58,7 +68,7 @@ export function registerDemo(program: Command): void {
           backend: 'auto',
         };
         log(
-          `1/3 training ${spec.name} on ${config.dataset}, ${config.epochs} epochs into ${runDir} ` +
+          `1/3 training ${spec.name} on ${config.dataset}, ${config.epochs} epoch${config.epochs === 1 ? '' : 's'} into ${runDir} ` +
             `(cnnx train --model ${spec.name} --epochs ${config.epochs})`,
         );
         const training = stopSignals('stopping after this batch and saving a checkpoint');
@@ -82,8 +92,10 @@ export function registerDemo(program: Command): void {
       });
       const serving = stopSignals('draining in-flight requests');
       let address: string;
+      let grpcAddress: string;
       try {
         address = await listen(server, { port: flags.port, host: flags.host });
+        grpcAddress = await listenGrpc(server, { port: flags.grpcPort, host: flags.host });
       } catch (error) {
         serving.dispose();
         await server.close();
@@ -92,7 +104,7 @@ export function registerDemo(program: Command): void {
       const names = server.registry.list().map((m) => m.name);
       const digits = names[0]!;
       console.log(`
-cnnx is serving ${names.join(' and ')} at ${address}
+cnnx is serving ${names.join(' and ')} at ${address} (HTTP) and ${grpcAddress} (KServe v2 gRPC)
 
   web page    ${address}/
   models      ${address}/v2
@@ -100,6 +112,7 @@ cnnx is serving ${names.join(' and ')} at ${address}
   classify    curl -X POST -H 'content-type: image/png' --data-binary @digit.png ${address}/v1/models/${digits}/classify
   read digits curl -X POST -H 'content-type: image/png' --data-binary @amount.png ${address}/v1/models/${digits}/read-digits
   metrics     ${address}/metrics
+  gRPC        ${grpcAddress}: inference.GRPCInferenceService (tritonclient.grpc, KServe; docs/api.md)
 ${runDir ? `  training    ${runPath(runDir, 'plot')} (loss and accuracy per epoch), ${runPath(runDir, 'summary')}\n` : ''}
 Ctrl-C stops the server (in-flight requests finish first).`);
       await new Promise<void>((resolve) => serving.signal.addEventListener('abort', () => resolve(), { once: true }));

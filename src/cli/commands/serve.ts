@@ -1,12 +1,16 @@
-/** `cnnx serve`: serve ONNX models over HTTP until SIGTERM/SIGINT, then drain in-flight requests and exit 0. */
+/**
+ * `cnnx serve`: serve ONNX models over HTTP (and KServe v2 gRPC with `--grpc-port`) until SIGTERM/SIGINT, then
+ * drain in-flight requests and exit 0.
+ */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { EP_NAMES, type EpName } from '../../runtime/index.js';
-import { createServer, listen } from '../../serve/index.js';
+import { checkPortFree, createServer, listen, listenGrpc } from '../../serve/index.js';
 import { nonNegativeNumber, oneOf, port, positiveInt } from '../options.js';
 
 interface ServeFlags {
   model: string;
   port: number;
+  grpcPort?: number;
   host: string;
   ep: EpName;
   threads?: number;
@@ -19,12 +23,12 @@ interface ServeFlags {
   timeout: number;
   bodyLimit: number;
   maxModelSize: number;
-  pin: Record<string, string>;
+  pin?: Record<string, string>;
   watch: boolean;
   echo?: boolean;
 }
 
-function pin(value: string, previous: Record<string, string>): Record<string, string> {
+function pin(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const match = /^([^=]+)=([0-9a-fA-F]{64})$/.exec(value);
   if (!match) throw new InvalidArgumentError(`expected <model>=<sha256 hex>, got "${value}".`);
   return { ...previous, [match[1]!]: match[2]!.toLowerCase() };
@@ -33,7 +37,7 @@ function pin(value: string, previous: Record<string, string>): Record<string, st
 export function registerServe(program: Command): void {
   program
     .command('serve')
-    .description('serve ONNX models over HTTP (KServe v2, images, digit strings)')
+    .description('serve ONNX models over HTTP and gRPC (KServe v2, images, digit strings)')
     .requiredOption(
       '-m, --model <file|dir>',
       'an .onnx file, or a directory whose .onnx files are all served (name = file name)',
@@ -41,6 +45,7 @@ export function registerServe(program: Command): void {
     .addOption(
       new Option('-p, --port <n>', 'port, 0 to 65535 (0 picks a free one)').env('PORT').argParser(port).default(8080),
     )
+    .option('--grpc-port <n>', 'also serve KServe v2 gRPC (inference.GRPCInferenceService) on this port', port)
     .option('--host <address>', 'address to listen on (0.0.0.0 for all interfaces)', '127.0.0.1')
     .option('--ep <name>', `execution provider: ${EP_NAMES.join(' | ')}`, oneOf(EP_NAMES as EpName[]), 'auto')
     .option('--threads <n>', 'ONNX Runtime intra-op threads per model (default: half the cores)', positiveInt)
@@ -63,11 +68,14 @@ export function registerServe(program: Command): void {
     .option('--timeout <ms>', 'request timeout', positiveInt, 30_000)
     .option('--body-limit <bytes>', 'largest request body', positiveInt, 8 * 2 ** 20)
     .option('--max-model-size <bytes>', 'largest model file loaded', positiveInt, 512 * 2 ** 20)
-    .option('--pin <model=sha256>', 'refuse a model file whose sha256 differs (repeatable)', pin, {})
+    .option('--pin <model=sha256>', 'refuse a model file whose sha256 differs (repeatable)', pin)
     .option('--no-watch', 'do not reload models when their files change')
     .option('--echo', 'add POST /debug/echo/:name (parses an infer body, no inference; for benchmarks)')
     .action(async (flags: ServeFlags) => {
       const log = (message: string) => console.error(message);
+      // Before the models load (seconds for large ones): a port that cannot be opened fails at once.
+      await checkPortFree(flags.port, flags.host);
+      if (flags.grpcPort !== undefined) await checkPortFree(flags.grpcPort, flags.host);
       const server = await createServer({
         model: flags.model,
         ep: flags.ep,
@@ -87,14 +95,17 @@ export function registerServe(program: Command): void {
         log,
       });
       let address: string;
+      let grpcAddress: string | undefined;
       try {
         address = await listen(server, { port: flags.port, host: flags.host });
+        if (flags.grpcPort !== undefined)
+          grpcAddress = await listenGrpc(server, { port: flags.grpcPort, host: flags.host });
       } catch (error) {
         await server.close();
         throw error;
       }
       const names = server.registry.list().map((m) => m.name);
-      console.log(`cnnx serving ${names.join(', ')} at ${address}`);
+      console.log(`cnnx serving ${names.join(', ')} at ${address}${grpcAddress ? ` and gRPC ${grpcAddress}` : ''}`);
       console.log(`  curl ${address}/v2/models/${names[0]}`);
       console.log(
         `  curl -X POST -H 'content-type: image/png' --data-binary @digit.png ${address}/v1/models/${names[0]}/classify`,

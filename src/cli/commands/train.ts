@@ -94,14 +94,15 @@ ${MODEL_NAMES.map((name) => {
 The notebook's LeNet-5 settings: --model lenet5 --optimizer sgd --lr 0.9 --epochs 10 --batch-size 256 --schedule constant`,
     )
     .action(async (flags: TrainFlags, command: Command) => {
-      const spec = getModelSpec(flags.model);
       if (flags.printShapes) {
-        console.log(formatShapes(spec));
+        // A run's own model when one is named, else --model.
+        const model = flags.resume ? (await readRunConfig(flags.resume)).model : flags.model;
+        console.log(formatShapes(getModelSpec(model)));
         return;
       }
       const { config, runDir } = flags.resume
         ? await resumedConfig(flags.resume, flags, command)
-        : newConfig(spec, flags);
+        : newConfig(getModelSpec(flags.model), flags);
       const stop = stopSignals('stopping after this batch and saving a checkpoint');
       try {
         const result = await train({

@@ -1,4 +1,4 @@
-/** Element-wise activations: Sigmoid and ReLU keep the shape. */
+/** Element-wise activations: Sigmoid and ReLU keep the shape and the feature order. */
 import type { LayerEmitter } from '../graph-builder.js';
 
 export const sigmoidEmitter: LayerEmitter<'sigmoid'> = {
@@ -6,7 +6,7 @@ export const sigmoidEmitter: LayerEmitter<'sigmoid'> = {
   emit({ input, addNode, outputName }) {
     const output = outputName();
     addNode('Sigmoid', [input.name], [output]);
-    return { name: output, shape: input.shape, flattenedFrom: input.flattenedFrom };
+    return { ...input, name: output };
   },
 };
 
@@ -15,6 +15,6 @@ export const reluEmitter: LayerEmitter<'relu'> = {
   emit({ input, addNode, outputName }) {
     const output = outputName();
     addNode('Relu', [input.name], [output]);
-    return { name: output, shape: input.shape, flattenedFrom: input.flattenedFrom };
+    return { ...input, name: output };
   },
 };

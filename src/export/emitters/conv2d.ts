@@ -1,18 +1,12 @@
-/** Conv2d -> Conv. Kernels move from tfjs [kh, kw, in, out] to ONNX [out, in, kh, kw]. */
+/** Conv2d -> Conv. Kernels move from tfjs [kh, kw, in, out] to ONNX [out, in, kh, kw] (layout.ts). */
 import type { LayerEmitter } from '../graph-builder.js';
+import { convKernelToOnnx } from '../layout.js';
 
 export const conv2dEmitter: LayerEmitter<'conv2d'> = {
   layer: 'conv2d',
   emit({ layer, index, input, weight, addInitializer, addNode, outputName }) {
     const w = weight('weight');
     const [kh, kw, inC, outC] = w.shape as [number, number, number, number];
-    const onnxKernel = new Float32Array(w.data.length);
-    for (let y = 0; y < kh; y++)
-      for (let x = 0; x < kw; x++)
-        for (let i = 0; i < inC; i++)
-          for (let o = 0; o < outC; o++) {
-            onnxKernel[((o * inC + i) * kh + y) * kw + x] = w.data[((y * kw + x) * inC + i) * outC + o]!;
-          }
     const stride = layer.stride ?? 1;
     const pad = layer.padding ?? 0;
     const output = outputName();
@@ -20,7 +14,7 @@ export const conv2dEmitter: LayerEmitter<'conv2d'> = {
       'Conv',
       [
         input.name,
-        addInitializer(`${index}.weight`, [outC, inC, kh, kw], onnxKernel),
+        addInitializer(`${index}.weight`, [outC, inC, kh, kw], convKernelToOnnx(w.data, w.shape)),
         addInitializer(`${index}.bias`, [outC], weight('bias').data),
       ],
       [output],

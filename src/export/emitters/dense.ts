@@ -1,28 +1,16 @@
 /**
- * Dense -> Gemm(A, B, C) with B the tfjs kernel [in, out]. Right after a Flatten of a feature map, the rows are
- * reordered from tfjs's NHWC flatten order ((h*W + w)*C + c) to ONNX's NCHW order (c*H*W + h*W + w).
+ * Linear -> Gemm with the tfjs kernel [in, out] as B (transB 0). After a Flatten of a feature map the rows are
+ * permuted from tfjs's NHWC flatten order to the graph's NCHW order (layout.ts), so no Transpose node is needed.
  */
 import type { LayerEmitter } from '../graph-builder.js';
-
-/** Rows of `kernel` ([rows, units]) reordered from NHWC to NCHW flatten order for a [C, H, W] map. */
-function nhwcRowsToNchw(kernel: Float32Array, units: number, [c, h, w]: number[]): Float32Array {
-  const out = new Float32Array(kernel.length);
-  for (let ch = 0; ch < c!; ch++)
-    for (let y = 0; y < h!; y++)
-      for (let x = 0; x < w!; x++) {
-        const from = ((y * w! + x) * c! + ch) * units;
-        const to = ((ch * h! + y) * w! + x) * units;
-        out.set(kernel.subarray(from, from + units), to);
-      }
-  return out;
-}
+import { rowsToOnnx } from '../layout.js';
 
 export const denseEmitter: LayerEmitter<'dense'> = {
   layer: 'dense',
   emit({ layer, index, input, weight, addInitializer, addNode, outputName }) {
     const w = weight('weight');
     const [rows, units] = w.shape as [number, number];
-    const kernel = input.flattenedFrom ? nhwcRowsToNchw(w.data, units, input.flattenedFrom) : w.data;
+    const kernel = input.order ? rowsToOnnx(w.data, units, input.order) : w.data;
     const output = outputName();
     addNode(
       'Gemm',

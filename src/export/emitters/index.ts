@@ -1,5 +1,10 @@
-/** The registry of layer emitters: one per layer kind; registering a kind twice or exporting an unknown one throws. */
+/**
+ * The emitters of a cnnx spec's layer kinds: one per kind, in a table the compiler checks (a new layer kind does
+ * not compile until it has an emitter), registered into a registry where registering a kind twice or exporting
+ * an unknown one throws and names the layer.
+ */
 import { CnnxError } from '../../common/index.js';
+import type { LayerKind } from '../../models/index.js';
 import type { LayerEmitter } from '../graph-builder.js';
 import { reluEmitter, sigmoidEmitter } from './activations.js';
 import { batchNormEmitter } from './batch-norm.js';
@@ -19,6 +24,7 @@ export class EmitterRegistry {
     return this;
   }
 
+  /** @throws CnnxError EXPORT_UNKNOWN_LAYER when no emitter is registered for `kind`. */
   get(kind: string): LayerEmitter {
     const emitter = this.emitters.get(kind);
     if (emitter === undefined) {
@@ -35,19 +41,20 @@ export class EmitterRegistry {
   }
 }
 
-const ALL: LayerEmitter[] = [
-  conv2dEmitter,
-  maxPoolEmitter,
-  sigmoidEmitter,
-  reluEmitter,
-  flattenEmitter,
-  denseEmitter,
-  batchNormEmitter,
-  dropoutEmitter,
-] as LayerEmitter[];
+const EMITTERS = {
+  conv2d: conv2dEmitter,
+  'max-pool': maxPoolEmitter,
+  sigmoid: sigmoidEmitter,
+  relu: reluEmitter,
+  flatten: flattenEmitter,
+  dense: denseEmitter,
+  'batch-norm': batchNormEmitter,
+  dropout: dropoutEmitter,
+} satisfies { [K in LayerKind]: LayerEmitter<K> };
 
+/** A registry with the emitter of every cnnx layer kind. */
 export function defaultEmitters(): EmitterRegistry {
   const registry = new EmitterRegistry();
-  for (const emitter of ALL) registry.register(emitter);
+  for (const emitter of Object.values(EMITTERS)) registry.register(emitter as LayerEmitter);
   return registry;
 }

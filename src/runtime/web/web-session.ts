@@ -6,7 +6,7 @@
  */
 import * as ort from 'onnxruntime-web';
 import { CnnxError, messageOf } from '../../common/errors.js';
-import { oneRunAtATime, type ModelSession, type SkippedProvider } from '../session.js';
+import { inBatchesOf, oneRunAtATime, type ModelSession, type SkippedProvider } from '../session.js';
 
 const WEB_EXECUTION_PROVIDERS = Object.freeze({ wasm: 'wasm', webgpu: 'webgpu' } as const);
 const WEB_EP_NAMES = ['auto', ...Object.keys(WEB_EXECUTION_PROVIDERS)] as readonly string[];
@@ -74,16 +74,20 @@ export async function openWebSession(model: Uint8Array, options: WebSessionOptio
     }
     const inputName = session.inputNames[0]!;
     const outputName = session.outputNames[0]!;
+    const run: WebSession['run'] = async (data, dims) => {
+      const outputs = await session.run({ [inputName]: new ort.Tensor('float32', data, dims) });
+      const logits = outputs[outputName]!;
+      return { data: logits.data as Float32Array, dims: [...logits.dims] };
+    };
+    // A model whose batch dimension is fixed (a PyTorch export without dynamic axes) runs in chunks of that size.
+    const input = session.inputMetadata[0];
+    const batch = input?.isTensor ? input.shape[0] : undefined;
     return oneRunAtATime<WebSession>({
       ep: provider,
       skipped,
       inputName,
       outputName,
-      async run(data, dims) {
-        const outputs = await session.run({ [inputName]: new ort.Tensor('float32', data, dims) });
-        const logits = outputs[outputName]!;
-        return { data: logits.data as Float32Array, dims: [...logits.dims] };
-      },
+      run: typeof batch === 'number' && batch > 0 ? inBatchesOf(batch, run) : run,
       release: () => session.release(),
     });
   }

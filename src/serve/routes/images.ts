@@ -4,12 +4,13 @@
  * through the shared preprocessing, the same module the web page uses.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { CnnxError } from '../../common/index.js';
+import { CnnxError, messageOf } from '../../common/index.js';
+import { runModel } from '../inference.js';
 import { decodeImage } from '../../data/index.js';
 import { inkBright, preprocess, procedureFor, segmentDigits, type GrayImage } from '../../preprocess/index.js';
 import { describeLogits, toModelSide } from '../../runtime/index.js';
 import type { ModelRegistry } from '../model-registry.js';
-import { requireContentType, requireModel } from './kserve.js';
+import { requireContentType, requireModel } from '../inference.js';
 
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
 /** Digits below this confidence read as `?` unless the request sets `?threshold=`. */
@@ -20,19 +21,38 @@ async function imageFrom(request: FastifyRequest): Promise<GrayImage> {
   requireContentType(request.headers['content-type'], [...IMAGE_TYPES, 'multipart/form-data']);
   let bytes: Uint8Array | undefined;
   if (request.isMultipart()) {
-    const file = await request.file();
-    if (!file) throw new CnnxError('multipart body has no file field', 'BAD_REQUEST');
-    bytes = await file.toBuffer();
+    bytes = await fileOfForm(request);
   } else if (Buffer.isBuffer(request.body)) {
     bytes = request.body;
   }
   if (!bytes || bytes.length === 0) throw new CnnxError('request has no image', 'BAD_REQUEST');
+  return decodeImage(bytes, 'the request body');
+}
+
+/**
+ * The first file of a multipart form. A body that is not a well-formed form (no boundary, garbage, cut short) is
+ * the client's fault: 400, not the parser's plain error (500). Limits keep their own codes (413).
+ */
+async function fileOfForm(request: FastifyRequest): Promise<Uint8Array> {
   try {
-    return await decodeImage(bytes);
+    const file = await request.file();
+    if (!file) throw new CnnxError('multipart body has no file field', 'BAD_REQUEST');
+    return await file.toBuffer();
   } catch (error) {
-    if (error instanceof CnnxError) throw new CnnxError(error.message, 'BAD_IMAGE');
-    throw error;
+    const code = (error as { code?: unknown }).code;
+    if (error instanceof CnnxError || (typeof code === 'string' && code.startsWith('FST_'))) throw error;
+    throw new CnnxError(`malformed multipart/form-data body: ${messageOf(error)}`, 'BAD_REQUEST');
   }
+}
+
+/** `threshold=` as a number from 0 to 1; absent: the default. An empty or non-numeric value is refused. */
+function thresholdOf(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_DIGIT_THRESHOLD;
+  const threshold = value.trim() === '' ? NaN : Number(value);
+  if (!(threshold >= 0 && threshold <= 1)) {
+    throw new CnnxError(`threshold must be a number from 0 to 1, got ${JSON.stringify(value)}`, 'BAD_REQUEST');
+  }
+  return threshold;
 }
 
 export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistry): void {
@@ -44,7 +64,7 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
     const model = requireModel(registry, request.params.name); // after decoding: a reload may have happened
     const side = model.signature.inputShape[2]!;
     const input = toModelSide(preprocess(image, procedureFor(model.signature.dataset)), side);
-    const logits = await model.batcher.submit(input, 1);
+    const logits = await runModel(model, input, 1);
     return describeLogits(logits, model.signature.labels);
   });
 
@@ -52,14 +72,7 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
     '/v1/models/:name/read-digits',
     async (request) => {
       requireModel(registry, request.params.name);
-      const threshold =
-        request.query.threshold === undefined ? DEFAULT_DIGIT_THRESHOLD : Number(request.query.threshold);
-      if (!(threshold >= 0 && threshold <= 1)) {
-        throw new CnnxError(
-          `threshold must be a number from 0 to 1, got ${JSON.stringify(request.query.threshold)}`,
-          'BAD_REQUEST',
-        );
-      }
+      const threshold = thresholdOf(request.query.threshold);
       const image = await imageFrom(request);
       const segments = segmentDigits(inkBright(image));
       if (segments.length > MAX_DIGITS) {
@@ -73,7 +86,7 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
       const side = model.signature.inputShape[2]!;
       const batch = new Float32Array(segments.length * side * side);
       segments.forEach((s, i) => batch.set(toModelSide(s.input, side), i * side * side));
-      const logits = await model.batcher.submit(batch, segments.length);
+      const logits = await runModel(model, batch, segments.length);
       const classes = model.signature.classes;
       const digits = segments.map((segment, i) => {
         const result = describeLogits(logits.subarray(i * classes, (i + 1) * classes), model.signature.labels);

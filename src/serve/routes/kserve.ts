@@ -1,91 +1,192 @@
 /**
- * KServe v2 / Open Inference Protocol REST: health, server and model metadata, and FP32 JSON inference with a
- * batch in one request. Inputs are validated at the door; each fault is a 400 naming what was wrong.
+ * KServe v2 / Open Inference Protocol REST, as Triton's and KServe's clients send it: health, server and model
+ * metadata, model configuration and statistics (Triton's extensions), and inference with or without a
+ * Content-Type, with JSON tensors (flat or nested `data`) or the binary tensor data extension both ways
+ * (`Inference-Header-Content-Length`), requested outputs and the classification extension. Every model route also
+ * answers under `/v2/models/{name}/versions/{version}`. Inputs are checked at the door; each fault is a 400 naming
+ * what was wrong.
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CnnxError } from '../../common/index.js';
+import {
+  checkInputHeader,
+  checkRequestedOutputs,
+  MAX_REQUEST_IMAGES,
+  MODEL_VERSION,
+  outputTensors,
+  requireModel,
+  runModel,
+  tensorBytes,
+  valuesFromBytes,
+  valuesFromJson,
+  type OutputTensor,
+  type RequestedOutput,
+} from '../inference.js';
 import type { LoadedModel, ModelRegistry } from '../model-registry.js';
 
-interface InferInput {
-  name?: unknown;
-  shape?: unknown;
-  datatype?: unknown;
-  data?: unknown;
-}
+/** The extensions this server implements, as `GET /v2` lists them (names from Triton's protocol extensions). */
+const EXTENSIONS = Object.freeze([
+  'binary_tensor_data',
+  'classification',
+  'model_configuration',
+  'model_repository',
+  'statistics',
+]);
 
-/** Largest batch one infer request may carry. */
-const MAX_REQUEST_IMAGES = 1024;
+/** Server name and version for `GET /v2` and gRPC's ServerMetadata. */
+export const SERVER_METADATA = Object.freeze({ name: 'cnnx', version: '0.1.0', extensions: EXTENSIONS });
 
-export function requireModel(registry: ModelRegistry, name: string): LoadedModel {
-  const model = registry.get(name);
-  if (!model) {
-    const failure = registry.failures.get(name);
-    if (failure) throw new CnnxError(`model '${name}' is not ready: ${failure}`, 'MODEL_NOT_READY', { retryAfter: 5 });
-    throw new CnnxError(`model '${name}' not found; GET /v2 lists the served models`, 'MODEL_NOT_FOUND');
-  }
-  return model;
-}
+/** Header of the binary tensor data extension: the length of the JSON part that starts the body. */
+const HEADER_LENGTH = 'inference-header-content-length';
+
+/**
+ * Content types an infer request may have: none at all is what Triton's Python client sends, and
+ * application/x-www-form-urlencoded is what `curl -d` sends unless told otherwise.
+ */
+const INFER_TYPES = ['', 'application/json', 'application/octet-stream', 'application/x-www-form-urlencoded'];
 
 const invalid = (message: string) => new CnnxError(message, 'INVALID_INPUT');
 
-/** Validates a v2 infer body against the model's signature; returns the images as one Float32Array. */
-function parseInferRequest(body: unknown, model: LoadedModel): { data: Float32Array; count: number; id?: string } {
-  const { inputName, inputShape } = model.signature;
-  const [, c, h, w] = inputShape as [number, number, number, number];
-  if (typeof body !== 'object' || body === null || Array.isArray(body))
-    throw invalid('request body must be a JSON object with "inputs"');
-  const { inputs, id } = body as { inputs?: unknown; id?: unknown };
+type ModelParams = { name: string; version?: string };
+
+/** `JSON.parse` of a request's JSON part; an own `__proto__` key is a plain key here, never a prototype. */
+function parseJson(text: string): unknown {
+  if (text.trim() === '') throw new CnnxError('request body is empty; send a JSON infer request', 'INVALID_JSON');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CnnxError(`request body is not valid JSON: ${(error as Error).message}`, 'INVALID_JSON');
+  }
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** A request's `parameters` object (empty when absent). */
+function parametersOf(owner: Record<string, unknown>, what: string): Record<string, unknown> {
+  const parameters = owner.parameters;
+  if (parameters === undefined) return {};
+  if (!isObject(parameters)) throw invalid(`${what} "parameters" must be an object`);
+  return parameters;
+}
+
+/**
+ * Splits an infer body into its JSON header and the binary section after it (binary tensor data extension).
+ * @throws CnnxError BAD_REQUEST for a header length that is not a whole number within the body.
+ */
+function splitBody(request: FastifyRequest): { header: unknown; binary: Buffer | undefined } {
+  const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+  const lengthHeader = request.headers[HEADER_LENGTH];
+  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (lengthHeader === undefined) {
+    if (type === 'application/octet-stream') {
+      throw new CnnxError(
+        `a binary infer body needs the Inference-Header-Content-Length header (the length of its JSON part)`,
+        'BAD_REQUEST',
+      );
+    }
+    return { header: parseJson(body.toString('utf8')), binary: undefined };
+  }
+  const length = Number(lengthHeader);
+  if (!Number.isSafeInteger(length) || length < 0 || length > body.length) {
+    throw new CnnxError(
+      `Inference-Header-Content-Length must be a whole number from 0 to the body's ${body.length} bytes, got ${JSON.stringify(lengthHeader)}`,
+      'BAD_REQUEST',
+    );
+  }
+  return { header: parseJson(body.toString('utf8', 0, length)), binary: body.subarray(length) };
+}
+
+/** A REST infer request checked against the model: its images, id and the outputs asked for. */
+interface RestInfer {
+  data: Float32Array;
+  count: number;
+  id: string | undefined;
+  outputs: RequestedOutput[];
+  binaryByDefault: boolean;
+}
+
+/** Reads and checks a v2 infer request (JSON, or JSON header plus binary section) against the model. */
+function parseInfer(header: unknown, binary: Buffer | undefined, model: LoadedModel): RestInfer {
+  const { inputName } = model.signature;
+  if (!isObject(header)) throw invalid('request body must be a JSON object with "inputs"');
+  const { inputs, outputs, id } = header;
   if (!Array.isArray(inputs) || inputs.length !== 1) {
     throw invalid(`"inputs" must be an array with exactly one tensor named '${inputName}'`);
   }
-  const input = inputs[0] as InferInput;
-  if (typeof input !== 'object' || input === null) throw invalid('"inputs[0]" must be an object');
-  if (input.name !== inputName) throw invalid(`input name must be '${inputName}', got ${JSON.stringify(input.name)}`);
-  if (input.datatype !== 'FP32')
-    throw invalid(`input '${inputName}' datatype must be "FP32", got ${JSON.stringify(input.datatype)}`);
-  const shape = input.shape;
-  if (
-    !Array.isArray(shape) ||
-    shape.length !== 4 ||
-    !shape.every(Number.isSafeInteger) ||
-    shape[1] !== c ||
-    shape[2] !== h ||
-    shape[3] !== w ||
-    (shape[0] as number) < 1
-  ) {
-    throw invalid(`input '${inputName}' must have shape [N,${c},${h},${w}] with N >= 1, got ${JSON.stringify(shape)}`);
-  }
-  const count = shape[0] as number;
-  if (count > MAX_REQUEST_IMAGES)
-    throw invalid(`batch of ${count} images is over the ${MAX_REQUEST_IMAGES}-image limit per request`);
-  const values = input.data;
-  const expected = count * c * h * w;
-  if (!Array.isArray(values)) throw invalid(`input '${inputName}' data must be a flat array of ${expected} numbers`);
-  if (values.length !== expected) {
-    throw invalid(
-      `input '${inputName}' data has ${values.length} values, shape ${JSON.stringify(shape)} needs ${expected}`,
-    );
-  }
-  const data = new Float32Array(expected);
-  for (let i = 0; i < expected; i++) {
-    const v = values[i];
-    if (typeof v !== 'number' || !Number.isFinite(v)) {
-      throw invalid(`input '${inputName}' data[${i}] must be a finite number, got ${JSON.stringify(v)}`);
+  const input = inputs[0] as unknown;
+  if (!isObject(input)) throw invalid('"inputs[0]" must be an object');
+  const { count, values } = checkInputHeader(input, model);
+  const binarySize = parametersOf(input, `input '${inputName}'`).binary_data_size;
+  let data: Float32Array;
+  if (binarySize !== undefined) {
+    if (!Number.isSafeInteger(binarySize) || (binarySize as number) < 0) {
+      throw invalid(`input '${inputName}' binary_data_size must be a whole number, got ${JSON.stringify(binarySize)}`);
     }
-    data[i] = v;
+    if (!binary || binary.length !== binarySize) {
+      throw invalid(
+        `input '${inputName}' binary_data_size is ${String(binarySize)} but the body has ${binary?.length ?? 0} bytes after its JSON header`,
+      );
+    }
+    data = valuesFromBytes(inputName, binary, values);
+  } else {
+    if (binary && binary.length > 0) {
+      throw invalid(`the body has ${binary.length} binary bytes but no input has "binary_data_size"`);
+    }
+    data = valuesFromJson(inputName, input.data, input.shape as number[], values);
   }
-  return { data, count, id: typeof id === 'string' ? id : undefined };
+  const binaryByDefault = parametersOf(header, 'request').binary_data_output === true;
+  if (outputs !== undefined && !Array.isArray(outputs)) throw invalid('"outputs" must be an array');
+  const requested = (outputs ?? []).map((output: unknown, i: number): RequestedOutput => {
+    if (!isObject(output)) throw invalid(`"outputs[${i}]" must be an object with a "name"`);
+    const parameters = parametersOf(output, `output ${JSON.stringify(output.name)}`);
+    const { classification, binary_data: binaryData } = parameters;
+    if (classification !== undefined && typeof classification !== 'number') {
+      throw invalid(`output ${JSON.stringify(output.name)} classification must be a number`);
+    }
+    if (typeof output.name !== 'string') {
+      throw invalid(`"outputs[${i}].name" must be a string, got ${JSON.stringify(output.name)}`);
+    }
+    return {
+      name: output.name,
+      classification: classification as number | undefined,
+      binary: typeof binaryData === 'boolean' ? binaryData : binaryByDefault,
+    };
+  });
+  return {
+    data,
+    count,
+    id: typeof id === 'string' ? id : undefined,
+    outputs: checkRequestedOutputs(requested, model),
+    binaryByDefault,
+  };
 }
 
-/** 415 unless the request's content type is one of `accepted` (fastify would parse text/plain too). */
-export function requireContentType(header: string | undefined, accepted: string[]): void {
-  const type = (header ?? '').split(';')[0]!.trim().toLowerCase();
-  if (!accepted.includes(type)) {
-    throw new CnnxError(
-      `content type ${JSON.stringify(type || 'none')} not accepted here; use ${accepted.join(', ')}`,
-      'UNSUPPORTED_MEDIA_TYPE',
-    );
-  }
+/**
+ * Sends the answer: JSON alone, or, when an output is binary, the JSON header then each binary output's bytes,
+ * with Inference-Header-Content-Length giving the header's length.
+ */
+function sendInferAnswer(reply: FastifyReply, model: LoadedModel, id: string | undefined, outputs: OutputTensor[]) {
+  const chunks: Buffer[] = [];
+  const header = {
+    model_name: model.name,
+    model_version: MODEL_VERSION,
+    ...(id !== undefined ? { id } : {}),
+    outputs: outputs.map((output) => {
+      const { name, datatype, shape } = output;
+      if (!output.binary) return { name, datatype, shape, data: Array.from<number | string>(output.data) };
+      const bytes = tensorBytes(output);
+      chunks.push(bytes);
+      return { name, datatype, shape, parameters: { binary_data_size: bytes.length } };
+    }),
+  };
+  const json = JSON.stringify(header);
+  if (chunks.length === 0) return reply.type('application/json; charset=utf-8').send(json);
+  const head = Buffer.from(json, 'utf8');
+  return reply
+    .header(HEADER_LENGTH, String(head.length))
+    .type('application/octet-stream')
+    .send(Buffer.concat([head, ...chunks]));
 }
 
 /** A readiness answer of false: 503 with `ready: false` and the catalogue's `error` and `code` saying why. */
@@ -94,15 +195,64 @@ function notReady(reply: FastifyReply, fields: { name?: string }, why: CnnxError
   return reply.code(why.status).send({ ...fields, ready: false, error: why.message, code: why.code });
 }
 
-function tensorMetadata(name: string, shape: number[]) {
-  return { name, datatype: 'FP32', shape };
+/** Input and output metadata of a model: the shapes as the file declares them (-1 for a dynamic batch). */
+export function modelMetadata(model: LoadedModel) {
+  const { signature } = model;
+  return {
+    name: model.name,
+    versions: [MODEL_VERSION],
+    platform: 'onnxruntime_onnx',
+    inputs: [{ name: signature.inputName, datatype: 'FP32', shape: signature.inputShape }],
+    outputs: [{ name: signature.outputName, datatype: 'FP32', shape: signature.outputShape }],
+  };
 }
 
-export function registerKserveRoutes(
+/**
+ * The model's configuration as Triton's model configuration extension writes it (config.pbtxt as JSON): the
+ * dims leave out the batch dimension, which `max_batch_size` covers (any size up to it; a model whose batch is
+ * fixed runs in chunks of that size).
+ */
+function modelConfig(model: LoadedModel, batching: { maxBatch: number; maxQueueDelayMs: number }) {
+  const { signature, session } = model;
+  return {
+    name: model.name,
+    platform: 'onnxruntime_onnx',
+    backend: 'onnxruntime',
+    version_policy: { latest: { num_versions: 1 } },
+    max_batch_size: MAX_REQUEST_IMAGES,
+    input: [
+      {
+        name: signature.inputName,
+        data_type: 'TYPE_FP32',
+        format: 'FORMAT_NCHW',
+        dims: signature.inputShape.slice(1),
+      },
+    ],
+    output: [{ name: signature.outputName, data_type: 'TYPE_FP32', dims: signature.outputShape.slice(1) }],
+    dynamic_batching: {
+      preferred_batch_size: [batching.maxBatch],
+      max_queue_delay_microseconds: Math.round(batching.maxQueueDelayMs * 1000),
+    },
+    instance_group: [{ name: model.name, kind: session.ep === 'cpu' ? 'KIND_CPU' : 'KIND_GPU', count: 1 }],
+    parameters: {
+      execution_provider: { string_value: session.ep },
+      sha256: { string_value: model.sha256 },
+      fixed_batch: { string_value: String(signature.fixedBatch ?? 0) },
+    },
+  };
+}
+
+/** Registers `path` and its versioned form `/v2/models/:name/versions/:version<rest>`. */
+function bothPaths(rest: string): string[] {
+  return [`/v2/models/:name${rest}`, `/v2/models/:name/versions/:version${rest}`];
+}
+
+export async function registerKserveRoutes(
   app: FastifyInstance,
   registry: ModelRegistry,
   state: { draining: boolean },
-): void {
+  batching: { maxBatch: number; maxQueueDelayMs: number },
+): Promise<void> {
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_request, reply) => {
     if (state.draining)
@@ -112,60 +262,80 @@ export function registerKserveRoutes(
     }
     return { ready: true };
   });
-  app.get('/v2', async () => ({
-    name: 'cnnx',
-    version: '0.1.0',
-    extensions: ['model_repository'],
-    models: registry.list().map((m) => m.name),
-  }));
-  app.get<{ Params: { name: string } }>('/v2/models/:name', async (request) => {
-    const model = requireModel(registry, request.params.name);
-    const { signature } = model;
-    return {
-      name: model.name,
-      versions: ['1'],
-      platform: 'onnxruntime_onnx',
-      inputs: [tensorMetadata(signature.inputName, signature.inputShape)],
-      outputs: [tensorMetadata(signature.outputName, signature.outputShape)],
-      parameters: {
-        labels: signature.labels,
-        execution_provider: model.session.ep,
-        sha256: model.sha256,
-        dataset: signature.dataset ?? null,
-      },
-    };
-  });
-  app.get<{ Params: { name: string } }>('/v2/models/:name/ready', async (request, reply) => {
-    const { name } = request.params;
-    try {
-      requireModel(registry, name);
-    } catch (error) {
-      if (error instanceof CnnxError && error.code === 'MODEL_NOT_READY') return notReady(reply, { name }, error);
-      throw error;
-    }
-    if (state.draining)
-      return notReady(reply, { name }, new CnnxError('server is shutting down', 'SHUTTING_DOWN', { retryAfter: 1 }));
-    return { name, ready: true };
-  });
-  app.post<{ Params: { name: string } }>('/v2/models/:name/infer', async (request) => {
-    requireContentType(request.headers['content-type'], ['application/json']);
-    const model = requireModel(registry, request.params.name);
-    const { data, count, id } = parseInferRequest(request.body, model);
-    const logits = await model.batcher.submit(data, count);
-    return {
-      model_name: model.name,
-      model_version: '1',
-      ...(id !== undefined ? { id } : {}),
-      outputs: [
-        {
-          name: model.signature.outputName,
-          datatype: 'FP32',
-          shape: [count, model.signature.classes],
-          data: Array.from(logits),
+  app.get('/v2', async () => ({ ...SERVER_METADATA, models: registry.list().map((m) => m.name) }));
+
+  for (const path of bothPaths('')) {
+    app.get<{ Params: ModelParams }>(path, async (request) => {
+      const model = requireModel(registry, request.params.name, request.params.version);
+      return {
+        ...modelMetadata(model),
+        parameters: {
+          labels: model.signature.labels,
+          execution_provider: model.session.ep,
+          sha256: model.sha256,
+          dataset: model.signature.dataset ?? null,
         },
-      ],
-    };
+      };
+    });
+  }
+  for (const path of bothPaths('/ready')) {
+    app.get<{ Params: ModelParams }>(path, async (request, reply) => {
+      const { name, version } = request.params;
+      try {
+        requireModel(registry, name, version);
+      } catch (error) {
+        if (error instanceof CnnxError && error.code === 'MODEL_NOT_READY') return notReady(reply, { name }, error);
+        throw error;
+      }
+      if (state.draining)
+        return notReady(reply, { name }, new CnnxError('server is shutting down', 'SHUTTING_DOWN', { retryAfter: 1 }));
+      return { name, ready: true };
+    });
+  }
+  for (const path of bothPaths('/config')) {
+    app.get<{ Params: ModelParams }>(path, async (request) =>
+      modelConfig(requireModel(registry, request.params.name, request.params.version), batching),
+    );
+  }
+  app.get('/v2/models/stats', async () => ({
+    model_stats: registry.list().map((model) => model.stats.toJSON(model.name, MODEL_VERSION)),
+  }));
+  for (const path of bothPaths('/stats')) {
+    app.get<{ Params: ModelParams }>(path, async (request) => {
+      const model = requireModel(registry, request.params.name, request.params.version);
+      return { model_stats: [model.stats.toJSON(model.name, MODEL_VERSION)] };
+    });
+  }
+
+  // Inference reads its body as bytes whatever the Content-Type says (Triton's client sends none), in a scope of
+  // its own so that the other routes keep fastify's parsers.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    for (const path of bothPaths('/infer')) {
+      scope.post<{ Params: ModelParams }>(path, async (request, reply) => {
+        const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+        if (!INFER_TYPES.includes(type)) {
+          throw new CnnxError(
+            `content type ${JSON.stringify(type)} not accepted here; send application/json, application/octet-stream ` +
+              'with Inference-Header-Content-Length, or no Content-Type',
+            'UNSUPPORTED_MEDIA_TYPE',
+          );
+        }
+        const model = requireModel(registry, request.params.name, request.params.version);
+        const { header, binary } = splitBody(request);
+        const infer = parseInfer(header, binary, model);
+        const logits = await runModel(model, infer.data, infer.count);
+        return sendInferAnswer(
+          reply,
+          model,
+          infer.id,
+          outputTensors(model, logits, infer.count, infer.outputs, infer.binaryByDefault),
+        );
+      });
+    }
   });
+
   // Model repository extension: reload a model from its file (hot reload on request).
   app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', async (request) => {
     requireModel(registry, request.params.name);

@@ -61,6 +61,12 @@ export function registerPageRoutes(app: FastifyInstance, registry: ModelRegistry
   app.get<{ Params: { file: string } }>('/models/:file', async (request, reply) => {
     const model = registry.get(request.params.file.replace(/\.onnx$/, ''));
     if (!model) throw new CnnxError(`model '${request.params.file}' not found`, 'MODEL_NOT_FOUND');
-    return reply.headers(PAGE_HEADERS).type(TYPES['.onnx']!).send(createReadStream(model.file));
+    // The bytes the model was loaded from, not the file: after a bad update or a delete, that is still the model
+    // the API serves, and the page must run the same one.
+    return reply
+      .headers(PAGE_HEADERS)
+      .header('etag', `"${model.sha256}"`)
+      .type(TYPES['.onnx']!)
+      .send(Buffer.from(model.bytes.buffer, model.bytes.byteOffset, model.bytes.byteLength));
   });
 }

@@ -9,7 +9,7 @@
  */
 import '@tensorflow/tfjs'; // registers every op's gradient with tfjs-core
 import * as tf from '@tensorflow/tfjs-core';
-import { CnnxError, messageOf } from '../../common/index.js';
+import { CnnxError, messageOf, missingGpuDevice } from '../../common/index.js';
 import { loadTensorflow } from './tensorflow.js';
 import { loadWebgpu } from './webgpu.js';
 import { loadWasm } from './wasm.js';
@@ -43,7 +43,22 @@ const LOADERS: Readonly<Record<Exclude<BackendName, 'auto'>, Loader>> = Object.f
 });
 
 /** Fastest first; `auto` skips a software WebGPU adapter (SwiftShader), which is slower than wasm. */
-const AUTO_ORDER: Loader[] = [loadTensorflow, () => loadWebgpu({ allowSoftware: false }), loadWasm, LOADERS.cpu];
+const AUTO_ORDER: Loader[] = [loadTensorflow, loadWebgpuOnGpu, loadWasm, LOADERS.cpu];
+
+/** WebGPU for `auto`: only where a GPU device exists (Dawn is not started, and prints nothing, elsewhere). */
+async function loadWebgpuOnGpu() {
+  const noGpu = missingGpuDevice();
+  if (noGpu !== undefined) throw new CnnxError(`webgpu: ${noGpu}`, 'BACKEND_UNAVAILABLE');
+  return loadWebgpu({ allowSoftware: false });
+}
+
+/** A loader's failure as one short line for `skipped`: its first sentence, at most 100 characters. */
+function shortReason(error: unknown): string {
+  const first = messageOf(error)
+    .split('\n')[0]!
+    .split(/\. (?=[A-Z])/)[0]!;
+  return first.length <= 100 ? first : `${first.slice(0, 97)}...`;
+}
 
 /** Makes `name` the active tfjs backend; for `auto`, the fastest that works here. */
 export async function useBackend(name: BackendName): Promise<BackendInfo> {
@@ -53,7 +68,7 @@ export async function useBackend(name: BackendName): Promise<BackendInfo> {
     try {
       return { ...(await load()), skipped };
     } catch (error) {
-      skipped.push(messageOf(error).split('\n')[0]!);
+      skipped.push(shortReason(error));
     }
   }
   throw new CnnxError(`no training backend could be loaded:\n${skipped.join('\n')}`, 'NO_BACKEND');

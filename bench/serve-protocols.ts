@@ -1,0 +1,216 @@
+/**
+ * `npx tsx bench/serve-protocols.ts`: the serving protocols side by side in one run, on a real port (`cnnx serve`
+ * in its own process): JSON and binary-tensor REST for one image and for 64, each next to an echo of the same body
+ * (parse only, no inference), with autocannon and with Debian's `wrk` (lighter: it leaves the server more of a
+ * 2-core machine); and gRPC ModelInfer with raw_input_contents from a @grpc/grpc-js client. One JSON line at the end.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import autocannon from 'autocannon';
+import { loadDataset } from '../src/data/index.js';
+
+const PORT = Number(process.env.BENCH_PORT ?? 8797);
+const GRPC_PORT = PORT + 1;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const MODEL = 'models/lenet5-relu-mnist.onnx';
+const NAME = 'lenet5-relu-mnist';
+const base = `http://127.0.0.1:${PORT}`;
+
+const mnist = await loadDataset('mnist');
+const images = (count: number) =>
+  Float32Array.from(mnist.test.pixels.subarray(0, count * 784), (v) => Math.round((v / 255) * 1e4) / 1e4);
+const jsonBody = (count: number) =>
+  JSON.stringify({
+    inputs: [{ name: 'input', shape: [count, 1, 28, 28], datatype: 'FP32', data: Array.from(images(count)) }],
+  });
+/** A binary tensor request as tritonclient.http sends it: JSON header, then the float32 bytes. */
+const binaryBody = (count: number) => {
+  const values = Buffer.from(images(count).buffer);
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [
+        { name: 'input', shape: [count, 1, 28, 28], datatype: 'FP32', parameters: { binary_data_size: values.length } },
+      ],
+      parameters: { binary_data_output: true },
+    }),
+  );
+  return { body: Buffer.concat([header, values]), headerLength: header.length };
+};
+
+const server = spawn(
+  process.execPath,
+  ['bin/cnnx.js', 'serve', '--model', MODEL, '--port', String(PORT), '--grpc-port', String(GRPC_PORT)].concat([
+    '--ep',
+    'cpu',
+    '--echo',
+    '--no-watch',
+  ]),
+  { stdio: ['ignore', 'pipe', 'inherit'] },
+);
+await new Promise<void>((resolve, reject) => {
+  server.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('cnnx serving') && resolve());
+  server.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
+});
+
+interface Row {
+  tool: string;
+  name: string;
+  requests_per_sec: number;
+  images_per_sec: number;
+  p99_ms: number;
+  errors: number;
+}
+
+async function cannon(
+  name: string,
+  path: string,
+  body: Buffer | string,
+  headers: Record<string, string>,
+  count: number,
+) {
+  const result = await autocannon({
+    url: `${base}${path}`,
+    method: 'POST',
+    headers,
+    body,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+  });
+  const rps = Math.round(result.requests.average);
+  return {
+    tool: 'autocannon',
+    name,
+    requests_per_sec: rps,
+    images_per_sec: rps * count,
+    p99_ms: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+/** wrk with a Lua script that posts `body` (written to a file, so binary bytes pass unchanged). */
+async function wrk(name: string, path: string, body: Buffer | string, headers: Record<string, string>, count: number) {
+  const dir = await mkdtemp(join(tmpdir(), 'cnnx-wrk-'));
+  await writeFile(join(dir, 'body'), body);
+  const script = [
+    `local f = io.open("${join(dir, 'body')}", "rb"); wrk.body = f:read("*all"); f:close()`,
+    'wrk.method = "POST"',
+    ...Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = "${v}"`),
+    'done = function(summary, latency, requests)',
+    '  io.write(string.format("JSON %d %d %.3f\\n", summary.requests, summary.errors.status + summary.errors.timeout, latency:percentile(99) / 1000))',
+    'end',
+  ].join('\n');
+  await writeFile(join(dir, 'script.lua'), script);
+  const { stdout } = await promisify(execFile)('wrk', [
+    '-t1',
+    `-c${CONNECTIONS}`,
+    `-d${SECONDS}s`,
+    '-s',
+    join(dir, 'script.lua'),
+    `${base}${path}`,
+  ]);
+  const [requests, errors, p99] = /JSON (\d+) (\d+) ([\d.]+)/.exec(stdout)!.slice(1).map(Number) as [
+    number,
+    number,
+    number,
+  ];
+  const rps = Math.round(requests / SECONDS);
+  return { tool: 'wrk', name, requests_per_sec: rps, images_per_sec: rps * count, p99_ms: p99, errors };
+}
+
+/** gRPC ModelInfer with raw_input_contents, CONNECTIONS calls in flight on one channel, for SECONDS. */
+async function grpcLoad(count: number): Promise<Row> {
+  const definition = protoLoader.loadSync('src/serve/grpc/grpc_service.proto', { keepCase: true, longs: Number });
+  const inference = grpc.loadPackageDefinition(definition).inference as grpc.GrpcObject;
+  const Service = inference.GRPCInferenceService as grpc.ServiceClientConstructor;
+  const client = new Service(`127.0.0.1:${GRPC_PORT}`, grpc.credentials.createInsecure()) as grpc.Client &
+    Record<string, (request: unknown, done: (error: grpc.ServiceError | null) => void) => void>;
+  const request = {
+    model_name: NAME,
+    inputs: [{ name: 'input', datatype: 'FP32', shape: [count, 1, 28, 28] }],
+    raw_input_contents: [Buffer.from(images(count).buffer)],
+  };
+  const latencies: number[] = [];
+  let errors = 0;
+  const end = performance.now() + SECONDS * 1000;
+  const worker = async () => {
+    while (performance.now() < end) {
+      const started = performance.now();
+      await new Promise<void>((resolve) =>
+        client.ModelInfer!(request, (error) => {
+          if (error) errors++;
+          else latencies.push(performance.now() - started);
+          resolve();
+        }),
+      );
+    }
+  };
+  await Promise.all(Array.from({ length: CONNECTIONS }, worker));
+  client.close();
+  latencies.sort((a, b) => a - b);
+  const rps = Math.round(latencies.length / SECONDS);
+  return {
+    tool: 'grpc-js',
+    name: `gRPC raw (${count} image${count > 1 ? 's' : ''})`,
+    requests_per_sec: rps,
+    images_per_sec: rps * count,
+    p99_ms: Math.round(latencies[Math.floor(latencies.length * 0.99)]! * 100) / 100,
+    errors,
+  };
+}
+
+const rows: Row[] = [];
+try {
+  const json = { 'content-type': 'application/json' };
+  const bin1 = binaryBody(1);
+  const bin64 = binaryBody(64);
+  const binary = (length: number) => ({ 'inference-header-content-length': String(length) });
+  const cases: [string, string, Buffer | string, Record<string, string>, number][] = [
+    ['echo JSON (1 image)', `/debug/echo/${NAME}`, jsonBody(1), json, 1],
+    ['infer JSON (1 image)', `/v2/models/${NAME}/infer`, jsonBody(1), json, 1],
+    ['echo binary (1 image)', `/debug/echo-binary/${NAME}`, bin1.body, binary(bin1.headerLength), 1],
+    ['infer binary (1 image)', `/v2/models/${NAME}/infer`, bin1.body, binary(bin1.headerLength), 1],
+    ['infer JSON (64 images)', `/v2/models/${NAME}/infer`, jsonBody(64), json, 64],
+    ['infer binary (64 images)', `/v2/models/${NAME}/infer`, bin64.body, binary(bin64.headerLength), 64],
+  ];
+  await cannon('warm-up', cases[1]![1], cases[1]![2], cases[1]![3], 1);
+  for (const run of [cannon, wrk]) for (const c of cases) rows.push(await run(...c));
+  rows.push(await grpcLoad(1), await grpcLoad(64));
+} finally {
+  server.kill('SIGTERM');
+  await once(server, 'exit');
+}
+const rate = (tool: string, name: string) => rows.find((r) => r.tool === tool && r.name === name)!;
+for (const r of rows) {
+  console.log(
+    `${r.tool.padEnd(10)} ${r.name.padEnd(26)} ${String(r.requests_per_sec).padStart(7)} req/s ${String(r.images_per_sec).padStart(8)} img/s  p99 ${r.p99_ms} ms  errors ${r.errors}`,
+  );
+}
+const ratios = Object.fromEntries(
+  ['autocannon', 'wrk'].flatMap((tool) => [
+    [
+      `${tool}: binary/JSON 1 image`,
+      rate(tool, 'infer binary (1 image)').requests_per_sec / rate(tool, 'infer JSON (1 image)').requests_per_sec,
+    ],
+    [
+      `${tool}: binary/JSON 64 images`,
+      rate(tool, 'infer binary (64 images)').images_per_sec / rate(tool, 'infer JSON (64 images)').images_per_sec,
+    ],
+    [
+      `${tool}: JSON infer/echo`,
+      rate(tool, 'infer JSON (1 image)').requests_per_sec / rate(tool, 'echo JSON (1 image)').requests_per_sec,
+    ],
+    [
+      `${tool}: binary infer/echo`,
+      rate(tool, 'infer binary (1 image)').requests_per_sec / rate(tool, 'echo binary (1 image)').requests_per_sec,
+    ],
+  ]),
+);
+for (const [name, value] of Object.entries(ratios)) console.log(`${name}: ${value.toFixed(2)}`);
+console.log(JSON.stringify({ connections: CONNECTIONS, seconds: SECONDS, rows, ratios }));

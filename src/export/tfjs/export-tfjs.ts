@@ -1,0 +1,155 @@
+/**
+ * `cnnx export --tfjs-model`: a TensorFlow.js Layers model saved with `model.save('file://...')` -> a verified
+ * ONNX file. The file is written to a temporary path, run in onnxruntime-node and compared with the same model
+ * loaded in tfjs (`tf.loadLayersModel`) on seeded random inputs; only a model within the FP32 tolerance and with
+ * the same argmax is renamed into place, so a failed export leaves no file.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { CnnxError, produceFileAtomic } from '../../common/index.js';
+import { CLASS_NAMES, type DatasetName } from '../../data/index.js';
+import { openSession } from '../../runtime/index.js';
+import { useBackend } from '../../train/index.js';
+import { checkOpset, DEFAULT_OPSET, type MetadataValues } from '../build-model.js';
+import { checkOutput, preprocessFor } from '../export-run.js';
+import { nhwcToNchw } from '../layout.js';
+import { compareLogits, describeTolerance, toleranceFor, type ParityReport, type Tolerance } from '../tolerances.js';
+import { writeTritonRepository } from '../triton.js';
+import { buildOnnxFromTfjs, type TfjsOnnx } from './build.js';
+import { readTfjsModel } from './read-model.js';
+
+export interface TfjsExportOptions {
+  /** The saved model: its folder or its model.json. */
+  model: string;
+  out: string;
+  /** Class names in output order (default: the dataset's, else none). */
+  labels?: string[];
+  /** The dataset the model reads (`mnist`, `fashion-mnist`): recorded so that serving prepares images the same way. */
+  dataset?: DatasetName;
+  opset?: number;
+  triton?: string;
+  /** Seeded random inputs compared between tfjs and ONNX Runtime (default 32). */
+  parityCount?: number;
+  /** Seed of those inputs (default 1). */
+  seed?: number;
+  log?: (message: string) => void;
+}
+
+export interface TfjsExportResult {
+  file: string;
+  bytes: number;
+  parity: ParityReport;
+  tolerance: Tolerance;
+  /** The exported graph's input, [C, H, W] (or [F]), and number of outputs. */
+  input: number[];
+  classes: number;
+  tritonDir?: string;
+}
+
+/** The model's outputs for `count` seeded inputs: tfjs on NHWC, onnxruntime-node CPU on the same values as NCHW. */
+async function compareOnInputs(
+  model: tf.LayersModel,
+  onnxBytes: Uint8Array,
+  built: TfjsOnnx,
+  count: number,
+  seed: number,
+  tolerance: Tolerance,
+): Promise<ParityReport> {
+  const shape = [count, ...built.tfjsInput];
+  const inputs = tf.randomUniform(shape, 0, 1, 'float32', seed);
+  const output = model.predict(inputs) as tf.Tensor;
+  const nhwc = (await inputs.data()) as Float32Array;
+  const expected = (await output.data()) as Float32Array;
+  tf.dispose([inputs, output]);
+  const session = await openSession(onnxBytes, { ep: 'cpu' });
+  try {
+    const onnxInput = shape.length === 4 ? nhwcToNchw(nhwc, shape) : nhwc;
+    const { data } = await session.run(onnxInput, [count, ...built.onnxInput]);
+    return compareLogits(expected, data, built.classes, tolerance);
+  } finally {
+    await session.release();
+  }
+}
+
+/**
+ * Exports a saved tfjs Layers model to `options.out`, verified against tfjs in onnxruntime-node.
+ * @throws CnnxError BAD_OUTPUT, BAD_OPTION (labels that do not match the outputs), TFJS_MODEL_INVALID,
+ *   EXPORT_UNKNOWN_LAYER (an unsupported layer, named with its position and class), EXPORT_UNSUPPORTED, BAD_OPSET,
+ *   EXPORT_PARITY (verification failed). No file is written on any error.
+ */
+export async function exportTfjsModel(options: TfjsExportOptions): Promise<TfjsExportResult> {
+  const log = options.log ?? (() => {});
+  await checkOutput(options.out);
+  const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
+  const backend = await useBackend('wasm').catch(() => useBackend('cpu'));
+  const saved = await readTfjsModel(options.model);
+  const labels = options.labels ?? (options.dataset ? CLASS_NAMES[options.dataset] : undefined);
+  const metadataFor = (input: number[]): MetadataValues => {
+    const [c, h, w] = input;
+    const preprocess =
+      options.dataset && c === 1 && h === w
+        ? preprocessFor(options.dataset, h!)
+        : { layout: input.length === 3 ? 'NCHW' : 'NF', input, source: 'TensorFlow.js channels-last input' };
+    return {
+      dataset: options.dataset,
+      labels: labels && JSON.stringify(labels),
+      preprocess: JSON.stringify(preprocess),
+      metrics: JSON.stringify({ convertedFrom: saved.file, generatedBy: saved.artifacts.generatedBy ?? 'unknown' }),
+    };
+  };
+  const built = buildOnnxFromTfjs(saved, opset, metadataFor);
+  const onnxBytes = built.bytes;
+  if (labels && labels.length !== built.classes) {
+    throw new CnnxError(
+      `--labels has ${labels.length} names, but the model has ${built.classes} outputs`,
+      'BAD_OPTION',
+    );
+  }
+
+  const model = await tf.loadLayersModel({ load: async () => saved.artifacts });
+  const tolerance = toleranceFor('fp32-cpu', built.name);
+  const count = options.parityCount ?? 32;
+  let parity: ParityReport | undefined;
+  try {
+    await produceFileAtomic(options.out, async (temporary) => {
+      await writeFile(temporary, onnxBytes);
+      parity = await compareOnInputs(model, await readFile(temporary), built, count, options.seed ?? 1, tolerance);
+      log(
+        `parity (tfjs ${backend.name} vs onnxruntime-node cpu, ${count} seeded random inputs): ` +
+          `max abs diff ${parity.maxAbsDiff.toExponential(2)} at |output| <= ${parity.maxAbsLogit.toPrecision(3)} ` +
+          `(tolerance ${describeTolerance(tolerance)}: ${(parity.worstRatio * 100).toFixed(0)}% of it used), ` +
+          `top-1 agreement ${(parity.top1Agreement * 100).toFixed(1)}%`,
+      );
+      if (!parity.withinTolerance) {
+        throw new CnnxError(
+          `export failed verification: max abs diff ${parity.maxAbsDiff} (${parity.worstRatio.toFixed(1)}x the tolerance ${describeTolerance(tolerance)}), top-1 agreement ${parity.top1Agreement}; no file written`,
+          'EXPORT_PARITY',
+        );
+      }
+    });
+  } finally {
+    model.dispose();
+  }
+  const name = basename(options.out).replace(/\.onnx$/, '');
+  let tritonDir: string | undefined;
+  if (options.triton) {
+    if (built.onnxInput.length !== 3)
+      throw new CnnxError('--triton needs an image model ([N, C, H, W] input)', 'BAD_OPTION');
+    tritonDir = await writeTritonRepository(options.triton, name, onnxBytes, {
+      inputName: 'input',
+      outputName: 'logits',
+      inputShape: [-1, ...built.onnxInput],
+      classes: built.classes,
+    });
+  }
+  return {
+    file: options.out,
+    bytes: onnxBytes.length,
+    parity: parity!,
+    tolerance,
+    input: built.onnxInput,
+    classes: built.classes,
+    tritonDir,
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * Conv2D, DepthwiseConv2D and SeparableConv2D -> Conv (SeparableConv2D: a depthwise Conv, then a 1x1 Conv), with
+ * TensorFlow's `same` padding written as explicit pads and the kernels moved to ONNX layout (layout.ts). A batch
+ * norm right after the layer arrives already folded into its kernel and bias.
+ */
+import type { Flow } from '../../graph-builder.js';
+import { convKernelToOnnx, depthwiseKernelToOnnx } from '../../layout.js';
+import { mapInput, spatial, type ConvertContext, type Converter, type Weight } from '../context.js';
+import { configuredActivation } from './activations.js';
+
+interface ConvSettings {
+  strides: [number, number];
+  dilations: [number, number];
+  padding: 'valid' | 'same';
+}
+
+function settings(context: ConvertContext): ConvSettings {
+  const { config } = context;
+  config.channelsLast();
+  const settings = {
+    strides: config.pair('strides', [1, 1]),
+    dilations: config.pair('dilation_rate', [1, 1]),
+    padding: config.padding(),
+  };
+  if (settings.dilations.some((d) => d > 1) && settings.strides.some((s) => s > 1)) {
+    throw config.unsupported('strides and dilation_rate both above 1 (tfjs refuses them too)');
+  }
+  return settings;
+}
+
+/** One Conv node: `kernel` in ONNX layout [out, in / group, kh, kw]. */
+function convNode(
+  context: ConvertContext,
+  input: Flow,
+  kernel: { dims: [number, number, number, number]; data: Float32Array },
+  bias: Weight | undefined,
+  { strides, dilations, padding }: ConvSettings,
+  group: number,
+  suffix = '',
+): Flow {
+  const [outC, , kh, kw] = kernel.dims;
+  const [, h, w] = input.shape as [number, number, number];
+  const rows = spatial(h, kh, strides[0], dilations[0], padding);
+  const cols = spatial(w, kw, strides[1], dilations[1], padding);
+  if (rows.out < 1 || cols.out < 1) {
+    throw context.config.unsupported(`its ${kh}x${kw} kernel does not fit the ${h}x${w} input`);
+  }
+  const output = context.outputName(suffix);
+  const inputs = [input.name, context.addInitializer(`${output}/kernel`, kernel.dims, kernel.data)];
+  if (bias) inputs.push(context.addInitializer(`${output}/bias`, [outC], bias.data));
+  context.addNode('Conv', inputs, [output], {
+    kernel_shape: [kh, kw],
+    strides,
+    dilations,
+    pads: [rows.before, cols.before, rows.after, cols.after],
+    group,
+  });
+  return { name: output, shape: [outC, rows.out, cols.out] };
+}
+
+/** The bias: saved when use_bias is set, or made by folding a batch norm into a layer without one. */
+const biasOf = (context: ConvertContext) => context.weight('bias');
+
+export const conv2d: Converter = (context) => {
+  const [input, channels] = mapInput(context);
+  const kernel = context.requireWeight('kernel');
+  const [kh, kw, inC, outC] = kernel.shape as [number, number, number, number];
+  if (inC !== channels) throw context.config.unsupported(`its kernel reads ${inC} channels, its input has ${channels}`);
+  const conv = convNode(
+    context,
+    input,
+    { dims: [outC, inC, kh, kw], data: convKernelToOnnx(kernel.data, kernel.shape) },
+    biasOf(context),
+    settings(context),
+    1,
+  );
+  return configuredActivation(context, conv);
+};
+
+/** Depthwise kernel [kh, kw, in, multiplier] as a grouped Conv (group = in). */
+function depthwiseKernel(kernel: Weight): { dims: [number, number, number, number]; data: Float32Array } {
+  const [kh, kw, inC, multiplier] = kernel.shape as [number, number, number, number];
+  return { dims: [inC * multiplier, 1, kh, kw], data: depthwiseKernelToOnnx(kernel.data, kernel.shape) };
+}
+
+export const depthwiseConv2d: Converter = (context) => {
+  const [input, channels] = mapInput(context);
+  const kernel = context.requireWeight('depthwise_kernel');
+  if (kernel.shape[2] !== channels) {
+    throw context.config.unsupported(`its kernel reads ${kernel.shape[2]} channels, its input has ${channels}`);
+  }
+  const conv = convNode(context, input, depthwiseKernel(kernel), biasOf(context), settings(context), channels);
+  return configuredActivation(context, conv);
+};
+
+export const separableConv2d: Converter = (context) => {
+  const [input, channels] = mapInput(context);
+  const depthwise = context.requireWeight('depthwise_kernel');
+  const pointwise = context.requireWeight('pointwise_kernel');
+  if (depthwise.shape[2] !== channels) {
+    throw context.config.unsupported(`its kernel reads ${depthwise.shape[2]} channels, its input has ${channels}`);
+  }
+  const spatialConv = convNode(
+    context,
+    input,
+    depthwiseKernel(depthwise),
+    undefined,
+    settings(context),
+    channels,
+    '/depthwise',
+  );
+  const [, , mid, outC] = pointwise.shape as [number, number, number, number];
+  const conv = convNode(
+    context,
+    spatialConv,
+    { dims: [outC, mid, 1, 1], data: convKernelToOnnx(pointwise.data, pointwise.shape) },
+    biasOf(context),
+    { strides: [1, 1], dilations: [1, 1], padding: 'valid' },
+    1,
+  );
+  return configuredActivation(context, conv);
+};

@@ -1,0 +1,93 @@
+/**
+ * Reading a TensorFlow.js Layers model as `model.save('file://dir')` writes it: `dir/model.json` (the topology
+ * and a weights manifest) and the binary shards the manifest lists, relative to model.json. The result is the
+ * ModelArtifacts tfjs's own loaders produce, so the same bytes feed the export and `tf.loadLayersModel`.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { CnnxError } from '../../common/index.js';
+
+export interface SavedTfjsModel {
+  /** The model.json that was read. */
+  file: string;
+  artifacts: tf.io.ModelArtifacts;
+  /** Every weight by its saved name (`<layer name>/<weight>`), float32, tfjs layout. */
+  weights: Map<string, { shape: number[]; data: Float32Array }>;
+}
+
+/**
+ * Reads a saved Layers model from its folder or its model.json.
+ * @throws CnnxError TFJS_MODEL_INVALID (no model.json, not JSON, no weights manifest, a shard missing or of the
+ *   wrong size, a weight of a dtype other than float32 after dequantisation).
+ */
+export async function readTfjsModel(path: string): Promise<SavedTfjsModel> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info)
+    throw new CnnxError(`${path}: no such file or folder (give a model.json or its folder)`, 'TFJS_MODEL_INVALID');
+  const file = info.isDirectory() ? join(path, 'model.json') : path;
+  const invalid = (why: string) => new CnnxError(`${file}: ${why}`, 'TFJS_MODEL_INVALID');
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    throw invalid(`cannot read (${error.code ?? error.message})`);
+  });
+  let json: tf.io.ModelJSON;
+  try {
+    json = JSON.parse(text) as tf.io.ModelJSON;
+  } catch (error) {
+    throw invalid(`not JSON (${(error as Error).message})`);
+  }
+  if (json.modelTopology === undefined) throw invalid('no modelTopology: not a model saved by tfjs');
+  if (!Array.isArray(json.weightsManifest)) throw invalid('no weightsManifest: the weights are not listed');
+  const folder = dirname(resolve(file));
+  const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
+    const shards: Uint8Array[] = [];
+    for (const group of manifest) {
+      for (const shard of group.paths) {
+        shards.push(
+          await readFile(join(folder, shard)).catch((error: NodeJS.ErrnoException) => {
+            throw invalid(`weight shard ${shard} cannot be read (${error.code ?? error.message})`);
+          }),
+        );
+      }
+    }
+    const specs = tf.io.getWeightSpecs(manifest);
+    const bytes = new Uint8Array(shards.reduce((total, shard) => total + shard.length, 0));
+    shards.reduce((offset, shard) => (bytes.set(shard, offset), offset + shard.length), 0);
+    return [specs, bytes.buffer];
+  });
+  return { file, artifacts, weights: decodeWeights(artifacts, invalid) };
+}
+
+const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
+
+/** The weights as float32 arrays, through tfjs's own decoder (which also undoes uint8/uint16/float16 quantisation). */
+function decodeWeights(
+  artifacts: tf.io.ModelArtifacts,
+  invalid: (why: string) => CnnxError,
+): SavedTfjsModel['weights'] {
+  const specs = artifacts.weightSpecs ?? [];
+  const data = artifacts.weightData;
+  const size =
+    data === undefined ? 0 : Array.isArray(data) ? data.reduce((n, b) => n + b.byteLength, 0) : data.byteLength;
+  const needed = specs.reduce((total, spec) => {
+    const count = spec.shape.reduce((a, b) => a * b, 1);
+    const dtype = spec.quantization?.dtype ?? spec.dtype;
+    return total + count * (BYTES_PER_ELEMENT[dtype] ?? 4);
+  }, 0);
+  if (size !== needed) {
+    throw invalid(`the weight shards hold ${size} bytes, but the manifest's ${specs.length} weights need ${needed}`);
+  }
+  const tensors = tf.io.decodeWeights(data!, specs);
+  const weights: SavedTfjsModel['weights'] = new Map();
+  try {
+    for (const spec of specs) {
+      const tensor = tensors[spec.name]!;
+      if (tensor.dtype !== 'float32')
+        throw invalid(`weight ${spec.name} is ${tensor.dtype}; cnnx exports float32 weights`);
+      weights.set(spec.name, { shape: [...tensor.shape], data: tensor.dataSync() as Float32Array });
+    }
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+  return weights;
+}

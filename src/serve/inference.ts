@@ -1,0 +1,258 @@
+/**
+ * KServe v2 inference whatever the wire: finding the model (and version), checking an input tensor against the
+ * model's signature, reading its values (JSON numbers, flat or nested; raw little-endian bytes; gRPC's typed
+ * contents), running them through the model's batcher, and building the outputs asked for: the FP32 logits, or the
+ * classification extension's BYTES "<value>:<index>:<label>" top-k. REST (routes/kserve.ts) and gRPC (grpc/) both
+ * speak through this module, so both give the same answers and the same errors.
+ */
+import { CnnxError } from '../common/index.js';
+import type { LoadedModel, ModelRegistry } from './model-registry.js';
+
+/** Largest batch one infer request may carry. */
+export const MAX_REQUEST_IMAGES = 1024;
+
+/** The only version of a model cnnx serves (the file is the model; a reload replaces it). */
+export const MODEL_VERSION = '1';
+
+const invalid = (message: string) => new CnnxError(message, 'INVALID_INPUT');
+
+/**
+ * The model `name` (at `version`, when one is given).
+ * @throws CnnxError MODEL_NOT_FOUND (no such model or version), MODEL_NOT_READY (its file failed to load).
+ */
+export function requireModel(registry: ModelRegistry, name: string, version?: string): LoadedModel {
+  const model = registry.get(name);
+  if (!model) {
+    const failure = registry.failures.get(name);
+    if (failure) throw new CnnxError(`model '${name}' is not ready: ${failure}`, 'MODEL_NOT_READY', { retryAfter: 5 });
+    throw new CnnxError(`model '${name}' not found; GET /v2 lists the served models`, 'MODEL_NOT_FOUND');
+  }
+  if (version !== undefined && version !== '' && version !== MODEL_VERSION) {
+    throw new CnnxError(
+      `model '${name}' has no version ${JSON.stringify(version)}; cnnx serves version ${MODEL_VERSION}`,
+      'MODEL_NOT_FOUND',
+    );
+  }
+  return model;
+}
+
+/** 415 unless the request's content type is one of `accepted` (fastify would parse text/plain too). */
+export function requireContentType(header: string | undefined, accepted: string[]): void {
+  const type = (header ?? '').split(';')[0]!.trim().toLowerCase();
+  if (!accepted.includes(type)) {
+    throw new CnnxError(
+      `content type ${JSON.stringify(type || 'none')} not accepted here; use ${accepted.join(', ')}`,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
+  }
+}
+
+/** Runs `count` images through the model's batcher, counting the request in the model's statistics. */
+export async function runModel(model: LoadedModel, data: Float32Array, count: number): Promise<Float32Array> {
+  const started = performance.now();
+  try {
+    const logits = await model.batcher.submit(data, count);
+    model.stats.succeeded(count, (performance.now() - started) * 1e6);
+    return logits;
+  } catch (error) {
+    model.stats.failed((performance.now() - started) * 1e6);
+    throw error;
+  }
+}
+
+/** An input tensor's header as a client sent it, not yet checked. */
+export interface InputHeader {
+  name?: unknown;
+  datatype?: unknown;
+  shape?: unknown;
+}
+
+/**
+ * Checks an input tensor's name, datatype and shape ([N, C, H, W], N from 1 to MAX_REQUEST_IMAGES) against the
+ * model; returns N and the number of values the tensor must carry.
+ * @throws CnnxError INVALID_INPUT naming the tensor, what was expected and what came.
+ */
+export function checkInputHeader(input: InputHeader, model: LoadedModel): { count: number; values: number } {
+  const { inputName, inputShape } = model.signature;
+  const [, c, h, w] = inputShape as [number, number, number, number];
+  if (input.name !== inputName) throw invalid(`input name must be '${inputName}', got ${JSON.stringify(input.name)}`);
+  if (input.datatype !== 'FP32')
+    throw invalid(`input '${inputName}' datatype must be "FP32", got ${JSON.stringify(input.datatype)}`);
+  const shape = input.shape;
+  if (
+    !Array.isArray(shape) ||
+    shape.length !== 4 ||
+    !shape.every(Number.isSafeInteger) ||
+    shape[1] !== c ||
+    shape[2] !== h ||
+    shape[3] !== w ||
+    (shape[0] as number) < 1
+  ) {
+    throw invalid(`input '${inputName}' must have shape [N,${c},${h},${w}] with N >= 1, got ${JSON.stringify(shape)}`);
+  }
+  const count = shape[0] as number;
+  if (count > MAX_REQUEST_IMAGES)
+    throw invalid(`batch of ${count} images is over the ${MAX_REQUEST_IMAGES}-image limit per request`);
+  return { count, values: count * c * h * w };
+}
+
+/** How a value that is not a finite float32 is described: JSON.stringify would call Infinity and NaN "null". */
+function describeValue(value: unknown): string {
+  if (typeof value === 'number') {
+    return Number.isFinite(value) ? `${value} (outside float32's range)` : String(value);
+  }
+  return JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * Checks that every value is a finite float32 (JSON's 1e400 parses to Infinity; raw bytes may hold NaN).
+ * @throws CnnxError INVALID_INPUT naming the first bad element.
+ */
+function checkFinite(name: string, data: Float32Array, source: ArrayLike<unknown> = data): Float32Array {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) {
+      throw invalid(`input '${name}' data[${i}] must be a finite float32, got ${describeValue(source[i])}`);
+    }
+  }
+  return data;
+}
+
+/**
+ * The values of a JSON `data` field, flat or nested as the tensor's shape ([[[[...]]]]), as float32.
+ * @throws CnnxError INVALID_INPUT for a wrong count, a nesting that does not follow the shape, or a value that is
+ *   not a finite number in float32's range.
+ */
+export function valuesFromJson(name: string, data: unknown, shape: number[], expected: number): Float32Array {
+  if (!Array.isArray(data)) throw invalid(`input '${name}' data must be an array of ${expected} numbers`);
+  let flat: unknown[] = data;
+  if (data.length > 0 && Array.isArray(data[0])) {
+    flat = data.flat(shape.length - 1);
+    if (flat.some(Array.isArray)) {
+      throw invalid(`input '${name}' data is nested deeper than its shape ${JSON.stringify(shape)}`);
+    }
+  }
+  if (flat.length !== expected) {
+    throw invalid(`input '${name}' data has ${flat.length} values, shape ${JSON.stringify(shape)} needs ${expected}`);
+  }
+  const values = new Float32Array(expected);
+  for (let i = 0; i < expected; i++) {
+    const v = flat[i];
+    if (typeof v !== 'number') {
+      throw invalid(`input '${name}' data[${i}] must be a finite number, got ${describeValue(v)}`);
+    }
+    values[i] = v;
+  }
+  return checkFinite(name, values, flat);
+}
+
+/**
+ * The values of raw tensor bytes: little-endian float32, row-major (KServe v2's binary tensor extension and
+ * gRPC's raw_input_contents).
+ * @throws CnnxError INVALID_INPUT for a byte count other than 4 per value, or a value that is not finite.
+ */
+export function valuesFromBytes(name: string, bytes: Uint8Array, expected: number): Float32Array {
+  if (bytes.byteLength !== expected * 4) {
+    throw invalid(`input '${name}' has ${bytes.byteLength} bytes of data, its shape needs ${expected * 4} (FP32)`);
+  }
+  const values =
+    bytes.byteOffset % 4 === 0
+      ? new Float32Array(bytes.buffer, bytes.byteOffset, expected)
+      : new Float32Array(new Uint8Array(bytes).buffer); // a copy: float32 views need 4-byte alignment
+  return checkFinite(name, values);
+}
+
+/** An output a request asks for: by name, as FP32 values or as the classification extension's top `classes`. */
+export interface RequestedOutput {
+  name: string;
+  /** Top-k classes as BYTES "value:index:label" instead of the values (classification extension). */
+  classification?: number;
+  /** Whether the REST answer carries it as binary (binary tensor extension). */
+  binary: boolean;
+}
+
+/**
+ * Checks requested outputs against the model: every name must be the model's output, once; `classification`
+ * must be a whole number from 1 to the number of classes.
+ * @throws CnnxError INVALID_INPUT naming the output.
+ */
+export function checkRequestedOutputs(outputs: RequestedOutput[], model: LoadedModel): RequestedOutput[] {
+  const { outputName, classes } = model.signature;
+  const seen = new Set<string>();
+  for (const output of outputs) {
+    if (output.name !== outputName) {
+      throw invalid(`unknown output ${JSON.stringify(output.name)}; model '${model.name}' has '${outputName}'`);
+    }
+    if (seen.has(output.name)) throw invalid(`output '${output.name}' is requested twice`);
+    seen.add(output.name);
+    const k = output.classification;
+    if (k !== undefined && !(Number.isSafeInteger(k) && k >= 1 && k <= classes)) {
+      throw invalid(`output '${output.name}' classification must be a whole number from 1 to ${classes}, got ${k}`);
+    }
+  }
+  return outputs;
+}
+
+/** An output tensor of an answer. */
+export type OutputTensor = { name: string; shape: number[]; binary: boolean } & (
+  { datatype: 'FP32'; data: Float32Array } | { datatype: 'BYTES'; data: string[] }
+);
+
+/**
+ * Triton's classification entry for one class: the value as C's "%f" writes it, the class index and its label
+ * ("12.345678:7:7").
+ */
+function classificationEntries(logits: Float32Array, classes: number, k: number, labels: string[]): string[] {
+  const entries: string[] = [];
+  for (let n = 0; n < logits.length / classes; n++) {
+    const row = logits.subarray(n * classes, (n + 1) * classes);
+    const order = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b);
+    for (const index of order.slice(0, k)) {
+      const label = labels[index];
+      entries.push(`${row[index]!.toFixed(6)}:${index}${label === undefined ? '' : `:${label}`}`);
+    }
+  }
+  return entries;
+}
+
+/** The output tensors of `count` images' logits, as `requested` (all outputs, as FP32, when it is empty). */
+export function outputTensors(
+  model: LoadedModel,
+  logits: Float32Array,
+  count: number,
+  requested: RequestedOutput[],
+  binaryByDefault: boolean,
+): OutputTensor[] {
+  const { outputName, classes, labels } = model.signature;
+  const outputs = requested.length > 0 ? requested : [{ name: outputName, binary: binaryByDefault }];
+  return outputs.map(({ name, classification, binary }) =>
+    classification === undefined
+      ? { name, datatype: 'FP32', shape: [count, classes], data: logits, binary }
+      : {
+          name,
+          datatype: 'BYTES',
+          shape: [count, classification],
+          data: classificationEntries(logits, classes, classification, labels),
+          binary,
+        },
+  );
+}
+
+/** BYTES elements as the binary encodings write them: each a 4-byte little-endian length, then its bytes. */
+function encodeBytesTensor(elements: string[]): Buffer {
+  const parts = elements.map((element) => Buffer.from(element, 'utf8'));
+  const out = Buffer.alloc(parts.reduce((sum, part) => sum + 4 + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.writeUInt32LE(part.length, at);
+    part.copy(out, at + 4);
+    at += 4 + part.length;
+  }
+  return out;
+}
+
+/** An output tensor's values as raw bytes (FP32 little-endian; BYTES length-prefixed). */
+export function tensorBytes(output: OutputTensor): Buffer {
+  return output.datatype === 'FP32'
+    ? Buffer.from(output.data.buffer, output.data.byteOffset, output.data.byteLength)
+    : encodeBytesTensor(output.data);
+}

@@ -1,0 +1,348 @@
+/**
+ * KServe v2 REST as Triton's and KServe's clients send it, over a real port: no Content-Type, the binary tensor
+ * data extension both ways, nested data, requested outputs, classification, versioned routes, server metadata,
+ * model configuration and statistics; and the request faults that used to answer 500 or the wrong message.
+ */
+import { copyFile, readFile, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDataset, type Dataset } from '../../src/data/index.js';
+import { createServer, listen, type CnnxServer } from '../../src/serve/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const MODEL = 'models/lenet5-relu-mnist.onnx';
+const FIXTURES = 'test/serve/fixtures';
+let mnist: Dataset;
+let server: CnnxServer;
+let base: string;
+
+const pixels = (i: number) => Array.from(mnist.test.pixels.subarray(i * 784, (i + 1) * 784), (v) => v / 255);
+
+/** One HTTP request with exactly these headers (no Content-Type unless given): status, headers and body bytes. */
+function send(
+  method: string,
+  path: string,
+  body?: Buffer | string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(path, base);
+    const request = httpRequest(
+      url,
+      { method, headers: { ...headers, ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}) } },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode!, headers: response.headers, body: Buffer.concat(chunks) }),
+        );
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+const json = (response: { body: Buffer }) => JSON.parse(response.body.toString('utf8'));
+
+/** Splits a binary-extension answer into its JSON header and the binary section. */
+function splitAnswer(response: { headers: Record<string, unknown>; body: Buffer }) {
+  const length = Number(response.headers['inference-header-content-length']);
+  return {
+    header: JSON.parse(response.body.subarray(0, length).toString('utf8')),
+    binary: response.body.subarray(length),
+  };
+}
+const floats = (bytes: Buffer) =>
+  Array.from(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)));
+
+/** The JSON route's logits for the fixture's image (the first MNIST test digit), as application/json. */
+let reference: number[];
+/** The fixtures' image (the same digit in the binary and the nested fixture) and its JSON route logits. */
+let fixtureValues: number[];
+let fixtureReference: number[];
+
+beforeAll(async () => {
+  mnist = await loadDataset('mnist');
+  const dir = await tempDir();
+  await copyFile(MODEL, join(dir, 'digits.onnx'));
+  server = await createServer({ model: dir, ep: 'cpu', watch: false, maxQueueDelayMs: 1 });
+  base = await listen(server, { port: 0, host: '127.0.0.1' });
+  const answer = await send(
+    'POST',
+    '/v2/models/digits/infer',
+    JSON.stringify({ inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data: pixels(0) }] }),
+    { 'content-type': 'application/json' },
+  );
+  reference = json(answer).outputs[0].data;
+  const fixture = await readFile(join(FIXTURES, 'infer-binary-1x1x28x28.bin'));
+  fixtureValues = floats(fixture.subarray(147));
+  const fixtureAnswer = await send('POST', '/v2/models/digits/infer', inferJson(fixtureValues), {
+    'content-type': 'application/json',
+  });
+  fixtureReference = json(fixtureAnswer).outputs[0].data;
+});
+afterAll(() => server?.close());
+
+const inferJson = (data: unknown, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data }], ...extra });
+
+describe('requests as Triton and KServe clients send them', () => {
+  it("answers a JSON infer request with no Content-Type header, and with curl -d's", async () => {
+    const answer = await send('POST', '/v2/models/digits/infer', inferJson(pixels(0)));
+    expect(answer.status).toBe(200);
+    expect(json(answer).outputs[0].data).toEqual(reference);
+    const curl = await send('POST', '/v2/models/digits/infer', inferJson(pixels(0)), {
+      'content-type': 'application/x-www-form-urlencoded',
+    });
+    expect(json(curl).outputs[0].data).toEqual(reference);
+  });
+
+  it('answers the binary tensor request (header length, no Content-Type) in binary, with the JSON logits', async () => {
+    const body = await readFile(join(FIXTURES, 'infer-binary-1x1x28x28.bin'));
+    const answer = await send('POST', '/v2/models/digits/infer', body, { 'inference-header-content-length': '147' });
+    expect(answer.status, answer.body.toString()).toBe(200);
+    expect(answer.headers['content-type']).toBe('application/octet-stream');
+    const { header, binary } = splitAnswer(answer);
+    expect(header.outputs).toEqual([
+      { name: 'logits', datatype: 'FP32', shape: [1, 10], parameters: { binary_data_size: 40 } },
+    ]);
+    expect(floats(binary)).toEqual(fixtureReference);
+  });
+
+  it('takes a binary input with application/octet-stream and answers JSON when outputs are not binary', async () => {
+    const values = Buffer.from(new Float32Array(pixels(0)).buffer);
+    const head = Buffer.from(
+      JSON.stringify({
+        inputs: [
+          { name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', parameters: { binary_data_size: values.length } },
+        ],
+      }),
+    );
+    const answer = await send('POST', '/v2/models/digits/infer', Buffer.concat([head, values]), {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(head.length),
+    });
+    expect(json(answer)).toMatchObject({ outputs: [{ name: 'logits' }] });
+    expect(answer.headers['inference-header-content-length']).toBeUndefined();
+    expect(json(answer).outputs[0].data).toEqual(reference);
+  });
+
+  it('takes data nested as the tensor shape', async () => {
+    const answer = await send(
+      'POST',
+      '/v2/models/digits/infer',
+      await readFile(join(FIXTURES, 'infer-nested-data.json')),
+    );
+    expect(answer.status).toBe(200);
+    expect(json(answer).outputs[0].data).toEqual(fixtureReference);
+  });
+
+  it('honours requested outputs: binary_data per output, and a 400 for an unknown output', async () => {
+    const binary = await send(
+      'POST',
+      '/v2/models/digits/infer',
+      inferJson(pixels(0), { outputs: [{ name: 'logits', parameters: { binary_data: true } }] }),
+    );
+    expect(floats(splitAnswer(binary).binary)).toEqual(reference);
+    const unknown = await send(
+      'POST',
+      '/v2/models/digits/infer',
+      inferJson(pixels(0), { outputs: [{ name: 'probs' }] }),
+    );
+    expect(unknown.status).toBe(400);
+    expect(json(unknown)).toEqual({
+      error: `unknown output "probs"; model 'digits' has 'logits'`,
+      code: 'INVALID_INPUT',
+    });
+  });
+
+  it('answers the classification extension with "value:index:label" BYTES, in JSON and in binary', async () => {
+    const order = reference.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0]);
+    const expected = order.slice(0, 3).map(([v, i]) => `${v.toFixed(6)}:${i}:${i}`);
+    const answer = await send(
+      'POST',
+      '/v2/models/digits/infer',
+      inferJson(pixels(0), { outputs: [{ name: 'logits', parameters: { classification: 3 } }] }),
+    );
+    expect(json(answer).outputs[0]).toEqual({ name: 'logits', datatype: 'BYTES', shape: [1, 3], data: expected });
+    expect(Number(expected[0]!.split(':')[1])).toBe(mnist.test.labels[0]);
+    const binary = await send(
+      'POST',
+      '/v2/models/digits/infer',
+      inferJson(pixels(0), { outputs: [{ name: 'logits', parameters: { classification: 3, binary_data: true } }] }),
+    );
+    const section = splitAnswer(binary).binary;
+    const entries: string[] = [];
+    for (let at = 0; at < section.length;) {
+      const length = section.readUInt32LE(at);
+      entries.push(section.subarray(at + 4, at + 4 + length).toString('utf8'));
+      at += 4 + length;
+    }
+    expect(entries).toEqual(expected);
+  });
+
+  it('serves every model route under /versions/1 too, and 404 for another version', async () => {
+    const versioned = await send('POST', '/v2/models/digits/versions/1/infer', inferJson(pixels(0)));
+    expect(json(versioned).outputs[0].data).toEqual(reference);
+    for (const route of ['', '/ready', '/config', '/stats']) {
+      expect((await send('GET', `/v2/models/digits/versions/1${route}`)).status).toBe(200);
+    }
+    const other = await send('GET', '/v2/models/digits/versions/2');
+    expect(other.status).toBe(404);
+    expect(json(other)).toEqual({
+      error: `model 'digits' has no version "2"; cnnx serves version 1`,
+      code: 'MODEL_NOT_FOUND',
+    });
+  });
+
+  it('lists exactly the extensions it implements, and serves the model configuration', async () => {
+    expect(json(await send('GET', '/v2'))).toMatchObject({
+      name: 'cnnx',
+      extensions: ['binary_tensor_data', 'classification', 'model_configuration', 'model_repository', 'statistics'],
+    });
+    expect(json(await send('GET', '/v2/models/digits/config'))).toMatchObject({
+      name: 'digits',
+      platform: 'onnxruntime_onnx',
+      max_batch_size: 1024,
+      input: [{ name: 'input', data_type: 'TYPE_FP32', format: 'FORMAT_NCHW', dims: [1, 28, 28] }],
+      output: [{ name: 'logits', data_type: 'TYPE_FP32', dims: [10] }],
+    });
+  });
+
+  it('counts inferences, batches and their times in the statistics extension', async () => {
+    const stats = async () => json(await send('GET', '/v2/models/digits/stats')).model_stats[0];
+    const before = await stats();
+    const batch = JSON.stringify({
+      inputs: [{ name: 'input', shape: [3, 1, 28, 28], datatype: 'FP32', data: [0, 1, 2].flatMap(pixels) }],
+    });
+    expect((await send('POST', '/v2/models/digits/infer', batch)).status).toBe(200);
+    expect((await send('POST', '/v2/models/digits/infer', inferJson([1, 2, 3]))).status).toBe(400);
+    const after = await stats();
+    expect(after).toMatchObject({ name: 'digits', version: '1' });
+    expect(after.inference_count - before.inference_count).toBe(3);
+    expect(after.execution_count - before.execution_count).toBe(1);
+    expect(after.inference_stats.success.count - before.inference_stats.success.count).toBe(1);
+    expect(after.inference_stats.success.ns).toBeGreaterThan(before.inference_stats.success.ns);
+    expect(after.inference_stats.compute_infer.ns).toBeGreaterThan(0);
+    expect(after.batch_stats.find((b: { batch_size: number }) => b.batch_size === 3).compute_infer.count).toBe(1);
+    expect(json(await send('GET', '/v2/models/stats')).model_stats.map((m: { name: string }) => m.name)).toEqual([
+      'digits',
+    ]);
+  });
+});
+
+describe('request faults answer 4xx with the catalogue shape and a precise message', () => {
+  it('treats a "__proto__" key as a plain key, not as invalid JSON', async () => {
+    const answer = await send(
+      'POST',
+      '/v2/models/digits/infer',
+      `{"__proto__":{"x":1},${inferJson(pixels(0)).slice(1)}`,
+    );
+    expect(answer.status).toBe(200);
+    expect(json(answer).outputs[0].data).toEqual(reference);
+  });
+
+  it('names 1e400 as Infinity, not null', async () => {
+    const data = JSON.stringify(pixels(0)).replace(/^\[0,/, '[1e400,');
+    const answer = await send('POST', '/v2/models/digits/infer', inferJson([]).replace('"data":[]', `"data":${data}`));
+    expect(answer.status).toBe(400);
+    expect(json(answer)).toEqual({
+      error: "input 'input' data[0] must be a finite float32, got Infinity",
+      code: 'INVALID_INPUT',
+    });
+  });
+
+  it('refuses an empty threshold instead of reading it as 0', async () => {
+    const png = await sharp({ create: { width: 28, height: 28, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
+    const answer = await send('POST', '/v1/models/digits/read-digits?threshold=', png, { 'content-type': 'image/png' });
+    expect(answer.status).toBe(400);
+    expect(json(answer)).toEqual({ error: 'threshold must be a number from 0 to 1, got ""', code: 'BAD_REQUEST' });
+  });
+
+  const form = (part: Buffer, type = 'image/png', boundary = 'cnnxform') =>
+    Buffer.concat([
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="d"\r\nContent-Type: ${type}\r\n\r\n`,
+      ),
+      part,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+
+  it.each([
+    ['no boundary', () => form(Buffer.from('x')), 'multipart/form-data'],
+    ['garbage', () => Buffer.from('this is not a form at all'), 'multipart/form-data; boundary=cnnxform'],
+    ['truncated', () => form(Buffer.alloc(500, 1)).subarray(0, 150), 'multipart/form-data; boundary=cnnxform'],
+  ])('answers malformed multipart (%s) with 400', async (_name, body, type) => {
+    const answer = await send('POST', '/v1/models/digits/classify', body(), { 'content-type': type });
+    expect(answer.status).toBe(400);
+    expect(json(answer).code).toBe('BAD_REQUEST');
+  });
+
+  it.each([
+    [
+      'GIF labelled PNG',
+      async () =>
+        sharp({ create: { width: 28, height: 28, channels: 3, background: '#fff' } })
+          .gif()
+          .toBuffer(),
+      'raw',
+      'GIF',
+    ],
+    [
+      'SVG labelled PNG',
+      async () => Buffer.from('<svg xmlns="http://www.w3.org/2000/svg" width="28" height="28"/>'),
+      'raw',
+      'SVG or other XML',
+    ],
+    [
+      'GIF in a form',
+      async () =>
+        sharp({ create: { width: 28, height: 28, channels: 3, background: '#fff' } })
+          .gif()
+          .toBuffer(),
+      'form',
+      'GIF',
+    ],
+    [
+      'SVG in a form',
+      async () => Buffer.from('<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>'),
+      'form',
+      'SVG or other XML',
+    ],
+  ])('refuses %s: only PNG, JPEG and WebP are taken', async (_name, image, how, format) => {
+    const bytes = await image();
+    const answer =
+      how === 'raw'
+        ? await send('POST', '/v1/models/digits/classify', bytes, { 'content-type': 'image/png' })
+        : await send('POST', '/v1/models/digits/classify', form(bytes), {
+            'content-type': 'multipart/form-data; boundary=cnnxform',
+          });
+    expect(answer.status).toBe(400);
+    expect(json(answer)).toEqual({
+      error: `the request body is ${format}; use a PNG, JPEG or WebP image`,
+      code: 'BAD_IMAGE',
+    });
+  });
+
+  it('answers 503 from /v2/models/{name}/ready with Retry-After for a model that failed to load', async () => {
+    const dir = await tempDir();
+    await copyFile(MODEL, join(dir, 'digits.onnx'));
+    await rm(join(dir, 'broken.onnx'), { force: true });
+    await import('node:fs/promises').then(({ writeFile }) => writeFile(join(dir, 'broken.onnx'), 'not a model'));
+    const other = await createServer({ model: dir, ep: 'cpu', watch: false });
+    try {
+      for (const url of ['/v2/models/broken/ready', '/v2/models/broken/versions/1/ready']) {
+        const answer = await other.app.inject({ url });
+        expect(answer.statusCode).toBe(503);
+        expect(answer.headers['retry-after']).toBe('5');
+        expect(answer.json()).toMatchObject({ ready: false, code: 'MODEL_NOT_READY' });
+      }
+    } finally {
+      await other.close();
+    }
+  });
+});

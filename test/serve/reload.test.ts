@@ -1,0 +1,62 @@
+/**
+ * Hot reload converges on what is on disk, and the page downloads the model that is loaded: two valid updates
+ * written 0.5 s apart (the second used to be dropped while the first reloaded), then a bad file and a delete
+ * (the page used to get the bad file, then a 500).
+ */
+import { createHash } from 'node:crypto';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type CnnxServer } from '../../src/serve/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+let server: CnnxServer;
+let dir: string;
+
+beforeAll(async () => {
+  dir = await tempDir();
+  await copyFile('models/lenet5-relu-mnist.onnx', join(dir, 'digits.onnx'));
+  server = await createServer({ model: dir, ep: 'cpu', watch: true });
+});
+afterAll(() => server?.close());
+
+const served = async () => (await server.app.inject({ url: '/v2/models/digits' })).json().parameters.sha256 as string;
+const page = () => server.app.inject({ url: '/models/digits.onnx' });
+
+/** Polls `check` until it holds or `limitMs` passes (a loaded machine reloads slowly); returns whether it held. */
+async function eventually(check: () => Promise<boolean>, limitMs = 60_000): Promise<boolean> {
+  for (const end = Date.now() + limitMs; Date.now() < end; await sleep(200)) if (await check()) return true;
+  return false;
+}
+
+describe('models on disk and the models served', () => {
+  it('serves the last of two updates written 0.5 s apart, and the page downloads that model', async () => {
+    await copyFile('models/lenet5-mnist.onnx', join(dir, 'digits.onnx'));
+    await sleep(500);
+    await copyFile('models/lenet5-relu-fashion-mnist.onnx', join(dir, 'digits.onnx'));
+    const onDisk = sha256(await readFile(join(dir, 'digits.onnx')));
+    expect(await eventually(async () => (await served()) === onDisk)).toBe(true);
+    // Quiet for a while: no late reload of an older version follows.
+    await sleep(1500);
+    expect(await served()).toBe(onDisk);
+    const download = await page();
+    expect(download.statusCode).toBe(200);
+    expect(download.headers.etag).toBe(`"${onDisk}"`);
+    expect(sha256(download.rawPayload)).toBe(onDisk);
+  });
+
+  it('after a bad file and after a delete, the page still downloads the model the API serves', async () => {
+    const loaded = await served();
+    await writeFile(join(dir, 'digits.onnx'), 'not a model');
+    expect(await eventually(async () => server.registry.failures.has('digits'))).toBe(true);
+    expect(await served()).toBe(loaded);
+    expect(sha256((await page()).rawPayload)).toBe(loaded);
+    await rm(join(dir, 'digits.onnx'));
+    await sleep(1000);
+    const download = await page();
+    expect(download.statusCode).toBe(200);
+    expect(sha256(download.rawPayload)).toBe(loaded);
+  });
+});
