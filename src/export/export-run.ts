@@ -4,9 +4,9 @@
  * renamed into place, so a failed export leaves no file.
  */
 import { existsSync } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { CnnxError, produceFileAtomic, readSafetensors } from '../common/index.js';
+import { CnnxError, readSafetensors } from '../common/index.js';
 import { CLASS_NAMES, loadDataset, type Dataset } from '../data/index.js';
 import { getModelSpec } from '../models/index.js';
 import { inspectOnnx } from '../runtime/index.js';
@@ -14,7 +14,8 @@ import { assignWeights, createNetwork, readRunConfig, runPath, useBackend } from
 import { buildOnnxModel } from './build-model.js';
 import type { EmitterRegistry } from './emitters/index.js';
 import { checkParity, paritySet } from './parity.js';
-import { describeTolerance, toleranceFor, type ParityReport, type Tolerance } from './tolerances.js';
+import { toleranceFor, type ParityReport, type Tolerance } from './tolerances.js';
+import { writeVerified } from './write-verified.js';
 import { writeTritonRepository } from './triton.js';
 
 export interface ExportOptions {
@@ -114,24 +115,16 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const dataset = options.dataset ?? (await loadDataset(config.dataset, { log, offline: true }));
   const inputs = paritySet(dataset.test, options.parityCount ?? spec.parity?.images ?? 256, side);
   const tolerance = toleranceFor('fp32-cpu', spec.name);
-  let parity: ParityReport | undefined;
+  let parity: ParityReport;
   try {
-    await produceFileAtomic(options.out, async (temporary) => {
-      await writeFile(temporary, onnxBytes);
-      // Verify what was written, as a user would load it.
-      parity = await checkParity(network, await readFile(temporary), inputs, tolerance);
-      log(
-        `parity (tfjs ${backend.name} vs onnxruntime-node cpu, ${parity.count} ${dataset.name} test images): ` +
-          `max abs diff ${parity.maxAbsDiff.toExponential(2)} at |logit| <= ${parity.maxAbsLogit.toFixed(1)} ` +
-          `(tolerance ${describeTolerance(tolerance)}: ${(parity.worstRatio * 100).toFixed(0)}% of it used), ` +
-          `top-1 agreement ${(parity.top1Agreement * 100).toFixed(1)}%`,
-      );
-      if (!parity.withinTolerance) {
-        throw new CnnxError(
-          `export failed verification: max abs diff ${parity.maxAbsDiff} (${parity.worstRatio.toFixed(1)}x the tolerance ${describeTolerance(tolerance)}), top-1 agreement ${parity.top1Agreement}; no file written`,
-          'EXPORT_PARITY',
-        );
-      }
+    parity = await writeVerified({
+      out: options.out,
+      bytes: onnxBytes,
+      tolerance,
+      verify: (written) => checkParity(network, written, inputs, tolerance),
+      compared: `tfjs ${backend.name} vs onnxruntime-node cpu, ${inputs.dims[0]} ${dataset.name} test images`,
+      valueName: 'logit',
+      log,
     });
   } finally {
     network.dispose();
@@ -140,5 +133,5 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const tritonDir = options.triton
     ? await writeTritonRepository(options.triton, name, onnxBytes, signature)
     : undefined;
-  return { file: options.out, bytes: onnxBytes.length, parity: parity!, tolerance, tritonDir };
+  return { file: options.out, bytes: onnxBytes.length, parity, tolerance, tritonDir };
 }

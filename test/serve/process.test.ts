@@ -31,6 +31,21 @@ async function finished(child: ChildProcessWithoutNullStreams, limitMs = 90_000)
   return { code: signal === 'SIGKILL' ? null : code, stdout, stderr };
 }
 
+/** `cnnx serve` of MODEL as `digits` from `dir`, with `flags`; resolves once it prints its address. */
+async function serveDigits(dir: string, flags: string[]) {
+  await copyFile(MODEL, join(dir, 'digits.onnx'));
+  const child = cnnx(['serve', '--model', dir, '--port', '0', '--ep', 'cpu', ...flags]);
+  const exited = finished(child, 110_000);
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      const match = /at (http:\/\/[^\s]+)/.exec(chunk.toString());
+      if (match) resolve(match[1]!);
+    });
+    void exited.then(({ code, stderr }) => reject(new Error(`exited ${code}: ${stderr}`)));
+  });
+  return { child, exited, url };
+}
+
 /** A port held by another server on 127.0.0.1 for the file's tests. */
 let busy: Server;
 let busyPort: number;
@@ -123,16 +138,7 @@ describe('a real server process', () => {
 
   it('serves over a real port, reloads a changed file, and on SIGTERM answers every accepted request, exiting 0', async () => {
     const liveDir = await tempDir();
-    await copyFile(MODEL, join(liveDir, 'digits.onnx'));
-    const child = cnnx(['serve', '--model', liveDir, '--port', '0', '--ep', 'cpu']);
-    const exited = finished(child, 110_000);
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        const match = /at (http:\/\/[^\s]+)/.exec(chunk.toString());
-        if (match) resolve(match[1]!);
-      });
-      void exited.then(({ code, stderr }) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
+    const { child, exited, url } = await serveDigits(liveDir, []);
     const { port } = new URL(url);
 
     /** One infer request on `agent`; resolves to its answer, or to the error that lost it. */
@@ -241,17 +247,7 @@ describe('a client that never finishes its request', () => {
   };
 
   it('gets 408 REQUEST_TIMEOUT, and does not hold the drain after SIGTERM past the request timeout', async () => {
-    const dir = await tempDir();
-    await copyFile(MODEL, join(dir, 'digits.onnx'));
-    const child = cnnx(['serve', '--model', dir, '--port', '0', '--ep', 'cpu', '--timeout', '1500']);
-    const exited = finished(child, 110_000);
-    const url = await new Promise<string>((resolve, reject) => {
-      child.stdout.on('data', (chunk: Buffer) => {
-        const match = /at (http:\/\/[^\s]+)/.exec(chunk.toString());
-        if (match) resolve(match[1]!);
-      });
-      void exited.then(({ code, stderr }) => reject(new Error(`exited ${code}: ${stderr}`)));
-    });
+    const { child, exited, url } = await serveDigits(await tempDir(), ['--timeout', '1500']);
     const port = Number(new URL(url).port);
     const answer = await stall(port);
     expect(answer).toMatch(/^HTTP\/1\.1 408 /);

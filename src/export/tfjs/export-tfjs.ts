@@ -4,18 +4,18 @@
  * loaded in tfjs (`tf.loadLayersModel`) on seeded random inputs; only a model within the FP32 tolerance and with
  * the same argmax is renamed into place, so a failed export leaves no file.
  */
-import { readFile, writeFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { CnnxError, produceFileAtomic } from '../../common/index.js';
+import { CnnxError } from '../../common/index.js';
 import { CLASS_NAMES, type DatasetName } from '../../data/index.js';
 import { openSession } from '../../runtime/index.js';
 import { useBackend } from '../../train/index.js';
 import { checkOpset, DEFAULT_OPSET, type MetadataValues } from '../build-model.js';
 import { checkOutput, preprocessFor } from '../export-run.js';
 import { nhwcToNchw } from '../layout.js';
-import { compareLogits, describeTolerance, toleranceFor, type ParityReport, type Tolerance } from '../tolerances.js';
+import { compareLogits, toleranceFor, type ParityReport, type Tolerance } from '../tolerances.js';
 import { writeTritonRepository } from '../triton.js';
+import { writeVerified } from '../write-verified.js';
 import { buildOnnxFromTfjs, type TfjsOnnx } from './build.js';
 import { readTfjsModel } from './read-model.js';
 
@@ -110,23 +110,16 @@ export async function exportTfjsModel(options: TfjsExportOptions): Promise<TfjsE
   const model = await tf.loadLayersModel({ load: async () => saved.artifacts });
   const tolerance = toleranceFor('fp32-cpu', built.name);
   const count = options.parityCount ?? 32;
-  let parity: ParityReport | undefined;
+  let parity: ParityReport;
   try {
-    await produceFileAtomic(options.out, async (temporary) => {
-      await writeFile(temporary, onnxBytes);
-      parity = await compareOnInputs(model, await readFile(temporary), built, count, options.seed ?? 1, tolerance);
-      log(
-        `parity (tfjs ${backend.name} vs onnxruntime-node cpu, ${count} seeded random inputs): ` +
-          `max abs diff ${parity.maxAbsDiff.toExponential(2)} at |output| <= ${parity.maxAbsLogit.toPrecision(3)} ` +
-          `(tolerance ${describeTolerance(tolerance)}: ${(parity.worstRatio * 100).toFixed(0)}% of it used), ` +
-          `top-1 agreement ${(parity.top1Agreement * 100).toFixed(1)}%`,
-      );
-      if (!parity.withinTolerance) {
-        throw new CnnxError(
-          `export failed verification: max abs diff ${parity.maxAbsDiff} (${parity.worstRatio.toFixed(1)}x the tolerance ${describeTolerance(tolerance)}), top-1 agreement ${parity.top1Agreement}; no file written`,
-          'EXPORT_PARITY',
-        );
-      }
+    parity = await writeVerified({
+      out: options.out,
+      bytes: onnxBytes,
+      tolerance,
+      verify: (written) => compareOnInputs(model, written, built, count, options.seed ?? 1, tolerance),
+      compared: `tfjs ${backend.name} vs onnxruntime-node cpu, ${count} seeded random inputs`,
+      valueName: 'output',
+      log,
     });
   } finally {
     model.dispose();
@@ -146,7 +139,7 @@ export async function exportTfjsModel(options: TfjsExportOptions): Promise<TfjsE
   return {
     file: options.out,
     bytes: onnxBytes.length,
-    parity: parity!,
+    parity,
     tolerance,
     input: built.onnxInput,
     classes: built.classes,
