@@ -68,7 +68,12 @@ function modelNameOf(file: string): string {
 /** Where the log points for why a provider was not used and how to get it working. */
 const PROVIDERS_HELP = 'docs/api.md, "Execution providers"';
 
-const skippedText = (session: ModelSession) => session.skipped.map(({ ep, reason }) => `${ep}: ${reason}`).join('; ');
+/** `cuda, webgpu: no GPU device ...`: providers skipped for the same reason share it. */
+function skippedText(session: ModelSession): string {
+  const byReason = new Map<string, string[]>();
+  for (const { ep, reason } of session.skipped) byReason.set(reason, [...(byReason.get(reason) ?? []), ep]);
+  return [...byReason].map(([reason, eps]) => `${eps.join(', ')}: ${reason}`).join('; ');
+}
 
 /**
  * One log line for a model that is now serving: its provider and, briefly, why `auto` did not use the faster ones.

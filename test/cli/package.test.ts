@@ -69,6 +69,22 @@ describe('the cnnx package', () => {
     expect(await page.text()).toMatch(/<script[^>]+src="\/assets\//);
   }, 120_000);
 
+  it('starts with one short line per model and no native warnings (execution provider auto)', async () => {
+    const model = join(ROOT, 'models', 'lenet5-relu-mnist.onnx');
+    const { child, output } = await startServing(
+      process.execPath,
+      [CNNX, 'serve', '--model', model, '--port', '0'],
+      ROOT,
+    );
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+    const lines = output().trim().split('\n');
+    const ready = lines.filter((line) => line.startsWith('model lenet5-relu-mnist ready on '));
+    expect(ready).toHaveLength(1);
+    expect(ready[0]!.length, ready[0]).toBeLessThanOrEqual(260);
+    expect(output()).not.toMatch(/Warning:|dawn|\n\s+at /);
+  }, 120_000);
+
   it('refuses a busy port at once, before the demo trains anything', async () => {
     const blocker = createServer();
     await new Promise<void>((listening) => blocker.listen(0, '127.0.0.1', listening));
