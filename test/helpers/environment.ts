@@ -23,16 +23,27 @@ function hasVulkanLoader(): boolean {
   }
 }
 
+/**
+ * Says on stderr, once per test file, why its tests skip (vitest's summary counts skipped tests but does not print
+ * their reasons); returns `reason` for `context.skip(reason)`.
+ */
+export function announceSkip(reason: string | undefined): string | undefined {
+  if (reason !== undefined) console.warn(`skipped here: ${reason}`);
+  return reason;
+}
+
 /** Why Chromium tests cannot run here; undefined when they can, or must (CNNX_REQUIRE_WEBGPU=1). */
 export function chromiumMissing(): string | undefined {
   if (WEBGPU_REQUIRED || existsSync(CHROMIUM)) return undefined;
-  return `chromium not installed: ${INSTALL_WEBGPU}`;
+  return announceSkip(`chromium not installed: ${INSTALL_WEBGPU}`);
 }
 
 /** Why onnxruntime-node's WebGPU EP has no SwiftShader adapter here; undefined when it has, or must. */
 export function swiftShaderMissing(): string | undefined {
   if (WEBGPU_REQUIRED) return undefined;
-  if (!existsSync(SWIFTSHADER_ICD)) return `no SwiftShader Vulkan driver (chromium not installed): ${INSTALL_WEBGPU}`;
-  if (!hasVulkanLoader()) return `no Vulkan loader (libvulkan1 not installed): ${INSTALL_WEBGPU}`;
+  if (!existsSync(SWIFTSHADER_ICD)) {
+    return announceSkip(`no SwiftShader Vulkan driver (chromium not installed): ${INSTALL_WEBGPU}`);
+  }
+  if (!hasVulkanLoader()) return announceSkip(`no Vulkan loader (libvulkan1 not installed): ${INSTALL_WEBGPU}`);
   return undefined;
 }

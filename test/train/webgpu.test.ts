@@ -2,14 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/index.js';
 import { readMetrics, silentProgress, train, useBackend } from '../../src/train/index.js';
 import { messageOf } from '../../src/common/index.js';
-import { INSTALL_WEBGPU, WEBGPU_REQUIRED } from '../helpers/environment.js';
+import { announceSkip, INSTALL_WEBGPU, WEBGPU_REQUIRED } from '../helpers/environment.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 /** Why this machine has no WebGPU adapter for tfjs (Dawn); undefined when it has one, or CI requires it. */
 const noAdapter = await useBackend('webgpu').then(
   () => undefined,
   (error: unknown) =>
-    WEBGPU_REQUIRED ? undefined : `no WebGPU adapter for tfjs (${messageOf(error)}): ${INSTALL_WEBGPU}`,
+    WEBGPU_REQUIRED ? undefined : announceSkip(`no WebGPU adapter for tfjs (${messageOf(error)}): ${INSTALL_WEBGPU}`),
 );
 
 describe('webgpu backend (Dawn; SwiftShader without a GPU)', () => {
