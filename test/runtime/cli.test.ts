@@ -1,6 +1,10 @@
 /** `cnnx eval` and `cnnx predict` answering user mistakes in-process: one line on stderr, a non-zero exit. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { main } from '../../src/cli/index.js';
+import { onnx } from '../../src/runtime/index.js';
 
 const MNIST_MODEL = 'models/lenet5-mnist.onnx';
 
@@ -55,6 +59,42 @@ describe('cnnx eval and predict: user mistakes', () => {
     expect(code).toBe(0);
     expect(stderr.split('\n')[0]).toBe('cnnx: warning: model was trained on mnist; evaluating on fashion-mnist');
     expect(JSON.parse(stdout)).toMatchObject({ dataset: 'fashion-mnist', count: 64 });
+  });
+
+  it('refuses a model whose class count differs from the dataset, even with --force', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cnnx-eval-'));
+    const file = join(dir, 'three-classes.onnx');
+    const weights = { name: 'w', dims: [784, 3], dataType: 1, floatData: new Array(784 * 3).fill(0.01) };
+    const tensor = (name: string, dims: number[]) => ({
+      name,
+      type: {
+        tensorType: { elemType: 1, shape: { dim: dims.map((d) => (d < 0 ? { dimParam: 'N' } : { dimValue: d })) } },
+      },
+    });
+    const model = onnx.ModelProto.encode({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'three',
+        node: [
+          { opType: 'Flatten', input: ['input'], output: ['flat'] },
+          { opType: 'MatMul', input: ['flat', 'w'], output: ['logits'] },
+        ],
+        initializer: [weights],
+        input: [tensor('input', [-1, 1, 28, 28])],
+        output: [tensor('logits', [-1, 3])],
+      },
+    }).finish();
+    await writeFile(file, model);
+    try {
+      const { code, stderr } = await cnnx('eval', '--model', file, '--dataset', 'mnist', '--force', '--limit', '8');
+      expect(code).toBe(1);
+      expect(stderr).toBe(
+        `cnnx: ${file} has 3 outputs but mnist has 10 classes: its accuracy there would mean nothing; evaluate it on a dataset with 3 classes`,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('documents --force in --help', async () => {

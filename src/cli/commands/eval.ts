@@ -63,6 +63,13 @@ export function registerEval(program: Command): void {
       offline: flags.offline,
       log: (m) => console.error(m),
     });
+    if (signature.classes !== dataset.classes.length) {
+      throw new CnnxError(
+        `${flags.model} has ${signature.classes} outputs but ${dataset.name} has ${dataset.classes.length} classes: ` +
+          `its accuracy there would mean nothing; evaluate it on a dataset with ${signature.classes} classes`,
+        'DATASET_MISMATCH',
+      );
+    }
     const session = await openSession(bytes, { ep: flags.ep });
     try {
       const result = await evaluateSession(
