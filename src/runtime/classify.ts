@@ -24,9 +24,17 @@ export function toModelSide(input28: Float32Array, side: number): Float32Array {
   return resample({ width: 28, height: 28, data: input28 }, side, side).data;
 }
 
-/** Class, probabilities and the `topK` most probable classes of one image's logits. */
-export function describeLogits(logits: ArrayLike<number>, labels: string[], topK = 3): Classification {
-  const probabilities = softmax(logits);
+/**
+ * Class, probabilities and the `topK` most probable classes of one image's model output: logits (softmax is applied)
+ * or, for a model that ends in a softmax, probabilities (taken as they are).
+ */
+export function describeLogits(
+  logits: ArrayLike<number>,
+  labels: string[],
+  topK = 3,
+  outputKind: 'logits' | 'probabilities' = 'logits',
+): Classification {
+  const probabilities = outputKind === 'probabilities' ? Array.from(logits) : softmax(logits);
   const order = probabilities.map((p, i) => [p, i] as const).sort((a, b) => b[0] - a[0]);
   const label = order[0]![1];
   return {
@@ -49,5 +57,7 @@ export async function classifyImages(
   images.forEach((image, i) => batch.set(toModelSide(preprocess(image, procedure), side), i * side * side));
   const { data, dims } = await session.run(batch, [images.length, 1, side, side]);
   const classes = dims[1]!;
-  return images.map((_, i) => describeLogits(data.subarray(i * classes, (i + 1) * classes), signature.labels));
+  return images.map((_, i) =>
+    describeLogits(data.subarray(i * classes, (i + 1) * classes), signature.labels, 3, signature.outputKind),
+  );
 }

@@ -46,6 +46,12 @@ export interface ModelSignature {
   labels: string[];
   /** The training dataset from `cnnx.dataset`; undefined for models from elsewhere. */
   dataset: string | undefined;
+  /**
+   * What the output holds: `probabilities` when the graph ends in a Softmax (a tfjs or Keras model whose last layer
+   * has a softmax activation, a PyTorch model exported with one), else `logits`. Classification applies softmax to
+   * logits only.
+   */
+  outputKind: 'logits' | 'probabilities';
 }
 
 class ModelCheckError extends CnnxError {
@@ -336,6 +342,9 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
     metadata,
     labels,
     dataset: metadata[METADATA_KEYS.dataset] || undefined,
+    outputKind: (graph.node ?? []).some((n) => n.opType === 'Softmax' && n.output?.[0] === outputs[0]!.name)
+      ? 'probabilities'
+      : 'logits',
   };
 }
 

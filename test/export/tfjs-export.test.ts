@@ -480,6 +480,11 @@ describe('cnnx export on the command line: --run or --tfjs-model', () => {
     const labels = await cnnx('export', '--tfjs-model', dir, '--out', out, '--labels', 'a,b');
     expect(labels.code).toBe(1);
     expect(labels.stderr).toBe('cnnx: --labels has 2 names, but the model has 3 outputs');
+    const dataset = await cnnx('export', '--tfjs-model', dir, '--out', out, '--dataset', 'mnist');
+    expect(dataset.code).toBe(1);
+    expect(dataset.stderr).toBe(
+      'cnnx: --dataset mnist has 10 classes, but the model has 3 outputs: name the dataset it was trained on, or leave --dataset out',
+    );
     expect(existsSync(out)).toBe(false);
   });
 });

@@ -100,6 +100,13 @@ export async function exportTfjsModel(options: TfjsExportOptions): Promise<TfjsE
   };
   const built = buildOnnxFromTfjs(saved, opset, metadataFor);
   const onnxBytes = built.bytes;
+  if (options.dataset && CLASS_NAMES[options.dataset].length !== built.classes) {
+    throw new CnnxError(
+      `--dataset ${options.dataset} has ${CLASS_NAMES[options.dataset].length} classes, but the model has ` +
+        `${built.classes} outputs: name the dataset it was trained on, or leave --dataset out`,
+      'BAD_OPTION',
+    );
+  }
   if (labels && labels.length !== built.classes) {
     throw new CnnxError(
       `--labels has ${labels.length} names, but the model has ${built.classes} outputs`,

@@ -65,7 +65,7 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
     const side = model.signature.inputShape[2]!;
     const input = toModelSide(preprocess(image, procedureFor(model.signature.dataset)), side);
     const logits = await runModel(model, input, 1);
-    return describeLogits(logits, model.signature.labels);
+    return describeLogits(logits, model.signature.labels, 3, model.signature.outputKind);
   });
 
   app.post<{ Params: { name: string }; Querystring: { threshold?: string } }>(
@@ -89,7 +89,12 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
       const logits = await runModel(model, batch, segments.length);
       const classes = model.signature.classes;
       const digits = segments.map((segment, i) => {
-        const result = describeLogits(logits.subarray(i * classes, (i + 1) * classes), model.signature.labels);
+        const result = describeLogits(
+          logits.subarray(i * classes, (i + 1) * classes),
+          model.signature.labels,
+          3,
+          model.signature.outputKind,
+        );
         const confidence = result.probabilities[result.label]!;
         return { label: result.label, confidence, box: segment.box, top: result.top };
       });

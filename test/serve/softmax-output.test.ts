@@ -1,0 +1,74 @@
+/**
+ * A model whose graph ends in a Softmax (a tfjs or Keras model with a softmax last layer) outputs probabilities:
+ * classification must take them as they are, not apply softmax a second time.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import { inspectOnnx, onnx } from '../../src/runtime/index.js';
+import { createServer } from '../../src/serve/index.js';
+import { tempDir } from '../helpers/temp-dir.js';
+
+/** [N,1,28,28] -> Flatten -> MatMul (zero weights) -> Add (bias favouring class 0) -> Softmax: ~0.9995 for 0. */
+function peakedModel(): Uint8Array {
+  const tensor = (name: string, dims: number[]) => ({
+    name,
+    type: {
+      tensorType: { elemType: 1, shape: { dim: dims.map((d) => (d < 0 ? { dimParam: 'N' } : { dimValue: d })) } },
+    },
+  });
+  return onnx.ModelProto.encode({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 13 }],
+    graph: {
+      name: 'peaked',
+      node: [
+        { opType: 'Flatten', input: ['input'], output: ['flat'] },
+        { opType: 'MatMul', input: ['flat', 'w'], output: ['scores'] },
+        { opType: 'Add', input: ['scores', 'b'], output: ['biased'] },
+        {
+          opType: 'Softmax',
+          input: ['biased'],
+          output: ['probabilities'],
+          attribute: [{ name: 'axis', i: 1, type: 2 }],
+        },
+      ],
+      initializer: [
+        { name: 'w', dims: [784, 10], dataType: 1, floatData: new Array(7840).fill(0) },
+        { name: 'b', dims: [10], dataType: 1, floatData: [10, 0, 0, 0, 0, 0, 0, 0, 0, 0] },
+      ],
+      input: [tensor('input', [-1, 1, 28, 28])],
+      output: [tensor('probabilities', [-1, 10])],
+    },
+  }).finish();
+}
+
+describe('a model that outputs probabilities', () => {
+  it('is recognised from its graph, and /classify reports its probabilities unchanged', async () => {
+    const bytes = peakedModel();
+    expect(inspectOnnx(bytes, 'peaked.onnx').outputKind).toBe('probabilities');
+    const dir = await tempDir();
+    await writeFile(join(dir, 'peaked.onnx'), bytes);
+    const server = await createServer({ model: dir, ep: 'cpu', watch: false });
+    try {
+      const png = await sharp({ create: { width: 28, height: 28, channels: 3, background: '#ffffff' } })
+        .png()
+        .toBuffer();
+      const response = await server.app.inject({
+        method: 'POST',
+        url: '/v1/models/peaked/classify',
+        headers: { 'content-type': 'image/png' },
+        payload: png,
+      });
+      expect(response.statusCode).toBe(200);
+      const { label, probabilities } = response.json() as { label: number; probabilities: number[] };
+      const expected = Math.exp(10) / (Math.exp(10) + 9);
+      expect(label).toBe(0);
+      expect(probabilities[0]).toBeCloseTo(expected, 5);
+      expect(probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+    } finally {
+      await server.close();
+    }
+  });
+});
