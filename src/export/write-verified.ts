@@ -37,7 +37,7 @@ export async function writeVerified(write: VerifiedWrite): Promise<ParityReport>
     if (!parity.withinTolerance) {
       throw new CnnxError(
         `export failed verification: max abs diff ${parity.maxAbsDiff} (${parity.worstRatio.toFixed(1)}x the ` +
-          `tolerance ${describeTolerance(write.tolerance)}), top-1 agreement ${parity.top1Agreement}; no file written`,
+          `tolerance ${describeTolerance(write.tolerance)}), top-1 agreement ${(parity.top1Agreement * 100).toFixed(1)}%; no file written`,
         'EXPORT_PARITY',
       );
     }

@@ -464,6 +464,38 @@ describe('cnnx export on the command line: --run or --tfjs-model', () => {
     return { code, stderr: stderr.join('\n') };
   }
 
+  it('exports a batch norm whose statistics amplify (large mean, small variance) within the converted tolerance', async () => {
+    const model = seq([
+      tf.layers.conv2d({ inputShape: [28, 28, 1], filters: 4, kernelSize: 3 }),
+      tf.layers.batchNormalization({ epsilon: 1e-3 }),
+      ...head(10),
+    ]);
+    // gamma, beta, moving mean ~ N(0, 5), moving variance in [0.01, 0.1]: the fold scales the conv up to ~20x, and
+    // the dense layer sums 2,704 such features, so float32 rounding differs between folded and unfolded order.
+    model.layers[1]!.setWeights([
+      tf.randomUniform([4], 0.5, 2, 'float32', 1),
+      tf.randomNormal([4], 0, 1, 'float32', 2),
+      tf.randomNormal([4], 0, 5, 'float32', 3),
+      tf.randomUniform([4], 0.01, 0.1, 'float32', 4),
+    ]);
+    const dir = await saveLayersModel(model, join(root, 'amplifying-bn'));
+    const out = join(root, 'amplifying-bn.onnx');
+    const { code, stderr } = await cnnx('export', '--tfjs-model', dir, '--out', out);
+    expect(code, stderr).toBe(0);
+    expect(existsSync(out)).toBe(true);
+  });
+
+  it('names an unsupported data_format instead of blaming the channels it misreads', async () => {
+    const model = seq([
+      tf.layers.conv2d({ inputShape: [1, 8, 8], filters: 2, kernelSize: 3, dataFormat: 'channelsFirst' }),
+      ...head(3),
+    ]);
+    const dir = await saveLayersModel(model, join(root, 'channels-first'));
+    const { code, stderr } = await cnnx('export', '--tfjs-model', dir, '--out', join(root, 'channels-first.onnx'));
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/\(Conv2D\).*data_format channels_first; cnnx exports channels_last models/);
+  });
+
   it('asks for one of them when neither is given', async () => {
     const { code, stderr } = await cnnx('export', '--out', join(root, 'none.onnx'));
     expect(code).toBe(1);

@@ -102,8 +102,9 @@ export function onlyInput({ inputs, config }: ConvertContext): Flow {
   return inputs[0]!;
 }
 
-/** The one input, which must be a feature map ([C, H, W]). */
+/** The one input, which must be a feature map ([C, H, W]) of a channels-last layer. */
 export function mapInput(context: ConvertContext): [Flow, number, number, number] {
+  context.config.channelsLast();
   const input = onlyInput(context);
   if (input.shape.length !== 3) {
     throw context.config.unsupported(`needs a feature map [H, W, C], got features [${input.shape.join(', ')}]`);

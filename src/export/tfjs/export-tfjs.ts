@@ -115,7 +115,7 @@ export async function exportTfjsModel(options: TfjsExportOptions): Promise<TfjsE
   }
 
   const model = await tf.loadLayersModel({ load: async () => saved.artifacts });
-  const tolerance = toleranceFor('fp32-cpu', built.name);
+  const tolerance = toleranceFor('fp32-converted', built.name);
   const count = options.parityCount ?? 32;
   let parity: ParityReport;
   try {
