@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../../src/cli/index.js';
-import { onnx } from '../../src/runtime/index.js';
+import { tinyClassifier } from '../helpers/tiny-onnx.js';
 
 const MNIST_MODEL = 'models/lenet5-mnist.onnx';
 
@@ -64,27 +64,15 @@ describe('cnnx eval and predict: user mistakes', () => {
   it('refuses a model whose class count differs from the dataset, even with --force', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'cnnx-eval-'));
     const file = join(dir, 'three-classes.onnx');
-    const weights = { name: 'w', dims: [784, 3], dataType: 1, floatData: new Array(784 * 3).fill(0.01) };
-    const tensor = (name: string, dims: number[]) => ({
-      name,
-      type: {
-        tensorType: { elemType: 1, shape: { dim: dims.map((d) => (d < 0 ? { dimParam: 'N' } : { dimValue: d })) } },
-      },
+    const model = tinyClassifier({
+      classes: 3,
+      output: 'logits',
+      nodes: [
+        { opType: 'Flatten', input: ['input'], output: ['flat'] },
+        { opType: 'MatMul', input: ['flat', 'w'], output: ['logits'] },
+      ],
+      initializers: { w: { dims: [784, 3], data: new Array(784 * 3).fill(0.01) } },
     });
-    const model = onnx.ModelProto.encode({
-      irVersion: 8,
-      opsetImport: [{ domain: '', version: 13 }],
-      graph: {
-        name: 'three',
-        node: [
-          { opType: 'Flatten', input: ['input'], output: ['flat'] },
-          { opType: 'MatMul', input: ['flat', 'w'], output: ['logits'] },
-        ],
-        initializer: [weights],
-        input: [tensor('input', [-1, 1, 28, 28])],
-        output: [tensor('logits', [-1, 3])],
-      },
-    }).finish();
     await writeFile(file, model);
     try {
       const { code, stderr } = await cnnx('eval', '--model', file, '--dataset', 'mnist', '--force', '--limit', '8');

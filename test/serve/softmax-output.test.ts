@@ -6,42 +6,27 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { inspectOnnx, onnx } from '../../src/runtime/index.js';
+import { inspectOnnx } from '../../src/runtime/index.js';
 import { createServer } from '../../src/serve/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
+import { tinyClassifier } from '../helpers/tiny-onnx.js';
 
 /** [N,1,28,28] -> Flatten -> MatMul (zero weights) -> Add (bias favouring class 0) -> Softmax: ~0.9995 for 0. */
 function peakedModel(): Uint8Array {
-  const tensor = (name: string, dims: number[]) => ({
-    name,
-    type: {
-      tensorType: { elemType: 1, shape: { dim: dims.map((d) => (d < 0 ? { dimParam: 'N' } : { dimValue: d })) } },
+  return tinyClassifier({
+    classes: 10,
+    output: 'probabilities',
+    nodes: [
+      { opType: 'Flatten', input: ['input'], output: ['flat'] },
+      { opType: 'MatMul', input: ['flat', 'w'], output: ['scores'] },
+      { opType: 'Add', input: ['scores', 'b'], output: ['biased'] },
+      { opType: 'Softmax', input: ['biased'], output: ['probabilities'], attribute: [{ name: 'axis', i: 1, type: 2 }] },
+    ],
+    initializers: {
+      w: { dims: [784, 10], data: new Array(7840).fill(0) },
+      b: { dims: [10], data: [10, 0, 0, 0, 0, 0, 0, 0, 0, 0] },
     },
   });
-  return onnx.ModelProto.encode({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 13 }],
-    graph: {
-      name: 'peaked',
-      node: [
-        { opType: 'Flatten', input: ['input'], output: ['flat'] },
-        { opType: 'MatMul', input: ['flat', 'w'], output: ['scores'] },
-        { opType: 'Add', input: ['scores', 'b'], output: ['biased'] },
-        {
-          opType: 'Softmax',
-          input: ['biased'],
-          output: ['probabilities'],
-          attribute: [{ name: 'axis', i: 1, type: 2 }],
-        },
-      ],
-      initializer: [
-        { name: 'w', dims: [784, 10], dataType: 1, floatData: new Array(7840).fill(0) },
-        { name: 'b', dims: [10], dataType: 1, floatData: [10, 0, 0, 0, 0, 0, 0, 0, 0, 0] },
-      ],
-      input: [tensor('input', [-1, 1, 28, 28])],
-      output: [tensor('probabilities', [-1, 10])],
-    },
-  }).finish();
 }
 
 describe('a model that outputs probabilities', () => {
