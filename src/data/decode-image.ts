@@ -1,19 +1,25 @@
-/** Pictures from files and requests: PNG, JPEG or WebP bytes decoded with sharp to the preprocessing's GrayImage. */
+/**
+ * Pictures from files and requests: PNG, JPEG or WebP bytes decoded with sharp to the preprocessing's PixelImage,
+ * reduced while decoding (JPEG shrink-on-load) to the preprocessing's working size.
+ */
 import sharp from 'sharp';
 import { CnnxError } from '../common/index.js';
-import { toGray, type GrayImage } from '../preprocess/index.js';
+import { WORKING_SIDE, type PixelImage } from '../preprocess/index.js';
 import { IMAGE_FORMATS, imageFormatOf } from './image-format.js';
 
-/** Largest image accepted, in pixels (a phone photo is ~12 MP). */
-const MAX_IMAGE_PIXELS = 40_000_000;
+/**
+ * Largest image accepted, in pixels: the pixel budget of one request. A phone photo is ~12 MP, a 24 MP camera's
+ * 6000x4000 fits; a bigger picture (or a small file that decompresses to one) is refused before it is decoded.
+ */
+const MAX_IMAGE_PIXELS = 25_000_000;
 
 /**
- * Decodes an image to one grey channel (0-255, row-major [height, width]), EXIF rotation applied and transparency
- * flattened onto white.
+ * Decodes an image to interleaved 8-bit pixels (1-4 channels as the file has them, alpha kept, row-major
+ * [height, width, channels]), EXIF rotation applied, reduced to fit WORKING_SIDE x WORKING_SIDE (never enlarged).
  * @throws CnnxError naming `name`: BAD_IMAGE when the bytes are not a PNG, JPEG or WebP image or cannot be
  *   decoded, PAYLOAD_TOO_LARGE when the image has more than MAX_IMAGE_PIXELS.
  */
-export async function decodeImage(bytes: Uint8Array, name = 'image'): Promise<GrayImage> {
+export async function decodeImage(bytes: Uint8Array, name = 'image'): Promise<PixelImage> {
   const format = imageFormatOf(bytes);
   if (!IMAGE_FORMATS.includes(format)) {
     throw new CnnxError(`${name} is ${format}; use a PNG, JPEG or WebP image`, 'BAD_IMAGE');
@@ -21,11 +27,10 @@ export async function decodeImage(bytes: Uint8Array, name = 'image'): Promise<Gr
   try {
     const { data, info } = await sharp(bytes, { limitInputPixels: MAX_IMAGE_PIXELS, failOn: 'error' })
       .rotate()
-      .flatten({ background: '#ffffff' })
-      .grayscale()
+      .resize({ width: WORKING_SIDE, height: WORKING_SIDE, fit: 'inside', withoutEnlargement: true })
       .raw()
       .toBuffer({ resolveWithObject: true });
-    return toGray(data, info.width, info.height, info.channels);
+    return { width: info.width, height: info.height, channels: info.channels, data };
   } catch (error) {
     const why = (error as Error).message;
     if (/pixel limit/i.test(why)) {

@@ -6,58 +6,6 @@ export interface GrayImage {
   data: Float32Array;
 }
 
-/**
- * From interleaved 8-bit pixels with 1-4 channels (gray, gray+alpha, RGB, RGBA) to gray, compositing
- * transparency over white paper (a canvas the user has not drawn on is transparent).
- */
-export function toGray(pixels: ArrayLike<number>, width: number, height: number, channels: number): GrayImage {
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new RangeError(`image must have a positive integer size, got ${width}x${height}`);
-  }
-  if (![1, 2, 3, 4].includes(channels)) throw new RangeError(`channels must be 1, 2, 3 or 4, got ${channels}`);
-  if (pixels.length !== width * height * channels) {
-    throw new RangeError(
-      `expected ${width * height * channels} values for ${width}x${height}x${channels}, got ${pixels.length}`,
-    );
-  }
-  const data = new Float32Array(width * height);
-  for (let i = 0; i < width * height; i++) {
-    const p = i * channels;
-    const color = channels >= 3 ? 0.299 * pixels[p]! + 0.587 * pixels[p + 1]! + 0.114 * pixels[p + 2]! : pixels[p]!;
-    const alpha = channels === 2 || channels === 4 ? pixels[p + channels - 1]! / 255 : 1;
-    data[i] = color * alpha + 255 * (1 - alpha);
-  }
-  return { width, height, data };
-}
-
-/** Median of the outermost pixels: the background level of a picture of one object or some writing. */
-function borderMedian(image: GrayImage): number {
-  const { width, height, data } = image;
-  const values: number[] = [];
-  for (let x = 0; x < width; x++) values.push(data[x]!, data[(height - 1) * width + x]!);
-  for (let y = 1; y < height - 1; y++) values.push(data[y * width]!, data[y * width + width - 1]!);
-  values.sort((a, b) => a - b);
-  return values[Math.floor(values.length / 2)]!;
-}
-
-/**
- * Ink (or the object) bright on a dark background, as in the IDX files: dark ink on light paper is inverted,
- * the background level is subtracted and the contrast stretched to 0..255.
- */
-export function inkBright(image: GrayImage): GrayImage {
-  const background = borderMedian(image);
-  const invert = background > 127;
-  const data = new Float32Array(image.data.length);
-  let max = 0;
-  for (let i = 0; i < data.length; i++) {
-    const v = invert ? background - image.data[i]! : image.data[i]! - background;
-    data[i] = v > 0 ? v : 0;
-    if (data[i]! > max) max = data[i]!;
-  }
-  if (max > 0) for (let i = 0; i < data.length; i++) data[i] = (data[i]! * 255) / max;
-  return { width: image.width, height: image.height, data };
-}
-
 /** Resamples `src` (width x height) to `outWidth x outHeight`: area averaging when shrinking, bilinear when growing. */
 export function resample(image: GrayImage, outWidth: number, outHeight: number): GrayImage {
   const { width, height, data } = image;

@@ -1,79 +1,44 @@
 /**
  * Segmentation of a handwritten digit string (a cheque amount, an ATM deposit slip) into single digits, each
- * prepared with MNIST's procedure. Connected components of the ink; specks ignored; pieces of one digit that
- * overlap horizontally (a 5's detached top bar) merged; touching digits split at the thinnest column when a
- * component is much wider than a digit is tall.
+ * prepared with MNIST's procedure. The writing marks of the ink map (see marks.ts: specks, edge runs and blobs are
+ * left out and counted); pieces of one digit that overlap horizontally (a 5's detached top bar) merged; touching
+ * digits split at the thinnest column when a mark is much wider than the writing is tall; a piece that is then a
+ * blob (a bar cut into squares) is left out too.
  */
-import type { GrayImage } from './gray-image.js';
-import { mnistFromInk, type Box } from './procedures.js';
+import { extractInk, type PixelImage } from './ink.js';
+import { classifyMarks, findMarks, MAX_STROKE_FRACTION, strokeFraction, type Box, type Mark } from './marks.js';
+import { fitDigit, inkOfMarks } from './procedures.js';
 
-export interface DigitSegment {
+interface DigitSegment {
+  /** Where the digit is, in the working image's pixels (the picture scaled to a long side of at most 512). */
   box: Box;
   /** [28 * 28] in [0, 1], ink bright. */
   input: Float32Array;
 }
 
-const INK = 0.35 * 255;
-
-interface Component {
-  pixels: number[];
-  x0: number;
-  y0: number;
-  x1: number;
-  y1: number;
+export interface DigitReading {
+  /** The digits, left to right. */
+  digits: DigitSegment[];
+  /** Marks that are not digits: specks, blobs, runs along the edge. */
+  ignored: number;
 }
 
-function components(ink: GrayImage): Component[] {
-  const { width, height, data } = ink;
-  const label = new Int32Array(width * height).fill(-1);
-  const found: Component[] = [];
-  const stack: number[] = [];
-  for (let start = 0; start < data.length; start++) {
-    if (data[start]! <= INK || label[start] !== -1) continue;
-    const component: Component = { pixels: [], x0: width, y0: height, x1: -1, y1: -1 };
-    label[start] = found.length;
-    stack.push(start);
-    while (stack.length > 0) {
-      const p = stack.pop()!;
-      component.pixels.push(p);
-      const x = p % width;
-      const y = (p - x) / width;
-      component.x0 = Math.min(component.x0, x);
-      component.x1 = Math.max(component.x1, x);
-      component.y0 = Math.min(component.y0, y);
-      component.y1 = Math.max(component.y1, y);
-      for (let dy = -1; dy <= 1; dy++)
-        for (let dx = -1; dx <= 1; dx++) {
-          const nx = x + dx;
-          const ny = y + dy;
-          if (nx < 0 || ny < 0 || nx >= width || ny >= height) continue;
-          const q = ny * width + nx;
-          if (data[q]! > INK && label[q] === -1) {
-            label[q] = found.length;
-            stack.push(q);
-          }
-        }
-    }
-    found.push(component);
-  }
-  return found;
+function merge(a: Mark, b: Mark): Mark {
+  const pixels = new Int32Array(a.pixels.length + b.pixels.length);
+  pixels.set(a.pixels);
+  pixels.set(b.pixels, a.pixels.length);
+  const x0 = Math.min(a.box.x, b.box.x);
+  const y0 = Math.min(a.box.y, b.box.y);
+  const x1 = Math.max(a.box.x + a.box.width, b.box.x + b.box.width);
+  const y1 = Math.max(a.box.y + a.box.height, b.box.y + b.box.height);
+  return { box: { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, pixels, edgePixels: a.edgePixels + b.edgePixels };
 }
 
-function merge(a: Component, b: Component): Component {
-  return {
-    pixels: a.pixels.concat(b.pixels),
-    x0: Math.min(a.x0, b.x0),
-    y0: Math.min(a.y0, b.y0),
-    x1: Math.max(a.x1, b.x1),
-    y1: Math.max(a.y1, b.y1),
-  };
-}
-
-/** Splits a component into `parts` at the columns with the least ink near the ideal cut positions. */
-function split(component: Component, parts: number, width: number): Component[] {
-  const w = component.x1 - component.x0 + 1;
+/** Splits a mark into `parts` at the columns with the least ink near the ideal cut positions. */
+function split(mark: Mark, parts: number, imageWidth: number): Mark[] {
+  const { x: x0, width: w } = mark.box;
   const columnInk = new Float64Array(w);
-  for (const p of component.pixels) columnInk[(p % width) - component.x0]! += 1;
+  for (const p of mark.pixels) columnInk[(p % imageWidth) - x0]! += 1;
   const cuts: number[] = [];
   for (let k = 1; k < parts; k++) {
     const ideal = Math.round((k * w) / parts);
@@ -81,65 +46,66 @@ function split(component: Component, parts: number, width: number): Component[] 
     let best = ideal;
     for (let c = Math.max(1, ideal - radius); c <= Math.min(w - 1, ideal + radius); c++)
       if (columnInk[c]! < columnInk[best]!) best = c;
-    cuts.push(component.x0 + best);
+    cuts.push(x0 + best);
   }
-  const bounds = [component.x0, ...cuts, component.x1 + 1];
-  const pieces: Component[] = [];
+  const bounds = [x0, ...cuts, x0 + w];
+  const pieces: Mark[] = [];
   for (let i = 0; i + 1 < bounds.length; i++) {
-    const pixels = component.pixels.filter((p) => p % width >= bounds[i]! && p % width < bounds[i + 1]!);
+    const pixels = mark.pixels.filter((p) => p % imageWidth >= bounds[i]! && p % imageWidth < bounds[i + 1]!);
     if (pixels.length === 0) continue;
-    const ys = pixels.map((p) => Math.floor(p / width));
-    pieces.push({ pixels, x0: bounds[i]!, x1: bounds[i + 1]! - 1, y0: Math.min(...ys), y1: Math.max(...ys) });
+    let y0 = Infinity;
+    let y1 = -Infinity;
+    for (const p of pixels) {
+      const y = Math.floor(p / imageWidth);
+      y0 = Math.min(y0, y);
+      y1 = Math.max(y1, y);
+    }
+    const box = { x: bounds[i]!, y: y0, width: bounds[i + 1]! - bounds[i]!, height: y1 - y0 + 1 };
+    pieces.push({ box, pixels, edgePixels: 0 });
   }
   return pieces;
 }
 
-/** Digits of an ink-bright image (see `inkBright`), left to right. */
-export function segmentDigits(ink: GrayImage): DigitSegment[] {
-  let found = components(ink);
-  if (found.length === 0) return [];
-  const tallest = Math.max(...found.map((c) => c.y1 - c.y0 + 1));
-  const largest = Math.max(...found.map((c) => c.pixels.length));
-  // Specks: tiny next to the writing.
-  found = found.filter((c) => c.pixels.length >= Math.max(4, largest * 0.04) && c.y1 - c.y0 + 1 >= tallest * 0.15);
-  found.sort((a, b) => a.x0 - b.x0);
+/**
+ * The digits written in a picture, left to right, each as a model input; none for a blank picture.
+ * @throws RangeError when the pixel buffer does not match its size
+ */
+export function segmentDigits(image: PixelImage): DigitReading {
+  const ink = extractInk(image, 'local');
+  if (ink === undefined) return { digits: [], ignored: 0 };
+  const marks = findMarks(ink);
+  const kinds = classifyMarks(marks, ink);
+  const writing = marks.filter((_, i) => kinds[i] === 'writing').sort((a, b) => a.box.x - b.box.x);
+  let ignored = marks.length - writing.length;
+  if (writing.length === 0) return { digits: [], ignored };
   // Pieces of one digit overlap horizontally by most of the narrower one.
-  const merged: Component[] = [];
-  for (const c of found) {
+  const merged: Mark[] = [];
+  for (const mark of writing) {
     const last = merged.at(-1);
     if (last) {
-      const overlap = Math.min(last.x1, c.x1) - Math.max(last.x0, c.x0) + 1;
-      const narrower = Math.min(last.x1 - last.x0 + 1, c.x1 - c.x0 + 1);
-      if (overlap >= narrower * 0.6) {
-        merged[merged.length - 1] = merge(last, c);
+      const overlap =
+        Math.min(last.box.x + last.box.width, mark.box.x + mark.box.width) - Math.max(last.box.x, mark.box.x);
+      if (overlap >= Math.min(last.box.width, mark.box.width) * 0.6) {
+        merged[merged.length - 1] = merge(last, mark);
         continue;
       }
     }
-    merged.push(c);
+    merged.push(mark);
   }
-  // Touching digits: a component much wider than the writing is tall holds several.
-  const height = Math.max(...merged.map((c) => c.y1 - c.y0 + 1));
-  const digits = merged.flatMap((c) => {
-    const w = c.x1 - c.x0 + 1;
-    const parts = Math.round(w / (height * 0.75));
-    return w > height * 1.15 && parts >= 2 ? split(c, parts, ink.width) : [c];
+  // Touching digits: a mark much wider than the writing is tall holds several.
+  let height = 0;
+  for (const mark of merged) height = Math.max(height, mark.box.height);
+  const pieces = merged.flatMap((mark) => {
+    const parts = Math.round(mark.box.width / (height * 0.75));
+    return mark.box.width > height * 1.15 && parts >= 2 ? split(mark, parts, ink.width) : [mark];
   });
-  return digits.map((c) => {
-    const width = c.x1 - c.x0 + 1;
-    const h = c.y1 - c.y0 + 1;
-    // Only this digit's own ink (with its soft edge, one pixel around): a neighbour reaching into the box is left out.
-    const data = new Float32Array(width * h);
-    for (const p of c.pixels) {
-      const x = p % ink.width;
-      const y = (p - x) / ink.width;
-      for (let dy = -1; dy <= 1; dy++)
-        for (let dx = -1; dx <= 1; dx++) {
-          const tx = x + dx - c.x0;
-          const ty = y + dy - c.y0;
-          if (tx >= 0 && ty >= 0 && tx < width && ty < h)
-            data[ty * width + tx] = ink.data[(y + dy) * ink.width + x + dx]!;
-        }
+  const digits: DigitSegment[] = [];
+  for (const piece of pieces) {
+    if (strokeFraction([piece], ink.width) > MAX_STROKE_FRACTION) {
+      ignored++;
+      continue;
     }
-    return { box: { x: c.x0, y: c.y0, width, height: h }, input: mnistFromInk({ width, height: h, data }) };
-  });
+    digits.push({ box: piece.box, input: fitDigit(inkOfMarks(ink, [piece])) });
+  }
+  return { digits, ignored };
 }

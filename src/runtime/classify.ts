@@ -1,5 +1,5 @@
 /** Pictures -> class, probabilities and top-3, through the shared preprocessing and an ORT session. */
-import { preprocess, procedureFor, resample, type GrayImage } from '../preprocess/index.js';
+import { prepareInput, procedureFor, resample, type PixelImage } from '../preprocess/index.js';
 import type { ModelSignature } from './model-file.js';
 import type { ModelSession } from './session.js';
 
@@ -45,19 +45,32 @@ export function describeLogits(
   };
 }
 
-/** Classifies pictures with one batched inference call ([N, 1, side, side], side from the signature). */
+/** What a picture is read as: a classification, or why it holds nothing to classify (see `prepareInput`). */
+export type PictureResult = Classification | { nothing: string };
+
+/**
+ * Classifies pictures with one batched inference call ([N, 1, side, side], side from the signature); a picture
+ * with no ink (or no digit, for a digit model) is answered with the reason and not run.
+ */
 export async function classifyImages(
   session: ModelSession,
   signature: ModelSignature,
-  images: GrayImage[],
-): Promise<Classification[]> {
+  images: PixelImage[],
+): Promise<PictureResult[]> {
   const side = signature.inputShape[2]!;
   const procedure = procedureFor(signature.dataset);
-  const batch = new Float32Array(images.length * side * side);
-  images.forEach((image, i) => batch.set(toModelSide(preprocess(image, procedure), side), i * side * side));
-  const { data, dims } = await session.run(batch, [images.length, 1, side, side]);
+  const prepared = images.map((image) => prepareInput(image, procedure));
+  const inputs = prepared.flatMap((p) => ('input' in p ? [p.input] : []));
+  const results: PictureResult[] = prepared.map((p) => ('nothing' in p ? { nothing: p.nothing } : { nothing: '' }));
+  if (inputs.length === 0) return results;
+  const batch = new Float32Array(inputs.length * side * side);
+  inputs.forEach((input, i) => batch.set(toModelSide(input, side), i * side * side));
+  const { data, dims } = await session.run(batch, [inputs.length, 1, side, side]);
   const classes = dims[1]!;
-  return images.map((_, i) =>
-    describeLogits(data.subarray(i * classes, (i + 1) * classes), signature.labels, 3, signature.outputKind),
-  );
+  let next = 0;
+  return prepared.map((p, i) => {
+    if ('nothing' in p) return results[i]!;
+    const at = next++;
+    return describeLogits(data.subarray(at * classes, (at + 1) * classes), signature.labels, 3, signature.outputKind);
+  });
 }

@@ -11,13 +11,13 @@ import type { WorkerData, WorkerReply, WorkerRequest } from './worker-session-th
 
 /**
  * The thread's module, beside this one: compiled JavaScript in the package; TypeScript when running from the
- * sources (tests, tsx), where the thread first loads tsx (a devDependency) through worker-session-tsx.mjs.
+ * sources (tests, tsx), where the thread first loads tsx (a devDependency) through common/tsx-worker-loader.mjs.
  */
 function workerEntry(): { script: URL; execArgv?: string[] } {
   if (!import.meta.url.endsWith('.ts')) return { script: new URL('./worker-session-thread.js', import.meta.url) };
   return {
     script: new URL('./worker-session-thread.ts', import.meta.url),
-    execArgv: [...process.execArgv, '--import', new URL('./worker-session-tsx.mjs', import.meta.url).href],
+    execArgv: [...process.execArgv, '--import', new URL('../common/tsx-worker-loader.mjs', import.meta.url).href],
   };
 }
 

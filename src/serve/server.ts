@@ -19,6 +19,7 @@ import { createGrpcServer } from './grpc/grpc-server.js';
 import { createMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
 import { registerImageRoutes } from './routes/images.js';
+import { PicturePool } from './picture-pool.js';
 import { registerKserveRoutes } from './routes/kserve.js';
 import { registerPageRoutes } from './routes/page.js';
 
@@ -57,6 +58,11 @@ export interface ServerOptions {
    * the request. Connections idle for longer are closed at once.
    */
   keepAliveGraceMs?: number;
+  /**
+   * Threads that prepare pictures for classify and read-digits (decoded pixels -> model inputs); default half the
+   * cores, at least one.
+   */
+  pictureThreads?: number;
   /** Add POST /debug/echo, which parses an infer body and answers without inference (the HTTP ceiling). */
   echoRoute?: boolean;
   log?: (message: string) => void;
@@ -166,7 +172,8 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
   const maxBatch = options.maxBatch ?? 64;
   const maxQueueDelayMs = options.maxQueueDelayMs ?? 0;
   await registerKserveRoutes(app, registry, state, { maxBatch, maxQueueDelayMs });
-  registerImageRoutes(app, registry);
+  const pictures = new PicturePool({ threads: options.pictureThreads });
+  registerImageRoutes(app, registry, pictures);
   registerPageRoutes(app, registry);
   app.get('/metrics', async (_request, reply) => {
     for (const model of registry.list()) {
@@ -236,7 +243,7 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
         }
         await app.close();
         await grpcDrained;
-        await registry.close();
+        await Promise.all([registry.close(), pictures.close()]);
       })();
       return closing;
     },

@@ -3,7 +3,7 @@
  * (through the runtime stage's web adapter, which runs one inference at a time per model). Preprocessing and
  * segmentation are the shared isomorphic module, the same code as the server's read-digits.
  */
-import { preprocess, toGray } from '../preprocess/index.js';
+import { prepareInput } from '../preprocess/index.js';
 import { describeLogits, openWebSession, type WebSession } from '../runtime/web/index.js';
 import { describeDigits } from './recognise.js';
 
@@ -178,8 +178,13 @@ async function classifyPicture(file: Blob): Promise<void> {
   const c = canvas.getContext('2d')!;
   c.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
   const pixels = c.getImageData(0, 0, canvas.width, canvas.height).data;
-  const input = preprocess(toGray(pixels, canvas.width, canvas.height, 4), 'fit');
-  const { data } = await fashion.session.run(input, [1, 1, 28, 28]);
+  const prepared = prepareInput({ width: canvas.width, height: canvas.height, channels: 4, data: pixels }, 'fit');
+  if ('nothing' in prepared) {
+    document.querySelector('#fashion-result')!.textContent = `nothing to classify (${prepared.nothing})`;
+    document.querySelector('#fashion-top')!.replaceChildren();
+    return;
+  }
+  const { data } = await fashion.session.run(prepared.input, [1, 1, 28, 28]);
   const { top } = describeLogits(data, fashion.labels);
   document.querySelector('#fashion-result')!.textContent = top[0]!.class;
   document.querySelector('#fashion-top')!.replaceChildren(

@@ -1,5 +1,5 @@
 /** Canvas pixels -> digits, through the shared preprocessing and segmentation, in one inference call. */
-import { inkBright, segmentDigits, toGray } from '../preprocess/index.js';
+import { segmentDigits } from '../preprocess/index.js';
 import { describeLogits, type ModelSession } from '../runtime/web/index.js';
 
 export interface ReadDigit {
@@ -20,7 +20,7 @@ export async function describeDigits(
   height: number,
   labels: string[],
 ): Promise<ReadDigit[]> {
-  const segments = segmentDigits(inkBright(toGray(rgba, width, height, 4)));
+  const { digits: segments } = segmentDigits({ width, height, channels: 4, data: rgba });
   if (segments.length === 0) return [];
   const batch = new Float32Array(segments.length * 784);
   segments.forEach((s, i) => batch.set(s.input, i * 784));

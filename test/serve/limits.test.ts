@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/index.js';
-import { inkBright, segmentDigits, toGray } from '../../src/preprocess/index.js';
+import { segmentDigits } from '../../src/preprocess/index.js';
 import { Batcher, createServer } from '../../src/serve/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -125,7 +125,7 @@ describe('digit-string segmentation', () => {
   const mnistDigits = async (indices: number[], overlap: number) => {
     const mnist = await loadDataset('mnist');
     const width = 28 * indices.length - overlap * (indices.length - 1) + 20;
-    const canvas = new Float32Array(width * 48);
+    const canvas = new Uint8ClampedArray(width * 48);
     indices.forEach((index, k) => {
       for (let y = 0; y < 28; y++)
         for (let x = 0; x < 28; x++) {
@@ -133,7 +133,10 @@ describe('digit-string segmentation', () => {
           canvas[at] = Math.max(canvas[at]!, mnist.test.pixels[index * 784 + y * 28 + x]!);
         }
     });
-    return { image: { width, height: 48, data: canvas }, labels: indices.map((i) => mnist.test.labels[i]) };
+    return {
+      image: { width, height: 48, channels: 1, data: canvas },
+      labels: indices.map((i) => mnist.test.labels[i]),
+    };
   };
 
   it('ignores specks and keeps the digits', async () => {
@@ -144,12 +147,12 @@ describe('digit-string segmentation', () => {
       [5, 40],
     ])
       image.data[y! * image.width + x!] = 255;
-    expect(segmentDigits(image)).toHaveLength(3);
+    expect(segmentDigits(image).digits).toHaveLength(3);
   });
 
   it('splits touching digits', async () => {
     const { image } = await mnistDigits([3, 2], 12);
-    const segments = segmentDigits(image);
+    const segments = segmentDigits(image).digits;
     expect(segments).toHaveLength(2);
     expect(segments[0]!.box.x).toBeLessThan(segments[1]!.box.x);
   });
@@ -162,6 +165,8 @@ describe('digit-string segmentation', () => {
       .png()
       .toBuffer();
     const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
-    expect(segmentDigits(inkBright(toGray(data, info.width, info.height, info.channels)))).toHaveLength(3);
+    expect(
+      segmentDigits({ width: info.width, height: info.height, channels: info.channels, data }).digits,
+    ).toHaveLength(3);
   });
 });

@@ -37,7 +37,10 @@ describe('a model that outputs probabilities', () => {
     await writeFile(join(dir, 'peaked.onnx'), bytes);
     const server = await createServer({ model: dir, ep: 'cpu', watch: false });
     try {
-      const png = await sharp({ create: { width: 28, height: 28, channels: 3, background: '#ffffff' } })
+      // A stroke on white paper: something to classify (a blank page has nothing).
+      const stroke = new Uint8Array(28 * 28).fill(255);
+      for (let y = 6; y < 22; y++) stroke.fill(0, y * 28 + 13, y * 28 + 15);
+      const png = await sharp(stroke, { raw: { width: 28, height: 28, channels: 1 } })
         .png()
         .toBuffer();
       const response = await server.app.inject({

@@ -1,4 +1,7 @@
-/** `cnnx predict`: classify image files (PNG, JPEG, WebP) with an ONNX model; prints the class and top-3. */
+/**
+ * `cnnx predict`: classify image files (PNG, JPEG, WebP) with an ONNX model; prints the class and top-3, or why a
+ * picture holds nothing to classify (blank, or ink that is not a digit), as /classify's 422 says.
+ */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { CnnxError } from '../../common/index.js';
@@ -31,6 +34,10 @@ export function registerPredict(program: Command): void {
         results.forEach((result, i) => {
           if (flags.json) {
             console.log(JSON.stringify({ file: images[i], ...result }));
+            return;
+          }
+          if ('nothing' in result) {
+            console.log(`${images[i]}: nothing to classify (${result.nothing})`);
             return;
           }
           const top = result.top.map((t) => `${t.class} ${(t.probability * 100).toFixed(1)}%`).join(', ');

@@ -1,15 +1,17 @@
 /**
  * Image endpoints: classify one picture, or read a handwritten digit string. Images come as a raw body with
- * their content type (image/png, image/jpeg, image/webp) or as the first file of a multipart form. Both go
- * through the shared preprocessing, the same module the web page uses.
+ * their content type (image/png, image/jpeg, image/webp) or as the first file of a multipart form. They are decoded
+ * by sharp (in its own threads, reduced while decoding) and prepared on the picture pool's threads by the shared
+ * preprocessing, the same module the web page uses; the event loop only routes.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CnnxError, messageOf } from '../../common/index.js';
 import { runModel } from '../inference.js';
 import { decodeImage } from '../../data/index.js';
-import { inkBright, preprocess, procedureFor, segmentDigits, type GrayImage } from '../../preprocess/index.js';
+import { procedureFor, type PixelImage } from '../../preprocess/index.js';
 import { describeLogits, toModelSide } from '../../runtime/index.js';
 import type { ModelRegistry } from '../model-registry.js';
+import type { PicturePool } from '../picture-pool.js';
 import { requireContentType, requireModel } from '../inference.js';
 
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
@@ -17,7 +19,7 @@ const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
 const DEFAULT_DIGIT_THRESHOLD = 0.6;
 const MAX_DIGITS = 64;
 
-async function imageFrom(request: FastifyRequest): Promise<GrayImage> {
+async function imageFrom(request: FastifyRequest): Promise<PixelImage> {
   requireContentType(request.headers['content-type'], [...IMAGE_TYPES, 'multipart/form-data']);
   let bytes: Uint8Array | undefined;
   if (request.isMultipart()) {
@@ -55,16 +57,19 @@ function thresholdOf(value: string | undefined): number {
   return threshold;
 }
 
-export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistry): void {
+export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistry, pictures: PicturePool): void {
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.post<{ Params: { name: string } }>('/v1/models/:name/classify', async (request) => {
     requireModel(registry, request.params.name);
     const image = await imageFrom(request);
-    const model = requireModel(registry, request.params.name); // after decoding: a reload may have happened
+    const procedure = procedureFor(requireModel(registry, request.params.name).signature.dataset);
+    const prepared = await pictures.run({ kind: 'classify', image, procedure });
+    if ('nothing' in prepared) throw new CnnxError(`nothing to classify: ${prepared.nothing}`, 'NOTHING_TO_CLASSIFY');
+    if (!('input' in prepared)) throw new Error('picture pool answered a classify task with digits');
+    const model = requireModel(registry, request.params.name); // after preparing: a reload may have happened
     const side = model.signature.inputShape[2]!;
-    const input = toModelSide(preprocess(image, procedureFor(model.signature.dataset)), side);
-    const logits = await runModel(model, input, 1);
+    const logits = await runModel(model, toModelSide(prepared.input, side), 1);
     return describeLogits(logits, model.signature.labels, 3, model.signature.outputKind);
   });
 
@@ -74,15 +79,17 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
       requireModel(registry, request.params.name);
       const threshold = thresholdOf(request.query.threshold);
       const image = await imageFrom(request);
-      const segments = segmentDigits(inkBright(image));
+      const reading = await pictures.run({ kind: 'read-digits', image });
+      if (!('digits' in reading)) throw new Error('picture pool answered a read-digits task with one input');
+      const segments = reading.digits;
       if (segments.length > MAX_DIGITS) {
         throw new CnnxError(
-          `found ${segments.length} marks; at most ${MAX_DIGITS} digits are read per image`,
+          `found ${segments.length} digit-like marks; at most ${MAX_DIGITS} digits are read per image`,
           'BAD_REQUEST',
         );
       }
       const model = requireModel(registry, request.params.name);
-      if (segments.length === 0) return { text: '', digits: [] };
+      if (segments.length === 0) return { text: '', digits: [], ignored: reading.ignored };
       const side = model.signature.inputShape[2]!;
       const batch = new Float32Array(segments.length * side * side);
       segments.forEach((s, i) => batch.set(toModelSide(s.input, side), i * side * side));
@@ -99,7 +106,7 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
         return { label: result.label, confidence, box: segment.box, top: result.top };
       });
       const text = digits.map((d) => (d.confidence >= threshold ? model.signature.labels[d.label] : '?')).join('');
-      return { text, digits };
+      return { text, digits, ignored: reading.ignored };
     },
   );
 }

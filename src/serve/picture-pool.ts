@@ -1,0 +1,66 @@
+/**
+ * Picture preprocessing on a pool of worker threads (piscina), so that a large photo never holds the event loop:
+ * health checks and other requests are answered while pictures are prepared. Decoding happens before, in sharp's
+ * own threads; the pool gets the decoded pixels (at most the preprocessing's working size) and returns model inputs.
+ * The queue is bounded: when it is full, a request is refused at once with 503 QUEUE_FULL and Retry-After.
+ */
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import { CnnxError } from '../common/index.js';
+import type { PictureResult, PictureTask } from './picture-worker.js';
+
+/** Compiled JavaScript in the package; the TypeScript module with tsx's loader when running from the sources. */
+function workerEntry(): { filename: string; execArgv?: string[] } {
+  if (!import.meta.url.endsWith('.ts')) return { filename: new URL('./picture-worker.js', import.meta.url).href };
+  return {
+    filename: new URL('./picture-worker.ts', import.meta.url).href,
+    execArgv: [...process.execArgv, '--import', new URL('../common/tsx-worker-loader.mjs', import.meta.url).href],
+  };
+}
+
+export interface PicturePoolOptions {
+  /** Threads; default half the cores, at least one (inference and HTTP need the rest). */
+  threads?: number;
+  /** Pictures waiting for a thread before new ones are refused with 503; default 16 per thread. */
+  maxQueue?: number;
+}
+
+export type { PictureResult, PictureTask };
+
+export class PicturePool {
+  readonly #pool: Piscina<PictureTask, PictureResult>;
+
+  constructor(options: PicturePoolOptions = {}) {
+    const threads = options.threads ?? Math.max(1, Math.floor(availableParallelism() / 2));
+    const { filename, execArgv } = workerEntry();
+    this.#pool = new Piscina({
+      filename,
+      ...(execArgv ? { execArgv } : {}),
+      minThreads: threads,
+      maxThreads: threads,
+      maxQueue: options.maxQueue ?? 16 * threads,
+      idleTimeout: Infinity,
+    });
+  }
+
+  /**
+   * Prepares one picture as `prepareInput` or `segmentDigits` would, on a pool thread.
+   * @throws CnnxError QUEUE_FULL when the pool's queue is full
+   */
+  async run(task: PictureTask): Promise<PictureResult> {
+    if (this.#pool.queueSize >= this.#pool.options.maxQueue) {
+      throw new CnnxError(
+        `picture queue is full (${this.#pool.queueSize} pictures waiting); retry shortly`,
+        'QUEUE_FULL',
+        { retryAfter: 1 },
+      );
+    }
+    const pixels = Uint8Array.from(task.image.data);
+    return this.#pool.run({ ...task, image: { ...task.image, data: pixels } }, { transferList: [pixels.buffer] });
+  }
+
+  /** Stops the threads once the pictures already given are prepared. */
+  async close(): Promise<void> {
+    await this.#pool.close();
+  }
+}

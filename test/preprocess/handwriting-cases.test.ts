@@ -1,0 +1,289 @@
+/**
+ * Pictures real users sent (fixtures/, with the right answers) and others of the same kinds made here: thin pens,
+ * markers, ink of any colour on transparency, photos with uneven light and a desk around the page, blank and noisy
+ * pages, bars, blots and dot grids. Each is decoded as the server decodes it, prepared by the shared preprocessing
+ * and read by the committed digit models.
+ */
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { beforeAll, afterAll, describe, expect, it } from 'vitest';
+import { COMMITTED_MODELS } from '../../src/common/index.js';
+import { decodeImage, loadDataset, type Dataset } from '../../src/data/index.js';
+import { prepareInput, segmentDigits, type PixelImage } from '../../src/preprocess/index.js';
+import { describeLogits, openSession, readOnnxModel, type ModelSession } from '../../src/runtime/index.js';
+
+const fixture = (name: string) => readFile(new URL(`./fixtures/${name}`, import.meta.url));
+
+let session: ModelSession;
+let mnist: Dataset;
+beforeAll(async () => {
+  const { bytes } = await readOnnxModel(COMMITTED_MODELS.digits);
+  session = await openSession(bytes, { ep: 'cpu' });
+  mnist = await loadDataset('mnist');
+});
+afterAll(() => session?.release());
+
+/** What classify answers: the digit, or "nothing". */
+async function classify(image: PixelImage): Promise<string> {
+  const prepared = prepareInput(image, 'mnist');
+  if ('nothing' in prepared) return 'nothing';
+  const { data } = await session.run(prepared.input, [1, 1, 28, 28]);
+  return describeLogits(data, mnist.classes as string[]).class;
+}
+
+/** What read-digits answers as text ("?" below 0.6). */
+async function read(image: PixelImage): Promise<string> {
+  const { digits } = segmentDigits(image);
+  if (digits.length === 0) return '';
+  const batch = new Float32Array(digits.length * 784);
+  digits.forEach((d, i) => batch.set(d.input, i * 784));
+  const { data } = await session.run(batch, [digits.length, 1, 28, 28]);
+  return digits
+    .map((_, i) => {
+      const { top } = describeLogits(data.subarray(i * 10, i * 10 + 10), mnist.classes as string[]);
+      return top[0]!.probability >= 0.6 ? top[0]!.class : '?';
+    })
+    .join('');
+}
+
+describe('the cases users sent', () => {
+  it.each([
+    ['blank-white.png', 'nothing', ''],
+    ['thin-pen-3.png', '3', '3'],
+    ['thin-pen-7.png', '7', '7'],
+    ['marker-7.png', '7', '7'],
+    ['white-ink-on-transparent-7.png', '7', '7'],
+    ['black-ink-on-transparent-7.png', '7', '7'],
+    ['photo-12mp-7.jpg', '7', '7'],
+  ])('%s: classify %s, read-digits "%s"', async (file, digit, text) => {
+    const image = await decodeImage(await fixture(file), file);
+    expect(await classify(image)).toBe(digit);
+    expect(await read(image)).toBe(text);
+  });
+
+  it.each(['wide-bar.png', 'dot-grid.png'])('%s is no digit', async (file) => {
+    const image = await decodeImage(await fixture(file), file);
+    expect(await classify(image)).toBe('nothing');
+    expect(await read(image)).toMatch(/^\?*$/);
+  });
+
+  it('refuses a picture over the pixel budget before decoding it (36 MP in a 124 KB PNG)', async () => {
+    await expect(decodeImage(await fixture('bar-36-megapixels.png'), 'bar')).rejects.toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+      message: expect.stringContaining('megapixels'),
+    });
+  });
+});
+
+/** Zhang & Suen (1984) thinning of a 0/1 mask (`side` x `side`) to a one-pixel skeleton. */
+function skeleton(mask: Uint8Array, side: number): Uint8Array {
+  const m = mask.slice();
+  const at = (x: number, y: number) => (x >= 0 && y >= 0 && x < side && y < side ? m[y * side + x]! : 0);
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const pass of [0, 1]) {
+      const remove: number[] = [];
+      for (let y = 0; y < side; y++)
+        for (let x = 0; x < side; x++) {
+          if (m[y * side + x] !== 1) continue;
+          // Neighbours P2..P9, clockwise from north.
+          const p = [
+            at(x, y - 1),
+            at(x + 1, y - 1),
+            at(x + 1, y),
+            at(x + 1, y + 1),
+            at(x, y + 1),
+            at(x - 1, y + 1),
+            at(x - 1, y),
+            at(x - 1, y - 1),
+          ];
+          const b = p.reduce((sum, v) => sum + v, 0);
+          let a = 0;
+          for (let k = 0; k < 8; k++) if (p[k] === 0 && p[(k + 1) % 8] === 1) a++;
+          const [p2, , p4, , p6, , p8] = p;
+          const ok =
+            pass === 0
+              ? p2! * p4! * p6! === 0 && p4! * p6! * p8! === 0
+              : p2! * p4! * p8! === 0 && p2! * p6! * p8! === 0;
+          if (b >= 2 && b <= 6 && a === 1 && ok) remove.push(y * side + x);
+        }
+      for (const q of remove) m[q] = 0;
+      changed ||= remove.length > 0;
+    }
+  }
+  return m;
+}
+
+/** A 0/1 mask widened by `radius` pixels (square max filter, rows then columns). */
+function dilate(mask: Uint8Array, side: number, radius: number): Uint8Array {
+  let out = mask;
+  for (const step of [1, side]) {
+    const next = new Uint8Array(side * side);
+    for (let q = 0; q < side * side; q++) {
+      const at = step === 1 ? q % side : Math.floor(q / side);
+      for (let d = -radius; d <= radius; d++)
+        if (at + d >= 0 && at + d < side && out[q + d * step] === 1) {
+          next[q] = 1;
+          break;
+        }
+    }
+    out = next;
+  }
+  return out;
+}
+
+/** MNIST test digit `i` drawn on a `side` canvas as strokes of about `pen` pixels (dark on white, RGBA). */
+async function drawn(i: number, side: number, pen: number, ink = [20, 20, 20], paper = [255, 255, 255, 255]) {
+  const digit = Buffer.from(mnist.test.pixels.subarray(i * 784, (i + 1) * 784));
+  const size = Math.round(side * 0.6);
+  const large = await sharp(digit, { raw: { width: 28, height: 28, channels: 1 } })
+    .resize(size, size, { kernel: 'cubic' })
+    .toColourspace('b-w')
+    .raw()
+    .toBuffer();
+  // The pen's path: the binarised digit thinned to a one-pixel skeleton, then widened to the pen.
+  const mask = dilate(
+    skeleton(
+      Uint8Array.from(large, (v) => (v > 127 ? 1 : 0)),
+      size,
+    ),
+    size,
+    Math.floor(pen / 2),
+  );
+  const rgba = Buffer.alloc(side * side * 4);
+  const offset = Math.round((side - size) / 2);
+  for (let p = 0; p < side * side; p++) rgba.set(paper, p * 4);
+  for (let y = 0; y < size; y++)
+    for (let x = 0; x < size; x++)
+      if (mask[y * size + x] === 1) rgba.set([...ink, 255], ((y + offset) * side + x + offset) * 4);
+  return rgba;
+}
+
+const raw = (data: Uint8Array, width: number, height = width, channels = 4): PixelImage => ({
+  width,
+  height,
+  channels,
+  data,
+});
+
+async function asPng(data: Uint8Array, width: number, height = width, channels: 1 | 2 | 3 | 4 = 4) {
+  return decodeImage(await sharp(data, { raw: { width, height, channels } }).png().toBuffer());
+}
+
+describe('other pictures of the same kinds', () => {
+  const samples = [0, 1, 2, 3, 4, 7, 8, 11, 18, 61];
+
+  it('reads MNIST digits drawn with a thin pen on large canvases', async () => {
+    let right = 0;
+    for (const i of samples) {
+      const side = 500 + 37 * (i % 5);
+      if ((await classify(await asPng(await drawn(i, side, 3 + (i % 3)), side))) === String(mnist.test.labels[i]))
+        right++;
+    }
+    expect(right).toBeGreaterThanOrEqual(9);
+  });
+
+  it('reads ink of any colour on a transparent canvas', async () => {
+    let right = 0;
+    for (const [k, i] of samples.entries()) {
+      const colours = [
+        [255, 255, 255],
+        [255, 220, 0],
+        [0, 0, 0],
+        [200, 30, 30],
+        [40, 90, 255],
+      ];
+      const rgba = await drawn(i, 280, 14, colours[k % colours.length]!, [0, 0, 0, 0]);
+      if ((await classify(await asPng(rgba, 280))) === String(mnist.test.labels[i])) right++;
+    }
+    expect(right).toBeGreaterThanOrEqual(9);
+  });
+
+  it('reads a photographed page: uneven light, a desk around it, JPEG', async () => {
+    let right = 0;
+    for (const [k, i] of samples.entries()) {
+      const [width, height] = [1600, 1200];
+      const canvas = Buffer.from(await drawn(i, 900, 10, [40, 40, 60], [215, 212, 205, 255]));
+      const page = await sharp(canvas, { raw: { width: 900, height: 900, channels: 4 } })
+        .removeAlpha()
+        .raw()
+        .toBuffer();
+      const photo = Buffer.alloc(width * height * 3);
+      const desk = 120 + k * 20; // the desk shows on the left and at the top
+      for (let y = 0; y < height; y++)
+        for (let x = 0; x < width; x++) {
+          const light = 0.75 + 0.35 * (x / width) - 0.1 * (y / height);
+          const inPage = x >= desk && y >= desk / 2 && x - desk < 900 * 1.4 && y - desk / 2 < 900 * 1.1;
+          const px = Math.min(899, Math.floor((x - desk) / 1.4));
+          const py = Math.min(899, Math.floor((y - desk / 2) / 1.1));
+          for (let c = 0; c < 3; c++) {
+            const base = inPage ? page[(py * 900 + px) * 3 + c]! : 70 + c * 10;
+            photo[(y * width + x) * 3 + c] = Math.min(255, base * light + ((x * 7 + y * 13) % 5) - 2);
+          }
+        }
+      const jpeg = await sharp(photo, { raw: { width, height, channels: 3 } })
+        .jpeg({ quality: 85 })
+        .toBuffer();
+      if ((await classify(await decodeImage(jpeg))) === String(mnist.test.labels[i])) right++;
+    }
+    expect(right).toBeGreaterThanOrEqual(9);
+  });
+
+  it('finds no ink on blank pages of any size, noise, light or format', async () => {
+    for (const [k, [width, height]] of [
+      [200, 200],
+      [1000, 300],
+      [64, 900],
+      [1600, 1200],
+    ].entries()) {
+      const photo = Buffer.alloc(width! * height! * 3);
+      for (let y = 0; y < height!; y++)
+        for (let x = 0; x < width!; x++)
+          for (let c = 0; c < 3; c++) {
+            const light = k === 3 ? 0.7 + 0.3 * (x / width!) : 1;
+            photo[(y * width! + x) * 3 + c] = Math.round((245 - c * 5) * light) + ((x * 31 + y * 17 + c) % 7) - 3;
+          }
+      for (const bytes of [
+        await sharp(photo, { raw: { width: width!, height: height!, channels: 3 } })
+          .png()
+          .toBuffer(),
+        await sharp(photo, { raw: { width: width!, height: height!, channels: 3 } })
+          .jpeg({ quality: 70 })
+          .toBuffer(),
+      ]) {
+        const image = await decodeImage(bytes);
+        expect(await classify(image)).toBe('nothing');
+        expect(await read(image)).toBe('');
+      }
+    }
+  });
+
+  it('answers no digit, without a 5xx or a deep stack, for bars, blots and grids of any count', async () => {
+    const cases: [string, number, number, (x: number, y: number) => boolean][] = [
+      ['a tall bar', 400, 900, (x) => x > 150 && x < 250],
+      ['a filled disc', 600, 600, (x, y) => (x - 300) ** 2 + (y - 300) ** 2 < 200 ** 2],
+      ['a dense dot grid', 1000, 1000, (x, y) => x % 6 < 3 && y % 6 < 3],
+      [
+        'a grid of large dots',
+        1000,
+        1000,
+        (x, y) => (x % 40) - 20 < 8 && (x % 40) - 20 > -8 && Math.abs((y % 40) - 20) < 8,
+      ],
+      ['a wide stripe', 3000, 400, (_, y) => y > 180 && y < 220],
+    ];
+    for (const [name, width, height, isInk] of cases) {
+      const gray = new Uint8Array(width * height);
+      for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) gray[y * width + x] = isInk(x, y) ? 0 : 255;
+      const image = await asPng(gray, width, height, 1);
+      expect(await classify(image)).toBe('nothing');
+      expect([name, await read(image)]).toEqual([name, expect.stringMatching(/^\?{0,3}$/)]);
+    }
+  });
+
+  it('prepares a 512x512 picture of 65,000 separate dots in linear time', () => {
+    const gray = new Uint8Array(512 * 512).fill(255);
+    for (let y = 0; y < 512; y += 2) for (let x = 0; x < 512; x += 2) gray[y * 512 + x] = 0;
+    expect(prepareInput(raw(gray, 512, 512, 1), 'mnist')).toHaveProperty('nothing');
+    expect(segmentDigits(raw(gray, 512, 512, 1)).digits).toEqual([]);
+  });
+});
