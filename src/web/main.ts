@@ -12,9 +12,11 @@ const result = document.querySelector<HTMLElement>('#result')!;
 const status = document.querySelector<HTMLElement>('#status')!;
 const digitsList = document.querySelector<HTMLOListElement>('#digits')!;
 const epSelect = document.querySelector<HTMLSelectElement>('#ep-select')!;
+const penSelect = document.querySelector<HTMLSelectElement>('#pen')!;
 const context = pad.getContext('2d', { willReadFrequently: true })!;
 
-type Stroke = { x: number; y: number }[];
+/** A stroke keeps the pen it was drawn with: the preprocessing brings any width to MNIST's proportions. */
+type Stroke = { width: number; points: { x: number; y: number }[] };
 const strokes: Stroke[] = [];
 let current: Stroke | undefined;
 
@@ -85,13 +87,13 @@ function redraw(): void {
   context.fillStyle = '#fff';
   context.fillRect(0, 0, pad.width, pad.height);
   context.strokeStyle = '#111';
-  context.lineWidth = 14;
   context.lineCap = 'round';
   context.lineJoin = 'round';
-  for (const stroke of strokes) {
+  for (const { width, points } of strokes) {
+    context.lineWidth = width;
     context.beginPath();
-    stroke.forEach((p, i) => (i === 0 ? context.moveTo(p.x, p.y) : context.lineTo(p.x, p.y)));
-    if (stroke.length === 1) context.lineTo(stroke[0]!.x + 0.1, stroke[0]!.y);
+    points.forEach((p, i) => (i === 0 ? context.moveTo(p.x, p.y) : context.lineTo(p.x, p.y)));
+    if (points.length === 1) context.lineTo(points[0]!.x + 0.1, points[0]!.y);
     context.stroke();
   }
 }
@@ -137,13 +139,13 @@ async function recognise(): Promise<void> {
 
 pad.addEventListener('pointerdown', (event) => {
   pad.setPointerCapture(event.pointerId);
-  current = [point(event)];
+  current = { width: Number(penSelect.value), points: [point(event)] };
   strokes.push(current);
   redraw();
 });
 pad.addEventListener('pointermove', (event) => {
   if (!current) return;
-  current.push(point(event));
+  current.points.push(point(event));
   redraw();
 });
 const endStroke = () => {

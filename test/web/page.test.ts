@@ -170,6 +170,21 @@ describe('the web page in Chromium', () => {
     await expect.poll(() => page.textContent('#result'), { timeout: 10_000 }).toBe('1');
   });
 
+  it('reads a 7 drawn with a fine pen across the whole pad, and a blank pad as nothing', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    await page.click('#clear');
+    await page.selectOption('#pen', '3');
+    await stroke([
+      [250, 25],
+      [390, 25],
+      [300, 180],
+    ]);
+    await expect.poll(() => page.textContent('#result'), { timeout: 10_000 }).toBe('7');
+    await page.click('#undo');
+    await expect.poll(() => page.textContent('#result'), { timeout: 10_000 }).toBe('');
+    await page.selectOption('#pen', '14');
+  });
+
   it('classifies an uploaded picture with the Fashion-MNIST model as the server does', async (ctx) => {
     ctx.skip(missing !== undefined, missing);
     const fashion = await loadDataset('fashion-mnist', { offline: true });
