@@ -1,6 +1,6 @@
 /**
  * Data stage: MNIST and Fashion-MNIST from their IDX files, validated and checksummed, and the mini-batches
- * that feed training.
+ * that feed training, distorted or not.
  */
 export {
   CLASS_NAMES,
@@ -15,5 +15,15 @@ export { ChecksumError, md5Of } from './checksums.js';
 export { loadIdxPair } from './idx-pair.js';
 export { classCounts, limitSplit, type Split } from './split.js';
 export { batchCount, iterateBatches } from './batches.js';
+export {
+  createAugmenter,
+  DEFAULT_DISTORTIONS,
+  describeDistortions,
+  DISTORTION_NAMES,
+  iterateAugmentedBatches,
+  parseDistortions,
+  type Augmenter,
+  type DistortionName,
+} from './augment.js';
 export { bilinearResizer } from './resize.js';
 export { decodeImage } from './decode-image.js';

@@ -24,9 +24,11 @@ export interface InkImage extends GrayImage {
 }
 
 /**
- * How the background is estimated: `local` (a morphological closing or opening whose window is a fifth of the
- * picture's long side: fills every stroke, keeps shadows, gradients and a surround wider than a tenth of the side)
- * for writing; `global` (one level, the median of the border) for an object that may fill the frame (Fashion-MNIST).
+ * How the background is estimated: `local` (a morphological closing or opening whose window is a tenth of the
+ * picture's long side: fills strokes, keeps shadows, gradients and a surround wider than a twentieth of the side; a
+ * larger dark region away from the picture's edge is a blot of ink, not background; ink within EDGE_RADIUS of a
+ * sharp change of the background, the page's edge, is left out) for writing; `global` (one level, the median of the
+ * border) for an object that may fill the frame (Fashion-MNIST).
  */
 export type BackgroundModel = 'local' | 'global';
 
@@ -38,6 +40,9 @@ export const WORKING_SIDE = 512;
  * ringing stay under ~20 on paper photos; a pencil stroke is over 60.
  */
 const MIN_INK_CONTRAST = 40;
+
+/** Pixels this close (working pixels) to a sharp change of the background are not ink. */
+const EDGE_RADIUS = 3;
 
 /**
  * The noise floor subtracted from the ink: NOISE_MULTIPLE times the median ink (most of a picture is background, so
@@ -193,14 +198,20 @@ export function extractInk(image: PixelImage, background: BackgroundModel = 'loc
   const dark = darkInk(gray);
   const ink = new Float32Array(width * height);
   if (background === 'local') {
-    const radius = Math.max(8, Math.round(Math.max(width, height) / 10));
+    const radius = Math.max(8, Math.round(Math.max(width, height) / 20));
     // Closing (max then min) removes dark strokes narrower than the window and keeps larger dark regions; the
     // opening does the same for bright strokes.
     const first = rankFilter(gray.data, width, height, radius, dark ? 'max' : 'min');
     const level = rankFilter(first, width, height, radius, dark ? 'min' : 'max');
     keepEnclosedAsInk(level, width, height, median(gray.data), dark);
-    for (let i = 0; i < ink.length; i++)
-      ink[i] = Math.max(0, dark ? level[i]! - gray.data[i]! : gray.data[i]! - level[i]!);
+    // Where the background itself changes sharply (the page's edge against the desk), differences are the edge's
+    // blur and JPEG ringing, not ink.
+    const levelHigh = rankFilter(level, width, height, EDGE_RADIUS, 'max');
+    const levelLow = rankFilter(level, width, height, EDGE_RADIUS, 'min');
+    for (let i = 0; i < ink.length; i++) {
+      const onEdge = levelHigh[i]! - levelLow[i]! > MIN_INK_CONTRAST;
+      ink[i] = onEdge ? 0 : Math.max(0, dark ? level[i]! - gray.data[i]! : gray.data[i]! - level[i]!);
+    }
   } else {
     const level = borderMedian(gray);
     for (let i = 0; i < ink.length; i++) ink[i] = Math.max(0, dark ? level - gray.data[i]! : gray.data[i]! - level);

@@ -139,7 +139,8 @@ export function strokeFraction(marks: readonly Mark[], imageWidth: number): numb
 /**
  * Sorts marks: edge runs (more ink on the picture's border than a quarter of its mean side: a digit touches the
  * edge at a point, a surround or shadow runs along it), blobs (MAX_STROKE_FRACTION), then specks among the rest
- * (under 4 pixels, or under 4% of the largest mark's area or 15% of the tallest's height); what is left is writing.
+ * (under 4 pixels or 4% of the largest mark's area, or shorter than 15% of the longest mark's long side: a 5's flat
+ * top bar is long, a dot is short); what is left is writing.
  */
 export function classifyMarks(marks: readonly Mark[], ink: GrayImage): MarkKind[] {
   const edgeLimit = (ink.width + ink.height) / 8;
@@ -149,14 +150,16 @@ export function classifyMarks(marks: readonly Mark[], ink: GrayImage): MarkKind[
     return 'writing';
   });
   let largest = 0;
-  let tallest = 0;
+  let longest = 0;
   marks.forEach((mark, i) => {
     if (kinds[i] !== 'writing') return;
     largest = Math.max(largest, mark.pixels.length);
-    tallest = Math.max(tallest, mark.box.height);
+    longest = Math.max(longest, mark.box.width, mark.box.height);
   });
   return marks.map((mark, i) => {
     if (kinds[i] !== 'writing') return kinds[i]!;
-    return mark.pixels.length < Math.max(4, largest * 0.04) || mark.box.height < tallest * 0.15 ? 'speck' : 'writing';
+    const small = mark.pixels.length < Math.max(4, largest * 0.04);
+    const short = Math.max(mark.box.width, mark.box.height) < longest * 0.15;
+    return small || short ? 'speck' : 'writing';
   });
 }

@@ -14,7 +14,7 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CnnxError, ensureDirectory, writeFileAtomic } from '../common/index.js';
-import type { DatasetName } from '../data/index.js';
+import type { DatasetName, DistortionName } from '../data/index.js';
 import type { TrainingDefaults } from '../models/index.js';
 import type { BackendName } from './backends/index.js';
 
@@ -28,6 +28,8 @@ export interface TrainConfig extends TrainingDefaults {
   /** Evaluate on the first N test examples only. */
   testLimit?: number;
   backend: BackendName;
+  /** Distortions applied to training images (absent or empty: none); see the data stage's augment.ts. */
+  augment?: DistortionName[];
 }
 
 export interface EpochMetrics {

@@ -7,7 +7,17 @@ import { existsSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
 import { deriveSeed, writeFileAtomic } from '../common/index.js';
-import { batchCount, iterateBatches, limitSplit, loadDataset, type Dataset, type Split } from '../data/index.js';
+import {
+  batchCount,
+  createAugmenter,
+  iterateAugmentedBatches,
+  iterateBatches,
+  limitSplit,
+  loadDataset,
+  type Augmenter,
+  type Dataset,
+  type Split,
+} from '../data/index.js';
 import { getModelSpec } from '../models/index.js';
 import { useBackend, type BackendInfo } from './backends/index.js';
 import { CallbackList, type TrainingState } from './callbacks.js';
@@ -81,8 +91,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const progress = options.progress ?? consoleProgress();
   const spec = getModelSpec(config.model);
   const created = await prepareRunDir(runDir, { resume, replace: options.replace });
-  // A run that cannot start (no backend, bad data) leaves no empty folder behind.
-  const { backend, dataset } = await loadBackendAndData(options, progress).catch(async (error: unknown) => {
+  // A run that cannot start (no backend, bad data, an unknown distortion) leaves no empty folder behind.
+  const { backend, dataset, augmenter } = await loadBackendAndData(options, progress).catch(async (error: unknown) => {
     if (created) await rmdir(runDir).catch(() => undefined);
     throw error;
   });
@@ -120,7 +130,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       summaryCallback(progress),
       ...(options.signal ? [interruptionCallback(options.signal, progress)] : []),
     ]);
-    await fit(state, callbacks, { trainSplit, testSplit, setLearningRate });
+    await fit(state, callbacks, { trainSplit, testSplit, augmenter, setLearningRate });
     return {
       runDir,
       backend,
@@ -159,11 +169,14 @@ async function restore(
   return { position, history: metrics ?? (await readMetrics(runDir)).slice(0, position.epoch) };
 }
 
-/** The loop: epochs of shuffled batches, then test accuracy; it stops early when a callback sets stopTraining. */
+/**
+ * The loop: epochs of shuffled batches (distorted by `augmenter`, if any), then test accuracy on undistorted
+ * images; it stops early when a callback sets stopTraining.
+ */
 async function fit(
   state: TrainingState,
   callbacks: CallbackList,
-  data: { trainSplit: Split; testSplit: Split; setLearningRate: (lr: number) => void },
+  data: { trainSplit: Split; testSplit: Split; augmenter?: Augmenter; setLearningRate: (lr: number) => void },
 ): Promise<void> {
   const { config, network, optimizer, batchesPerEpoch } = state;
   const totalSteps = batchesPerEpoch * config.epochs;
@@ -177,13 +190,11 @@ async function fit(
     await callbacks.call('onEpochBegin', state, epoch + 1, startBatch);
     const started = performance.now();
     let batchIndex = 0;
-    for (const batch of iterateBatches(data.trainSplit, {
-      batchSize: config.batchSize,
-      shuffle: true,
-      seed: config.seed,
-      epoch,
-      resize,
-    })) {
+    const order = { batchSize: config.batchSize, shuffle: true, seed: config.seed, epoch, resize };
+    const batches = data.augmenter
+      ? iterateAugmentedBatches(data.trainSplit, order, data.augmenter)
+      : iterateBatches(data.trainSplit, order);
+    for (const batch of batches) {
       if (batchIndex++ < startBatch) continue;
       if (state.stopTraining) break;
       const step = epoch * batchesPerEpoch + batchIndex - 1;
@@ -273,7 +284,10 @@ export async function trainStep(
   return values;
 }
 
-/** The tfjs backend in use and the dataset to train on, each reported on `progress`. */
+/**
+ * The tfjs backend in use, the dataset to train on and, when the run distorts its training images, their
+ * augmenter; each reported on `progress`.
+ */
 async function loadBackendAndData(options: TrainOptions, progress: ProgressReporter) {
   const backend = await useBackend(options.config.backend);
   progress.log(
@@ -289,5 +303,10 @@ async function loadBackendAndData(options: TrainOptions, progress: ProgressRepor
       log: progress.log,
     }));
   progress.log(`data: ${dataset.name} from ${dataset.source}`);
-  return { backend, dataset };
+  const { augment, seed } = options.config;
+  const augmenter = augment?.length
+    ? createAugmenter(dataset.train.rows, dataset.train.cols, { distortions: augment, seed })
+    : undefined;
+  if (augmenter) progress.log(`augment: ${augmenter.distortions.join(', ')} (training images only)`);
+  return { backend, dataset, augmenter };
 }

@@ -52,10 +52,20 @@ describe('cnnx train options', () => {
     ['--optimizer', 'momentum'],
     ['--model', 'alexnet'],
     ['--seed', '1'],
+    ['--augment', 'none'],
   ])('refuses --resume with %s', async (flag, value) => {
     const { code, stderr } = await cnnx('train', '--resume', await tempDir(), flag, value);
     expect(code).toBe(1);
     expect(stderr).toContain(`so ${flag} cannot be given`);
+  });
+
+  it('refuses an unknown distortion in --augment with one line that lists the names', async () => {
+    const { code, stderr } = await cnnx('train', '--augment', 'affine,rotate', '--out', join(await tempDir(), 'run'));
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(
+      `error: option '--augment [names]' argument 'affine,rotate' is invalid. unknown distortion "rotate"; name one ` +
+        'or more of affine, elastic, thickness, blur, contrast, noise (comma-separated), or none.',
+    );
   });
 
   it('answers --out naming a file with one line', async () => {

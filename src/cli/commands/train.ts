@@ -1,7 +1,15 @@
 /** `cnnx train`: train a model on a dataset into a run directory; `--print-shapes` shows the layer shapes. */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { CnnxError } from '../../common/index.js';
-import { DATASET_NAMES, type DatasetName } from '../../data/index.js';
+import {
+  DATASET_NAMES,
+  DEFAULT_DISTORTIONS,
+  describeDistortions,
+  DISTORTION_NAMES,
+  parseDistortions,
+  type DatasetName,
+  type DistortionName,
+} from '../../data/index.js';
 import {
   formatShapes,
   getModelSpec,
@@ -46,6 +54,17 @@ interface TrainFlags extends DataSourceFlags {
   out?: string;
   resume?: string;
   printShapes?: boolean;
+  /** `true` for `--augment` without names. */
+  augment?: DistortionName[] | true;
+}
+
+/** `--augment`'s value: distortion names, comma-separated, or `none`. */
+function distortionList(value: string): DistortionName[] {
+  try {
+    return parseDistortions(value);
+  } catch (error) {
+    throw new InvalidArgumentError(`${(error as Error).message}.`);
+  }
 }
 
 export function registerTrain(program: Command): void {
@@ -72,7 +91,7 @@ export function registerTrain(program: Command): void {
       `learning-rate schedule: ${SCHEDULE_NAMES.join(' | ')} (default per model)`,
       oneOf(SCHEDULE_NAMES),
     )
-    .option('--seed <n>', 'seed of initialisation, data order and dropout', nonNegativeInt, 42)
+    .option('--seed <n>', 'seed of initialisation, data order, dropout and distortions', nonNegativeInt, 42)
     .option('--limit <n>', 'train on the first N training examples (smoke runs)', positiveInt)
     .option('--test-limit <n>', 'evaluate on the first N test examples', positiveInt)
     .option('--backend <name>', `tfjs backend: ${BACKEND_NAMES.join(' | ')}`, oneOf(BACKEND_NAMES), 'auto')
@@ -80,6 +99,12 @@ export function registerTrain(program: Command): void {
     .option(
       '--resume <run>',
       'continue the run in this directory after its last checkpoint (only --epochs and --backend may change)',
+    )
+    .option(
+      '--augment [names]',
+      `distort training images: comma-separated names from ${DISTORTION_NAMES.join(' | ')}, or none; ` +
+        `without names: ${DEFAULT_DISTORTIONS.join(',')}`,
+      distortionList,
     )
     .option('--print-shapes', "print each layer's output shape for one input and exit");
   addDataSourceOptions(command)
@@ -91,7 +116,12 @@ ${MODEL_NAMES.map((name) => {
   const d = getModelSpec(name).defaults;
   return `  ${name.padEnd(12)} --optimizer ${d.optimizer} --lr ${d.lr} --epochs ${d.epochs} --batch-size ${d.batchSize} --schedule ${d.schedule}`;
 }).join('\n')}
-The notebook's LeNet-5 settings: --model lenet5 --optimizer sgd --lr 0.9 --epochs 10 --batch-size 256 --schedule constant`,
+The notebook's LeNet-5 settings: --model lenet5 --optimizer sgd --lr 0.9 --epochs 10 --batch-size 256 --schedule constant
+Distortions (--augment; each applied to a training image with probability p and a random strength, never to test
+images; LeCun et al. 1998, Simard et al. 2003):
+${describeDistortions()
+  .map((line) => `  ${line}`)
+  .join('\n')}`,
     )
     .action(async (flags: TrainFlags, command: Command) => {
       if (flags.printShapes) {
@@ -146,6 +176,8 @@ function newConfig(spec: ModelSpec, flags: TrainFlags): { config: TrainConfig; r
     testLimit: flags.testLimit,
     backend: flags.backend,
   };
+  const augment = flags.augment === true ? [...DEFAULT_DISTORTIONS] : flags.augment;
+  if (augment?.length) config.augment = augment;
   return { config, runDir: flags.out ?? defaultRunDir(`${spec.name}-${dataset}`) };
 }
 
