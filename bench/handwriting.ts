@@ -26,7 +26,8 @@
  * `/v2/health/live` polled every 10 ms while 8 such photos are classified at once. Prints markdown tables (and
  * `--json`); progress goes to stderr. A --count 1000 run takes about 11 minutes on 2 busy cores.
  *
- * Also: `--blanks N` pages per blank kind (default count/4, at least 20), `--kinds a,b` a subset of the kinds,
+ * Also: `--first N` starts at test digit N (calibrate the reject threshold on one range, report on another),
+ * `--blanks N` pages per blank kind (default count/4, at least 20), `--kinds a,b` a subset of the kinds,
  * `--no-latency`, and `--dump <dir>` to write the pictures there (--count of each kind) and stop, to look at them.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -42,6 +43,7 @@ const { values: args } = parseArgs({
   options: {
     url: { type: 'string' },
     count: { type: 'string', default: '1000' },
+    first: { type: 'string', default: '0' },
     blanks: { type: 'string' },
     models: { type: 'string' },
     kinds: { type: 'string' },
@@ -72,6 +74,8 @@ const CONCURRENCY = 3;
 const TIMEOUT_MS = 120_000;
 
 const COUNT = positive(args.count!, '--count');
+/** Index of the first test digit used: a range apart from the reported one calibrates the reject threshold. */
+const FIRST = positive(args.first!, '--first', 0);
 const BLANKS = args.blanks === undefined ? Math.max(20, Math.round(COUNT / 4)) : positive(args.blanks, '--blanks');
 const SEED = positive(args.seed!, '--seed', 0);
 const kinds = (args.kinds?.split(',') ?? [...KINDS]) as Kind[];
@@ -122,7 +126,8 @@ const NORMALS = (() => {
 const SKELETON_SIDE = 400;
 const mnist = await loadDataset('mnist');
 const test = mnist.test;
-if (COUNT > test.count) throw new Error(`--count ${COUNT}: MNIST has ${test.count} test digits`);
+if (FIRST + COUNT > test.count)
+  throw new Error(`--first ${FIRST} --count ${COUNT}: MNIST has ${test.count} test digits`);
 const digitPixels = (i: number) => test.pixels.subarray(i * 784, (i + 1) * 784);
 
 interface Skeleton {
@@ -413,7 +418,9 @@ interface Picture {
   variant?: string;
 }
 
-async function makePicture(kind: Kind, i: number): Promise<Picture> {
+/** Picture `index` of `kind`, made from test digit `--first` + `index`. */
+async function makePicture(kind: Kind, index: number): Promise<Picture> {
+  const i = FIRST + index;
   const rand = rngFor(KINDS.indexOf(kind), i);
   const truth = BLANK_KINDS.includes(kind) ? null : test.labels[i]!;
   const png = (body: Buffer, variant?: string): Picture => ({ body, type: 'image/png', truth, variant });
@@ -888,7 +895,7 @@ out.push(
   `${new Date().toISOString()}; ${cpu[0]?.model ?? 'unknown CPU'} (${cpu.length} cores); Node.js ${process.version}. ` +
     `Server: ${serverSource}, ${v2.name ?? '?'} ${v2.version ?? '?'}. Load average (1, 5, 15 min) at the start ` +
     `${loadText(loads[0]!)}, at the end ${loadText(loads.at(-1)!)}, highest 1-min ${maxLoad.toFixed(2)} ` +
-    `(server, bench and any other work share the machine). ${COUNT} MNIST test digits per digit kind, ` +
+    `(server, bench and any other work share the machine). ${COUNT} MNIST test digits per digit kind (from index ${FIRST}), ` +
     `${BLANKS} pages per blank kind, seed ${SEED}, ${CONCURRENCY} requests in flight. ` +
     `Run took ${totalSeconds.toFixed(0)} s ` +
     `(accuracy ${accuracySeconds.toFixed(0)} s).`,

@@ -1,6 +1,6 @@
 /** Canvas pixels -> digits, through the shared preprocessing and segmentation, in one inference call. */
 import { segmentDigits } from '../preprocess/index.js';
-import { describeLogits, type ModelSession } from '../runtime/web/index.js';
+import { describeLogits, DIGIT_THRESHOLD, type ModelSession } from '../runtime/web/index.js';
 
 export interface ReadDigit {
   text: string;
@@ -8,9 +8,6 @@ export interface ReadDigit {
   confidence: number;
   top: { class: string; probability: number }[];
 }
-
-/** Digits below this confidence read as `?`, as on the server. */
-const THRESHOLD = 0.6;
 
 /** The digits drawn on an RGBA canvas (`width` x `height`), left to right; `?` where the model is unsure. */
 export async function describeDigits(
@@ -29,6 +26,6 @@ export async function describeDigits(
   return segments.map((_, i) => {
     const { top } = describeLogits(logits.subarray(i * classes, (i + 1) * classes), labels);
     const { label, probability: confidence } = top[0]!;
-    return { text: confidence >= THRESHOLD ? top[0]!.class : '?', label, confidence, top };
+    return { text: confidence >= DIGIT_THRESHOLD ? top[0]!.class : '?', label, confidence, top };
   });
 }

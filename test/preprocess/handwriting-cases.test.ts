@@ -229,6 +229,68 @@ describe('other pictures of the same kinds', () => {
     expect(right).toBeGreaterThanOrEqual(9);
   });
 
+  it('reads a page that covers a third of the frame, on a dark desk', async () => {
+    let right = 0;
+    for (const [k, i] of samples.entries()) {
+      const [width, height] = [1600, 1200];
+      const page = await sharp(Buffer.from(await drawn(i, 700, 8, [30, 30, 50], [220, 216, 208, 255])), {
+        raw: { width: 700, height: 700, channels: 4 },
+      })
+        .removeAlpha()
+        .raw()
+        .toBuffer();
+      const photo = Buffer.alloc(width * height * 3);
+      const [left, top] = [420 + k * 20, 240 + k * 10];
+      for (let y = 0; y < height; y++)
+        for (let x = 0; x < width; x++) {
+          const inPage = x >= left && y >= top && x < left + 700 && y < top + 700;
+          for (let c = 0; c < 3; c++) {
+            const base = inPage ? page[((y - top) * 700 + x - left) * 3 + c]! : 60 + c * 8;
+            photo[(y * width + x) * 3 + c] = Math.min(255, base * (0.85 + 0.2 * (x / width)));
+          }
+        }
+      const jpeg = await sharp(photo, { raw: { width, height, channels: 3 } })
+        .jpeg({ quality: 85 })
+        .toBuffer();
+      if ((await classify(await decodeImage(jpeg))) === String(mnist.test.labels[i])) right++;
+    }
+    expect(right).toBeGreaterThanOrEqual(9);
+  });
+
+  it('reads a digit string with a line under it, and no digit on ruled or noisy paper', async () => {
+    const width = 900;
+    const height = 300;
+    const gray = new Uint8Array(width * height).fill(255);
+    for (const [k, i] of [3, 2, 1, 18].entries()) {
+      const digit = await sharp(Buffer.from(mnist.test.pixels.subarray(i * 784, (i + 1) * 784)), {
+        raw: { width: 28, height: 28, channels: 1 },
+      })
+        .resize(168, 168)
+        .toColourspace('b-w')
+        .raw()
+        .toBuffer();
+      for (let y = 0; y < 168; y++)
+        for (let x = 0; x < 168; x++)
+          gray[(40 + y) * width + 60 + k * 200 + x] = Math.min(
+            gray[(40 + y) * width + 60 + k * 200 + x]!,
+            255 - digit[y * 168 + x]!,
+          );
+    }
+    for (let y = 232; y < 238; y++) gray.fill(0, y * width + 40, y * width + 860);
+    expect(await read(await asPng(gray, width, height, 1))).toBe(
+      [3, 2, 1, 18].map((i) => mnist.test.labels[i]).join(''),
+    );
+
+    const ruled = new Uint8Array(width * height).fill(255);
+    for (let y = 20; y < height; y += 40) ruled.fill(90, y * width, y * width + width);
+    const speckled = Uint8Array.from({ length: width * height }, (_, p) => ((p * 2654435761) % 97 < 3 ? 0 : 255));
+    for (const gray of [ruled, speckled]) {
+      const image = await asPng(gray, width, height, 1);
+      expect(await classify(image)).toBe('nothing');
+      expect(await read(image)).toBe('');
+    }
+  });
+
   it('finds no ink on blank pages of any size, noise, light or format', async () => {
     for (const [k, [width, height]] of [
       [200, 200],

@@ -86,3 +86,19 @@ describe('pictures users sent, over HTTP', () => {
     expect(Math.max(...waits)).toBeLessThan(1000);
   });
 });
+
+describe('read-digits threshold', () => {
+  it.each([
+    ['threshold=0.5&threshold=0.9', 'given 2 times'],
+    ['threshold=0x1', 'from 0 to 1'],
+    ['threshold=', 'from 0 to 1'],
+  ])('?%s is a 400 saying why', async (query, why) => {
+    const response = await fetch(`${base}/v1/models/lenet5-relu-mnist/read-digits?${query}`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: new Uint8Array(await fixture('thin-pen-7.png')),
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: expect.stringContaining(why), code: 'BAD_REQUEST' });
+  });
+});

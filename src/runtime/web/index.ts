@@ -4,4 +4,4 @@
  */
 export type { ModelSession } from '../session.js';
 export { openWebSession, type WebSession } from './web-session.js';
-export { describeLogits } from '../classify.js';
+export { describeLogits, DIGIT_THRESHOLD } from '../classify.js';

@@ -9,14 +9,12 @@ import { CnnxError, messageOf } from '../../common/index.js';
 import { runModel } from '../inference.js';
 import { decodeImage } from '../../data/index.js';
 import { procedureFor, type PixelImage } from '../../preprocess/index.js';
-import { describeLogits, toModelSide } from '../../runtime/index.js';
+import { describeLogits, DIGIT_THRESHOLD, toModelSide } from '../../runtime/index.js';
 import type { ModelRegistry } from '../model-registry.js';
 import type { PicturePool } from '../picture-pool.js';
 import { requireContentType, requireModel } from '../inference.js';
 
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
-/** Digits below this confidence read as `?` unless the request sets `?threshold=`. */
-const DEFAULT_DIGIT_THRESHOLD = 0.6;
 const MAX_DIGITS = 64;
 
 async function imageFrom(request: FastifyRequest): Promise<PixelImage> {
@@ -47,10 +45,16 @@ async function fileOfForm(request: FastifyRequest): Promise<Uint8Array> {
   }
 }
 
-/** `threshold=` as a number from 0 to 1; absent: the default. An empty or non-numeric value is refused. */
-function thresholdOf(value: string | undefined): number {
-  if (value === undefined) return DEFAULT_DIGIT_THRESHOLD;
-  const threshold = value.trim() === '' ? NaN : Number(value);
+/**
+ * `threshold=` as a decimal number from 0 to 1; absent: the default. An empty, hexadecimal or non-numeric value, or
+ * one given twice, is refused.
+ */
+function thresholdOf(value: string | string[] | undefined): number {
+  if (value === undefined) return DIGIT_THRESHOLD;
+  if (Array.isArray(value)) {
+    throw new CnnxError(`threshold given ${value.length} times; give it once`, 'BAD_REQUEST');
+  }
+  const threshold = /^\s*$|^\s*0[xob]/i.test(value) ? NaN : Number(value);
   if (!(threshold >= 0 && threshold <= 1)) {
     throw new CnnxError(`threshold must be a number from 0 to 1, got ${JSON.stringify(value)}`, 'BAD_REQUEST');
   }
@@ -73,7 +77,7 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
     return describeLogits(logits, model.signature.labels, 3, model.signature.outputKind);
   });
 
-  app.post<{ Params: { name: string }; Querystring: { threshold?: string } }>(
+  app.post<{ Params: { name: string }; Querystring: { threshold?: string | string[] } }>(
     '/v1/models/:name/read-digits',
     async (request) => {
       requireModel(registry, request.params.name);
