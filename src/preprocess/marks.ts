@@ -45,7 +45,7 @@ export type MarkKind = 'writing' | 'speck' | 'edge' | 'blob' | 'line';
  * Stroke width of a set of ink pixels, in pixels: twice the area over the outline length (4-neighbour ink/background
  * boundaries). A stroke of width w and length L has area wL and outline about 2L.
  */
-function strokeWidth(isInk: (x: number, y: number) => boolean, box: Box): number {
+export function strokeWidth(isInk: (x: number, y: number) => boolean, box: Box): number {
   let area = 0;
   let outline = 0;
   for (let y = box.y; y < box.y + box.height; y++)

@@ -17,6 +17,7 @@ import {
   INK_LEVEL,
   MAX_STROKE_FRACTION,
   strokeFraction,
+  strokeWidth,
   unionBox,
   type Box,
   type Mark,
@@ -112,19 +113,11 @@ export function inkOfMarks(ink: GrayImage, marks: readonly Mark[]): GrayImage {
   return { width, height, data };
 }
 
-/** Stroke width (pixels) of an image's ink above INK_LEVEL: twice the area over the outline. */
+/** Stroke width (pixels) of an image's ink above INK_LEVEL (see `strokeWidth`). */
 function measuredStroke(image: GrayImage): number {
-  let area = 0;
-  let outline = 0;
   const { width, height, data } = image;
   const on = (x: number, y: number) => x >= 0 && y >= 0 && x < width && y < height && data[y * width + x]! > INK_LEVEL;
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      if (!on(x, y)) continue;
-      area++;
-      outline += (on(x + 1, y) ? 0 : 1) + (on(x - 1, y) ? 0 : 1) + (on(x, y + 1) ? 0 : 1) + (on(x, y - 1) ? 0 : 1);
-    }
-  return outline === 0 ? 0 : (2 * area) / outline;
+  return strokeWidth(on, { x: 0, y: 0, width, height });
 }
 
 /**
