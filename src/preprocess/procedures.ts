@@ -42,6 +42,12 @@ const THIN = 0.05;
 const THICK = 0.23;
 /** Long side at which strokes are measured and adjusted: four times the 20 px of the MNIST fit. */
 const CANONICAL_SIDE = 80;
+/**
+ * Most separate marks one digit is written with (a broken stroke, a 5's top bar, a 4 in two strokes); more is noise,
+ * a texture or a number, not one digit.
+ */
+const MAX_MARKS = 6;
+
 /** Widest digit box, width over height: MNIST's widest is 2.5 (99.9th percentile 1.8). */
 const MAX_ASPECT = 3;
 
@@ -195,6 +201,11 @@ function mnistInput(ink: InkImage): Prepared {
   const writing = marks.filter((_, i) => kinds[i] === 'writing');
   if (writing.length === 0) {
     return { nothing: marks.length === 0 ? NO_INK : 'the marks are not digits (specks, blobs or a border)' };
+  }
+  if (writing.length > MAX_MARKS) {
+    return {
+      nothing: `the ink is ${writing.length} separate marks (noise, a texture or several digits), not one digit`,
+    };
   }
   const why = notADigit(writing, ink.width);
   if (why !== undefined) return { nothing: why };

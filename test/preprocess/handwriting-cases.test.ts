@@ -257,7 +257,7 @@ describe('other pictures of the same kinds', () => {
     expect(right).toBeGreaterThanOrEqual(9);
   });
 
-  it('reads a digit string with a line under it, and no digit on ruled or noisy paper', async () => {
+  it('reads a digit string with a line under it, and no digit on ruled, speckled or noise pictures', async () => {
     const width = 900;
     const height = 300;
     const gray = new Uint8Array(width * height).fill(255);
@@ -284,10 +284,17 @@ describe('other pictures of the same kinds', () => {
     const ruled = new Uint8Array(width * height).fill(255);
     for (let y = 20; y < height; y += 40) ruled.fill(90, y * width, y * width + width);
     const speckled = Uint8Array.from({ length: width * height }, (_, p) => ((p * 2654435761) % 97 < 3 ? 0 : 255));
-    for (const gray of [ruled, speckled]) {
+    let state = 12345;
+    const noise = Uint8Array.from({ length: width * height }, () => {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      return (state >>> 0) % 256;
+    });
+    for (const gray of [ruled, speckled, noise]) {
       const image = await asPng(gray, width, height, 1);
       expect(await classify(image)).toBe('nothing');
-      expect(await read(image)).toBe('');
+      if (gray !== noise) expect(await read(image)).toBe(''); // read-digits still reads noise: README, known limits
     }
   });
 
