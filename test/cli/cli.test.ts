@@ -117,6 +117,38 @@ describe('cnnx eval / predict / export on the command line', () => {
     expect(stderr.trim()).toBe(`cnnx: ${gif} is GIF; use a PNG, JPEG or WebP image`);
   });
 
+  it('answers every file it can when some cannot be read, and exits 1', async () => {
+    const dir = await tempDir();
+    const [gif, blank] = [join(dir, 'digit.gif'), join(dir, 'blank.png')];
+    await sharp({ create: { width: 28, height: 28, channels: 3, background: '#ffffff' } })
+      .gif()
+      .toFile(gif);
+    await sharp({ create: { width: 28, height: 28, channels: 3, background: '#ffffff' } })
+      .png()
+      .toFile(blank);
+    const seven = 'test/preprocess/fixtures/thin-pen-7.png';
+    const { code, stdout, stderr } = await run(
+      'predict',
+      '--model',
+      'models/lenet5-mnist.onnx',
+      '--json',
+      seven,
+      gif,
+      blank,
+    );
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(`cnnx: ${gif} is GIF; use a PNG, JPEG or WebP image`);
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(lines).toEqual([
+      { file: gif, error: `${gif} is GIF; use a PNG, JPEG or WebP image`, code: 'BAD_IMAGE' },
+      expect.objectContaining({ file: seven, class: '7' }),
+      { file: blank, nothing: expect.stringMatching(/^no ink/) },
+    ]);
+  });
+
   it('refuses a picture over the pixel budget with the reason, not as undecodable', async () => {
     const huge = join(await tempDir(), 'huge.png');
     await sharp({ create: { width: 8000, height: 8000, channels: 3, background: '#ffffff' } })

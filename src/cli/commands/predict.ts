@@ -1,6 +1,8 @@
 /**
  * `cnnx predict`: classify image files (PNG, JPEG, WebP) with an ONNX model; prints the class and top-3, or why a
- * picture holds nothing to classify (blank, or ink that is not a digit), as /classify's 422 says.
+ * picture holds nothing to classify (blank, or ink that is not a digit), as /classify's 422 says. A file that cannot
+ * be read or decoded gets an error line (and `{"file", "error", "code"}` with --json) and exit status 1; the others
+ * are still classified.
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
@@ -20,7 +22,8 @@ export function registerPredict(program: Command): void {
     .addHelpText('after', `\n--ep cuda: ${CUDA_HELP}`)
     .action(async (images: string[], flags: { model: string; ep: EpName; json?: boolean }) => {
       const { bytes, signature } = await readOnnxModel(flags.model);
-      const decoded = await Promise.all(
+      // Every file is tried: one that cannot be read or decoded gets its own error line, the others their answer.
+      const settled = await Promise.allSettled(
         images.map(async (file) => {
           const data = await readFile(file).catch((error: NodeJS.ErrnoException) => {
             throw new CnnxError(`${file}: cannot read (${error.code ?? error.message})`, 'BAD_IMAGE');
@@ -28,20 +31,35 @@ export function registerPredict(program: Command): void {
           return decodeImage(data, file);
         }),
       );
+      const readable = images.flatMap((file, i) => {
+        const outcome = settled[i]!;
+        if (outcome.status === 'fulfilled') return [{ file, image: outcome.value }];
+        if (!(outcome.reason instanceof CnnxError)) throw outcome.reason;
+        console.error(`cnnx: ${outcome.reason.message}`);
+        if (flags.json) console.log(JSON.stringify({ file, error: outcome.reason.message, code: outcome.reason.code }));
+        process.exitCode = 1;
+        return [];
+      });
+      if (readable.length === 0) return;
       const session = await openSession(bytes, { ep: flags.ep });
       try {
-        const results = await classifyImages(session, signature, decoded);
+        const results = await classifyImages(
+          session,
+          signature,
+          readable.map((r) => r.image),
+        );
         results.forEach((result, i) => {
+          const file = readable[i]!.file;
           if (flags.json) {
-            console.log(JSON.stringify({ file: images[i], ...result }));
+            console.log(JSON.stringify({ file, ...result }));
             return;
           }
           if ('nothing' in result) {
-            console.log(`${images[i]}: nothing to classify (${result.nothing})`);
+            console.log(`${file}: nothing to classify (${result.nothing})`);
             return;
           }
           const top = result.top.map((t) => `${t.class} ${(t.probability * 100).toFixed(1)}%`).join(', ');
-          console.log(`${images[i]}: ${result.class}  (top-3: ${top})`);
+          console.log(`${file}: ${result.class}  (top-3: ${top})`);
         });
       } finally {
         await session.release();
