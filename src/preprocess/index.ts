@@ -4,5 +4,5 @@
  */
 export { resample } from './gray-image.js';
 export { toGray, WORKING_SIDE, type PixelImage } from './ink.js';
-export { inkBox, prepareInput, procedureFor, type Procedure } from './procedures.js';
-export { segmentDigits } from './segment.js';
+export { inkBox, prepareInput, procedureFor, type Prepared, type Procedure } from './procedures.js';
+export { segmentDigits, type DigitReading } from './segment.js';

@@ -134,19 +134,7 @@ function keepEnclosedAsInk(level: Float32Array, width: number, height: number, p
   for (let i = 0; i < level.length; i++) if (reached[i] === 0 && far(i)) level[i] = paper;
 }
 
-/** Median of values 0..255 (a histogram, linear time). */
-function median(values: Float32Array): number {
-  const histogram = new Uint32Array(256);
-  for (let i = 0; i < values.length; i++) histogram[Math.min(255, Math.max(0, Math.round(values[i]!)))]!++;
-  let seen = 0;
-  for (let v = 0; v < 256; v++) {
-    seen += histogram[v]!;
-    if (seen * 2 >= values.length) return v;
-  }
-  return 255;
-}
-
-/** The level below which a fraction `q` of the values lie. */
+/** The level (0..255) below which a fraction `q` of the values lie: a histogram, linear time. */
 function quantile(values: Float32Array, q: number): number {
   const histogram = new Uint32Array(256);
   for (let i = 0; i < values.length; i++) histogram[Math.min(255, Math.max(0, Math.round(values[i]!)))]!++;
@@ -171,7 +159,7 @@ function borderMedian(image: GrayImage): number {
     border[k++] = data[y * width]!;
     border[k++] = data[y * width + width - 1]!;
   }
-  return median(border.subarray(0, k));
+  return quantile(border.subarray(0, k), 0.5);
 }
 
 /** The picture reduced (area averaging) so that its long side is at most WORKING_SIDE. */
@@ -184,7 +172,7 @@ function toWorkingSize(gray: GrayImage): GrayImage {
 
 /** Pixels of `values` more than POLARITY_CONTRAST below and above their median. */
 function farFromMedian(values: Float32Array): { darker: number; lighter: number; fraction: number } {
-  const middle = median(values);
+  const middle = quantile(values, 0.5);
   let darker = 0;
   let lighter = 0;
   for (let i = 0; i < values.length; i++) {
@@ -234,7 +222,7 @@ export function extractInk(image: PixelImage, background: BackgroundModel = 'loc
     // opening does the same for bright strokes.
     const first = rankFilter(gray.data, width, height, radius, dark ? 'max' : 'min');
     const level = rankFilter(first, width, height, radius, dark ? 'min' : 'max');
-    keepEnclosedAsInk(level, width, height, median(gray.data), dark);
+    keepEnclosedAsInk(level, width, height, quantile(gray.data, 0.5), dark);
     // Where the background itself changes sharply (the page's edge against the desk), differences are the edge's
     // blur and JPEG ringing, not ink.
     const levelHigh = rankFilter(level, width, height, EDGE_RADIUS, 'max');
@@ -253,7 +241,7 @@ export function extractInk(image: PixelImage, background: BackgroundModel = 'loc
   if (contrast < MIN_INK_CONTRAST) return undefined;
   // Stretch so that stroke cores reach 255: the top 0.1% of the ink (at least the 3x3 peak), above the noise floor.
   const top = Math.max(contrast, quantile(ink, 0.999));
-  const floor = Math.min(NOISE_FLOOR * top, NOISE_MULTIPLE * median(ink));
+  const floor = Math.min(NOISE_FLOOR * top, NOISE_MULTIPLE * quantile(ink, 0.5));
   for (let i = 0; i < ink.length; i++) ink[i] = Math.min(255, (Math.max(0, ink[i]! - floor) * 255) / (top - floor));
   return { width, height, data: ink, contrast };
 }

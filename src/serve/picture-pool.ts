@@ -7,7 +7,8 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { CnnxError } from '../common/index.js';
-import type { PictureResult, PictureTask } from './picture-worker.js';
+import type { DigitReading, PixelImage, Prepared, Procedure } from '../preprocess/index.js';
+import type { PictureTask } from './picture-worker.js';
 
 /** Compiled JavaScript in the package; the TypeScript module with tsx's loader when running from the sources. */
 function workerEntry(): { filename: string; execArgv?: string[] } {
@@ -25,10 +26,8 @@ export interface PicturePoolOptions {
   maxQueue?: number;
 }
 
-export type { PictureResult, PictureTask };
-
 export class PicturePool {
-  readonly #pool: Piscina<PictureTask, PictureResult>;
+  readonly #pool: Piscina<PictureTask, Prepared | DigitReading>;
 
   constructor(options: PicturePoolOptions = {}) {
     const threads = options.threads ?? Math.max(1, Math.floor(availableParallelism() / 2));
@@ -44,10 +43,22 @@ export class PicturePool {
   }
 
   /**
-   * Prepares one picture as `prepareInput` or `segmentDigits` would, on a pool thread.
+   * `prepareInput` on a pool thread.
    * @throws CnnxError QUEUE_FULL when the pool's queue is full
    */
-  async run(task: PictureTask): Promise<PictureResult> {
+  async prepareInput(image: PixelImage, procedure: Procedure): Promise<Prepared> {
+    return (await this.#run({ kind: 'classify', image, procedure })) as Prepared;
+  }
+
+  /**
+   * `segmentDigits` on a pool thread.
+   * @throws CnnxError QUEUE_FULL when the pool's queue is full
+   */
+  async segmentDigits(image: PixelImage): Promise<DigitReading> {
+    return (await this.#run({ kind: 'read-digits', image })) as DigitReading;
+  }
+
+  async #run(task: PictureTask): Promise<Prepared | DigitReading> {
     if (this.#pool.queueSize >= this.#pool.options.maxQueue) {
       throw new CnnxError(
         `picture queue is full (${this.#pool.queueSize} pictures waiting); retry shortly`,
@@ -55,7 +66,9 @@ export class PicturePool {
         { retryAfter: 1 },
       );
     }
-    const pixels = Uint8Array.from(task.image.data);
+    // A copy of its own to transfer: decoders hand out views of shared, pooled memory.
+    const { data } = task.image;
+    const pixels = ArrayBuffer.isView(data) ? new Uint8Array(data as Uint8Array) : Uint8Array.from(data);
     return this.#pool.run({ ...task, image: { ...task.image, data: pixels } }, { transferList: [pixels.buffer] });
   }
 

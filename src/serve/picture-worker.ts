@@ -1,21 +1,20 @@
 /**
  * A picture-preprocessing thread of the server's pool (picture-pool.ts): the shared preprocessing on decoded
- * pixels, off the event loop. Inputs come back as transferred Float32Arrays.
+ * pixels, off the event loop. Pixels arrive transferred; the model inputs come back by structured clone.
  */
-import { prepareInput, segmentDigits, type PixelImage, type Procedure } from '../preprocess/index.js';
+import {
+  prepareInput,
+  segmentDigits,
+  type DigitReading,
+  type PixelImage,
+  type Prepared,
+  type Procedure,
+} from '../preprocess/index.js';
 
 export type PictureTask =
   { kind: 'classify'; image: PixelImage; procedure: Procedure } | { kind: 'read-digits'; image: PixelImage };
 
-export type PictureResult =
-  | { input: Float32Array }
-  | { nothing: string }
-  | {
-      digits: { box: { x: number; y: number; width: number; height: number }; input: Float32Array }[];
-      ignored: number;
-    };
-
-export default function preparePicture(task: PictureTask): PictureResult {
+export default function preparePicture(task: PictureTask): Prepared | DigitReading {
   if (task.kind === 'classify') return prepareInput(task.image, task.procedure);
   return segmentDigits(task.image);
 }

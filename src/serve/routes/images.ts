@@ -68,9 +68,8 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
     requireModel(registry, request.params.name);
     const image = await imageFrom(request);
     const procedure = procedureFor(requireModel(registry, request.params.name).signature.dataset);
-    const prepared = await pictures.run({ kind: 'classify', image, procedure });
+    const prepared = await pictures.prepareInput(image, procedure);
     if ('nothing' in prepared) throw new CnnxError(`nothing to classify: ${prepared.nothing}`, 'NOTHING_TO_CLASSIFY');
-    if (!('input' in prepared)) throw new Error('picture pool answered a classify task with digits');
     const model = requireModel(registry, request.params.name); // after preparing: a reload may have happened
     const side = model.signature.inputShape[2]!;
     const logits = await runModel(model, toModelSide(prepared.input, side), 1);
@@ -83,8 +82,7 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
       requireModel(registry, request.params.name);
       const threshold = thresholdOf(request.query.threshold);
       const image = await imageFrom(request);
-      const reading = await pictures.run({ kind: 'read-digits', image });
-      if (!('digits' in reading)) throw new Error('picture pool answered a read-digits task with one input');
+      const reading = await pictures.segmentDigits(image);
       const segments = reading.digits;
       if (segments.length > MAX_DIGITS) {
         throw new CnnxError(
