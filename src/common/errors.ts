@@ -65,6 +65,7 @@ export const ERROR_CODES = Object.freeze({
   BACKEND_UNAVAILABLE: 503,
   // Models and runtimes
   BAD_MODEL: 400,
+  BAD_INPUT_SIZE: 400,
   BAD_OPSET: 400,
   MODEL_UNREADABLE: 422,
   MODEL_MALFORMED: 422,

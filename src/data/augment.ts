@@ -578,6 +578,9 @@ export function createAugmenter(
  * rounded to bytes, as the source images are, and resized.
  */
 export function* iterateAugmentedBatches(split: Split, options: BatchOptions, augmenter: Augmenter): Generator<Batch> {
+  if (split.channels !== 1) {
+    throw new RangeError(`distortions are made for 1-channel images; this split has ${split.channels} channels`);
+  }
   if (augmenter.rows !== split.rows || augmenter.cols !== split.cols) {
     throw new RangeError(
       `augmenter must distort ${split.rows}x${split.cols} images, as the split holds, got ${augmenter.rows}x${augmenter.cols}`,

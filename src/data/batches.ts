@@ -1,14 +1,14 @@
 /**
- * Mini-batches for training and evaluation: float32 in [0,1], NHWC ([batch, height, width, 1]) for tfjs.
+ * Mini-batches for training and evaluation: float32 in [0,1], NHWC ([batch, height, width, channels]) for tfjs.
  * The order of an epoch is a seeded permutation of (seed, epoch) alone, so every example appears exactly once
  * per epoch and a resumed run sees the same batches as an uninterrupted one. The last batch may be partial.
  */
 import { deriveSeed, seededPermutation } from '../common/index.js';
 import { bilinearResizer } from './resize.js';
-import type { Split } from './split.js';
+import { exampleSize, type Split } from './split.js';
 
 export interface Batch {
-  /** [size, height, width, 1] */
+  /** [size, height, width, channels] */
   xs: Float32Array;
   /** [size] class indices */
   labels: Int32Array;
@@ -23,7 +23,7 @@ export interface BatchOptions {
   shuffle?: boolean;
   seed?: number;
   epoch?: number;
-  /** Resize each image to `resize x resize` on the fly (AlexNet's 224). */
+  /** Resize each image to `resize x resize` on the fly (AlexNet's 224 from 28x28 digits); 1-channel splits only. */
   resize?: number;
 }
 
@@ -45,8 +45,11 @@ export function* iterateBatches(split: Split, options: BatchOptions): Generator<
     throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
   }
   const order = epochOrder(split.count, options);
-  const sourceSize = split.rows * split.cols;
+  const sourceSize = exampleSize(split);
   const side = options.resize;
+  if (side !== undefined && split.channels !== 1) {
+    throw new RangeError(`on-the-fly resizing is for 1-channel images; this split has ${split.channels} channels`);
+  }
   const resize = side === undefined ? undefined : bilinearResizer(split.rows, split.cols, side);
   const outSize = side === undefined ? sourceSize : side * side;
   for (let start = 0; start < split.count; start += batchSize) {

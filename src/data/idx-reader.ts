@@ -40,7 +40,7 @@ export interface IdxLabels {
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 /** Decompresses gzip bytes, leaves raw bytes as they are. */
-function gunzipIfNeeded(bytes: Uint8Array, file: string): Uint8Array {
+export function gunzipIfNeeded(bytes: Uint8Array, file: string): Uint8Array {
   if (bytes[0] !== GZIP_MAGIC[0] || bytes[1] !== GZIP_MAGIC[1]) return bytes;
   try {
     return gunzipSync(bytes);

@@ -23,9 +23,16 @@ import {
   type Mark,
 } from './marks.js';
 import { rankFilter } from './morphology.js';
+import { pictureToPixels, pixelsToInput } from './picture-input.js';
 
-/** How a picture becomes a model input: MNIST's own procedure, or a plain fit of the ink into the frame. */
-export type Procedure = 'mnist' | 'fit';
+/**
+ * How a picture becomes a model input: MNIST's own procedure (the ink found, cropped, fitted into 20x20 and centred
+ * by its centre of mass in 28x28), a plain fit of the ink into the 28x28 frame (Fashion-MNIST), or the picture
+ * resized as it is to the model's channels and size (models trained on the user's own pictures; picture-input.ts).
+ */
+export type Procedure = 'mnist' | 'fit' | 'resize';
+
+export const PROCEDURES: readonly Procedure[] = ['mnist', 'fit', 'resize'];
 
 /** A model input, or why the picture gives none (no ink; ink that is not a digit). */
 export type Prepared = { input: Float32Array } | { nothing: string };
@@ -237,16 +244,29 @@ function fitInput(ink: GrayImage): Float32Array {
 }
 
 /**
- * A picture -> a 28x28 model input in [0, 1], ink bright ([28 * 28], row-major), or why it has none.
- * @throws RangeError when the pixel buffer does not match its size
+ * A picture -> a model input in [0, 1], or why it has none. `mnist` and `fit` give [28 * 28] (row-major), ink bright;
+ * `resize` gives [channels, height, width] of `input` (planar, as the ONNX input lays it out) and always has one.
+ * @throws RangeError when the pixel buffer does not match its size, or `input` is not 1 or 3 channels
  */
-export function prepareInput(image: PixelImage, procedure: Procedure): Prepared {
+export function prepareInput(
+  image: PixelImage,
+  procedure: Procedure,
+  input: readonly [number, number, number] = [1, 28, 28],
+): Prepared {
+  if (procedure === 'resize') {
+    const [channels, height, width] = input;
+    return { input: pixelsToInput(pictureToPixels(image, channels, height, width), channels) };
+  }
   const ink = extractInk(image, procedure === 'mnist' ? 'local' : 'global');
   if (ink === undefined) return { nothing: NO_INK };
   return procedure === 'mnist' ? mnistInput(ink) : { input: fitInput(ink) };
 }
 
-/** The procedure a model's `cnnx.dataset` metadata implies. */
-export function procedureFor(dataset: string | undefined): Procedure {
+/**
+ * The procedure a model was trained for: its `cnnx.preprocess` metadata's `method` when it names one, else what its
+ * `cnnx.dataset` implies (models exported before `method` existed, and models from elsewhere: MNIST's).
+ */
+export function procedureFor(dataset: string | undefined, method?: unknown): Procedure {
+  if (typeof method === 'string' && (PROCEDURES as readonly string[]).includes(method)) return method as Procedure;
   return dataset === 'fashion-mnist' ? 'fit' : 'mnist';
 }

@@ -8,7 +8,7 @@ function syntheticSplit(count: number): Split {
     labels[i] = i % 10;
     pixels[i * 16] = i % 256; // the first pixel identifies the example
   }
-  return { count, rows: 4, cols: 4, pixels, labels };
+  return { count, rows: 4, cols: 4, channels: 1, pixels, labels };
 }
 
 describe('iterateBatches', () => {
@@ -60,6 +60,7 @@ describe('iterateBatches', () => {
       count: 3,
       rows: 28,
       cols: 28,
+      channels: 1,
       pixels: new Uint8Array(3 * 784).fill(255),
       labels: new Uint8Array(3),
     };

