@@ -71,3 +71,50 @@ export function addDataSourceOptions(command: Command): Command {
     .option('--idx-dir <dir>', 'use your own four IDX files (raw or .gz) in this directory')
     .option('--offline', 'never download (env CNNX_OFFLINE=1)');
 }
+
+/** The user's own pictures: the options `train`, `eval` and `data info` share (UserDataOptions of src/data). */
+export interface UserDataFlags {
+  data?: string;
+  testData?: string;
+  channels?: 1 | 3;
+  imageSize?: [number, number];
+}
+
+/** Largest `--image-size` side. */
+const MAX_IMAGE_SIDE = 4096;
+
+/** `--channels`: 1 or 3. */
+function channelCount(value: string): 1 | 3 {
+  if (value.trim() === '1') return 1;
+  if (value.trim() === '3') return 3;
+  throw new InvalidArgumentError(`expected 1 (gray) or 3 (RGB), got "${value}".`);
+}
+
+/** `--image-size`: `N` (square) or `HxW`, sides 1 to MAX_IMAGE_SIDE, as [height, width]. */
+function imageSize(value: string): [number, number] {
+  const match = /^\s*(\d+)\s*(?:[xX×]\s*(\d+)\s*)?$/.exec(value);
+  const height = Number(match?.[1]);
+  const width = match?.[2] === undefined ? height : Number(match[2]);
+  if (!match || ![height, width].every((side) => Number.isInteger(side) && side >= 1 && side <= MAX_IMAGE_SIDE)) {
+    throw new InvalidArgumentError(
+      `expected N or HxW (height x width, e.g. 28 or 32x48), sides from 1 to ${MAX_IMAGE_SIDE}, got "${value}".`,
+    );
+  }
+  return [height, width];
+}
+
+/** Adds `--data`, `--test-data`, `--channels` and `--image-size` (UserDataFlags) to `command`. */
+export function addUserDataOptions(command: Command): Command {
+  return command
+    .option('--data <path>', 'a folder of class folders (train/<class>/*.png ...) or a CSV (label, pixels)')
+    .option(
+      '--test-data <path>',
+      "a separate test set for --data (a folder of class folders, or a CSV); default: the folder's test/, else 10% of the data held out",
+    )
+    .option(
+      '--channels <n>',
+      'pictures of --data as 1 (gray) or 3 (RGB); default: 3 when any is in colour',
+      channelCount,
+    )
+    .option('--image-size <size>', 'resize pictures of --data to N or HxW; default: their own size', imageSize);
+}

@@ -14,11 +14,14 @@ import { iterateBatches, type Batch, type BatchOptions } from './batches.js';
 import { bilinearResizer } from './resize.js';
 import type { Split } from './split.js';
 
-export const DISTORTION_NAMES = ['affine', 'elastic', 'thickness', 'blur', 'contrast', 'noise'] as const;
+export const DISTORTION_NAMES = ['affine', 'elastic', 'thickness', 'blur', 'contrast', 'noise', 'flip'] as const;
 export type DistortionName = (typeof DISTORTION_NAMES)[number];
 
-/** What `--augment` with no names turns on: every distortion, each at its own probability. */
-export const DEFAULT_DISTORTIONS: readonly DistortionName[] = [...DISTORTION_NAMES];
+/**
+ * What `--augment` with no names turns on: every distortion made for handwriting, each at its own probability (not
+ * `flip`: a mirrored digit is another glyph).
+ */
+export const DEFAULT_DISTORTIONS: readonly DistortionName[] = DISTORTION_NAMES.filter((name) => name !== 'flip');
 
 /** A closed range [low, high] a strength is drawn from uniformly. */
 type Range = readonly [number, number];
@@ -93,6 +96,14 @@ const DISTORTIONS = {
     probability: 0.2,
     std: [0.02, 0.1],
     summary: 'Gaussian, std 0.02-0.1',
+  },
+  /**
+   * A left-right mirror, half the time: for objects that look the same mirrored (clothes, shoes, bags: the standard
+   * augmentation for Fashion-MNIST and CIFAR, with a shift), never for digits. Applied with the affine map.
+   */
+  flip: {
+    probability: 0.5,
+    summary: 'left-right mirror (objects, not digits)',
   },
 } as const satisfies { [K in DistortionName]: Distortion };
 
@@ -498,6 +509,14 @@ export function createAugmenter(
     return true;
   }
 
+  /** Mirrors the affine map in `inverse` left-right when the flip applies; true when it applies. */
+  function drawFlip(exampleSeed: number): boolean {
+    if (!on.flip || !new Draws(deriveSeed(exampleSeed, STREAM.flip)).chance(DISTORTIONS.flip.probability)) return false;
+    inverse[0] = -inverse[0]!;
+    inverse[2] = -inverse[2]!;
+    return true;
+  }
+
   /** Draws the elastic displacement field into fieldX, fieldY (zero when it does not apply); true when it applies. */
   function drawElastic(exampleSeed: number): boolean {
     const settings = DISTORTIONS.elastic;
@@ -560,7 +579,8 @@ export function createAugmenter(
     distortions: DISTORTION_NAMES.filter((name) => on[name]),
     distort(pixels, offset, epoch, index, out, outOffset) {
       const exampleSeed = deriveSeed(deriveSeed(runSeed, epoch), index);
-      const warped = drawAffine(exampleSeed);
+      const affine = drawAffine(exampleSeed);
+      const warped = drawFlip(exampleSeed) || affine;
       if (drawElastic(exampleSeed) || warped) {
         warpBilinear(pixels, offset, rows, cols, inverse, fieldX, fieldY, image);
       } else {

@@ -27,3 +27,4 @@ export {
 } from './augment.js';
 export { bilinearResizer } from './resize.js';
 export { decodeImage } from './decode-image.js';
+export { loadUserDataset, type UserDataOptions, type UserDataset } from './user-data.js';

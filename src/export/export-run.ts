@@ -7,10 +7,19 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { CnnxError, readSafetensors } from '../common/index.js';
-import { CLASS_NAMES, loadDataset, type Dataset } from '../data/index.js';
-import { getModelSpec } from '../models/index.js';
+import type { Dataset } from '../data/index.js';
 import { inspectOnnx } from '../runtime/index.js';
-import { assignWeights, createNetwork, readRunConfig, runPath, useBackend } from '../train/index.js';
+import {
+  assignWeights,
+  classesOf,
+  createNetwork,
+  loadRunDataset,
+  readRunConfig,
+  runPath,
+  specForRun,
+  trainingCommand,
+  useBackend,
+} from '../train/index.js';
 import { buildOnnxModel } from './build-model.js';
 import type { EmitterRegistry } from './emitters/index.js';
 import { checkParity, paritySet } from './parity.js';
@@ -39,19 +48,39 @@ export interface ExportResult {
   tritonDir?: string;
 }
 
-/** How inputs are prepared, recorded in the model so that every consumer does the same. */
-export function preprocessFor(dataset: string, side: number): Record<string, unknown> {
+/**
+ * How inputs are prepared, recorded in the model so that every consumer does the same: `method` names the
+ * preprocessing stage's procedure (`mnist`, `fit`, `resize`), the rest says it in words for other tools.
+ */
+export function preprocessFor(
+  procedure: Dataset['procedure'],
+  input: readonly [number, number, number],
+): Record<string, unknown> {
+  const [channels, height, width] = input;
+  const described: Record<Dataset['procedure'], Record<string, unknown>> = {
+    mnist: {
+      polarity: 'ink bright on a dark background, as in the IDX files',
+      procedure:
+        'mnist: crop to the ink bounding box, fit into 20x20 keeping the aspect ratio, centre by centre of mass in 28x28',
+    },
+    fit: {
+      polarity: 'object bright on a dark background, as in the IDX files',
+      procedure: 'fashion-mnist: object fitted into 28x28',
+    },
+    resize: {
+      procedure: `resize: the picture as it is, transparency over white, ${channels === 1 ? 'BT.601 luma' : 'RGB'}, stretched to ${height}x${width} (area average when shrinking, bilinear when growing), rounded to bytes`,
+    },
+  };
   return {
+    method: procedure,
     layout: 'NCHW',
-    input: [1, side, side],
+    input: [channels, height, width],
     scale: 'pixel / 255',
     range: [0, 1],
-    polarity: 'ink or object bright on a dark background, as in the IDX files',
-    procedure:
-      dataset === 'mnist'
-        ? 'mnist: crop to the ink bounding box, fit into 20x20 keeping the aspect ratio, centre by centre of mass in 28x28'
-        : 'fashion-mnist: object fitted into 28x28',
-    ...(side !== 28 ? { resize: `bilinear (half-pixel centres) from 28x28 to ${side}x${side}` } : {}),
+    ...described[procedure],
+    ...(procedure !== 'resize' && height !== 28
+      ? { resize: `bilinear (half-pixel centres) from 28x28 to ${height}x${width}` }
+      : {}),
   };
 }
 
@@ -81,7 +110,8 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const log = options.log ?? (() => {});
   await checkOutput(options.out);
   const config = await readRunConfig(options.runDir);
-  const spec = getModelSpec(config.model);
+  const dataset = options.dataset ?? (await loadRunDataset(config, { log, offline: true }));
+  const spec = specForRun(config);
   const weightsFile = runPath(options.runDir, 'best');
   if (!existsSync(weightsFile)) {
     throw new CnnxError(
@@ -91,18 +121,21 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   }
   const { tensors, metadata } = await readSafetensors(weightsFile);
   const side = spec.input[1];
+  const accuracy = (key: string) => (metadata[key] === undefined ? undefined : Number(metadata[key]));
   const onnxBytes = buildOnnxModel(
     spec,
     tensors,
     {
       dataset: config.dataset,
-      labels: CLASS_NAMES[config.dataset],
-      preprocess: preprocessFor(config.dataset, side),
+      labels: classesOf(config),
+      preprocess: preprocessFor(dataset.procedure, spec.input),
       metrics: {
-        testAccuracy: Number(metadata.testAccuracy),
+        testAccuracy: accuracy('testAccuracy'),
+        valAccuracy: accuracy('valAccuracy'),
+        selectedOn: metadata.selectedOn ?? 'test',
         epoch: Number(metadata.epoch),
         dataSource: metadata.dataSource,
-        trainedWith: `cnnx train --model ${config.model} --dataset ${config.dataset} --optimizer ${config.optimizer} --lr ${config.lr} --epochs ${config.epochs} --batch-size ${config.batchSize} --schedule ${config.schedule} --seed ${config.seed}`,
+        trainedWith: trainingCommand(config),
       },
     },
     { opset: options.opset, emitters: options.emitters },
@@ -112,7 +145,6 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const backend = await useBackend('wasm').catch(() => useBackend('cpu'));
   const network = createNetwork(spec, 0);
   assignWeights(network, tensors, weightsFile);
-  const dataset = options.dataset ?? (await loadDataset(config.dataset, { log, offline: true }));
   const inputs = paritySet(dataset.test, options.parityCount ?? spec.parity?.images ?? 256, side);
   const tolerance = toleranceFor('fp32-cpu', spec.name);
   let parity: ParityReport;

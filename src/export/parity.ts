@@ -8,26 +8,38 @@ import { openSession } from '../runtime/index.js';
 import type { Network } from '../train/index.js';
 import { compareLogits, type ParityReport, type Tolerance } from './tolerances.js';
 
-/** The first `count` examples of `split` as NCHW float32 in [0,1] (resized to the model's input). */
-export function paritySet(split: Split, count: number, side: number): { data: Float32Array; dims: number[] } {
+/**
+ * The first `count` examples of `split` as NCHW float32 in [0,1], [n, channels, height, width]; a 1-channel split
+ * whose rows differ from `side` is resized to side x side (AlexNet's 224 from 28x28 digits).
+ */
+export function paritySet(split: Split, count: number, side = split.rows): { data: Float32Array; dims: number[] } {
   const n = Math.min(count, split.count);
   const resize = side === split.rows ? undefined : side;
   const [batch] = [...iterateBatches({ ...split, count: n }, { batchSize: n, resize })];
-  // With one channel, NHWC and NCHW hold the same bytes.
-  return { data: batch!.xs, dims: [n, 1, side, side] };
+  const [height, width] = resize === undefined ? [split.rows, split.cols] : [side, side];
+  const c = split.channels;
+  if (c === 1) return { data: batch!.xs, dims: [n, 1, height, width] }; // one channel: NHWC and NCHW agree
+  const plane = height * width;
+  const data = new Float32Array(batch!.xs.length);
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < plane; p++) {
+      for (let k = 0; k < c; k++) data[(i * c + k) * plane + p] = batch!.xs[(i * plane + p) * c + k]!;
+    }
+  }
+  return { data, dims: [n, c, height, width] };
 }
 
+/** Logits of the tfjs network for NCHW `data` ([n, c, h, w] `dims`), as [n, classes]. */
 export async function tfjsLogits(network: Network, data: Float32Array, dims: number[]): Promise<Float32Array> {
   const [n, c, h, w] = dims as [number, number, number, number];
   const chunk = 64;
   const out = new Float32Array(n * network.spec.classes);
   for (let start = 0; start < n; start += chunk) {
     const size = Math.min(chunk, n - start);
-    const logits = tf.tidy(() =>
-      network.apply(tf.tensor4d(data.subarray(start * h * w * c, (start + size) * h * w * c), [size, h, w, c]), {
-        training: false,
-      }),
-    );
+    const logits = tf.tidy(() => {
+      const nchw = tf.tensor4d(data.subarray(start * h * w * c, (start + size) * h * w * c), [size, c, h, w]);
+      return network.apply(tf.transpose(nchw, [0, 2, 3, 1]), { training: false });
+    });
     out.set((await logits.data()) as Float32Array, start * network.spec.classes);
     logits.dispose();
   }

@@ -1,5 +1,5 @@
 /** Pictures -> class, probabilities and top-3, through the shared preprocessing and an ORT session. */
-import { prepareInput, procedureFor, resample, type PixelImage } from '../preprocess/index.js';
+import { prepareInput, resample, type PixelImage, type Prepared } from '../preprocess/index.js';
 import type { ModelSignature } from './model-file.js';
 import type { ModelSession } from './session.js';
 
@@ -28,10 +28,41 @@ function softmax(logits: ArrayLike<number>): number[] {
   return exps.map((v) => v / sum);
 }
 
-/** A 28x28 model input resized to the model's input side when it differs (AlexNet's 224). */
-export function toModelSide(input28: Float32Array, side: number): Float32Array {
-  if (side === 28) return input28;
-  return resample({ width: 28, height: 28, data: input28 }, side, side).data;
+/** A model's input shape after the batch dimension: [channels, height, width]. */
+export type InputShape = readonly [number, number, number];
+
+/** The [C, H, W] of a signature's input (its [N, C, H, W] without the batch). */
+export function inputShapeOf(signature: Pick<ModelSignature, 'inputShape'>): InputShape {
+  const [, channels, height, width] = signature.inputShape as [number, number, number, number];
+  return [channels, height, width];
+}
+
+/**
+ * A 28x28 input of the `mnist` or `fit` procedure as a model of another input shape takes it: resized to its height
+ * and width when they differ (AlexNet's 224x224), and the gray plane repeated in each channel of an RGB model.
+ * [C * H * W] floats, planar.
+ */
+export function toModelInput(input28: Float32Array, [channels, height, width]: InputShape): Float32Array {
+  const plane =
+    height === 28 && width === 28 ? input28 : resample({ width: 28, height: 28, data: input28 }, width, height).data;
+  if (channels === 1) return plane;
+  const out = new Float32Array(channels * plane.length);
+  for (let c = 0; c < channels; c++) out.set(plane, c * plane.length);
+  return out;
+}
+
+/**
+ * One picture as `signature`'s model takes it, by its procedure: [C * H * W] floats (planar, NCHW's planes), or why
+ * the picture holds nothing to classify (`mnist` and `fit` only; `resize` always gives an input).
+ */
+export function prepareForModel(
+  image: PixelImage,
+  signature: Pick<ModelSignature, 'inputShape' | 'procedure'>,
+): Prepared {
+  const shape = inputShapeOf(signature);
+  const prepared = prepareInput(image, signature.procedure, shape);
+  if ('nothing' in prepared || signature.procedure === 'resize') return prepared;
+  return { input: toModelInput(prepared.input, shape) };
 }
 
 /**
@@ -59,23 +90,24 @@ export function describeLogits(
 export type PictureResult = Classification | { nothing: string };
 
 /**
- * Classifies pictures with one batched inference call ([N, 1, side, side], side from the signature); a picture
- * with no ink (or no digit, for a digit model) is answered with the reason and not run.
+ * Classifies pictures with one batched inference call ([N, C, H, W] from the signature), each prepared by the model's
+ * procedure (`prepareForModel`); a picture with no ink (or no digit, for a digit model) is answered with the reason
+ * and not run.
  */
 export async function classifyImages(
   session: ModelSession,
   signature: ModelSignature,
   images: PixelImage[],
 ): Promise<PictureResult[]> {
-  const side = signature.inputShape[2]!;
-  const procedure = procedureFor(signature.dataset);
-  const prepared = images.map((image) => prepareInput(image, procedure));
+  const shape = inputShapeOf(signature);
+  const size = shape[0] * shape[1] * shape[2];
+  const prepared = images.map((image) => prepareForModel(image, signature));
   const inputs = prepared.flatMap((p) => ('input' in p ? [p.input] : []));
   const results: PictureResult[] = prepared.map((p) => ('nothing' in p ? { nothing: p.nothing } : { nothing: '' }));
   if (inputs.length === 0) return results;
-  const batch = new Float32Array(inputs.length * side * side);
-  inputs.forEach((input, i) => batch.set(toModelSide(input, side), i * side * side));
-  const { data, dims } = await session.run(batch, [inputs.length, 1, side, side]);
+  const batch = new Float32Array(inputs.length * size);
+  inputs.forEach((input, i) => batch.set(input, i * size));
+  const { data, dims } = await session.run(batch, [inputs.length, ...shape]);
   const classes = dims[1]!;
   let next = 0;
   return prepared.map((p, i) => {

@@ -1,5 +1,7 @@
 /** Test-split accuracy of an ONNX model on an ONNX Runtime session, batch by batch. */
+import { CnnxError } from '../common/errors.js';
 import { iterateBatches, type Split } from '../data/index.js';
+import type { InputShape } from './classify.js';
 import type { ModelSession } from './session.js';
 
 export interface OnnxEvaluation {
@@ -10,19 +12,51 @@ export interface OnnxEvaluation {
   imagesPerSec: number;
 }
 
-/** Runs `split` through `session` ([N, 1, side, side] inputs, resized when side differs from the images). */
+/** NHWC batch values -> NCHW (planar), in `out`. */
+function toPlanar(nhwc: Float32Array, size: number, channels: number, out: Float32Array): Float32Array {
+  const pixels = nhwc.length / (size * channels);
+  for (let n = 0; n < size; n++) {
+    const at = n * pixels * channels;
+    for (let p = 0; p < pixels; p++)
+      for (let c = 0; c < channels; c++) out[at + c * pixels + p] = nhwc[at + p * channels + c]!;
+  }
+  return out;
+}
+
+/**
+ * Runs `split` (HWC bytes) through `session` as [N, C, H, W] inputs of pixel / 255. `input` is the model's
+ * [C, H, W], or a side for [1, side, side]. A 1-channel split of square pictures is resized to a square model's side
+ * on the fly (MNIST's 28x28 for AlexNet's 224); otherwise the split must have the model's channels and size.
+ * @throws CnnxError DATASET_MISMATCH when the split's pictures do not fit the model's input
+ */
 export async function evaluateSession(
   session: ModelSession,
   split: Split,
-  side: number,
+  input: number | InputShape,
   batchSize = 256,
 ): Promise<OnnxEvaluation> {
-  const resize = side === split.rows ? undefined : side;
+  const [channels, height, width] = typeof input === 'number' ? [1, input, input] : input;
+  const same = split.channels === channels && split.rows === height && split.cols === width;
+  const resizable = split.channels === 1 && channels === 1 && split.rows === split.cols && height === width;
+  if (!same && !resizable) {
+    throw new CnnxError(
+      `the model takes ${channels}x${height}x${width} inputs (channels x height x width) but the pictures are ` +
+        `${split.channels}x${split.rows}x${split.cols}; evaluate it on pictures of its own channels and size`,
+      'DATASET_MISMATCH',
+    );
+  }
+  const resize = same ? undefined : height;
   let correct = 0;
   let inferenceMs = 0;
+  let planar = new Float32Array(0);
   for (const batch of iterateBatches(split, { batchSize, resize })) {
+    let xs = batch.xs;
+    if (channels > 1) {
+      if (planar.length !== xs.length) planar = new Float32Array(xs.length);
+      xs = toPlanar(xs, batch.size, channels, planar);
+    }
     const started = performance.now();
-    const { data, dims } = await session.run(batch.xs, [batch.size, 1, side, side]);
+    const { data, dims } = await session.run(xs, [batch.size, channels, height, width]);
     inferenceMs += performance.now() - started;
     const classes = dims[1]!;
     for (let n = 0; n < batch.size; n++) {

@@ -8,4 +8,11 @@ export { openSessionInWorker } from './worker-session.js';
 export { inspectOnnx, METADATA_KEYS, readOnnxModel, type ModelSignature } from './model-file.js';
 export { onnx } from './onnx-proto.js';
 export { evaluateSession } from './evaluate.js';
-export { classifyImages, describeLogits, DIGIT_THRESHOLD, toModelSide } from './classify.js';
+export {
+  classifyImages,
+  describeLogits,
+  DIGIT_THRESHOLD,
+  inputShapeOf,
+  toModelInput,
+  type InputShape,
+} from './classify.js';

@@ -7,17 +7,21 @@
  */
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { CnnxError } from '../common/errors.js';
+import { procedureFor, type Procedure } from '../preprocess/index.js';
 import { onnx } from './onnx-proto.js';
 
 /** The metadata_props keys of a cnnx model, by field: the one place their spelling lives. */
 export const METADATA_KEYS = Object.freeze({
   /** Model name (`lenet5`, `lenet5-relu`, `alexnet`). */
   model: 'cnnx.model',
-  /** Dataset the weights were trained on (`mnist`, `fashion-mnist`). */
+  /** Dataset the weights were trained on (`mnist`, `fashion-mnist`, or the name of the user's own data). */
   dataset: 'cnnx.dataset',
   /** JSON array of class names, in logit order. */
   labels: 'cnnx.labels',
-  /** JSON object: how inputs are prepared (layout, scale, polarity, procedure). */
+  /**
+   * JSON object: how inputs are prepared: `method` (`mnist`, `fit` or `resize`: the preprocessing procedure),
+   * `input` ([C, H, W]), `layout`, `scale` and, for the built-in datasets, polarity and a description.
+   */
   preprocess: 'cnnx.preprocess',
   /** JSON object: training metrics (test accuracy, epoch, data source, the training command). */
   metrics: 'cnnx.metrics',
@@ -30,6 +34,8 @@ export interface ModelSignature {
   outputName: string;
   /** [batch, channels, height, width] as the file declares it; -1 for a dynamic batch dimension. */
   inputShape: number[];
+  /** Input channels: 1 (gray) or 3 (RGB, planar in NCHW order). */
+  channels: number;
   /** [batch, classes]; -1 for a dynamic batch dimension. */
   outputShape: number[];
   /**
@@ -46,6 +52,12 @@ export interface ModelSignature {
   labels: string[];
   /** The training dataset from `cnnx.dataset`; undefined for models from elsewhere. */
   dataset: string | undefined;
+  /**
+   * How a picture becomes this model's input: the `method` of its `cnnx.preprocess` metadata when it names one, else
+   * what its dataset implies (`fit` for Fashion-MNIST; `mnist` for MNIST, older cnnx models and models from
+   * elsewhere). See `prepareInput`.
+   */
+  procedure: Procedure;
   /**
    * What the output holds: `probabilities` when the graph ends in a Softmax (a tfjs or Keras model whose last layer
    * has a softmax activation, a PyTorch model exported with one), else `logits`. Classification applies softmax to
@@ -252,8 +264,8 @@ function largestBuiltTensor(
  * Parses and validates ONNX bytes; `file` names the source in errors.
  * @throws ModelCheckError MODEL_MALFORMED, MODEL_EXTERNAL_DATA (a tensor anywhere in the model, in a Constant
  *   node or a subgraph too, stored in an external file), MODEL_HUGE_TENSOR (the graph builds a tensor of more
- *   than 2^28 elements from constant sizes) or MODEL_SIGNATURE (needs one float32 input [N, 1, H, W] and one
- *   float32 output [N, classes]; N may be dynamic or fixed).
+ *   than 2^28 elements from constant sizes) or MODEL_SIGNATURE (needs one float32 input [N, C, H, W] with C 1 or 3,
+ *   and one float32 output [N, classes]; N may be dynamic or fixed).
  */
 export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
   let model: OnnxTypes.ModelProto;
@@ -279,7 +291,7 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
   const initializerNames = new Set((graph.initializer ?? []).map((t) => t.name));
   const inputs = (graph.input ?? []).filter((i) => !initializerNames.has(i.name));
   const outputs = graph.output ?? [];
-  const expected = 'one float32 input [N, 1, H, W] and one float32 output [N, classes]';
+  const expected = 'one float32 input [N, C, H, W] (C: 1 or 3) and one float32 output [N, classes]';
   const describe = (list: OnnxTypes.IValueInfoProto[]) =>
     list
       .map(
@@ -302,7 +314,7 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
     !input ||
     input.elemType !== FLOAT ||
     input.shape.length !== 4 ||
-    input.shape[1] !== 1 ||
+    (input.shape[1] !== 1 && input.shape[1] !== 3) ||
     input.shape[2]! < 1 ||
     input.shape[3]! < 1
   ) {
@@ -320,6 +332,14 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
   } catch {
     // labels are optional; a malformed entry falls back to indices
   }
+  let method: unknown;
+  try {
+    const parsed = JSON.parse(metadata[METADATA_KEYS.preprocess] ?? 'null') as unknown;
+    if (typeof parsed === 'object' && parsed !== null) method = (parsed as { method?: unknown }).method;
+  } catch {
+    // as the labels: a malformed entry falls back to what the dataset implies
+  }
+  const dataset = metadata[METADATA_KEYS.dataset] || undefined;
   const opset = Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0);
   const batch = input.shape[0]!;
   const built = largestBuiltTensor(graph, inputs[0]!.name!, input.shape);
@@ -334,6 +354,7 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
     inputName: inputs[0]!.name!,
     outputName: outputs[0]!.name!,
     inputShape: [batch, ...input.shape.slice(1)],
+    channels: input.shape[1]!,
     outputShape: [output.shape[0]!, classes],
     fixedBatch: batch > 0 ? batch : undefined,
     classes,
@@ -341,7 +362,8 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
     producer: `${model.producerName ?? ''} ${model.producerVersion ?? ''}`.trim(),
     metadata,
     labels,
-    dataset: metadata[METADATA_KEYS.dataset] || undefined,
+    dataset,
+    procedure: procedureFor(dataset, method),
     outputKind: (graph.node ?? []).some((n) => n.opType === 'Softmax' && n.output?.[0] === outputs[0]!.name)
       ? 'probabilities'
       : 'logits',

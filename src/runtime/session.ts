@@ -25,7 +25,7 @@ export interface ModelSession<Ep extends string = string> {
   skipped: SkippedProvider[];
   inputName: string;
   outputName: string;
-  /** Runs one batch: `data` laid out as `dims` ([N, 1, H, W]); resolves to [N, classes] logits. */
+  /** Runs one batch: `data` laid out as `dims` ([N, C, H, W]); resolves to [N, classes] logits. */
   run(data: Float32Array, dims: number[]): Promise<Logits>;
   /** Frees the session; runs asked for before finish first, later ones are refused (SESSION_RELEASED). */
   release(): Promise<void>;

@@ -11,9 +11,9 @@ export interface BatcherOptions {
   maxDelayMs: number;
   /** Images waiting, at most. */
   maxQueue: number;
-  /** Floats per image (1 * H * W). */
+  /** Floats per image (C * H * W). */
   imageSize: number;
-  /** Input dims after the batch dimension, e.g. [1, 28, 28]. */
+  /** Input dims after the batch dimension ([C, H, W]), e.g. [1, 28, 28] or [3, 32, 32]. */
   imageDims: number[];
   run: (data: Float32Array, dims: number[]) => Promise<{ data: Float32Array; dims: number[] }>;
   /** A request not answered within this many milliseconds is rejected with 503 TIMEOUT. */

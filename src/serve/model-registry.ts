@@ -161,12 +161,12 @@ export class ModelRegistry {
     if (pin !== undefined && pin.toLowerCase() !== sha256) {
       throw new CnnxError(`${file}: sha256 ${sha256} does not match the pinned ${pin}; refused`, 'MODEL_PIN_MISMATCH');
     }
-    const side = signature.inputShape[2]!;
-    const width = signature.inputShape[3]!;
+    const imageDims = signature.inputShape.slice(1);
+    const imageSize = imageDims.reduce((a, b) => a * b, 1);
     const probeBatch = signature.fixedBatch ?? 2;
     const probe = {
-      data: new Float32Array(probeBatch * side * width).map((_, i) => ((i * 7919) % 256) / 255),
-      dims: [probeBatch, 1, side, width],
+      data: new Float32Array(probeBatch * imageSize).map((_, i) => ((i * 7919) % 256) / 255),
+      dims: [probeBatch, ...imageDims],
     };
     const sessionOptions = {
       ep: this.options.ep,
@@ -183,8 +183,8 @@ export class ModelRegistry {
       maxBatch: this.options.maxBatch,
       maxDelayMs: this.options.maxQueueDelayMs,
       maxQueue: this.options.maxQueue,
-      imageSize: side * width,
-      imageDims: [1, side, width],
+      imageSize,
+      imageDims,
       timeoutMs: this.options.timeoutMs,
       // On a worker the next batch is handed over while one runs (it waits there, not on the event loop).
       concurrency: this.options.inferenceWorker ? 2 : 1,

@@ -43,11 +43,16 @@ export class PicturePool {
   }
 
   /**
-   * `prepareInput` on a pool thread.
+   * `prepareInput` on a pool thread: `input` is the model's [C, H, W] (used by the `resize` procedure; `mnist` and
+   * `fit` give 28x28).
    * @throws CnnxError QUEUE_FULL when the pool's queue is full
    */
-  async prepareInput(image: PixelImage, procedure: Procedure): Promise<Prepared> {
-    return (await this.#run({ kind: 'classify', image, procedure })) as Prepared;
+  async prepareInput(
+    image: PixelImage,
+    procedure: Procedure,
+    input: readonly [number, number, number],
+  ): Promise<Prepared> {
+    return (await this.#run({ kind: 'classify', image, procedure, input })) as Prepared;
   }
 
   /**

@@ -11,10 +11,12 @@ import {
   type Procedure,
 } from '../preprocess/index.js';
 
+/** A picture to prepare for a model (`input`: its [C, H, W]) or to read as digits. */
 export type PictureTask =
-  { kind: 'classify'; image: PixelImage; procedure: Procedure } | { kind: 'read-digits'; image: PixelImage };
+  | { kind: 'classify'; image: PixelImage; procedure: Procedure; input: readonly [number, number, number] }
+  | { kind: 'read-digits'; image: PixelImage };
 
 export default function preparePicture(task: PictureTask): Prepared | DigitReading {
-  if (task.kind === 'classify') return prepareInput(task.image, task.procedure);
+  if (task.kind === 'classify') return prepareInput(task.image, task.procedure, task.input);
   return segmentDigits(task.image);
 }

@@ -10,7 +10,7 @@ import type { ModelSpec } from '../models/index.js';
 import type { BackendInfo } from './backends/index.js';
 import type { Position } from './checkpoint.js';
 import type { Network } from './network.js';
-import type { EpochMetrics, TrainConfig } from './run-dir.js';
+import type { EpochMetrics, SelectOn, TrainConfig } from './run-dir.js';
 
 /** What the loop and its callbacks share. Callbacks read it; the loop alone advances `position` and `history`. */
 export interface TrainingState {
@@ -30,6 +30,10 @@ export interface TrainingState {
   stopTraining: boolean;
   /** Why training stopped early, in words; a signal name (`SIGINT`, `SIGTERM`) when a signal stopped it. */
   stopReason?: string;
+  /** What the best epoch is chosen on (see TrainConfig.selectOn). */
+  readonly selectOn: SelectOn;
+  /** Test accuracy of the chosen weights, evaluated once after the last epoch when they were chosen on validation. */
+  finalTest?: { accuracy: number; epoch: number };
 }
 
 /** One optimizer step, as `onBatchEnd` sees it. `epoch` and `batch` count from 1. */

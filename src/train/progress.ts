@@ -11,8 +11,9 @@ export interface ProgressReporter {
 }
 
 const formatEpoch = (m: EpochMetrics) =>
-  `epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, train acc ${m.trainAccuracy.toFixed(4)}, test acc ` +
-  `${m.testAccuracy.toFixed(4)}${m.best ? ' (best)' : ''}, ${Math.round(m.examplesPerSec)} examples/s, ${m.seconds.toFixed(1)} s`;
+  `epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, train acc ${m.trainAccuracy.toFixed(4)}, ` +
+  `${m.valAccuracy !== undefined ? `val acc ${m.valAccuracy.toFixed(4)}` : `test acc ${(m.testAccuracy ?? NaN).toFixed(4)}`}` +
+  `${m.best ? ' (best)' : ''}, ${Math.round(m.examplesPerSec)} examples/s, ${m.seconds.toFixed(1)} s`;
 
 export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
   let bar: cliProgress.SingleBar | undefined;

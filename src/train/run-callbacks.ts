@@ -10,20 +10,34 @@ import { writeCurves } from './plot.js';
 import type { ProgressReporter } from './progress.js';
 import { runPath, writeMetrics, type EpochMetrics } from './run-dir.js';
 
-/** Writes best.safetensors after every epoch that beats the previous best test accuracy. */
+/**
+ * Writes best.safetensors after every epoch that beats the previous best (validation or test) accuracy, and once
+ * more at the end of a run that chose on validation, with the chosen weights' test accuracy (the network holds the
+ * chosen weights then).
+ */
 export function bestWeightsCallback(): TrainingCallback {
+  const save = (state: TrainingState, epoch: number, accuracies: Record<string, number | undefined>) =>
+    saveWeights(state.network, runPath(state.runDir, 'best'), {
+      format: 'cnnx-weights',
+      model: state.spec.name,
+      dataset: state.dataset.name,
+      dataSource: state.dataset.source,
+      epoch: String(epoch),
+      selectedOn: state.selectOn,
+      ...Object.fromEntries(
+        Object.entries(accuracies).flatMap(([key, value]) => (value === undefined ? [] : [[key, String(value)]])),
+      ),
+      config: JSON.stringify(state.config),
+    });
   return {
     async onEpochEnd(state: TrainingState, metrics: EpochMetrics) {
       if (!metrics.best) return;
-      await saveWeights(state.network, runPath(state.runDir, 'best'), {
-        format: 'cnnx-weights',
-        model: state.spec.name,
-        dataset: state.dataset.name,
-        dataSource: state.dataset.source,
-        epoch: String(metrics.epoch),
-        testAccuracy: String(metrics.testAccuracy),
-        config: JSON.stringify(state.config),
-      });
+      await save(state, metrics.epoch, { valAccuracy: metrics.valAccuracy, testAccuracy: metrics.testAccuracy });
+    },
+    async onTrainEnd(state: TrainingState) {
+      const { finalTest, position } = state;
+      if (finalTest === undefined) return;
+      await save(state, finalTest.epoch, { valAccuracy: position.bestAccuracy, testAccuracy: finalTest.accuracy });
     },
   };
 }
@@ -68,23 +82,34 @@ export function summaryCallback(progress: ProgressReporter): TrainingCallback {
       const final = history.at(-1);
       if (state.stopTraining || final === undefined) return;
       const meanSpeed = history.reduce((s, m) => s + m.examplesPerSec, 0) / history.length;
+      const onVal = state.selectOn === 'val';
       const summary = {
         model: state.spec.name,
         dataset: state.dataset.name,
         dataSource: state.dataset.source,
         backend: state.backend.device,
         epochs: history.length,
+        selectedOn: state.selectOn,
         bestEpoch: position.bestEpoch,
-        bestTestAccuracy: position.bestAccuracy,
-        final: { loss: final.loss, trainAccuracy: final.trainAccuracy, testAccuracy: final.testAccuracy },
+        ...(onVal
+          ? { bestValAccuracy: position.bestAccuracy, testAccuracy: state.finalTest?.accuracy }
+          : { bestTestAccuracy: position.bestAccuracy }),
+        final: {
+          loss: final.loss,
+          trainAccuracy: final.trainAccuracy,
+          ...(onVal ? { valAccuracy: final.valAccuracy } : { testAccuracy: final.testAccuracy }),
+        },
         examplesPerSec: meanSpeed,
         trainSeconds: history.reduce((s, m) => s + m.seconds, 0),
       };
       await writeFileAtomic(runPath(state.runDir, 'summary'), `${JSON.stringify(summary, null, 2)}\n`);
+      const held = onVal ? 'val' : 'test';
+      const last = (onVal ? final.valAccuracy : final.testAccuracy) ?? NaN;
       progress.log(
-        `loss ${final.loss.toFixed(3)}, train acc ${final.trainAccuracy.toFixed(3)}, test acc ${final.testAccuracy.toFixed(3)}\n` +
+        `loss ${final.loss.toFixed(3)}, train acc ${final.trainAccuracy.toFixed(3)}, ${held} acc ${last.toFixed(3)}\n` +
           `${Math.round(meanSpeed)} examples/s on ${state.backend.device}\n` +
-          `best test acc ${position.bestAccuracy.toFixed(4)} (epoch ${position.bestEpoch}) -> ${runPath(state.runDir, 'best')}\n` +
+          `best ${held} acc ${position.bestAccuracy.toFixed(4)} (epoch ${position.bestEpoch}) -> ${runPath(state.runDir, 'best')}\n` +
+          (onVal && state.finalTest ? `test acc of the chosen weights: ${state.finalTest.accuracy.toFixed(4)}\n` : '') +
           `curves: ${runPath(state.runDir, 'plot')}`,
       );
     },

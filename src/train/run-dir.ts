@@ -4,7 +4,8 @@
  *   config.json             the training config (enough to resume or reproduce)
  *   metrics.jsonl           one JSON line per completed epoch, rewritten from the checkpoint after every one
  *   checkpoint.safetensors  latest state: weights, optimizer state, position, completed epochs' metrics
- *   best.safetensors        weights of the epoch with the best test accuracy (what `cnnx export` reads)
+ *   best.safetensors        weights of the best epoch (by validation accuracy, or test accuracy as the notebook
+ *                           chooses; see TrainConfig.selectOn): what `cnnx export` reads
  *   summary.json            final figures
  *   curves.svg              loss and accuracy per epoch
  *
@@ -14,14 +15,42 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CnnxError, ensureDirectory, writeFileAtomic } from '../common/index.js';
-import type { DatasetName, DistortionName } from '../data/index.js';
+import type { DistortionName } from '../data/index.js';
 import type { TrainingDefaults } from '../models/index.js';
 import type { BackendName } from './backends/index.js';
+
+/**
+ * Where a run chooses its best epoch: `val`, on a held-out part of the training data, so the test set is evaluated
+ * once, for the chosen weights; or `test`, on the test set after every epoch, as the notebook does (the accuracy it
+ * reports is then chosen on the test set).
+ */
+export type SelectOn = 'val' | 'test';
+export const SELECT_ON: readonly SelectOn[] = ['val', 'test'];
+
+/** The user's own data a run trains on: a folder of class folders or a CSV, and how its pictures are read. */
+export interface UserData {
+  /** Absolute path of the folder or CSV file. */
+  path: string;
+  /** A separate test set (folder or CSV), when one was given. */
+  testPath?: string;
+  /** Channels and [height, width] the pictures are brought to: the flags', else what the data had (recorded once). */
+  channels?: 1 | 3;
+  size?: [number, number];
+}
 
 /** A run's settings: the model's training defaults (or the flags that replaced them) and what to train on. */
 export interface TrainConfig extends TrainingDefaults {
   model: string;
-  dataset: DatasetName;
+  /** `mnist`, `fashion-mnist`, or the name of the user's dataset (see `data`). */
+  dataset: string;
+  /** The user's own data; absent for the built-in datasets. */
+  data?: UserData;
+  /** Class names in logit order, as the data gave them (absent in runs made before they were recorded). */
+  classes?: string[];
+  /** Where the best epoch is chosen (absent: `test`, as runs made before this option did). */
+  selectOn?: SelectOn;
+  /** Fraction of the training data held out for validation (stratified, seeded by `seed`) when `selectOn` is `val`. */
+  valSplit?: number;
   seed: number;
   /** Train on the first N training examples only. */
   limit?: number;
@@ -36,7 +65,10 @@ export interface EpochMetrics {
   epoch: number;
   loss: number;
   trainAccuracy: number;
-  testAccuracy: number;
+  /** Accuracy on the validation part, for runs that select on it. */
+  valAccuracy?: number;
+  /** Accuracy on the test set, for runs that select on it (the notebook's). */
+  testAccuracy?: number;
   lr: number;
   examplesPerSec: number;
   seconds: number;

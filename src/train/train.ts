@@ -6,22 +6,18 @@
 import { existsSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import * as tf from '@tensorflow/tfjs-core';
-import { deriveSeed, writeFileAtomic } from '../common/index.js';
+import { CnnxError, deriveSeed, readSafetensors, writeFileAtomic } from '../common/index.js';
 import {
   batchCount,
   createAugmenter,
   iterateAugmentedBatches,
   iterateBatches,
-  limitSplit,
-  loadDataset,
   type Augmenter,
   type Dataset,
-  type Split,
 } from '../data/index.js';
-import { getModelSpec } from '../models/index.js';
 import { useBackend, type BackendInfo } from './backends/index.js';
 import { CallbackList, type TrainingState } from './callbacks.js';
-import { loadCheckpoint, type Position } from './checkpoint.js';
+import { assignWeights, loadCheckpoint, type Position } from './checkpoint.js';
 import { evaluateAccuracy, yieldToEventLoop } from './evaluate.js';
 import { interruptionCallback } from './interruption.js';
 import { divergenceGuard, nonFiniteLossGuard } from './loss-guards.js';
@@ -36,6 +32,7 @@ import {
   summaryCallback,
 } from './run-callbacks.js';
 import { prepareRunDir, readMetrics, runPath, type EpochMetrics, type TrainConfig } from './run-dir.js';
+import { loadRunDataset, runSplits, specForRun, type RunSplits } from './run-data.js';
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -55,15 +52,18 @@ export interface TrainOptions {
    * (such as `SIGINT`) is reported back as `TrainResult.signal`.
    */
   signal?: AbortSignal;
-  /** A loaded dataset to use instead of loading `config.dataset` (tests). */
+  /** A loaded dataset to use instead of loading the config's (tests). */
   dataset?: Dataset;
 }
 
 export interface TrainResult {
   runDir: string;
   backend: BackendInfo;
+  /** Accuracy of the best epoch on what it was chosen by (validation, or test as the notebook chooses). */
   bestAccuracy: number;
   bestEpoch: number;
+  /** Test accuracy of the chosen weights, when they were chosen on validation and the run completed. */
+  testAccuracy?: number;
   epochsCompleted: number;
   /** Training stopped early because `signal` aborted; the checkpoint holds where it stopped. */
   interrupted: boolean;
@@ -89,15 +89,20 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const { config, runDir } = options;
   const resume = Boolean(options.resume);
   const progress = options.progress ?? consoleProgress();
-  const spec = getModelSpec(config.model);
   const created = await prepareRunDir(runDir, { resume, replace: options.replace });
   // A run that cannot start (no backend, bad data, an unknown distortion) leaves no empty folder behind.
-  const { backend, dataset, augmenter } = await loadBackendAndData(options, progress).catch(async (error: unknown) => {
-    if (created) await rmdir(runDir).catch(() => undefined);
-    throw error;
-  });
-  const trainSplit = limitSplit(dataset.train, config.limit);
-  const testSplit = limitSplit(dataset.test, config.testLimit);
+  const { backend, dataset, spec, augmenter } = await loadBackendAndData(options, progress).catch(
+    async (error: unknown) => {
+      if (created) await rmdir(runDir).catch(() => undefined);
+      throw error;
+    },
+  );
+  const splits = runSplits(dataset, config);
+  if (splits.selectOn === 'val') {
+    progress.log(
+      `best epoch chosen on validation: ${splits.selection.count} training examples held out (stratified, seed ${config.seed}); the test set is evaluated once, for the chosen weights`,
+    );
+  }
 
   const network = createNetwork(spec, config.seed);
   const { optimizer, setLearningRate } = createOptimizer(config);
@@ -114,10 +119,11 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       dataset,
       network,
       optimizer,
-      batchesPerEpoch: batchCount(trainSplit.count, config.batchSize),
+      batchesPerEpoch: batchCount(splits.train.count, config.batchSize),
       position,
       history,
       stopTraining: false,
+      selectOn: splits.selectOn,
     };
     const callbacks = new CallbackList([
       nonFiniteLossGuard(),
@@ -130,12 +136,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       summaryCallback(progress),
       ...(options.signal ? [interruptionCallback(options.signal, progress)] : []),
     ]);
-    await fit(state, callbacks, { trainSplit, testSplit, augmenter, setLearningRate });
+    await fit(state, callbacks, { splits, augmenter, setLearningRate });
     return {
       runDir,
       backend,
       bestAccuracy: state.position.bestAccuracy,
       bestEpoch: state.position.bestEpoch,
+      testAccuracy: state.finalTest?.accuracy,
       epochsCompleted: state.position.epoch,
       interrupted: state.stopTraining,
       signal: state.stopTraining && state.stopReason?.startsWith('SIG') ? state.stopReason : undefined,
@@ -176,12 +183,13 @@ async function restore(
 async function fit(
   state: TrainingState,
   callbacks: CallbackList,
-  data: { trainSplit: Split; testSplit: Split; augmenter?: Augmenter; setLearningRate: (lr: number) => void },
+  data: { splits: RunSplits; augmenter?: Augmenter; setLearningRate: (lr: number) => void },
 ): Promise<void> {
   const { config, network, optimizer, batchesPerEpoch } = state;
+  const { train: trainSplit, selection, test, selectOn } = data.splits;
   const totalSteps = batchesPerEpoch * config.epochs;
   const side = network.spec.input[1];
-  const resize = side === data.trainSplit.rows ? undefined : side; // e.g. AlexNet's 224 from 28x28 images
+  const resize = side === trainSplit.rows ? undefined : side; // e.g. AlexNet's 224 from 28x28 images
   const [channels, height, width] = network.spec.input;
   await callbacks.call('onTrainBegin', state);
   for (let epoch = state.position.epoch; epoch < config.epochs && !state.stopTraining; epoch++) {
@@ -192,8 +200,8 @@ async function fit(
     let batchIndex = 0;
     const order = { batchSize: config.batchSize, shuffle: true, seed: config.seed, epoch, resize };
     const batches = data.augmenter
-      ? iterateAugmentedBatches(data.trainSplit, order, data.augmenter)
-      : iterateBatches(data.trainSplit, order);
+      ? iterateAugmentedBatches(trainSplit, order, data.augmenter)
+      : iterateBatches(trainSplit, order);
     for (const batch of batches) {
       if (batchIndex++ < startBatch) continue;
       if (state.stopTraining) break;
@@ -222,26 +230,26 @@ async function fit(
       await yieldToEventLoop(); // lets signal handlers run between steps
     }
     if (state.stopTraining) break;
-    const testAccuracy = await evaluateAccuracy(network, data.testSplit, {
+    const accuracy = await evaluateAccuracy(network, selection, {
       resize,
       shouldStop: () => state.stopTraining,
     });
-    if (testAccuracy === undefined) break;
+    if (accuracy === undefined) break;
     const { partial } = position;
     const metrics: EpochMetrics = {
       epoch: epoch + 1,
       loss: partial.loss / partial.seen,
       trainAccuracy: partial.correct / partial.seen,
-      testAccuracy,
+      ...(selectOn === 'val' ? { valAccuracy: accuracy } : { testAccuracy: accuracy }),
       lr: learningRateAt(config.schedule, config.lr, (epoch + 1) * batchesPerEpoch - 1, totalSteps),
       examplesPerSec: partial.seen / Math.max(partial.seconds, 1e-9),
       seconds: (performance.now() - started) / 1000,
-      best: testAccuracy > position.bestAccuracy,
+      best: accuracy > position.bestAccuracy,
     };
     state.position = {
       epoch: epoch + 1,
       batch: 0,
-      bestAccuracy: metrics.best ? testAccuracy : position.bestAccuracy,
+      bestAccuracy: metrics.best ? accuracy : position.bestAccuracy,
       bestEpoch: metrics.best ? epoch + 1 : position.bestEpoch,
       partial: { loss: 0, correct: 0, seen: 0, seconds: 0 },
     };
@@ -249,6 +257,13 @@ async function fit(
     await callbacks.call('onEpochEnd', state, metrics);
   }
   if (state.position.epoch >= config.epochs) state.stopTraining = false; // a stop that came too late to matter
+  if (!state.stopTraining && selectOn === 'val' && state.position.bestEpoch > 0) {
+    // The test set, once, for the chosen weights (the network holds the last epoch's until now).
+    const file = runPath(state.runDir, 'best');
+    assignWeights(network, (await readSafetensors(file)).tensors, file);
+    const accuracy = await evaluateAccuracy(network, test, { resize });
+    if (accuracy !== undefined) state.finalTest = { accuracy, epoch: state.position.bestEpoch };
+  }
   await callbacks.call('onTrainEnd', state);
 }
 
@@ -285,28 +300,41 @@ export async function trainStep(
 }
 
 /**
- * The tfjs backend in use, the dataset to train on and, when the run distorts its training images, their
- * augmenter; each reported on `progress`.
+ * The tfjs backend in use, the dataset to train on, the model fitted to it and, when the run distorts its training
+ * images, their augmenter; each reported on `progress`. A new run records the data's class names in its config.
  */
 async function loadBackendAndData(options: TrainOptions, progress: ProgressReporter) {
-  const backend = await useBackend(options.config.backend);
+  const { config } = options;
+  const backend = await useBackend(config.backend);
   progress.log(
     `backend: ${backend.device}${backend.skipped.length ? ` (skipped: ${backend.skipped.join('; ')})` : ''}`,
   );
 
   const dataset =
     options.dataset ??
-    (await loadDataset(options.config.dataset, {
+    (await loadRunDataset(config, {
       dataDir: options.dataDir,
       idxDir: options.idxDir,
       offline: options.offline,
       log: progress.log,
     }));
   progress.log(`data: ${dataset.name} from ${dataset.source}`);
-  const { augment, seed } = options.config;
+  config.classes ??= [...dataset.classes];
+  if (options.dataset?.path !== undefined && config.data !== undefined) {
+    config.data.channels ??= dataset.train.channels as 1 | 3;
+    config.data.size ??= [dataset.train.rows, dataset.train.cols];
+  }
+  const spec = specForRun(config);
+  const { augment, seed } = config;
+  if (augment?.length && dataset.train.channels !== 1) {
+    throw new CnnxError(
+      `--augment distorts gray pictures (handwriting); this data has ${dataset.train.channels} channels: drop --augment`,
+      'OPTION_CONFLICT',
+    );
+  }
   const augmenter = augment?.length
     ? createAugmenter(dataset.train.rows, dataset.train.cols, { distortions: augment, seed })
     : undefined;
   if (augmenter) progress.log(`augment: ${augmenter.distortions.join(', ')} (training images only)`);
-  return { backend, dataset, augmenter };
+  return { backend, dataset, spec, augmenter };
 }

@@ -1,10 +1,20 @@
 /**
- * The page: a drawing pad whose strokes are read as a number, ATM-style, by onnxruntime-web in the browser
- * (through the runtime stage's web adapter, which runs one inference at a time per model). Preprocessing and
- * segmentation are the shared isomorphic module, the same code as the server's read-digits.
+ * The page: a drawing pad whose strokes are read as a number, ATM-style, and an upload mode that classifies a
+ * picture, both run by onnxruntime-web in the browser (through the runtime stage's web adapter, which runs one
+ * inference at a time per model). Any served model can be picked: a digit model opens on the pad; a model of
+ * anything else (Fashion-MNIST, or the user's own classes, gray or RGB, of any input size) opens in upload mode,
+ * since the pad reads digits only. Preprocessing and segmentation are the shared isomorphic module, the same code
+ * as the server's classify and read-digits; each picture is prepared by the model's own procedure and input shape.
  */
-import { prepareInput } from '../preprocess/index.js';
-import { describeLogits, openWebSession, type WebSession } from '../runtime/web/index.js';
+import type { Procedure } from '../preprocess/index.js';
+import {
+  describeLogits,
+  openWebSession,
+  prepareForModel,
+  type Classification,
+  type InputShape,
+  type WebSession,
+} from '../runtime/web/index.js';
 import { describeDigits } from './recognise.js';
 
 const pad = document.querySelector<HTMLCanvasElement>('#pad')!;
@@ -12,8 +22,19 @@ const result = document.querySelector<HTMLElement>('#result')!;
 const status = document.querySelector<HTMLElement>('#status')!;
 const digitsList = document.querySelector<HTMLOListElement>('#digits')!;
 const epSelect = document.querySelector<HTMLSelectElement>('#ep-select')!;
+const modelSelect = document.querySelector<HTMLSelectElement>('#model-select')!;
 const penSelect = document.querySelector<HTMLSelectElement>('#pen')!;
+const drawTab = document.querySelector<HTMLButtonElement>('#mode-draw')!;
+const uploadTab = document.querySelector<HTMLButtonElement>('#mode-upload')!;
+const pictureResult = document.querySelector<HTMLElement>('#picture-result')!;
+const pictureTop = document.querySelector<HTMLOListElement>('#picture-top')!;
+const preview = document.querySelector<HTMLImageElement>('#preview')!;
 const context = pad.getContext('2d', { willReadFrequently: true })!;
+
+/** Longest side a picture is read at: the server's decoder reduces pictures to the same size (WORKING_SIDE). */
+const PICTURE_SIDE = 512;
+/** Classes listed for a picture. */
+const TOP_CLASSES = 5;
 
 /** A stroke keeps the pen it was drawn with: the preprocessing brings any width to MNIST's proportions. */
 type Stroke = { width: number; points: { x: number; y: number }[] };
@@ -26,61 +47,120 @@ const RUNTIME = {
   threads: self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1,
 };
 
-interface LoadedModel {
-  session: WebSession;
+/** What the page needs to know of a served model, from its KServe v2 metadata. */
+interface ModelInfo {
+  name: string;
   labels: string[];
+  /** How a picture becomes its input: `mnist` (a digit model), `fit` or `resize`. */
+  procedure: Procedure;
+  /** Its input's [C, H, W]. */
+  shape: InputShape;
 }
 
-/** The digit model and the Fashion-MNIST one; undefined while (re)loading, so no run reaches a released session. */
-let digits: LoadedModel | undefined;
-let fashion: LoadedModel | undefined;
+interface LoadedModel extends ModelInfo {
+  session: WebSession;
+}
+
+type Mode = 'draw' | 'upload';
+
+/** The model the page runs; undefined while (re)loading, so no run reaches a released session. */
+let model: LoadedModel | undefined;
 let firstPrediction: number | undefined;
+let lastClassification: Classification | undefined;
 
 let loading: Promise<void> = Promise.resolve();
 
 /**
- * Loads the models, on WebGPU where the browser has an adapter (else WASM, saying why) or on WASM; calls run one
- * after another (a session must not be released while another loads).
+ * Loads a model (`name`, else the one the address or the picker names, else the first digit model), on WebGPU where
+ * the browser has an adapter (else WASM, saying why) or on WASM; calls run one after another (a session must not be
+ * released while another loads).
  */
-function loadModel(ep: 'wasm' | 'webgpu'): Promise<void> {
-  loading = loading.catch(() => undefined).then(() => loadModelNow(ep));
+function loadModel(ep: 'wasm' | 'webgpu', name?: string): Promise<void> {
+  loading = loading.catch(() => undefined).then(() => loadModelNow(ep, name));
   return loading;
 }
 
-async function fetchModel(name: string): Promise<{ bytes: Uint8Array; labels: string[] }> {
-  const bytes = new Uint8Array(await (await fetch(`/models/${name}.onnx`)).arrayBuffer());
-  const meta = (await (await fetch(`/v2/models/${name}`)).json()) as { parameters: { labels: string[] } };
-  return { bytes, labels: meta.parameters.labels };
+async function describeModel(name: string): Promise<ModelInfo> {
+  const meta = (await (await fetch(`/v2/models/${encodeURIComponent(name)}`)).json()) as {
+    inputs: { shape: number[] }[];
+    parameters: { labels: string[]; procedure?: Procedure };
+  };
+  const [, channels, height, width] = meta.inputs[0]!.shape as [number, number, number, number];
+  return {
+    name,
+    labels: meta.parameters.labels,
+    procedure: meta.parameters.procedure ?? 'mnist',
+    shape: [channels, height, width],
+  };
 }
 
-async function loadModelNow(ep: 'wasm' | 'webgpu'): Promise<void> {
+/** The model to open: the one asked for when it is served, else the first digit model, else the first. */
+async function chooseModel(served: string[], asked: string | undefined): Promise<ModelInfo> {
+  if (asked !== undefined && served.includes(asked)) return describeModel(asked);
+  const infos = await Promise.all(served.map(describeModel));
+  return infos.find((info) => info.procedure === 'mnist') ?? infos[0]!;
+}
+
+async function loadModelNow(ep: 'wasm' | 'webgpu', name?: string): Promise<void> {
   status.textContent = 'loading model…';
-  const models = (await (await fetch('/v2')).json()) as { models: string[] };
-  const name =
-    new URLSearchParams(location.search).get('model') ??
-    models.models.find((m) => !m.includes('fashion')) ??
-    models.models[0]!;
-  const fashionName = models.models.find((m) => m.includes('fashion'));
-  const previous = [digits, fashion];
-  digits = fashion = undefined;
-  // Each release waits for the runs already asked of its session.
-  await Promise.all(previous.map((model) => model?.session.release()));
-  const digitModel = await fetchModel(name);
+  const served = ((await (await fetch('/v2')).json()) as { models: string[] }).models;
+  const asked = name ?? model?.name ?? (new URLSearchParams(location.search).get('model') || undefined);
+  const info = await chooseModel(served, asked);
+  const previous = model;
+  model = undefined;
+  // The release waits for the runs already asked of its session.
+  await previous?.session.release();
+  const bytes = new Uint8Array(await (await fetch(`/models/${encodeURIComponent(info.name)}.onnx`)).arrayBuffer());
   // `auto`: WebGPU where there is an adapter, else WASM with the reason in `skipped`.
-  const session = await openWebSession(digitModel.bytes, { ep: ep === 'webgpu' ? 'auto' : 'wasm', ...RUNTIME });
-  digits = { session, labels: digitModel.labels };
-  if (fashionName) {
-    const fashionModel = await fetchModel(fashionName);
-    fashion = {
-      labels: fashionModel.labels,
-      session: await openWebSession(fashionModel.bytes, { ep: session.ep, ...RUNTIME }),
-    };
-  }
-  document.querySelector<HTMLElement>('#fashion')!.hidden = fashion === undefined;
+  const session = await openWebSession(bytes, { ep: ep === 'webgpu' ? 'auto' : 'wasm', ...RUNTIME });
+  model = { ...info, session };
+  modelSelect.replaceChildren(
+    ...served.map((served) => {
+      const option = document.createElement('option');
+      option.value = option.textContent = served;
+      return option;
+    }),
+  );
+  modelSelect.value = info.name;
+  document.querySelector<HTMLElement>('#model-choice')!.hidden = served.length < 2;
+  if (previous?.name !== info.name) showModel(info);
   document.body.dataset.ep = session.ep;
+  document.body.dataset.model = info.name;
   epSelect.value = session.ep;
   const skipped = session.skipped.map((s) => `${s.ep}: ${s.reason}`).join('; ');
-  status.textContent = `${name} on ${session.ep.toUpperCase()}${skipped ? ` (${skipped})` : ''}`;
+  status.textContent = `${info.name} on ${session.ep.toUpperCase()}${skipped ? ` (${skipped})` : ''}`;
+}
+
+/** Sets the page up for a newly opened model: a digit model on the pad, any other in upload mode. */
+function showModel(info: ModelInfo): void {
+  const digits = info.procedure === 'mnist';
+  drawTab.disabled = !digits;
+  drawTab.title = digits ? '' : 'the drawing pad reads digits only';
+  document.querySelector<HTMLElement>('#digits-only')!.hidden = digits;
+  pictureResult.textContent = '';
+  pictureTop.replaceChildren();
+  preview.hidden = true;
+  lastClassification = undefined;
+  setMode(digits ? 'draw' : 'upload');
+  if (digits) void recognise();
+}
+
+function setMode(next: Mode): void {
+  document.body.dataset.mode = next;
+  document.querySelector<HTMLElement>('#draw')!.hidden = next !== 'draw';
+  document.querySelector<HTMLElement>('#picture')!.hidden = next !== 'upload';
+  drawTab.setAttribute('aria-selected', String(next === 'draw'));
+  uploadTab.setAttribute('aria-selected', String(next === 'upload'));
+  const title = next === 'draw' ? 'Write a number' : 'Classify a picture';
+  document.querySelector('#title')!.textContent = title;
+  document.title = `cnnx: ${title.toLowerCase()}`;
+  const classes = model
+    ? ` Its classes: ${model.labels.slice(0, 12).join(', ')}${model.labels.length > 12 ? ', …' : ''}.`
+    : '';
+  document.querySelector('#hint')!.textContent =
+    next === 'draw'
+      ? 'Draw digits with the mouse, a pen or a finger. LeNet-5 reads them in your browser with ONNX Runtime Web.'
+      : `Upload or drop a picture (PNG, JPEG or WebP): the model classifies it in your browser with ONNX Runtime Web.${classes}`;
 }
 
 function redraw(): void {
@@ -106,11 +186,26 @@ function point(event: PointerEvent): { x: number; y: number } {
   };
 }
 
+/** A row of a top-k list: the class name, a bar as long as its probability, the percentage. */
+function probabilityBar(name: string, probability: number): HTMLElement {
+  const row = document.createElement('div');
+  row.className = 'bar';
+  const label = document.createElement('span');
+  label.textContent = name;
+  const bar = document.createElement('i');
+  bar.style.width = `${Math.round(probability * 60)}px`;
+  const value = document.createElement('span');
+  value.textContent = `${Math.round(probability * 100)}%`;
+  row.append(label, bar, value);
+  return row;
+}
+
 async function recognise(): Promise<void> {
-  if (!digits) return;
+  const digits = model;
+  if (!digits || digits.procedure !== 'mnist') return;
   const image = context.getImageData(0, 0, pad.width, pad.height);
   const started = performance.now();
-  const read = await describeDigits(digits.session, image.data, pad.width, pad.height, digits.labels);
+  const read = await describeDigits(digits.session, image.data, pad.width, pad.height, digits.labels, digits.shape);
   const ms = performance.now() - started;
   result.textContent = read.map((d) => d.text).join('');
   firstPrediction ??= performance.now();
@@ -118,20 +213,7 @@ async function recognise(): Promise<void> {
   digitsList.replaceChildren(
     ...read.map((d) => {
       const item = document.createElement('li');
-      item.append(
-        ...d.top.map((t) => {
-          const row = document.createElement('div');
-          row.className = 'bar';
-          const label = document.createElement('span');
-          label.textContent = t.class;
-          const bar = document.createElement('i');
-          bar.style.width = `${Math.round(t.probability * 60)}px`;
-          const value = document.createElement('span');
-          value.textContent = `${Math.round(t.probability * 100)}%`;
-          row.append(label, bar, value);
-          return row;
-        }),
-      );
+      item.append(...d.top.map((t) => probabilityBar(t.class, t.probability)));
       return item;
     }),
   );
@@ -167,65 +249,106 @@ document.querySelector('#undo')!.addEventListener('click', () => {
   void recognise();
 });
 epSelect.addEventListener('change', () => void loadModel(epSelect.value as 'wasm' | 'webgpu').then(recognise));
+modelSelect.addEventListener('change', () => {
+  const name = modelSelect.value;
+  const address = new URL(location.href);
+  address.searchParams.set('model', name);
+  history.replaceState(null, '', address);
+  void loadModel(epSelect.value as 'wasm' | 'webgpu', name);
+});
+drawTab.addEventListener('click', () => setMode('draw'));
+uploadTab.addEventListener('click', () => setMode('upload'));
 
-/** Classifies a picture with the Fashion-MNIST model: whole image fitted into 28x28, as the server's classify. */
-async function classifyPicture(file: Blob): Promise<void> {
-  if (!fashion) return;
-  const bitmap = await createImageBitmap(file);
-  const scale = Math.min(1, 512 / Math.max(bitmap.width, bitmap.height));
+/** A picture's RGBA pixels at its natural size, or at most PICTURE_SIDE on its long side. */
+async function picturePixels(file: Blob): Promise<{ width: number; height: number; data: Uint8ClampedArray }> {
+  const bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const scale = Math.min(1, PICTURE_SIDE / Math.max(bitmap.width, bitmap.height));
   const canvas = new OffscreenCanvas(
     Math.max(1, Math.round(bitmap.width * scale)),
     Math.max(1, Math.round(bitmap.height * scale)),
   );
   const c = canvas.getContext('2d')!;
   c.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-  const pixels = c.getImageData(0, 0, canvas.width, canvas.height).data;
-  const prepared = prepareInput({ width: canvas.width, height: canvas.height, channels: 4, data: pixels }, 'fit');
-  if ('nothing' in prepared) {
-    document.querySelector('#fashion-result')!.textContent = `nothing to classify (${prepared.nothing})`;
-    document.querySelector('#fashion-top')!.replaceChildren();
+  bitmap.close();
+  return { width: canvas.width, height: canvas.height, data: c.getImageData(0, 0, canvas.width, canvas.height).data };
+}
+
+/** Classifies a picture with the model, prepared as the server's classify prepares it, and shows the top classes. */
+async function classifyPicture(file: Blob): Promise<void> {
+  const running = model;
+  if (!running) return;
+  setMode('upload');
+  if (preview.src) URL.revokeObjectURL(preview.src);
+  preview.src = URL.createObjectURL(file);
+  preview.hidden = false;
+  pictureTop.replaceChildren();
+  let pixels: Awaited<ReturnType<typeof picturePixels>>;
+  try {
+    pixels = await picturePixels(file);
+  } catch {
+    pictureResult.textContent = 'cannot read this picture (use a PNG, JPEG or WebP image)';
     return;
   }
-  const { data } = await fashion.session.run(prepared.input, [1, 1, 28, 28]);
-  const { top } = describeLogits(data, fashion.labels);
-  document.querySelector('#fashion-result')!.textContent = top[0]!.class;
-  document.querySelector('#fashion-top')!.replaceChildren(
-    ...top.map((t) => {
+  const prepared = prepareForModel(
+    { ...pixels, channels: 4 },
+    { inputShape: [1, ...running.shape], procedure: running.procedure },
+  );
+  if ('nothing' in prepared) {
+    pictureResult.textContent = `nothing to classify (${prepared.nothing})`;
+    lastClassification = undefined;
+    return;
+  }
+  const started = performance.now();
+  const { data } = await running.session.run(prepared.input, [1, ...running.shape]);
+  const ms = performance.now() - started;
+  if (model !== running) return; // another model was opened meanwhile
+  const classification = describeLogits(data, running.labels, Math.min(TOP_CLASSES, running.labels.length));
+  lastClassification = classification;
+  firstPrediction ??= performance.now();
+  status.textContent = `${status.textContent?.split(' · ')[0]} · ${ms.toFixed(1)} ms`;
+  pictureResult.textContent = classification.class;
+  pictureTop.replaceChildren(
+    ...classification.top.map((t) => {
       const item = document.createElement('li');
-      item.textContent = `${t.class}: ${Math.round(t.probability * 100)}%`;
+      item.append(probabilityBar(t.class, t.probability));
       return item;
     }),
   );
 }
 
-const drop = document.querySelector<HTMLElement>('#drop')!;
 document.querySelector<HTMLInputElement>('#upload')!.addEventListener('change', (event) => {
   const file = (event.target as HTMLInputElement).files?.[0];
   if (file) void classifyPicture(file);
 });
-drop.addEventListener('dragover', (event) => {
-  event.preventDefault();
-  drop.classList.add('over');
-});
-drop.addEventListener('dragleave', () => drop.classList.remove('over'));
-drop.addEventListener('drop', (event) => {
-  event.preventDefault();
-  drop.classList.remove('over');
-  const file = event.dataTransfer?.files[0];
-  if (file) void classifyPicture(file);
-});
+// A picture may be dropped on the drop zone, or on the pad (which then switches to upload mode).
+for (const target of [document.querySelector<HTMLElement>('#drop')!, pad]) {
+  target.addEventListener('dragover', (event) => {
+    event.preventDefault();
+    target.classList.add('over');
+  });
+  target.addEventListener('dragleave', () => target.classList.remove('over'));
+  target.addEventListener('drop', (event) => {
+    event.preventDefault();
+    target.classList.remove('over');
+    const file = event.dataTransfer?.files[0];
+    if (file) void classifyPicture(file);
+  });
+}
 
 /**
- * Hooks for tests and for pages that embed this one: run the digit model on prepared [N, 1, 28, 28] inputs
- * (the parity tests compare these logits with onnxruntime-node), switch provider, and timing.
+ * Hooks for tests and for pages that embed this one: run the model on prepared [N, C, H, W] inputs (the parity
+ * tests compare these logits with onnxruntime-node), switch provider or model, the last picture's classification,
+ * and timing.
  */
 Object.assign(window, {
   cnnx: {
     async run(data: number[], dims: number[]): Promise<number[]> {
-      if (!digits) throw new Error('the digit model is not loaded');
-      return Array.from((await digits.session.run(Float32Array.from(data), dims)).data);
+      if (!model) throw new Error('the model is not loaded');
+      return Array.from((await model.session.run(Float32Array.from(data), dims)).data);
     },
     useProvider: (ep: 'wasm' | 'webgpu') => loadModel(ep),
+    useModel: (name: string) => loadModel(epSelect.value as 'wasm' | 'webgpu', name),
+    lastClassification: () => lastClassification,
     firstPredictionMs: () => firstPrediction,
   },
 });

@@ -66,7 +66,7 @@ describe('parseDistortions', () => {
   it.each(['rotate', 'affine,', 'affine,none', ''])('refuses %j, listing the names', (text) => {
     expect(() => parseDistortions(text)).toThrow(RangeError);
     expect(() => parseDistortions(text)).toThrow(
-      'name one or more of affine, elastic, thickness, blur, contrast, noise (comma-separated), or none',
+      'name one or more of affine, elastic, thickness, blur, contrast, noise, flip (comma-separated), or none',
     );
   });
 

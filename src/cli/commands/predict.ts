@@ -1,8 +1,10 @@
 /**
- * `cnnx predict`: classify image files (PNG, JPEG, WebP) with an ONNX model; prints the class and top-3, or why a
- * picture holds nothing to classify (blank, or ink that is not a digit), as /classify's 422 says. A file that cannot
- * be read or decoded gets an error line (and `{"file", "error", "code"}` with --json) and exit status 1; the others
- * are still classified.
+ * `cnnx predict`: classify image files (PNG, JPEG, WebP) with an ONNX model; prints the class name and top-3, or why
+ * a picture holds nothing to classify (blank, or ink that is not a digit), as /classify's 422 says. Each picture is
+ * prepared by the model's own procedure (its `cnnx.preprocess` metadata): MNIST's for digits, a plain fit for
+ * Fashion-MNIST, and for a model trained on the user's pictures the picture resized to its channels (gray or RGB) and
+ * size. A file that cannot be read or decoded gets an error line (and `{"file", "error", "code"}` with --json) and
+ * exit status 1; the others are still classified.
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
@@ -15,7 +17,11 @@ export function registerPredict(program: Command): void {
   program
     .command('predict')
     .description('classify image files with an ONNX model')
-    .argument('<images...>', 'PNG, JPEG or WebP files: dark ink on light paper or light on dark both work')
+    .argument(
+      '<images...>',
+      "PNG, JPEG or WebP files, colour or gray, prepared as the model's metadata says (for digits: dark ink on light " +
+        'paper or light on dark both work)',
+    )
     .requiredOption('-m, --model <file.onnx>', 'ONNX model')
     .option('--ep <name>', `execution provider: ${EP_NAMES.join(' | ')}`, oneOf(EP_NAMES as EpName[]), 'cpu')
     .option('--json', 'print one JSON line per image')

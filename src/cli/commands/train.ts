@@ -1,4 +1,5 @@
 /** `cnnx train`: train a model on a dataset into a run directory; `--print-shapes` shows the layer shapes. */
+import { basename, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CnnxError } from '../../common/index.js';
 import {
@@ -11,6 +12,7 @@ import {
   type DistortionName,
 } from '../../data/index.js';
 import {
+  countParameters,
   formatShapes,
   getModelSpec,
   MODEL_NAMES,
@@ -20,27 +22,36 @@ import {
 } from '../../models/index.js';
 import {
   BACKEND_NAMES,
+  DEFAULT_VAL_SPLIT,
+  loadRunDataset,
   OPTIMIZER_NAMES,
   readRunConfig,
   SCHEDULE_NAMES,
+  SELECT_ON,
+  specForRun,
   train,
   type BackendName,
+  type SelectOn,
   type TrainConfig,
 } from '../../train/index.js';
 import {
   addDataSourceOptions,
+  addUserDataOptions,
   defaultRunDir,
   nonNegativeInt,
   oneOf,
   positiveInt,
   positiveNumber,
   type DataSourceFlags,
+  type UserDataFlags,
 } from '../options.js';
 import { exitAsStopped, stopSignals } from '../signals.js';
 
-interface TrainFlags extends DataSourceFlags {
+interface TrainFlags extends DataSourceFlags, UserDataFlags {
   model: string;
   dataset?: DatasetName;
+  selectOn?: SelectOn;
+  valSplit?: number;
   epochs?: number;
   batchSize?: number;
   lr?: number;
@@ -65,6 +76,15 @@ function distortionList(value: string): DistortionName[] {
   } catch (error) {
     throw new InvalidArgumentError(`${(error as Error).message}.`);
   }
+}
+
+/** `--val-split`'s value: a fraction strictly between 0 and 1. */
+function fraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0 && n < 1)) {
+    throw new InvalidArgumentError(`expected a fraction between 0 and 1 (e.g. 0.1), got "${value}".`);
+  }
+  return n;
 }
 
 export function registerTrain(program: Command): void {
@@ -106,8 +126,20 @@ export function registerTrain(program: Command): void {
         `without names: ${DEFAULT_DISTORTIONS.join(',')}`,
       distortionList,
     )
+    .option(
+      '--select-on <part>',
+      `where the best epoch is chosen: ${SELECT_ON.join(' | ')} (val: on --val-split of the training data, the test set ` +
+        `evaluated once at the end; test: after every epoch on the test set, as the notebook does). Default: val for ` +
+        `--data and with --val-split, else test`,
+      oneOf(SELECT_ON),
+    )
+    .option(
+      '--val-split <fraction>',
+      `fraction of the training data held out to choose the best epoch on (stratified, seeded; default ${DEFAULT_VAL_SPLIT})`,
+      fraction,
+    )
     .option('--print-shapes', "print each layer's output shape for one input and exit");
-  addDataSourceOptions(command)
+  addUserDataOptions(addDataSourceOptions(command))
     .addHelpText(
       'after',
       `
@@ -116,7 +148,9 @@ ${MODEL_NAMES.map((name) => {
   const d = getModelSpec(name).defaults;
   return `  ${name.padEnd(12)} --optimizer ${d.optimizer} --lr ${d.lr} --epochs ${d.epochs} --batch-size ${d.batchSize} --schedule ${d.schedule}`;
 }).join('\n')}
-The notebook's LeNet-5 settings: --model lenet5 --optimizer sgd --lr 0.9 --epochs 10 --batch-size 256 --schedule constant
+The notebook's LeNet-5 settings: --model lenet5 --optimizer sgd --lr 0.9 --epochs 10 --batch-size 256 --schedule constant --select-on test
+Your own pictures: --data ./pics (pics/train/<class>/*.png, optionally pics/test/<class>/...) or --data train.csv
+(label, pixels); the model takes the pictures' channels, size and classes (--channels, --image-size to change them).
 Distortions (--augment; each applied to a training image with probability p and a random strength, never to test
 images; LeCun et al. 1998, Simard et al. 2003):
 ${describeDistortions()
@@ -125,9 +159,14 @@ ${describeDistortions()
     )
     .action(async (flags: TrainFlags, command: Command) => {
       if (flags.printShapes) {
-        // A run's own model when one is named, else --model.
-        const model = flags.resume ? (await readRunConfig(flags.resume)).model : flags.model;
-        console.log(formatShapes(getModelSpec(model)));
+        // A run's own model when one is named, else --model (fitted to --data when given).
+        const config = flags.resume
+          ? await readRunConfig(flags.resume)
+          : newConfig(getModelSpec(flags.model), flags).config;
+        if (config.data && !config.data.size) await loadRunDataset(config, flags);
+        const spec = config.data ? specForRun(config) : getModelSpec(config.model);
+        console.log(formatShapes(spec));
+        console.log(`parameters: ${countParameters(spec).toLocaleString('en-US')}`);
         return;
       }
       const { config, runDir } = flags.resume
@@ -161,10 +200,44 @@ function newConfig(spec: ModelSpec, flags: TrainFlags): { config: TrainConfig; r
       'OPTION_CONFLICT',
     );
   }
-  const dataset = flags.dataset ?? spec.defaultDataset;
+  if (flags.data !== undefined && flags.dataset !== undefined) {
+    throw new CnnxError(
+      `--data and --dataset both name what to train on; give one (--data for your own pictures)`,
+      'OPTION_CONFLICT',
+    );
+  }
+  const userOnly = (['testData', 'channels', 'imageSize'] as const).filter((key) => flags[key] !== undefined);
+  if (flags.data === undefined && userOnly.length > 0) {
+    const names = { testData: '--test-data', channels: '--channels', imageSize: '--image-size' };
+    throw new CnnxError(
+      `${userOnly.map((key) => names[key]).join(', ')} apply to your own pictures: add --data <folder or CSV>`,
+      'OPTION_CONFLICT',
+    );
+  }
+  const selectOn = flags.selectOn ?? (flags.data !== undefined || flags.valSplit !== undefined ? 'val' : 'test');
+  if (selectOn === 'test' && flags.valSplit !== undefined) {
+    throw new CnnxError(
+      `--val-split holds out data to choose the best epoch on, but --select-on test chooses on the test set: drop one`,
+      'OPTION_CONFLICT',
+    );
+  }
+  const data = flags.data === undefined ? undefined : resolve(flags.data);
+  const dataset = data ? basename(data).replace(/\.csv$/i, '') : (flags.dataset ?? spec.defaultDataset);
   const config: TrainConfig = {
     model: spec.name,
     dataset,
+    ...(data
+      ? {
+          data: {
+            path: data,
+            ...(flags.testData ? { testPath: resolve(flags.testData) } : {}),
+            ...(flags.channels ? { channels: flags.channels } : {}),
+            ...(flags.imageSize ? { size: flags.imageSize } : {}),
+          },
+        }
+      : {}),
+    selectOn,
+    ...(selectOn === 'val' ? { valSplit: flags.valSplit ?? DEFAULT_VAL_SPLIT } : {}),
     epochs: flags.epochs ?? d.epochs,
     batchSize: flags.batchSize ?? d.batchSize,
     lr: flags.lr ?? d.lr,

@@ -87,10 +87,13 @@ export async function exportTfjsModel(options: TfjsExportOptions): Promise<TfjsE
   const labels = options.labels ?? (options.dataset ? CLASS_NAMES[options.dataset] : undefined);
   const metadataFor = (input: number[]): MetadataValues => {
     const [c, h, w] = input;
+    // A picture model of unknown data gets the plain resize procedure (pixel / 255 assumed, as cnnx trains).
     const preprocess =
       options.dataset && c === 1 && h === w
-        ? preprocessFor(options.dataset, h!)
-        : { layout: input.length === 3 ? 'NCHW' : 'NF', input, source: 'TensorFlow.js channels-last input' };
+        ? preprocessFor(options.dataset === 'mnist' ? 'mnist' : 'fit', [1, h!, h!])
+        : input.length === 3 && (c === 1 || c === 3)
+          ? { ...preprocessFor('resize', [c, h!, w!]), source: 'TensorFlow.js channels-last input' }
+          : { layout: 'NF', input, source: 'TensorFlow.js channels-last input' };
     return {
       dataset: options.dataset,
       labels: labels && JSON.stringify(labels),

@@ -4,4 +4,11 @@
  */
 export type { ModelSession } from '../session.js';
 export { openWebSession, type WebSession } from './web-session.js';
-export { describeLogits, DIGIT_THRESHOLD } from '../classify.js';
+export {
+  describeLogits,
+  DIGIT_THRESHOLD,
+  prepareForModel,
+  toModelInput,
+  type Classification,
+  type InputShape,
+} from '../classify.js';

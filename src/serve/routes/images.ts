@@ -1,5 +1,6 @@
 /**
- * Image endpoints: classify one picture, or read a handwritten digit string. Images come as a raw body with
+ * Image endpoints: classify one picture (any model: digits, Fashion-MNIST, or the user's own classes, gray or RGB, of
+ * any input size), or read a handwritten digit string (digit models only). Images come as a raw body with
  * their content type (image/png, image/jpeg, image/webp) or as the first file of a multipart form. They are decoded
  * by sharp (in its own threads, reduced while decoding) and prepared on the picture pool's threads by the shared
  * preprocessing, the same module the web page uses; the event loop only routes.
@@ -8,9 +9,9 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CnnxError, messageOf } from '../../common/index.js';
 import { runModel } from '../inference.js';
 import { decodeImage } from '../../data/index.js';
-import { procedureFor, type PixelImage } from '../../preprocess/index.js';
-import { describeLogits, DIGIT_THRESHOLD, toModelSide } from '../../runtime/index.js';
-import type { ModelRegistry } from '../model-registry.js';
+import type { PixelImage } from '../../preprocess/index.js';
+import { describeLogits, DIGIT_THRESHOLD, inputShapeOf, toModelInput, type InputShape } from '../../runtime/index.js';
+import type { LoadedModel, ModelRegistry } from '../model-registry.js';
 import type { PicturePool } from '../picture-pool.js';
 import { requireContentType, requireModel } from '../inference.js';
 
@@ -61,25 +62,60 @@ function thresholdOf(value: string | string[] | undefined): number {
   return threshold;
 }
 
+function sameShape(a: InputShape, b: InputShape): boolean {
+  return a.every((d, i) => d === b[i]);
+}
+
+/**
+ * `model`, when it reads digits (its procedure is MNIST's); read-digits on a model of anything else would read
+ * any picture as a string of its classes.
+ * @throws CnnxError NOT_A_DIGIT_MODEL
+ */
+function requireDigitModel(model: LoadedModel): LoadedModel {
+  const { procedure, dataset } = model.signature;
+  if (procedure !== 'mnist') {
+    throw new CnnxError(
+      `model '${model.name}' is not a digit model (trained on ${dataset ?? 'unknown data'}, its pictures are ` +
+        `prepared by '${procedure}'): read-digits reads handwritten digits only; use /v1/models/${model.name}/classify`,
+      'NOT_A_DIGIT_MODEL',
+    );
+  }
+  return model;
+}
+
 export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistry, pictures: PicturePool): void {
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
   app.post<{ Params: { name: string } }>('/v1/models/:name/classify', async (request) => {
     requireModel(registry, request.params.name);
     const image = await imageFrom(request);
-    const procedure = procedureFor(requireModel(registry, request.params.name).signature.dataset);
-    const prepared = await pictures.prepareInput(image, procedure);
-    if ('nothing' in prepared) throw new CnnxError(`nothing to classify: ${prepared.nothing}`, 'NOTHING_TO_CLASSIFY');
-    const model = requireModel(registry, request.params.name); // after preparing: a reload may have happened
-    const side = model.signature.inputShape[2]!;
-    const logits = await runModel(model, toModelSide(prepared.input, side), 1);
-    return describeLogits(logits, model.signature.labels, 3, model.signature.outputKind);
+    let model = requireModel(registry, request.params.name);
+    // A reload while the picture is prepared may change the procedure or input shape: then it is prepared again.
+    for (let attempt = 0; ; attempt++) {
+      const { procedure } = model.signature;
+      const shape = inputShapeOf(model.signature);
+      const prepared = await pictures.prepareInput(image, procedure, shape);
+      if ('nothing' in prepared) throw new CnnxError(`nothing to classify: ${prepared.nothing}`, 'NOTHING_TO_CLASSIFY');
+      const current = requireModel(registry, request.params.name); // after preparing: a reload may have happened
+      const same = current.signature.procedure === procedure && sameShape(inputShapeOf(current.signature), shape);
+      if (same) {
+        const input = procedure === 'resize' ? prepared.input : toModelInput(prepared.input, shape);
+        const logits = await runModel(current, input, 1);
+        return describeLogits(logits, current.signature.labels, 3, current.signature.outputKind);
+      }
+      if (attempt === 2) {
+        throw new CnnxError(`model '${current.name}' changed while the picture was prepared; retry`, 'SHUTTING_DOWN', {
+          retryAfter: 1,
+        });
+      }
+      model = current;
+    }
   });
 
   app.post<{ Params: { name: string }; Querystring: { threshold?: string | string[] } }>(
     '/v1/models/:name/read-digits',
     async (request) => {
-      requireModel(registry, request.params.name);
+      requireDigitModel(requireModel(registry, request.params.name));
       const threshold = thresholdOf(request.query.threshold);
       const image = await imageFrom(request);
       const reading = await pictures.segmentDigits(image);
@@ -90,11 +126,12 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
           'BAD_REQUEST',
         );
       }
-      const model = requireModel(registry, request.params.name);
+      const model = requireDigitModel(requireModel(registry, request.params.name));
       if (segments.length === 0) return { text: '', digits: [], ignored: reading.ignored };
-      const side = model.signature.inputShape[2]!;
-      const batch = new Float32Array(segments.length * side * side);
-      segments.forEach((s, i) => batch.set(toModelSide(s.input, side), i * side * side));
+      const shape = inputShapeOf(model.signature);
+      const size = shape[0] * shape[1] * shape[2];
+      const batch = new Float32Array(segments.length * size);
+      segments.forEach((s, i) => batch.set(toModelInput(s.input, shape), i * size));
       const logits = await runModel(model, batch, segments.length);
       const classes = model.signature.classes;
       const digits = segments.map((segment, i) => {

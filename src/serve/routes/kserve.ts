@@ -274,6 +274,8 @@ export async function registerKserveRoutes(
           execution_provider: model.session.ep,
           sha256: model.sha256,
           dataset: model.signature.dataset ?? null,
+          // How a picture becomes this model's input (`mnist`, `fit` or `resize`): what the web page prepares by.
+          procedure: model.signature.procedure,
         },
       };
     });

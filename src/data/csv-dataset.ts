@@ -1,0 +1,333 @@
+/**
+ * Pictures from a CSV file, one per row: a label column and pixel columns, each pixel an integer 0-255 (the layout
+ * of Kaggle's digit recognizer and of the Fashion-MNIST CSVs).
+ *
+ * - Header: the first row is a header when it names a column `label` (any case) or when none of its pixel fields
+ *   is a number. The label column is the one named `label`, wherever it is; without one, the first column.
+ * - Pixels: row-major; an RGB picture gives r, g, b of each pixel in turn (HWC, as a split stores them).
+ * - Size, from the number N of pixel columns: with a size [h, w] given, N = h*w is a gray and N = 3*h*w an RGB
+ *   h x w picture; otherwise N = s*s is a gray s x s picture and N = 3*s*s an RGB one (no N is both).
+ * - Labels: when every label is an unsigned integer, the classes are "0", "1", ... up to the largest (by value,
+ *   leading zeros dropped; at most 254, and in training data every value in between needs rows); otherwise labels
+ *   are names and the classes are the distinct names in code point order.
+ * - The file is read line by line (a stream), the pixels into one byte array; blank lines are skipped, a UTF-8 BOM
+ *   is dropped, and fields may be quoted ("a ""b""").
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { CnnxError, messageOf } from '../common/index.js';
+import { pictureToPixels, type PixelImage } from '../preprocess/index.js';
+import { byCodePoint, type RenderTarget } from './image-folder.js';
+
+/** The most classes a model takes (labels are bytes); integer labels run 0 to MAX_CLASSES - 1. */
+export const MAX_CLASSES = 255;
+
+/** A CSV file's rows, parsed and checked. */
+export interface CsvTable {
+  /** The file, absolute. */
+  file: string;
+  count: number;
+  /** Pixel columns per row. */
+  columns: number;
+  /** [count, columns] bytes, as the rows give them. */
+  pixels: Uint8Array;
+  /** Each row's label, trimmed and unquoted. */
+  labels: string[];
+  /** The line (1-based) of each distinct label's first row. */
+  firstLine: Map<string, number>;
+  /** The header's name of the label column; undefined without a header. */
+  labelName?: string;
+}
+
+const fault = (file: string, line: number, why: string) =>
+  new CnnxError(`${file} line ${line}: ${why}`, 'DATA_BAD_CSV');
+
+/** Fields of a line with double quotes: `"a,b"` is one field, `""` inside quotes one quote. */
+function splitQuoted(line: string): string[] {
+  const fields: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]!;
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') {
+      fields.push(field);
+      field = '';
+    } else field += c;
+  }
+  fields.push(field);
+  return fields;
+}
+
+const splitFields = (line: string) => (line.includes('"') ? splitQuoted(line) : line.split(','));
+
+/** A pixel field's value, or undefined when it is not an integer 0-255. */
+function pixelValue(field: string): number | undefined {
+  const text = field.trim();
+  if (!/^\d{1,3}$/.test(text)) return undefined;
+  const value = Number(text);
+  return value <= 255 ? value : undefined;
+}
+
+/** What is wrong with a row, checked field by field (the slow path, for quoted lines and for faults). */
+function rowFault(fields: string[], expected: number, labelColumn: number): string | undefined {
+  if (fields.length !== expected)
+    return `${fields.length} fields, expected ${expected} (a label and ${expected - 1} pixels)`;
+  if (fields[labelColumn]!.trim() === '') return 'empty label';
+  for (const [k, field] of fields.entries()) {
+    if (k !== labelColumn && pixelValue(field) === undefined) {
+      return `field ${k + 1} is "${field.length > 20 ? `${field.slice(0, 20)}...` : field}", not a pixel value (an integer 0-255)`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Reads an unquoted row's pixels into `out` at `offset` and returns its label; undefined when the row is not
+ * plainly valid (the caller then finds the fault field by field).
+ */
+function scanRow(line: string, expected: number, labelColumn: number, out: Uint8Array, offset: number) {
+  let field = 0;
+  let value = 0;
+  let digits = 0;
+  let after = false; // spaces after the digits
+  let valid = true;
+  let start = 0;
+  let label: string | undefined;
+  let p = offset;
+  for (let i = 0; i <= line.length; i++) {
+    const c = i < line.length ? line.charCodeAt(i) : 44;
+    if (c === 44) {
+      if (field === labelColumn) label = line.slice(start, i).trim();
+      else if (digits === 0 || digits > 3 || value > 255 || field >= expected) valid = false;
+      else out[p++] = value;
+      field++;
+      value = digits = 0;
+      after = false;
+      start = i + 1;
+    } else if (field !== labelColumn) {
+      if (c >= 48 && c <= 57 && !after) {
+        value = value * 10 + c - 48;
+        digits++;
+      } else if (c === 32 || c === 9) after = digits > 0;
+      else valid = false;
+    }
+  }
+  return valid && field === expected && label ? label : undefined;
+}
+
+/**
+ * Reads and checks every row of a CSV file.
+ * @throws CnnxError naming the file (and line): DATA_UNREADABLE, DATA_BAD_CSV for an empty file, a header with no
+ *   row, a row with the wrong number of fields, an empty label, or a pixel that is not an integer 0-255
+ */
+export async function readCsvTable(file: string): Promise<CsvTable> {
+  const unreadable = (error: unknown) =>
+    new CnnxError(
+      `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})`,
+      'DATA_UNREADABLE',
+    );
+  const info = await stat(file).catch((error: unknown) => {
+    throw unreadable(error);
+  });
+  const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
+  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  let expected = 0;
+  let labelColumn = 0;
+  let labelName: string | undefined;
+  let columns = 0;
+  let pixels = new Uint8Array(0);
+  const labels: string[] = [];
+  const firstLine = new Map<string, number>();
+  let lineNumber = 0;
+  const addRow = (line: string) => {
+    let offset = labels.length * columns;
+    if (offset + columns > pixels.length) {
+      const grown = new Uint8Array(Math.max(Math.ceil(pixels.length * 1.5), offset + columns * 1024));
+      grown.set(pixels);
+      pixels = grown;
+    }
+    let label = line.includes('"') ? undefined : scanRow(line, expected, labelColumn, pixels, offset);
+    if (label === undefined) {
+      const fields = splitFields(line);
+      const why = rowFault(fields, expected, labelColumn);
+      if (why !== undefined) throw fault(file, lineNumber, why);
+      label = fields[labelColumn]!.trim();
+      for (const [k, field] of fields.entries()) if (k !== labelColumn) pixels[offset++] = pixelValue(field)!;
+    }
+    labels.push(label);
+    if (!firstLine.has(label)) firstLine.set(label, lineNumber);
+  };
+  try {
+    for await (const raw of lines) {
+      lineNumber++;
+      const line = lineNumber === 1 && raw.startsWith('\uFEFF') ? raw.slice(1) : raw;
+      if (line.trim() === '') continue;
+      if (expected === 0) {
+        const fields = splitFields(line);
+        expected = fields.length;
+        columns = expected - 1;
+        if (columns === 0) {
+          throw fault(file, lineNumber, 'one field; a row is a label, then pixel values (integers 0-255)');
+        }
+        const named = fields.findIndex((field) => field.trim().toLowerCase() === 'label');
+        labelColumn = Math.max(named, 0);
+        const numbers = fields.filter((field, k) => k !== labelColumn && /^\s*-?\d+(\.\d*)?\s*$/.test(field));
+        // Room for the rows the file's size suggests, so the array is seldom grown.
+        pixels = new Uint8Array(Math.ceil((info.size / (line.length + 1)) * 1.05 + 1) * columns);
+        if (named >= 0 || numbers.length === 0) {
+          labelName = fields[labelColumn]!.trim();
+          continue;
+        }
+      }
+      addRow(line);
+    }
+  } catch (error) {
+    if (error instanceof CnnxError) throw error;
+    throw unreadable(error);
+  } finally {
+    lines.close();
+    stream.destroy();
+  }
+  if (expected === 0) {
+    throw new CnnxError(
+      `${file}: empty file; expected a row per picture: a label, then pixel values 0-255`,
+      'DATA_BAD_CSV',
+    );
+  }
+  if (labels.length === 0) throw new CnnxError(`${file}: a header and no rows`, 'DATA_BAD_CSV');
+  const used = labels.length * columns;
+  return {
+    file,
+    count: labels.length,
+    columns,
+    pixels: pixels.length > used * 1.05 ? pixels.slice(0, used) : pixels.subarray(0, used),
+    labels,
+    firstLine,
+    ...(labelName === undefined ? {} : { labelName }),
+  };
+}
+
+/** A CSV's classes and each row's index into them. */
+export interface CsvClasses {
+  classes: string[];
+  labels: Uint8Array;
+  /** The line of each class's first row. */
+  lines: number[];
+}
+
+/**
+ * The classes of a table's labels (see the module's comment). With `dense` (training data), integer labels must
+ * cover every value from 0 to the largest.
+ * @throws CnnxError naming the file: DATA_CLASS_COUNT for more than MAX_CLASSES classes or an integer label over
+ *   MAX_CLASSES - 1; DATA_EMPTY_CLASS for a value with no rows (with `dense`)
+ */
+export function csvClasses(table: CsvTable, dense: boolean): CsvClasses {
+  const distinct = [...table.firstLine.keys()];
+  const integers = distinct.every((label) => /^\d+$/.test(label));
+  const nameOf = integers ? (label: string) => String(Number(label)) : (label: string) => label;
+  const lineOf = new Map<string, number>();
+  for (const [label, line] of table.firstLine) {
+    const name = nameOf(label);
+    lineOf.set(name, Math.min(line, lineOf.get(name) ?? Infinity));
+  }
+  let classes: string[];
+  if (integers) {
+    const values = [...lineOf.keys()].map(Number).sort((a, b) => a - b);
+    const max = values.at(-1)!;
+    if (max >= MAX_CLASSES) {
+      throw new CnnxError(
+        `${table.file} line ${lineOf.get(String(max))}: label ${max}; integer labels run from 0 to ${MAX_CLASSES - 1} (at most ${MAX_CLASSES} classes)`,
+        'DATA_CLASS_COUNT',
+      );
+    }
+    if (dense) {
+      const missing = Array.from({ length: max + 1 }, (_, value) => value).find((value) => !lineOf.has(String(value)));
+      if (missing !== undefined) {
+        throw new CnnxError(
+          `${table.file}: no row has label ${missing}, but labels run from 0 to ${max}: class ${missing} would be empty; renumber the labels or add rows`,
+          'DATA_EMPTY_CLASS',
+        );
+      }
+      classes = Array.from({ length: max + 1 }, (_, value) => String(value));
+    } else classes = values.map(String);
+  } else {
+    classes = [...lineOf.keys()].sort(byCodePoint);
+    if (classes.length > MAX_CLASSES) {
+      throw new CnnxError(
+        `${table.file}: ${classes.length} distinct labels; at most ${MAX_CLASSES} classes`,
+        'DATA_CLASS_COUNT',
+      );
+    }
+  }
+  const index = new Map(classes.map((name, i) => [name, i]));
+  const byLabel = new Map(distinct.map((label) => [label, index.get(nameOf(label))!]));
+  const labels = Uint8Array.from(table.labels, (label) => byLabel.get(label)!);
+  return { classes, labels, lines: classes.map((name) => lineOf.get(name)!) };
+}
+
+/** A CSV picture's own size and channels. */
+export interface CsvGeometry {
+  height: number;
+  width: number;
+  channels: 1 | 3;
+}
+
+/**
+ * The size of the table's pictures from its number of pixel columns (see the module's comment).
+ * @throws CnnxError DATA_BAD_CSV when the count makes no picture
+ */
+export function csvGeometry(table: CsvTable, size?: readonly [number, number]): CsvGeometry {
+  const n = table.columns;
+  if (size !== undefined) {
+    const [height, width] = size;
+    if (n === height * width) return { height, width, channels: 1 };
+    if (n === 3 * height * width) return { height, width, channels: 3 };
+  }
+  const side = (count: number) => {
+    const s = Math.round(Math.sqrt(count));
+    return s * s === count ? s : undefined;
+  };
+  const gray = side(n);
+  if (gray !== undefined) return { height: gray, width: gray, channels: 1 };
+  const rgb = n % 3 === 0 ? side(n / 3) : undefined;
+  if (rgb !== undefined) return { height: rgb, width: rgb, channels: 3 };
+  const sized =
+    size === undefined
+      ? ''
+      : ` a ${size[0]}x${size[1]} one (${size[0] * size[1]} gray or ${3 * size[0] * size[1]} RGB values), nor`;
+  throw new CnnxError(
+    `${table.file}: ${n} pixel columns make neither${sized} a square picture (side x side gray or 3 x side x side RGB values); give the pictures' --image-size HxW`,
+    'DATA_BAD_CSV',
+  );
+}
+
+/**
+ * The table's pictures at `target` ([count, height, width, channels] bytes, converted with pictureToPixels when
+ * they differ from `own`). With `stop`, resolves undefined as soon as `stop` is true of a row's picture.
+ */
+export function renderCsv(
+  table: CsvTable,
+  own: CsvGeometry,
+  target: RenderTarget,
+  stop?: (picture: PixelImage) => boolean,
+): Uint8Array | undefined {
+  const same = own.channels === target.channels && own.height === target.height && own.width === target.width;
+  if (same && stop === undefined) return table.pixels;
+  const size = target.height * target.width * target.channels;
+  const out = same ? table.pixels : new Uint8Array(table.count * size);
+  for (let i = 0; i < table.count; i++) {
+    const data = table.pixels.subarray(i * table.columns, (i + 1) * table.columns);
+    const picture = { width: own.width, height: own.height, channels: own.channels, data };
+    if (stop?.(picture)) return undefined;
+    if (!same) out.set(pictureToPixels(picture, target.channels, target.height, target.width), i * size);
+  }
+  return out;
+}
