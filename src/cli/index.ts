@@ -45,7 +45,7 @@ export const COMMANDS = Object.freeze({
     load: async (): Promise<Register> => (await import('./commands/demo.js')).registerDemo,
   },
   data: {
-    summary: 'inspect the datasets (MNIST, Fashion-MNIST)',
+    summary: 'inspect a dataset (MNIST, Fashion-MNIST, or your own pictures)',
     load: async (): Promise<Register> => (await import('./commands/data.js')).registerData,
   },
 } satisfies Record<string, { summary: string; load: () => Promise<Register> }>);

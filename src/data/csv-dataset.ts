@@ -149,7 +149,10 @@ export async function readCsvTable(file: string): Promise<CsvTable> {
   let lineNumber = 0;
   const addRow = (line: string) => {
     let offset = labels.length * columns;
-    if (offset + columns > pixels.length) {
+    if (pixels.length === 0) {
+      // Room for as many rows as the file's size suggests from the first one, so the array is seldom grown.
+      pixels = new Uint8Array(Math.ceil((info.size / (line.length + 1)) * 1.1 + 16) * columns);
+    } else if (offset + columns > pixels.length) {
       const grown = new Uint8Array(Math.max(Math.ceil(pixels.length * 1.5), offset + columns * 1024));
       grown.set(pixels);
       pixels = grown;
@@ -180,8 +183,6 @@ export async function readCsvTable(file: string): Promise<CsvTable> {
         const named = fields.findIndex((field) => field.trim().toLowerCase() === 'label');
         labelColumn = Math.max(named, 0);
         const numbers = fields.filter((field, k) => k !== labelColumn && /^\s*-?\d+(\.\d*)?\s*$/.test(field));
-        // Room for the rows the file's size suggests, so the array is seldom grown.
-        pixels = new Uint8Array(Math.ceil((info.size / (line.length + 1)) * 1.05 + 1) * columns);
         if (named >= 0 || numbers.length === 0) {
           labelName = fields[labelColumn]!.trim();
           continue;

@@ -49,7 +49,7 @@ const FASHION_MNIST_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaw
  * Where Debian's `dataset-fashion-mnist` package installs the official files (gzip, recompressed by Debian: their
  * decompressed content is what is pinned); `CNNX_SYSTEM_FASHION_MNIST_DIR` names another folder (or none, when empty).
  */
-export const SYSTEM_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
+const SYSTEM_FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
 export interface Dataset {
   /** `mnist`, `fashion-mnist`, or the user's dataset's name (its folder's or CSV file's name). */

@@ -5,9 +5,9 @@
  * - A class is a folder; its pictures are the PNG, JPEG and WebP files (by extension, any case) anywhere below it,
  *   subfolders included, as torchvision and Keras walk them. Hidden files and folders (a leading `.`) and files of
  *   other extensions are skipped and counted.
- * - Order: classes by folder name, pictures within a class by path below the class folder, both compared by
- *   Unicode code point (as Python's `sorted`, hence ImageFolder, orders them; JavaScript's default sort compares
- *   UTF-16 units instead).
+ * - Order, as torchvision's ImageFolder sorts (Python compares strings by Unicode code point; JavaScript's default
+ *   sort compares UTF-16 units instead): classes by folder name; within a class, folder by folder (the class folder
+ *   first, then its subfolders by path), and by file name within each folder.
  * - Decoding: decodeImage (sharp), then pictureToPixels, several pictures in flight at once.
  */
 import { open, readdir, readFile, stat } from 'node:fs/promises';
@@ -92,24 +92,35 @@ async function entriesOf(dir: string): Promise<{ folders: string[]; files: strin
   return { folders: folders.sort(byCodePoint), files: files.sort(byCodePoint), hidden };
 }
 
-/** Paths of the pictures below `dir` (relative to it, in code point order), and how many files were skipped. */
-async function picturesBelow(dir: string, prefix = ''): Promise<{ pictures: string[]; skipped: number }> {
-  const { folders, files, hidden } = await entriesOf(join(dir, prefix));
-  const pictures: string[] = [];
-  let skipped = hidden;
-  for (const name of files) {
-    if (PICTURE_EXTENSIONS.includes(extname(name).toLowerCase())) pictures.push(prefix + name);
-    else skipped++;
-  }
-  for (const folder of folders) {
-    const below = await picturesBelow(dir, `${prefix}${folder}/`);
-    pictures.push(...below.pictures);
-    skipped += below.skipped;
-  }
-  return { pictures: pictures.sort(byCodePoint), skipped };
+/**
+ * Paths of the pictures below `dir` (relative to it) in torchvision's order: folder by folder, the folders' paths in
+ * code point order (`dir` itself first), the file names within each in code point order; and how many files were
+ * skipped.
+ */
+async function picturesBelow(dir: string): Promise<{ pictures: string[]; skipped: number }> {
+  const groups: { folder: string; pictures: string[] }[] = [];
+  let skipped = 0;
+  const walk = async (folder: string) => {
+    const { folders, files, hidden } = await entriesOf(join(dir, folder));
+    const prefix = folder === '' ? '' : `${folder}/`;
+    skipped += hidden;
+    const pictures: string[] = [];
+    for (const name of files) {
+      if (PICTURE_EXTENSIONS.includes(extname(name).toLowerCase())) pictures.push(prefix + name);
+      else skipped++;
+    }
+    groups.push({ folder, pictures });
+    for (const below of folders) await walk(prefix + below);
+  };
+  await walk('');
+  groups.sort((a, b) => byCodePoint(a.folder, b.folder));
+  return { pictures: groups.flatMap((group) => group.pictures), skipped };
 }
 
-/** `work(item, index)` for every item, at most `limit` at once; the first failure rejects (others finish first). */
+/**
+ * `work(item, index)` for every item, at most `limit` at once; resolves true when `work` resolved true for one (the
+ * rest are then not started). The first failure stops the others starting new items, and rejects once they finish.
+ */
 async function forEachInFlight<T>(
   items: readonly T[],
   limit: number,
@@ -117,15 +128,21 @@ async function forEachInFlight<T>(
 ): Promise<boolean> {
   let next = 0;
   let stopped = false;
+  let failed = false;
   const worker = async () => {
-    while (!stopped && next < items.length) {
+    while (!stopped && !failed && next < items.length) {
       const index = next++;
-      if ((await work(items[index]!, index)) === true) stopped = true;
+      try {
+        if ((await work(items[index]!, index)) === true) stopped = true;
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
     }
   };
   const results = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, worker));
-  const failed = results.find((result) => result.status === 'rejected');
-  if (failed) throw (failed as PromiseRejectedResult).reason;
+  const rejected = results.find((result) => result.status === 'rejected');
+  if (rejected) throw (rejected as PromiseRejectedResult).reason;
   return stopped;
 }
 

@@ -24,10 +24,10 @@
  *   of data that is gone stay until `<dataDir>/user-data/` is deleted.
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { homedir, totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { CnnxError, messageOf, writeFileAtomic } from '../common/index.js';
+import { CnnxError, messageOf, produceFileAtomic } from '../common/index.js';
 import type { PixelImage } from '../preprocess/index.js';
 import { csvClasses, csvGeometry, MAX_CLASSES, readCsvTable, renderCsv } from './csv-dataset.js';
 import type { Dataset } from './datasets.js';
@@ -55,7 +55,10 @@ const MAX_OWN_SIDE = 512;
 const MEMORY_SHARE = 0.5;
 /** Largest `size` side. */
 const MAX_SIDE = 4096;
+/** The cache files' first line; a new number when decoding or conversion changes, so old files are not read. */
 const CACHE_MAGIC = 'cnnx user data 1\n';
+/** Largest cache header read (class names and sources): a larger length is damage. */
+const MAX_CACHE_HEADER = 1 << 24;
 /** Fewest pictures cached in the default cache folder (smaller data decodes in about a second). */
 const CACHE_MIN_PICTURES = 1000;
 
@@ -123,6 +126,9 @@ interface Listed {
 }
 
 const count = (n: number, what: string) => `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : 's'}`;
+/** Class names for a message, the first dozen. */
+const listed12 = (names: readonly string[]) =>
+  names.length > 12 ? `${names.slice(0, 12).join(', ')}, ...` : names.join(', ');
 
 function folderListed(folders: ClassFolders, label: string, log: (message: string) => void): Listed {
   return {
@@ -186,7 +192,8 @@ async function listData(
   const kind = await kindOf(path, 'the data');
   if (!kind.folder) return { train: csvListed(path, kind, options.size) };
   const layout = await openImageFolder(path);
-  for (const name of layout.ignored) log(`not read: ${join(path, name)} (only ${layout.trainName}/ and test/ are)`);
+  const read = `${layout.trainName}/ and ${layout.testName ?? 'test'}/`;
+  for (const name of layout.ignored) log(`not read: ${join(path, name)} (only ${read} are)`);
   const trainLabel = layout.trainName === undefined ? '' : `: ${layout.trainName}/`;
   return {
     train: folderListed(layout.train, `image folder ${path}${trainLabel}`, log),
@@ -266,12 +273,11 @@ function checkMemory(path: string, pictures: number, target: RenderTarget): void
 /** The test part's labels as indices into the training classes. @throws CnnxError DATA_UNKNOWN_CLASS */
 function testLabelsIn(test: Part, trainClasses: readonly string[]): Uint8Array {
   const index = new Map(trainClasses.map((name, i) => [name, i]));
-  const shown = trainClasses.length > 12 ? `${trainClasses.slice(0, 12).join(', ')}, ...` : trainClasses.join(', ');
   const mapping = test.classes.map((name, i) => {
     const found = index.get(name);
     if (found === undefined) {
       throw new CnnxError(
-        `${test.whereClass(i)}: test class "${name}" is not a class of the training data (${shown})`,
+        `${test.whereClass(i)}: test class "${name}" is not a class of the training data (${listed12(trainClasses)})`,
         'DATA_UNKNOWN_CLASS',
       );
     }
@@ -315,7 +321,7 @@ export async function loadUserDataset(path: string, options: UserDataOptions = {
   }
   const listed = test === undefined ? [data.train] : [data.train, test];
   const skipped = listed.reduce((sum, part) => sum + part.skipped, 0);
-  if (skipped > 0) log(`skipped ${count(skipped, 'file')} in ${abs} (hidden, or not .png, .jpg, .jpeg or .webp)`);
+  if (skipped > 0) log(`skipped ${count(skipped, 'file')} of ${abs} (hidden, or not .png, .jpg, .jpeg or .webp)`);
 
   const cache = cacheFiles(options.dataDir ?? defaultDataDir(), name, abs, testPath, options, listed);
   const cached = await readCache(cache.file, cache.fingerprint);
@@ -327,7 +333,7 @@ export async function loadUserDataset(path: string, options: UserDataOptions = {
   const train = await data.train.open('train');
   if (train.classes.length < 2 || train.classes.length > MAX_CLASSES) {
     throw new CnnxError(
-      `${abs}: ${count(train.classes.length, 'class')} (${train.classes.join(', ')}); a classifier needs 2 to ${MAX_CLASSES}`,
+      `${abs}: ${count(train.classes.length, 'class')} (${listed12(train.classes)}); a classifier needs 2 to ${MAX_CLASSES}`,
       'DATA_CLASS_COUNT',
     );
   }
@@ -343,7 +349,7 @@ export async function loadUserDataset(path: string, options: UserDataOptions = {
   let rendered = await renderParts(parts, { channels, height, width }, { stop, own });
   if (rendered === undefined) {
     channels = 3;
-    log('the pictures are in colour: decoding them as RGB');
+    log('the pictures are in colour: reading them as RGB');
     checkMemory(abs, pictures, { channels, height, width });
     rendered = (await renderParts(parts, { channels, height, width }, { own }))!;
   }
@@ -418,7 +424,10 @@ function cacheFiles(
 
 type SplitShape = Omit<Split, 'pixels' | 'labels'>;
 
-/** Layout: CACHE_MAGIC, a uint32 (LE) header length, the JSON header, then train pixels, labels, test pixels, labels. */
+/**
+ * Layout: CACHE_MAGIC, a uint32 (LE) header length, the JSON header, then train pixels, train labels, test pixels,
+ * test labels. Written piece by piece (no copy of the pixels; a file may exceed a Buffer's or readFile's limits).
+ */
 async function writeCache(file: string, fingerprint: string, dataset: UserDataset): Promise<void> {
   const shape = ({ count, rows, cols, channels }: Split): SplitShape => ({ count, rows, cols, channels });
   const { train, test, ...described } = dataset;
@@ -427,41 +436,58 @@ async function writeCache(file: string, fingerprint: string, dataset: UserDatase
   );
   const length = Buffer.alloc(4);
   length.writeUInt32LE(header.length);
-  const parts = [Buffer.from(CACHE_MAGIC), length, header, train.pixels, train.labels, test.pixels, test.labels];
-  await writeFileAtomic(file, Buffer.concat(parts));
+  const pieces = [Buffer.from(CACHE_MAGIC), length, header, train.pixels, train.labels, test.pixels, test.labels];
+  await produceFileAtomic(file, async (temporary) => {
+    const handle = await open(temporary, 'w');
+    try {
+      for (const piece of pieces) await handle.writeFile(piece);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  });
+}
+
+interface CacheHeader {
+  fingerprint: string;
+  dataset: Omit<UserDataset, 'train' | 'test'>;
+  train: SplitShape;
+  test: SplitShape;
 }
 
 /** The cached dataset, or undefined when there is none, it was made from other files, or it is damaged. */
 async function readCache(file: string, fingerprint: string): Promise<UserDataset | undefined> {
-  const bytes = await readFile(file).catch(() => undefined);
-  if (bytes === undefined || bytes.subarray(0, CACHE_MAGIC.length).toString() !== CACHE_MAGIC) return undefined;
+  const handle = await open(file, 'r').catch(() => undefined);
+  if (handle === undefined) return undefined;
   try {
-    let at = CACHE_MAGIC.length;
-    const length = bytes.readUInt32LE(at);
-    at += 4;
-    const header = JSON.parse(bytes.subarray(at, at + length).toString()) as {
-      fingerprint: string;
-      dataset: Omit<UserDataset, 'train' | 'test'>;
-      train: SplitShape;
-      test: SplitShape;
-    };
-    at += length;
-    if (header.fingerprint !== fingerprint) return undefined;
-    const take = (n: number) => {
-      if (at + n > bytes.length) throw new RangeError('truncated');
-      const view = new Uint8Array(bytes.buffer, bytes.byteOffset + at, n);
+    let at = 0;
+    /** The next `n` bytes of the file. @throws RangeError when the file ends first */
+    const take = async (n: number) => {
+      const bytes = new Uint8Array(n);
+      for (let done = 0; done < n;) {
+        const { bytesRead } = await handle.read(bytes, done, Math.min(n - done, 1 << 30), at + done);
+        if (bytesRead === 0) throw new RangeError('truncated');
+        done += bytesRead;
+      }
       at += n;
-      return view;
+      return bytes;
     };
-    const split = (shape: SplitShape): Split => ({
+    if (Buffer.from(await take(CACHE_MAGIC.length)).toString() !== CACHE_MAGIC) return undefined;
+    const length = Buffer.from(await take(4)).readUInt32LE(0);
+    if (length > MAX_CACHE_HEADER) return undefined;
+    const header = JSON.parse(Buffer.from(await take(length)).toString()) as CacheHeader;
+    if (header.fingerprint !== fingerprint) return undefined;
+    const split = async (shape: SplitShape): Promise<Split> => ({
       ...shape,
-      pixels: take(shape.count * shape.rows * shape.cols * shape.channels),
-      labels: take(shape.count),
+      pixels: await take(shape.count * shape.rows * shape.cols * shape.channels),
+      labels: await take(shape.count),
     });
-    const train = split(header.train);
-    const test = split(header.test);
-    return at === bytes.length ? { ...header.dataset, train, test } : undefined;
+    const train = await split(header.train);
+    const test = await split(header.test);
+    return at === (await handle.stat()).size ? { ...header.dataset, train, test } : undefined;
   } catch {
     return undefined;
+  } finally {
+    await handle.close();
   }
 }

@@ -8,6 +8,6 @@ export type {
   ScheduleName,
   TrainingDefaults,
 } from './spec.js';
-export { MODELS, MODEL_NAMES, getModelSpec, type DataShape } from './registry.js';
+export { MODELS, MODEL_NAMES, getModelSpec } from './registry.js';
 export { countParameters, formatShapes, layerShapes, parameterSpecs, type ParameterSpec } from './shapes.js';
 export { foldBatchNormValues, inferenceSpec, layerPlan, type PlanStep } from './layer-plan.js';

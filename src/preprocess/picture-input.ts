@@ -14,9 +14,6 @@
 import { resample } from './gray-image.js';
 import type { PixelImage } from './ink.js';
 
-/** Channels a model input may have: gray or RGB. */
-export type InputChannels = 1 | 3;
-
 /**
  * A picture -> [height, width, channels] bytes (row-major, interleaved), as described above.
  * @throws RangeError for a pixel buffer that does not match its size, or an output size or channel count that is not

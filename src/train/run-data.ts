@@ -15,7 +15,7 @@ import {
   type Split,
 } from '../data/index.js';
 import { getModelSpec, type ModelSpec } from '../models/index.js';
-import type { EpochMetrics, SelectOn, TrainConfig } from './run-dir.js';
+import type { SelectOn, TrainConfig } from './run-dir.js';
 
 /** Fraction of the training data held out for validation when none is given. */
 export const DEFAULT_VAL_SPLIT = 0.1;
@@ -87,11 +87,6 @@ export function runSplits(dataset: Dataset, config: TrainConfig): RunSplits {
   const train = limitSplit(dataset.train, config.limit);
   const { kept, held } = stratifiedSplit(train, config.valSplit ?? DEFAULT_VAL_SPLIT, config.seed);
   return { train: kept, selection: held, test, selectOn };
-}
-
-/** The accuracy an epoch is chosen by. */
-export function selectionAccuracy(metrics: EpochMetrics, selectOn: SelectOn): number {
-  return (selectOn === 'val' ? metrics.valAccuracy : metrics.testAccuracy) ?? -1;
 }
 
 /** The `cnnx train` command line that makes a run with `config`'s settings (recorded in the exported model). */

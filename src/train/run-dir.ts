@@ -28,7 +28,7 @@ export type SelectOn = 'val' | 'test';
 export const SELECT_ON: readonly SelectOn[] = ['val', 'test'];
 
 /** The user's own data a run trains on: a folder of class folders or a CSV, and how its pictures are read. */
-export interface UserData {
+interface UserData {
   /** Absolute path of the folder or CSV file. */
   path: string;
   /** A separate test set (folder or CSV), when one was given. */

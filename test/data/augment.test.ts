@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   createAugmenter,
+  DEFAULT_DISTORTIONS,
   DISTORTION_NAMES,
   iterateAugmentedBatches,
   iterateBatches,
@@ -192,13 +193,32 @@ describe('cnnx train --augment', () => {
       dir,
     ]);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stderr).toContain(`augment: ${DISTORTION_NAMES.join(', ')} (training images only)`);
+    expect(first.stderr).toContain(`augment: ${DEFAULT_DISTORTIONS.join(', ')} (training images only)`);
     const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as { augment?: string[] };
-    expect(config.augment).toEqual([...DISTORTION_NAMES]);
+    expect(config.augment).toEqual([...DEFAULT_DISTORTIONS]);
 
     const resumed = await cnnx(['train', '--resume', dir, '--epochs', '2', '--backend', 'wasm']);
     expect(resumed.code, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toContain(`augment: ${DISTORTION_NAMES.join(', ')} (training images only)`);
+    expect(resumed.stderr).toContain(`augment: ${DEFAULT_DISTORTIONS.join(', ')} (training images only)`);
     expect((await readMetrics(dir)).map((m) => m.epoch)).toEqual([1, 2]);
   }, 60_000);
+});
+
+describe('flip', () => {
+  it('mirrors about half the images left-right, exactly, and is not among the defaults', () => {
+    expect(DEFAULT_DISTORTIONS).not.toContain('flip');
+    const augmenter = createAugmenter(28, 28, { distortions: ['flip'], seed: 3 });
+    const pixels = Uint8Array.from({ length: 784 }, (_, i) => (i * 37) % 256);
+    const out = new Float32Array(784);
+    let mirrored = 0;
+    for (let index = 0; index < 200; index++) {
+      augmenter.distort(pixels, 0, 0, index, out, 0);
+      const same = out.every((v, i) => Math.abs(v - pixels[i]! / 255) < 1e-6);
+      const mirror = out.every((v, i) => Math.abs(v - pixels[Math.floor(i / 28) * 28 + 27 - (i % 28)]! / 255) < 1e-6);
+      expect(same !== mirror).toBe(true);
+      if (mirror) mirrored++;
+    }
+    expect(mirrored).toBeGreaterThan(70);
+    expect(mirrored).toBeLessThan(130);
+  });
 });

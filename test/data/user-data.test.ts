@@ -119,6 +119,20 @@ describe('image folders', () => {
     expect(data.classes).toEqual(['B', 'b', 'é', '\uFF5E', '\u{1F600}']);
   });
 
+  it("orders a class's pictures folder by folder, as torchvision does", async () => {
+    const dir = await folder('nested');
+    const files = ['b.png', 'a/x.png', 'a-b/y.png', 'a/c/z.png'];
+    const picked = indicesOf(mnist.train, 5, files.length);
+    for (const [k, file] of files.entries()) {
+      await writePicture(join(dir, 'train', 'five', file), pictureOf(mnist.train, picked[k]!));
+    }
+    await writeClassFolders(join(dir, 'train'), mnist.train, [6], 1);
+    await writeClassFolders(join(dir, 'test'), mnist.test, [6], 1);
+    const data = await loadUserDataset(dir);
+    expect(data.classes).toEqual(['6', 'five']);
+    expect(data.train.pixels.subarray(784)).toEqual(pixelsAt(mnist.train, picked));
+  });
+
   it('reads pictures in subfolders of a class folder, and skips hidden and other files, saying how many', async () => {
     const dir = await folder('skips');
     await writeClassFolders(dir, mnist.train, [3, 4], 3);
@@ -130,7 +144,7 @@ describe('image folders', () => {
     const messages: string[] = [];
     const data = await loadUserDataset(dir, { log: (m) => messages.push(m) });
     expect(classCounts(data.train.labels, 2).map((n, c) => n + classCounts(data.test.labels, 2)[c]!)).toEqual([4, 3]);
-    expect(messages).toContain(`skipped 4 files in ${dir} (hidden, or not .png, .jpg, .jpeg or .webp)`);
+    expect(messages).toContain(`skipped 4 files of ${dir} (hidden, or not .png, .jpg, .jpeg or .webp)`);
     expect(data.source).toMatch(/\(4 other files skipped\)$/);
   });
 });
@@ -146,7 +160,7 @@ describe('channels', () => {
     const messages: string[] = [];
     const data = await loadUserDataset(dir, { log: (m) => messages.push(m) });
     expect(data.train.channels).toBe(3);
-    expect(messages).toContain('the pictures are in colour: decoding them as RGB');
+    expect(messages).toContain('the pictures are in colour: reading them as RGB');
     const digit = pictureOf(mnist.train, gray).data;
     expect(data.train.pixels.subarray(0, 784 * 3)).toEqual(
       Uint8Array.from({ length: 784 * 3 }, (_, i) => digit[Math.floor(i / 3)]!),
@@ -256,8 +270,10 @@ describe('CSV files', () => {
       1989,
     );
     expect([withHeader.train, withHeader.test]).toEqual([all.kept, all.held]);
-    expect(withHeader.trainSource).toBe(`CSV ${join(dir, 'header.csv')} (30 rows, label column "label")`);
-    expect(plain.trainSource).toMatch(/\(30 rows, no header\)$/);
+    expect(withHeader.trainSource).toBe(
+      `CSV ${join(dir, 'header.csv')} (30 rows, label column "label"; 3 pictures held out as the test part)`,
+    );
+    expect(plain.trainSource).toMatch(/\(30 rows, no header; 3 pictures held out as the test part\)$/);
     expect(withHeader.files).toEqual([{ file: join(dir, 'header.csv'), checksum: 'not checked' }]);
   });
 
@@ -282,7 +298,7 @@ describe('CSV files', () => {
     await writeCsv(join(dir, 'first.csv'), rows);
     const first = await loadUserDataset(join(dir, 'first.csv'));
     expect([first.classes, first.train, first.test]).toEqual([data.classes, data.train, data.test]);
-    expect(data.trainSource).toMatch(/\(12 rows, label column "Label"\)$/);
+    expect(data.trainSource).toMatch(/\(12 rows, label column "Label"; /);
   });
 
   it('read RGB rows (r, g, b per pixel) as 3 channels, or as luma with channels 1', async () => {
@@ -536,6 +552,13 @@ describe('the test data and the cache', () => {
       ),
     ]);
     expect(second).toEqual(first);
+    // A damaged cache file is made again.
+    const [cacheFile] = await readdir(join(dataDir, 'user-data'));
+    const bytes = await readFile(join(dataDir, 'user-data', cacheFile!));
+    await writeFile(join(dataDir, 'user-data', cacheFile!), bytes.subarray(0, bytes.length - 1));
+    expect(await loadUserDataset(dir, { dataDir, log })).toEqual(first);
+    expect(messages).toHaveLength(1);
+    expect((await readFile(join(dataDir, 'user-data', cacheFile!))).length).toBe(bytes.length);
     // A different picture in place of one (new content, new modification time) is decoded again.
     await writePicture(join(dir, '0', '000.png'), pictureOf(mnist.train, indicesOf(mnist.train, 0, 10)[9]!));
     await utimes(join(dir, '0', '000.png'), new Date(), new Date(Date.now() + 5000));

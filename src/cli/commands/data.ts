@@ -11,6 +11,7 @@ import {
   loadUserDataset,
   type Dataset,
   type DatasetName,
+  type UserDataOptions,
   type UserDataset,
 } from '../../data/index.js';
 import {
@@ -39,13 +40,14 @@ async function datasetOf(options: InfoOptions, command: Command): Promise<Datase
     if (options.idxDir !== undefined) {
       throw new CnnxError('--idx-dir applies to --dataset; --data reads your own pictures', 'OPTION_CONFLICT');
     }
-    return loadUserDataset(options.data, {
+    const userOptions: UserDataOptions = {
       ...(options.testData !== undefined && { testPath: options.testData }),
       ...(options.channels !== undefined && { channels: options.channels }),
       ...(options.imageSize !== undefined && { size: options.imageSize }),
       ...(options.dataDir !== undefined && { dataDir: options.dataDir }),
       log,
-    });
+    };
+    return loadUserDataset(options.data, userOptions);
   }
   const userOnly = (['testData', 'channels', 'imageSize'] as const).filter((key) => options[key] !== undefined);
   if (userOnly.length > 0) {
@@ -70,7 +72,7 @@ async function datasetOf(options: InfoOptions, command: Command): Promise<Datase
 }
 
 export function registerData(program: Command): void {
-  const data = program.command('data').description('inspect the datasets (MNIST, Fashion-MNIST)');
+  const data = program.command('data').description('inspect a dataset (MNIST, Fashion-MNIST, or your own pictures)');
   const info = data
     .command('info')
     .description(
