@@ -1,6 +1,7 @@
 /** Parsers for CLI option values: each rejects a bad value with one line that says what was expected. */
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
+import { WORKING_SIDE } from '../preprocess/index.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -80,8 +81,8 @@ export interface UserDataFlags {
   imageSize?: [number, number];
 }
 
-/** Largest `--image-size` side. */
-const MAX_IMAGE_SIDE = 4096;
+/** Largest `--image-size` side: pictures are decoded to at most WORKING_SIDE a side, so more would only stretch them. */
+const MAX_IMAGE_SIDE = WORKING_SIDE;
 
 /** `--channels`: 1 or 3. */
 function channelCount(value: string): 1 | 3 {

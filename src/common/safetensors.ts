@@ -31,9 +31,10 @@ export function encodeSafetensors(tensors: TensorMap, metadata: Record<string, s
     header[name] = { dtype: 'F32', shape: tensor.shape, data_offsets: [offset, offset + size * 4] };
     offset += size * 4;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8); // keep the data 8-byte aligned
-  const headerBytes = new TextEncoder().encode(json);
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  // Pads the header with spaces, counted in UTF-8 bytes (a class name may be "carré"), so the data is 8-byte aligned.
+  const headerBytes = new Uint8Array(json.length + ((8 - ((8 + json.length) % 8)) % 8)).fill(0x20);
+  headerBytes.set(json);
   const out = new Uint8Array(8 + headerBytes.length + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
@@ -70,7 +71,8 @@ function decodeSafetensors(bytes: Uint8Array, file: string): { tensors: TensorMa
     const [begin, end] = entry.data_offsets;
     const size = entry.shape.reduce((a, b) => a * b, 1);
     if (end - begin !== size * 4 || dataStart + end > bytes.length) throw fail(`tensor '${name}' is truncated`);
-    const copy = bytes.slice(dataStart + begin, dataStart + end);
+    // A copy of its own (a Node Buffer's slice would share the file's memory, at any alignment).
+    const copy = Uint8Array.prototype.slice.call(bytes, dataStart + begin, dataStart + end);
     tensors.set(name, { shape: entry.shape, data: new Float32Array(copy.buffer, copy.byteOffset, size) });
   }
   return { tensors, metadata };

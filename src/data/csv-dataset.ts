@@ -5,14 +5,25 @@
  * - Header: the first row is a header when it names a column `label` (any case) or when none of its pixel fields
  *   is a number. The label column is the one named `label`, wherever it is; without one, the first column.
  * - Pixels: row-major; an RGB picture gives r, g, b of each pixel in turn (HWC, as a split stores them).
- * - Size, from the number N of pixel columns: with a size [h, w] given, N = h*w is a gray and N = 3*h*w an RGB
- *   h x w picture; otherwise N = s*s is a gray s x s picture and N = 3*s*s an RGB one (no N is both).
- * - Labels: when every label is an unsigned integer, the classes are "0", "1", ... up to the largest (by value,
- *   leading zeros dropped; at most 254, and in training data every value in between needs rows); otherwise labels
- *   are names and the classes are the distinct names in code point order.
- * - The file is read line by line (a stream), the pixels into one byte array; blank lines are skipped, a UTF-8 BOM
- *   is dropped, and fields may be quoted ("a ""b""").
+ * - Layout (csvGeometry), from the number N of pixel columns, the `size` [h, w] asked for and the `channels` asked
+ *   for. A CSV's pictures are read as RGB only with `channels` 3 (--channels 3): a gray 24x32 CSV (768 columns) is
+ *   also 3 x 16 x 16, and guessing RGB would misread it without a word. In order:
+ *   1. with `size`: N = h*w*c (c = `channels`, else 1) is the CSV's own layout, h x w with c channels; with
+ *      `channels` 3, N = h*w is too (gray h x w, made RGB);
+ *   2. N = s*s is a gray s x s picture (then resized to `size`, if given);
+ *   3. with `channels` 3, N = 3*s*s is an RGB s x s picture (then resized to `size`); no N is both s*s and 3*t*t;
+ *   4. anything else is a fault saying what N would fit (and, for N = 3*s*s, to give --channels 3).
+ *   So `size` names the CSV's own size when it fits N, and otherwise the size a square CSV is resized to.
+ * - Labels (csvClasses): all whole numbers 0 to 254, or all names, so that no label silently shifts a class index.
+ *   Whole numbers (digits only, leading zeros dropped) are the class index: the classes are "0", "1", ... up to the
+ *   largest (in training data every value in between needs rows). Names (labels that do not parse as a number,
+ *   e.g. `cat`, `1st`) give the classes in code point order. A label that parses as a number but is not a whole
+ *   number 0-254 (`1.0`, `-1`, `1e2`, `0x1F`), or a mix of numbers and names, is a fault naming the first such row.
+ * - The file is read line by line (a stream), the pixels into one byte array (at most the largest Uint8Array this
+ *   Node allows, buffer.constants.MAX_LENGTH); blank lines are skipped, a UTF-8 BOM is dropped, and fields may be
+ *   quoted ("a ""b""").
  */
+import { constants } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
@@ -42,6 +53,9 @@ export interface CsvTable {
 
 const fault = (file: string, line: number, why: string) =>
   new CnnxError(`${file} line ${line}: ${why}`, 'DATA_BAD_CSV');
+
+/** `n` things in words: 1 byte, 2,000 bytes. */
+const count = (n: number, what: string) => `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : 's'}`;
 
 /** Fields of a line with double quotes: `"a,b"` is one field, `""` inside quotes one quote. */
 function splitQuoted(line: string): string[] {
@@ -126,7 +140,8 @@ function scanRow(line: string, expected: number, labelColumn: number, out: Uint8
 /**
  * Reads and checks every row of a CSV file.
  * @throws CnnxError naming the file (and line): DATA_UNREADABLE, DATA_BAD_CSV for an empty file, a header with no
- *   row, a row with the wrong number of fields, an empty label, or a pixel that is not an integer 0-255
+ *   row, a row with the wrong number of fields, an empty label, or a pixel that is not an integer 0-255;
+ *   DATA_TOO_LARGE when the pixels would not fit in one Uint8Array
  */
 export async function readCsvTable(file: string): Promise<CsvTable> {
   const unreadable = (error: unknown) =>
@@ -149,11 +164,21 @@ export async function readCsvTable(file: string): Promise<CsvTable> {
   let lineNumber = 0;
   const addRow = (line: string) => {
     let offset = labels.length * columns;
+    // The pixels are one Uint8Array: at most this many rows fit (Node 20: 2^32 bytes).
+    const mostRows = Math.floor(constants.MAX_LENGTH / columns);
+    if (labels.length >= mostRows) {
+      throw new CnnxError(
+        `${file} line ${lineNumber}: the pixel values up to this row take ${count(offset + columns, 'byte')}, more than one array may hold in Node ${process.version} (${count(constants.MAX_LENGTH, 'byte')}); use fewer rows (the data is held in memory, not streamed)`,
+        'DATA_TOO_LARGE',
+      );
+    }
     if (pixels.length === 0) {
       // Room for as many rows as the file's size suggests from the first one, so the array is seldom grown.
-      pixels = new Uint8Array(Math.ceil((info.size / (line.length + 1)) * 1.1 + 16) * columns);
+      const rows = Math.min(Math.ceil((info.size / (line.length + 1)) * 1.1 + 16), mostRows);
+      pixels = new Uint8Array(rows * columns);
     } else if (offset + columns > pixels.length) {
-      const grown = new Uint8Array(Math.max(Math.ceil(pixels.length * 1.5), offset + columns * 1024));
+      const rows = Math.min(Math.max(Math.ceil((pixels.length / columns) * 1.5), labels.length + 1024), mostRows);
+      const grown = new Uint8Array(rows * columns);
       grown.set(pixels);
       pixels = grown;
     }
@@ -224,15 +249,43 @@ export interface CsvClasses {
   lines: number[];
 }
 
+/** Labels must be all whole numbers or all names (see the module's comment): whole numbers, else names. */
+function labelsAreWholeNumbers(table: CsvTable): boolean {
+  const must = `labels must be whole numbers from 0 to ${MAX_CLASSES - 1} (the class index) or names, not both, so that no class index shifts`;
+  let firstNumber: [string, number] | undefined;
+  let firstName: [string, number] | undefined;
+  // firstLine holds each distinct label in the order of its first row, so the first fault found is the first row's.
+  for (const [label, line] of table.firstLine) {
+    const whole = /^\d+$/.test(label);
+    const number = Number.isFinite(Number(label));
+    if (number && !whole) {
+      throw fault(table.file, line, `label "${label}" is a number but not a whole number from 0 to ${MAX_CLASSES - 1}; ${must}`);
+    }
+    if (number) firstNumber ??= [label, line];
+    else firstName ??= [label, line];
+    if (firstNumber !== undefined && firstName !== undefined) {
+      const [name, nameLine] = firstName;
+      const [value, valueLine] = firstNumber;
+      const why =
+        nameLine > valueLine
+          ? `label "${name}" is a name, but line ${valueLine}'s label "${value}" is a number`
+          : `label "${value}" is a number, but line ${nameLine}'s label "${name}" is a name`;
+      throw fault(table.file, Math.max(nameLine, valueLine), `${why}; ${must}`);
+    }
+  }
+  return firstName === undefined;
+}
+
 /**
  * The classes of a table's labels (see the module's comment). With `dense` (training data), integer labels must
  * cover every value from 0 to the largest.
- * @throws CnnxError naming the file: DATA_CLASS_COUNT for more than MAX_CLASSES classes or an integer label over
- *   MAX_CLASSES - 1; DATA_EMPTY_CLASS for a value with no rows (with `dense`)
+ * @throws CnnxError naming the file: DATA_BAD_CSV (and the line) for a label that is a number but not a whole number
+ *   0-254, or labels that mix numbers and names; DATA_CLASS_COUNT for more than MAX_CLASSES classes or an integer
+ *   label over MAX_CLASSES - 1; DATA_EMPTY_CLASS for a value with no rows (with `dense`)
  */
 export function csvClasses(table: CsvTable, dense: boolean): CsvClasses {
   const distinct = [...table.firstLine.keys()];
-  const integers = distinct.every((label) => /^\d+$/.test(label));
+  const integers = labelsAreWholeNumbers(table);
   const nameOf = integers ? (label: string) => String(Number(label)) : (label: string) => label;
   const lineOf = new Map<string, number>();
   for (const [label, line] of table.firstLine) {
@@ -282,15 +335,17 @@ export interface CsvGeometry {
 }
 
 /**
- * The size of the table's pictures from its number of pixel columns (see the module's comment).
+ * The size and channels of the table's pictures from its number of pixel columns, the size and the channels asked
+ * for (see the module's comment: RGB only with `channels` 3).
  * @throws CnnxError DATA_BAD_CSV when the count makes no picture
  */
-export function csvGeometry(table: CsvTable, size?: readonly [number, number]): CsvGeometry {
+export function csvGeometry(table: CsvTable, size?: readonly [number, number], channels?: 1 | 3): CsvGeometry {
   const n = table.columns;
+  const rgb = channels === 3;
   if (size !== undefined) {
     const [height, width] = size;
+    if (rgb && n === 3 * height * width) return { height, width, channels: 3 };
     if (n === height * width) return { height, width, channels: 1 };
-    if (n === 3 * height * width) return { height, width, channels: 3 };
   }
   const side = (count: number) => {
     const s = Math.round(Math.sqrt(count));
@@ -298,14 +353,21 @@ export function csvGeometry(table: CsvTable, size?: readonly [number, number]): 
   };
   const gray = side(n);
   if (gray !== undefined) return { height: gray, width: gray, channels: 1 };
-  const rgb = n % 3 === 0 ? side(n / 3) : undefined;
-  if (rgb !== undefined) return { height: rgb, width: rgb, channels: 3 };
-  const sized =
-    size === undefined
-      ? ''
-      : ` a ${size[0]}x${size[1]} one (${size[0] * size[1]} gray or ${3 * size[0] * size[1]} RGB values), nor`;
+  const rgbSide = n % 3 === 0 ? side(n / 3) : undefined;
+  if (rgb && rgbSide !== undefined) return { height: rgbSide, width: rgbSide, channels: 3 };
+  const fits = ['a square gray picture (side x side values, e.g. 784 for 28x28)'];
+  if (rgb) fits.push('a square RGB one (3 x side x side values)');
+  if (size !== undefined) {
+    const [height, width] = size;
+    fits.push(`a ${height}x${width} one (${height * width}${rgb ? ` or, RGB, ${3 * height * width}` : ''} values)`);
+  }
+  const [asRgbH, asRgbW] = size !== undefined && n === 3 * size[0] * size[1] ? size : [rgbSide, rgbSide];
+  const hint =
+    asRgbH !== undefined && !rgb
+      ? `; ${n} = 3 x ${asRgbH} x ${asRgbW}: if the pictures are RGB ${asRgbH}x${asRgbW}, give --channels 3`
+      : '';
   throw new CnnxError(
-    `${table.file}: ${n} pixel columns make neither${sized} a square picture (side x side gray or 3 x side x side RGB values); give the pictures' --image-size HxW`,
+    `${table.file}: ${n} pixel columns are not ${fits.join(', nor ')}; give the pictures' own size with --image-size HxW${hint}`,
     'DATA_BAD_CSV',
   );
 }

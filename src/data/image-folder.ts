@@ -3,14 +3,16 @@
  * the folders, reading the pictures' sizes from their headers, and decoding them to a split's bytes.
  *
  * - A class is a folder; its pictures are the PNG, JPEG and WebP files (by extension, any case) anywhere below it,
- *   subfolders included, as torchvision and Keras walk them. Hidden files and folders (a leading `.`) and files of
- *   other extensions are skipped and counted.
+ *   subfolders included, as torchvision and Keras walk them. Skipped and counted, each kind with its own note:
+ *   hidden files and folders (a leading `.`) and files of other extensions; pictures lying beside the class folders
+ *   (in no class); symbolic links that lead nowhere, or to a folder already read (the folder of class folders, a
+ *   class folder, or a folder above: a loop), told apart by real path (fs.realpath). A 0-byte picture is a fault.
  * - Order, as torchvision's ImageFolder sorts (Python compares strings by Unicode code point; JavaScript's default
  *   sort compares UTF-16 units instead): classes by folder name; within a class, folder by folder (the class folder
  *   first, then its subfolders by path), and by file name within each folder.
  * - Decoding: decodeImage (sharp), then pictureToPixels, several pictures in flight at once.
  */
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
@@ -47,6 +49,16 @@ interface PictureFile {
   mtimeMs: number;
 }
 
+/** Files and folders of a folder of class folders that are not read, by why. */
+export interface SkippedFiles {
+  /** Hidden files and folders, files of other extensions, and entries that are neither file nor folder. */
+  other: number;
+  /** Pictures lying in the folder of class folders itself, in no class folder. */
+  outside: number;
+  /** Symbolic links to nothing, or to a folder already read (a loop, or a second name for a class folder). */
+  links: number;
+}
+
 /** The pictures of one folder of class folders, listed but not read. */
 export interface ClassFolders {
   /** The folder, absolute. */
@@ -55,8 +67,8 @@ export interface ClassFolders {
   classes: string[];
   /** Every picture, by class, then by path below its class folder (code point order). */
   files: PictureFile[];
-  /** Hidden files and files of other extensions, not read. */
-  skipped: number;
+  /** What was not read. */
+  skipped: SkippedFiles;
 }
 
 const isHidden = (name: string) => name.startsWith('.');
@@ -66,55 +78,90 @@ function unreadable(path: string, error: unknown): CnnxError {
   return new CnnxError(`${path}: cannot read (${code})`, 'DATA_UNREADABLE', { cause: error });
 }
 
-/** Names in `dir` with what they are (symbolic links followed); hidden names are left out and counted. */
-async function entriesOf(dir: string): Promise<{ folders: string[]; files: string[]; hidden: number }> {
+/** `n` things in words: 1 picture, 2 pictures. */
+const count = (n: number, what: string) => `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : 's'}`;
+
+/** The names in a folder, by what they are. */
+interface Entries {
+  folders: string[];
+  files: string[];
+  /** Hidden names, and names that are neither file nor folder. */
+  other: number;
+  /** Symbolic links that lead nowhere. */
+  dangling: number;
+}
+
+/** Names in `dir` with what they are (symbolic links followed), in code point order. */
+async function entriesOf(dir: string): Promise<Entries> {
   const entries = await readdir(dir, { withFileTypes: true }).catch((error: unknown) => {
     throw unreadable(dir, error);
   });
-  const folders: string[] = [];
-  const files: string[] = [];
-  let hidden = 0;
+  const found: Entries = { folders: [], files: [], other: 0, dangling: 0 };
   for (const entry of entries) {
     if (isHidden(entry.name)) {
-      hidden++;
+      found.other++;
       continue;
     }
     let isFolder = entry.isDirectory();
     let isFile = entry.isFile();
     if (entry.isSymbolicLink()) {
       const target = await stat(join(dir, entry.name)).catch(() => undefined);
-      isFolder = target?.isDirectory() ?? false;
-      isFile = target?.isFile() ?? false;
+      if (target === undefined) {
+        found.dangling++;
+        continue;
+      }
+      isFolder = target.isDirectory();
+      isFile = target.isFile();
     }
-    if (isFolder) folders.push(entry.name);
-    else if (isFile) files.push(entry.name);
+    if (isFolder) found.folders.push(entry.name);
+    else if (isFile) found.files.push(entry.name);
+    else found.other++;
   }
-  return { folders: folders.sort(byCodePoint), files: files.sort(byCodePoint), hidden };
+  found.folders.sort(byCodePoint);
+  found.files.sort(byCodePoint);
+  return found;
 }
+
+const isPicture = (name: string) => PICTURE_EXTENSIONS.includes(extname(name).toLowerCase());
+
+/** The real path of a folder (symbolic links resolved). @throws CnnxError DATA_UNREADABLE */
+const realFolder = (path: string) =>
+  realpath(path).catch((error: unknown) => {
+    throw unreadable(path, error);
+  });
 
 /**
  * Paths of the pictures below `dir` (relative to it) in torchvision's order: folder by folder, the folders' paths in
- * code point order (`dir` itself first), the file names within each in code point order; and how many files were
- * skipped.
+ * code point order (`dir` itself first), the file names within each in code point order. A subfolder whose real path
+ * is in `visited` is not read (a loop of symbolic links); each one read is added to it. `skipped` counts what is not
+ * read.
  */
-async function picturesBelow(dir: string): Promise<{ pictures: string[]; skipped: number }> {
+async function picturesBelow(dir: string, visited: Set<string>, skipped: SkippedFiles): Promise<string[]> {
   const groups: { folder: string; pictures: string[] }[] = [];
-  let skipped = 0;
   const walk = async (folder: string) => {
-    const { folders, files, hidden } = await entriesOf(join(dir, folder));
+    const { folders, files, other, dangling } = await entriesOf(join(dir, folder));
     const prefix = folder === '' ? '' : `${folder}/`;
-    skipped += hidden;
+    skipped.other += other;
+    skipped.links += dangling;
     const pictures: string[] = [];
     for (const name of files) {
-      if (PICTURE_EXTENSIONS.includes(extname(name).toLowerCase())) pictures.push(prefix + name);
-      else skipped++;
+      if (isPicture(name)) pictures.push(prefix + name);
+      else skipped.other++;
     }
     groups.push({ folder, pictures });
-    for (const below of folders) await walk(prefix + below);
+    for (const below of folders) {
+      const real = await realFolder(join(dir, prefix + below));
+      if (visited.has(real)) {
+        skipped.links++;
+        continue;
+      }
+      visited.add(real);
+      await walk(prefix + below);
+    }
   };
   await walk('');
   groups.sort((a, b) => byCodePoint(a.folder, b.folder));
-  return { pictures: groups.flatMap((group) => group.pictures), skipped };
+  return groups.flatMap((group) => group.pictures);
 }
 
 /**
@@ -158,26 +205,65 @@ function progress(verb: string, total: number, dir: string, log: ((message: stri
   };
 }
 
+/** A 0-byte picture file, as a fault. */
+const emptyPicture = (path: string) =>
+  new CnnxError(`${path}: empty file (0 bytes), not a picture; remove it or write the picture again`, 'BAD_IMAGE');
+
+/** The notes on what was not read of the folder of class folders `dir`, one a kind. */
+export function skippedNotes(skipped: SkippedFiles, dir: string): string[] {
+  const notes: string[] = [];
+  if (skipped.other > 0) {
+    notes.push(`skipped ${count(skipped.other, 'file')} of ${dir} (hidden, or not .png, .jpg, .jpeg or .webp)`);
+  }
+  if (skipped.outside > 0) {
+    notes.push(
+      `skipped ${count(skipped.outside, 'picture')} outside class folders in ${dir}: a picture must be inside its class's folder (${join(dir, '<class>')}/)`,
+    );
+  }
+  if (skipped.links > 0) {
+    notes.push(
+      `skipped ${count(skipped.links, 'symbolic link')} in ${dir}: each leads nowhere, or to a folder already read (a loop)`,
+    );
+  }
+  return notes;
+}
+
 /**
  * Lists the class folders in `dir` and the pictures below each.
  * @throws CnnxError DATA_UNREADABLE for a folder that cannot be read, DATA_EMPTY_CLASS for a class folder with no
- *   pictures (naming it), DATA_CLASS_COUNT when `dir` has no class folders.
+ *   pictures (naming it), DATA_CLASS_COUNT when `dir` has no class folders, BAD_IMAGE for a 0-byte picture.
  */
 export async function listClassFolders(dir: string): Promise<ClassFolders> {
-  const { folders, files, hidden } = await entriesOf(dir);
+  const entries = await entriesOf(dir);
+  const outside = entries.files.filter(isPicture).length;
+  const skipped: SkippedFiles = {
+    other: entries.other + entries.files.length - outside,
+    outside,
+    links: entries.dangling,
+  };
+  // Class folders by real path: a second name for one (a symbolic link to it, or to `dir`) is not a class.
+  const visited = new Set([await realFolder(dir)]);
+  const folders: string[] = [];
+  for (const name of entries.folders) {
+    const real = await realFolder(join(dir, name));
+    if (visited.has(real)) skipped.links++;
+    else {
+      visited.add(real);
+      folders.push(name);
+    }
+  }
   if (folders.length === 0) {
-    const loose = files.length > 0 ? ` (${files.length} files lie in it directly)` : '';
+    const files = entries.files.length;
+    const loose = files > 0 ? ` (${count(files, 'file')} ${files === 1 ? 'lies' : 'lie'} in it directly)` : '';
     throw new CnnxError(
       `${dir}: no class folders${loose}; put each class's pictures in a folder named for the class (${join(dir, '<class>', '*.png')})`,
       'DATA_CLASS_COUNT',
     );
   }
   const listed: { path: string; label: number }[] = [];
-  let skipped = hidden + files.length;
   for (const [label, name] of folders.entries()) {
     const classDir = join(dir, name);
-    const { pictures, skipped: skippedHere } = await picturesBelow(classDir);
-    skipped += skippedHere;
+    const pictures = await picturesBelow(classDir, visited, skipped);
     if (pictures.length === 0) {
       throw new CnnxError(
         `${classDir}: class folder with no pictures (${PICTURE_EXTENSIONS.join(', ')}); add pictures or remove it`,
@@ -193,6 +279,8 @@ export async function listClassFolders(dir: string): Promise<ClassFolders> {
     });
     stamped[index] = { ...file, bytes: info.size, mtimeMs: info.mtimeMs };
   });
+  const empty = stamped.find((file) => file.bytes === 0);
+  if (empty !== undefined) throw emptyPicture(empty.path);
   return { dir, classes: folders, files: stamped, skipped };
 }
 
@@ -260,6 +348,7 @@ export async function decodePictures(
     const bytes = await readFile(file.path).catch((error: unknown) => {
       throw unreadable(file.path, error);
     });
+    if (bytes.length === 0) throw emptyPicture(file.path);
     const picture = await decodeImage(bytes, file.path);
     if (own !== undefined && (picture.height !== own.height || picture.width !== own.width)) {
       const found = { height: picture.height, width: picture.width, example: file.path };
@@ -290,13 +379,23 @@ export interface ImageFolderLayout {
 
 /**
  * Reads an image folder's layout: `<dir>/train/<class>/...` (or `training/`) with an optional `<dir>/test/<class>/...`
- * (or `testing/`), else `<dir>/<class>/...`. A folder with a train/ folder is always read the first way.
- * @throws CnnxError as listClassFolders
+ * (or `testing/`), else `<dir>/<class>/...`. A folder with a train/ folder is always read the first way; one with a
+ * test/ (or testing/) folder but no train/ is refused rather than test/ taken for a class.
+ * @throws CnnxError as listClassFolders; DATA_BAD_KIND for a test/ folder without a train/ folder
  */
 export async function openImageFolder(dir: string): Promise<ImageFolderLayout> {
   const { folders } = await entriesOf(dir);
   const trainName = TRAIN_FOLDERS.find((name) => folders.includes(name));
-  if (trainName === undefined) return { train: await listClassFolders(dir), ignored: [] };
+  if (trainName === undefined) {
+    const lone = TEST_FOLDERS.find((name) => folders.includes(name));
+    if (lone !== undefined) {
+      throw new CnnxError(
+        `${dir}: a ${lone}/ folder but no train/ folder, so ${lone}/ would be taken for a class; put the class folders under ${join(dir, 'train')}/ (train/<class>/*.png) beside ${lone}/, or rename ${lone}/ if it is a class`,
+        'DATA_BAD_KIND',
+      );
+    }
+    return { train: await listClassFolders(dir), ignored: [] };
+  }
   const testName = TEST_FOLDERS.find((name) => folders.includes(name));
   const train = await listClassFolders(join(dir, trainName));
   const test = testName === undefined ? undefined : await listClassFolders(join(dir, testName));

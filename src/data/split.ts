@@ -39,6 +39,36 @@ export function limitSplit(split: Split, limit: number | undefined): Split {
   };
 }
 
+/**
+ * Puts the examples of `split` in a seeded order, in place (one example of extra memory): afterwards example i is the
+ * one that was at `seededPermutation(count, seed)[i]`.
+ */
+export function shuffleExamples(split: Split, seed: number): void {
+  const order = seededPermutation(split.count, seed);
+  const size = exampleSize(split);
+  const { pixels, labels } = split;
+  const held = new Uint8Array(size);
+  const placed = new Uint8Array(split.count);
+  for (let start = 0; start < split.count; start++) {
+    if (placed[start]) continue;
+    held.set(pixels.subarray(start * size, (start + 1) * size));
+    const heldLabel = labels[start]!;
+    let slot = start;
+    for (;;) {
+      placed[slot] = 1;
+      const from = order[slot]!;
+      if (from === start) {
+        pixels.set(held, slot * size);
+        labels[slot] = heldLabel;
+        break;
+      }
+      pixels.copyWithin(slot * size, from * size, (from + 1) * size);
+      labels[slot] = labels[from]!;
+      slot = from;
+    }
+  }
+}
+
 /** The examples of `split` at `indices`, in that order (a copy). */
 export function selectExamples(split: Split, indices: ArrayLike<number>): Split {
   const size = exampleSize(split);

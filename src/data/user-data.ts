@@ -16,19 +16,24 @@
  *   read from its header, and checked as each picture is decoded; pictures over MAX_OWN_SIDE on a side need
  *   `size`. (A picture over MAX_OWN_SIDE that decodeImage reduces to exactly the shared size passes.)
  * - Memory: the pictures are decoded into memory, once per process; datasets larger than memory are not streamed,
- *   and data that would take more than MEMORY_SHARE of this machine's memory is refused before any decoding.
+ *   and data that would take more than MEMORY_SHARE of this machine's memory is refused before any decoding, as is
+ *   a part (train, or test) larger than one Uint8Array may be in this Node (buffer.constants.MAX_LENGTH, V8's limit:
+ *   2^32 bytes in Node 20, 2^53 - 1 from Node 22), since each part's pictures are decoded into one.
+ * - CSV: see csv-dataset.ts for how `size` and `channels` give a CSV's layout (RGB only with `channels` 3) and for
+ *   its labels (all whole numbers 0-254, or all names).
  * - Cache: the decoded splits are kept in `<dataDir>/user-data/` (one file per data path and options, written
  *   atomically, replaced when the data changes) and read again while every file read keeps its path, size and
  *   modification time. Decoding costs about a millisecond a picture, reading the cache almost nothing. Without
  *   `dataDir`, loadDataset's cache folder is used, and only for data of CACHE_MIN_PICTURES pictures or more. Files
  *   of data that is gone stay until `<dataDir>/user-data/` is deleted.
  */
+import { constants } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { homedir, totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { CnnxError, messageOf, produceFileAtomic } from '../common/index.js';
-import type { PixelImage } from '../preprocess/index.js';
+import { WORKING_SIDE, type PixelImage } from '../preprocess/index.js';
 import { csvClasses, csvGeometry, MAX_CLASSES, readCsvTable, renderCsv } from './csv-dataset.js';
 import type { Dataset } from './datasets.js';
 import {
@@ -37,26 +42,29 @@ import {
   openImageFolder,
   pictureSize,
   sizesDiffer,
+  skippedNotes,
   type ClassFolders,
   type OwnSize,
   type RenderTarget,
 } from './image-folder.js';
-import { stratifiedSplit, type Split } from './split.js';
+import { shuffleExamples, stratifiedSplit, type Split } from './split.js';
 
 /** Share of the training pictures held out as the test part when the data has none. */
 const TEST_FRACTION = 0.1;
+/** Seed of the fixed order the pictures are put in after they are read (by class, then by path). */
+const ORDER_SEED = 1990;
 /** Seed of the held-out test part: fixed, so every run of every model tests on the same pictures. */
 const TEST_SEED = 1989;
 /** R, G and B of a gray pixel differ by at most this many levels (JPEG's chroma noise). */
 const COLOUR_SPREAD = 16;
 /** Largest own picture side accepted without `size` (the decoder's working size). */
-const MAX_OWN_SIDE = 512;
+const MAX_OWN_SIDE = WORKING_SIDE;
 /** Share of this machine's memory the decoded pictures may take. */
 const MEMORY_SHARE = 0.5;
-/** Largest `size` side. */
-const MAX_SIDE = 4096;
+/** Largest `size` side: pictures are decoded to at most WORKING_SIDE a side, so more would only stretch them. */
+const MAX_SIDE = WORKING_SIDE;
 /** The cache files' first line; a new number when decoding or conversion changes, so old files are not read. */
-const CACHE_MAGIC = 'cnnx user data 1\n';
+const CACHE_MAGIC = 'cnnx user data 2\n';
 /** Largest cache header read (class names and sources): a larger length is damage. */
 const MAX_CACHE_HEADER = 1 << 24;
 /** Fewest pictures cached in the default cache folder (smaller data decodes in about a second). */
@@ -120,8 +128,10 @@ interface Listed {
   stamps: string[];
   /** A file read directly (a CSV), for `Dataset.files`. */
   file?: string;
-  /** Hidden and other files skipped. */
+  /** Files and folders not read (hidden, other extensions, outside class folders, links in a loop or to nothing). */
   skipped: number;
+  /** What was skipped, in words, one note a kind. */
+  skippedNotes: string[];
   open(role: 'train' | 'test'): Promise<Part>;
 }
 
@@ -133,7 +143,8 @@ const listed12 = (names: readonly string[]) =>
 function folderListed(folders: ClassFolders, label: string, log: (message: string) => void): Listed {
   return {
     stamps: folders.files.map((file) => `${file.path}\t${file.bytes}\t${file.mtimeMs}`),
-    skipped: folders.skipped,
+    skipped: folders.skipped.other + folders.skipped.outside + folders.skipped.links,
+    skippedNotes: skippedNotes(folders.skipped, folders.dir),
     open: async () => ({
       count: folders.files.length,
       classes: folders.classes,
@@ -146,15 +157,16 @@ function folderListed(folders: ClassFolders, label: string, log: (message: strin
   };
 }
 
-function csvListed(file: string, info: { size: number; mtimeMs: number }, size?: [number, number]): Listed {
+function csvListed(file: string, info: { size: number; mtimeMs: number }, options: UserDataOptions): Listed {
   return {
     stamps: [`${file}\t${info.size}\t${info.mtimeMs}`],
     file,
     skipped: 0,
+    skippedNotes: [],
     open: async (role) => {
       const table = await readCsvTable(file);
       const { classes, labels, lines } = csvClasses(table, role === 'train');
-      const own = csvGeometry(table, size);
+      const own = csvGeometry(table, options.size, options.channels);
       const header = table.labelName === undefined ? 'no header' : `label column "${table.labelName}"`;
       return {
         count: table.count,
@@ -190,7 +202,7 @@ async function listData(
   log: (message: string) => void,
 ): Promise<{ train: Listed; test?: Listed; testFolder?: string }> {
   const kind = await kindOf(path, 'the data');
-  if (!kind.folder) return { train: csvListed(path, kind, options.size) };
+  if (!kind.folder) return { train: csvListed(path, kind, options) };
   const layout = await openImageFolder(path);
   const read = `${layout.trainName}/ and ${layout.testName ?? 'test'}/`;
   for (const name of layout.ignored) log(`not read: ${join(path, name)} (only ${read} are)`);
@@ -207,7 +219,7 @@ async function listData(
 /** A separate test set: a folder of class folders, or a CSV. */
 async function listTestData(path: string, options: UserDataOptions, log: (message: string) => void): Promise<Listed> {
   const kind = await kindOf(path, 'the test data');
-  if (!kind.folder) return csvListed(path, kind, options.size);
+  if (!kind.folder) return csvListed(path, kind, options);
   return folderListed(await listClassFolders(path), `image folder ${path}`, log);
 }
 
@@ -258,16 +270,38 @@ async function commonSize(parts: readonly Part[]): Promise<OwnSize> {
   return first!;
 }
 
-/** @throws CnnxError DATA_TOO_LARGE when the decoded pictures would take more than the memory budget. */
-function checkMemory(path: string, pictures: number, target: RenderTarget): void {
-  const bytes = pictures * target.height * target.width * target.channels;
+/** A number of bytes in words: 4.3 GB, 3.1 MB, 900 bytes. */
+function bytesInWords(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(1)} GB`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(1)} MB`;
+  return count(n, 'byte');
+}
+
+/**
+ * @throws CnnxError DATA_TOO_LARGE when the decoded pictures of all `parts` would take more than the memory budget,
+ *   or one part's more than one Uint8Array may hold (each part is decoded into one)
+ */
+function checkMemory(path: string, parts: readonly { role: string; count: number }[], target: RenderTarget): void {
+  const each = target.height * target.width * target.channels;
+  const shape = `${target.height}x${target.width}x${target.channels}`;
+  const pictures = parts.reduce((sum, part) => sum + part.count, 0);
+  const bytes = pictures * each;
   const budget = totalmem() * MEMORY_SHARE;
-  if (bytes <= budget) return;
-  const gb = (n: number) => `${(n / 1e9).toFixed(1)} GB`;
-  throw new CnnxError(
-    `${path}: ${count(pictures, 'picture')} of ${target.height}x${target.width}x${target.channels} take ${gb(bytes)} decoded, over the ${gb(budget)} allowed (half of this machine's memory); give a smaller --image-size (data larger than memory is not streamed)`,
-    'DATA_TOO_LARGE',
-  );
+  if (bytes > budget) {
+    throw new CnnxError(
+      `${path}: ${count(pictures, 'picture')} of ${shape} take ${bytesInWords(bytes)} decoded, over the ${bytesInWords(budget)} allowed (half of this machine's memory); give a smaller --image-size (data larger than memory is not streamed)`,
+      'DATA_TOO_LARGE',
+    );
+  }
+  // Read at each call, not once: V8's limit (2^32 bytes in Node 20, 2^53 - 1 from Node 22).
+  const largest = constants.MAX_LENGTH;
+  const over = parts.find((part) => part.count * each > largest);
+  if (over !== undefined) {
+    throw new CnnxError(
+      `${path}: the ${over.role} part's ${count(over.count, 'picture')} of ${shape} take ${bytesInWords(over.count * each)} decoded, more than one array may hold in Node ${process.version} (${bytesInWords(largest)}); give a smaller --image-size, or use fewer pictures`,
+      'DATA_TOO_LARGE',
+    );
+  }
 }
 
 /** The test part's labels as indices into the training classes. @throws CnnxError DATA_UNKNOWN_CLASS */
@@ -300,12 +334,14 @@ async function renderParts(parts: readonly Part[], target: RenderTarget, options
 /**
  * Loads the user's pictures: a folder of class folders (`<dir>/train/<class>/*.png` with an optional
  * `<dir>/test/<class>/...`, or `<dir>/<class>/*.png`) or a CSV (a label column, then pixel values 0-255), as a
- * Dataset with the `resize` procedure. Pictures are ordered by class, then by file path (code point order); a CSV
- * keeps its rows' order. See the module's comment for the test part, channels, size, memory and the cache.
+ * Dataset with the `resize` procedure. Pictures are read by class, then by file path (code point order), and a CSV's
+ * rows in their order; each part is then put in a fixed seeded order (ORDER_SEED), so any prefix mixes the classes.
+ * See the module's comment for the test part, channels, size, memory and the cache.
  * @throws CnnxError naming the file or folder and the fault: DATA_NOT_FOUND, DATA_BAD_KIND, DATA_UNREADABLE,
  *   BAD_IMAGE (a picture that cannot be decoded), DATA_CLASS_COUNT, DATA_EMPTY_CLASS, DATA_UNKNOWN_CLASS,
  *   DATA_NEEDS_SIZE, DATA_BAD_CSV, DATA_TOO_LARGE
- * @throws RangeError for `channels` other than 1 or 3, or a `size` that is not two integers from 1 to 4096
+ * @throws RangeError for `channels` other than 1 or 3, or a `size` that is not two integers from 1 to WORKING_SIDE
+ *   (512)
  */
 export async function loadUserDataset(path: string, options: UserDataOptions = {}): Promise<UserDataset> {
   checkOptions(options);
@@ -321,7 +357,7 @@ export async function loadUserDataset(path: string, options: UserDataOptions = {
   }
   const listed = test === undefined ? [data.train] : [data.train, test];
   const skipped = listed.reduce((sum, part) => sum + part.skipped, 0);
-  if (skipped > 0) log(`skipped ${count(skipped, 'file')} of ${abs} (hidden, or not .png, .jpg, .jpeg or .webp)`);
+  for (const note of listed.flatMap((part) => part.skippedNotes)) log(note);
 
   const cache = cacheFiles(options.dataDir ?? defaultDataDir(), name, abs, testPath, options, listed);
   const cached = await readCache(cache.file, cache.fingerprint);
@@ -343,14 +379,18 @@ export async function loadUserDataset(path: string, options: UserDataOptions = {
   const own = options.size === undefined ? await commonSize(parts) : undefined;
   const [height, width] = options.size ?? [own!.height, own!.width];
   const pictures = train.count + (testPart?.count ?? 0);
+  const counts = [
+    { role: 'training', count: train.count },
+    ...(testPart === undefined ? [] : [{ role: 'test', count: testPart.count }]),
+  ];
   let channels = options.channels ?? 1;
-  checkMemory(abs, pictures, { channels, height, width });
+  checkMemory(abs, counts, { channels, height, width });
   const stop = options.channels === undefined ? isColour : undefined;
   let rendered = await renderParts(parts, { channels, height, width }, { stop, own });
   if (rendered === undefined) {
     channels = 3;
     log('the pictures are in colour: reading them as RGB');
-    checkMemory(abs, pictures, { channels, height, width });
+    checkMemory(abs, counts, { channels, height, width });
     rendered = (await renderParts(parts, { channels, height, width }, { own }))!;
   }
   const split = (pixels: Uint8Array, labels: Uint8Array): Split => ({
@@ -361,12 +401,15 @@ export async function loadUserDataset(path: string, options: UserDataOptions = {
     pixels,
     labels,
   });
+  // Listed by class, put in a fixed mixed order, so that any prefix (--limit, the exporter's check) has every class.
   let trainSplit = split(rendered[0]!, train.labels);
+  shuffleExamples(trainSplit, ORDER_SEED);
   let testSplit: Split;
   let testSource: string;
   let heldNote = '';
   if (testPart !== undefined) {
     testSplit = split(rendered[1]!, testLabels!);
+    shuffleExamples(testSplit, ORDER_SEED);
     testSource = testPart.describe();
   } else {
     const { kept, held } = stratifiedSplit(trainSplit, TEST_FRACTION, TEST_SEED);

@@ -8,8 +8,8 @@
  * - Channels: 3 keeps R, G, B; 1 is the luma of ITU-R BT.601 (0.299 R + 0.587 G + 0.114 B), as PIL's `convert('L')`
  *   and tfjs's grayscale conversion compute it; a gray picture given to a 3-channel model is repeated in R, G, B.
  * - Size: stretched to height x width (no crop, no padding, as torchvision's `Resize((h, w))` and Keras'
- *   `image_dataset_from_directory` default), by area averaging when shrinking and bilinear (half-pixel centres)
- *   when growing; each value is then rounded to a byte, as the training pictures are stored.
+ *   `image_dataset_from_directory` default) by `resample`: area averaging when both sides shrink, else bilinear
+ *   (half-pixel centres); each value is then rounded to a byte, as the training pictures are stored.
  */
 import { resample } from './gray-image.js';
 import type { PixelImage } from './ink.js';

@@ -263,10 +263,12 @@ export function prepareInput(
 }
 
 /**
- * The procedure a model was trained for: its `cnnx.preprocess` metadata's `method` when it names one, else what its
- * `cnnx.dataset` implies (models exported before `method` existed, and models from elsewhere: MNIST's).
+ * The procedure a model was trained for: its `cnnx.preprocess` metadata's `method` when it names one; else, for a
+ * colour model (`channels` 3), the picture resized as it is; else what its `cnnx.dataset` implies (models exported
+ * before `method` existed, and gray models from elsewhere: MNIST's).
  */
-export function procedureFor(dataset: string | undefined, method?: unknown): Procedure {
+export function procedureFor(dataset: string | undefined, method?: unknown, channels = 1): Procedure {
   if (typeof method === 'string' && (PROCEDURES as readonly string[]).includes(method)) return method as Procedure;
+  if (channels === 3) return 'resize';
   return dataset === 'fashion-mnist' ? 'fit' : 'mnist';
 }

@@ -363,7 +363,7 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
     metadata,
     labels,
     dataset,
-    procedure: procedureFor(dataset, method),
+    procedure: procedureFor(dataset, method, input.shape[1]),
     outputKind: (graph.node ?? []).some((n) => n.opType === 'Softmax' && n.output?.[0] === outputs[0]!.name)
       ? 'probabilities'
       : 'logits',

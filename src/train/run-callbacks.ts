@@ -3,7 +3,7 @@
  * the checkpoint (the single source of truth), then the files derived from it (metrics, curves), and the summary
  * at the end. A kill between any two writes leaves a run that `--resume` repairs.
  */
-import { writeFileAtomic } from '../common/index.js';
+import { encodeSafetensors, readSafetensors, writeFileAtomic } from '../common/index.js';
 import type { TrainingCallback, TrainingState } from './callbacks.js';
 import { saveCheckpoint, saveWeights } from './checkpoint.js';
 import { writeCurves } from './plot.js';
@@ -12,32 +12,35 @@ import { runPath, writeMetrics, type EpochMetrics } from './run-dir.js';
 
 /**
  * Writes best.safetensors after every epoch that beats the previous best (validation or test) accuracy, and once
- * more at the end of a run that chose on validation, with the chosen weights' test accuracy (the network holds the
- * chosen weights then).
+ * more at the end of a run that chose on validation: the same weights, with the chosen weights' test accuracy added
+ * to their metadata.
  */
 export function bestWeightsCallback(): TrainingCallback {
-  const save = (state: TrainingState, epoch: number, accuracies: Record<string, number | undefined>) =>
-    saveWeights(state.network, runPath(state.runDir, 'best'), {
-      format: 'cnnx-weights',
-      model: state.spec.name,
-      dataset: state.dataset.name,
-      dataSource: state.dataset.source,
-      epoch: String(epoch),
-      selectedOn: state.selectOn,
-      ...Object.fromEntries(
-        Object.entries(accuracies).flatMap(([key, value]) => (value === undefined ? [] : [[key, String(value)]])),
-      ),
-      config: JSON.stringify(state.config),
-    });
+  const metadata = (state: TrainingState, epoch: number, accuracies: Record<string, number | undefined>) => ({
+    format: 'cnnx-weights',
+    model: state.spec.name,
+    dataset: state.dataset.name,
+    dataSource: state.dataset.source,
+    epoch: String(epoch),
+    selectedOn: state.selectOn,
+    ...Object.fromEntries(
+      Object.entries(accuracies).flatMap(([key, value]) => (value === undefined ? [] : [[key, String(value)]])),
+    ),
+    config: JSON.stringify(state.config),
+  });
   return {
     async onEpochEnd(state: TrainingState, metrics: EpochMetrics) {
       if (!metrics.best) return;
-      await save(state, metrics.epoch, { valAccuracy: metrics.valAccuracy, testAccuracy: metrics.testAccuracy });
+      const accuracies = { valAccuracy: metrics.valAccuracy, testAccuracy: metrics.testAccuracy };
+      await saveWeights(state.network, runPath(state.runDir, 'best'), metadata(state, metrics.epoch, accuracies));
     },
     async onTrainEnd(state: TrainingState) {
       const { finalTest, position } = state;
       if (finalTest === undefined) return;
-      await save(state, finalTest.epoch, { valAccuracy: position.bestAccuracy, testAccuracy: finalTest.accuracy });
+      const file = runPath(state.runDir, 'best');
+      const { tensors } = await readSafetensors(file);
+      const accuracies = { valAccuracy: position.bestAccuracy, testAccuracy: finalTest.accuracy };
+      await writeFileAtomic(file, encodeSafetensors(tensors, metadata(state, finalTest.epoch, accuracies)));
     },
   };
 }

@@ -29,23 +29,46 @@ export interface DataSourceOptions {
 }
 
 /**
- * Loads the run's dataset. For the user's data, the channels and size the config does not fix yet are taken from
- * the data and recorded in `config.data` (so a resumed run or an export reads the pictures the same way).
- * @throws CnnxError as the data stage's loaders do (a missing or malformed file, a bad picture, ...)
+ * Loads the run's dataset and records in `config` what it takes from the data (see `recordDataset`).
+ * @throws CnnxError as the data stage's loaders do (a missing or malformed file, a bad picture, ...), and as
+ *   `recordDataset` does
  */
 export async function loadRunDataset(config: TrainConfig, options: DataSourceOptions): Promise<Dataset> {
   const { data } = config;
-  if (data === undefined) return loadDataset(parseDatasetName(config.dataset), options);
-  const dataset = await loadUserDataset(data.path, {
-    channels: data.channels,
-    size: data.size,
-    testPath: data.testPath,
-    dataDir: options.dataDir,
-    log: options.log,
-  });
-  data.channels ??= dataset.train.channels as 1 | 3;
-  data.size ??= [dataset.train.rows, dataset.train.cols];
+  const dataset =
+    data === undefined
+      ? await loadDataset(parseDatasetName(config.dataset), options)
+      : await loadUserDataset(data.path, {
+          channels: data.channels,
+          size: data.size,
+          testPath: data.testPath,
+          dataDir: options.dataDir,
+          log: options.log,
+        });
+  recordDataset(config, dataset);
   return dataset;
+}
+
+/**
+ * Records in a new run's `config` what it takes from its data: the class names, and for the user's data the channels
+ * and size its pictures were brought to, so that a resumed run and an export read the data the same way. For a run
+ * that has them, checks that the data still has the same classes.
+ * @throws CnnxError DATASET_MISMATCH when the data's classes differ from those the run was trained with (a class
+ *   folder added, removed or renamed since)
+ */
+export function recordDataset(config: TrainConfig, dataset: Dataset): void {
+  if (config.classes !== undefined && config.classes.join('\n') !== dataset.classes.join('\n')) {
+    throw new CnnxError(
+      `the data's classes changed since this run started: it was trained on ${config.classes.length} (${config.classes.join(', ')}), ` +
+        `the data now has ${dataset.classes.length} (${dataset.classes.join(', ')}); start a new run (--out) to train on the data as it is`,
+      'DATASET_MISMATCH',
+    );
+  }
+  config.classes ??= [...dataset.classes];
+  if (config.data !== undefined) {
+    config.data.channels ??= dataset.train.channels as 1 | 3;
+    config.data.size ??= [dataset.train.rows, dataset.train.cols];
+  }
 }
 
 /** Class names of the run, in logit order. */
@@ -79,35 +102,56 @@ export interface RunSplits {
 /**
  * Divides the dataset as the config says: with `selectOn: 'val'`, `valSplit` of the training data (of its first
  * `limit` examples, for a smoke run) is held out, stratified and seeded by the run's seed.
+ * @throws CnnxError DATA_EMPTY_CLASS when the training, validation or test part would be empty
  */
 export function runSplits(dataset: Dataset, config: TrainConfig): RunSplits {
   const selectOn = config.selectOn ?? 'test';
   const test = limitSplit(dataset.test, config.testLimit);
-  if (selectOn === 'test') return { train: limitSplit(dataset.train, config.limit), selection: test, test, selectOn };
   const train = limitSplit(dataset.train, config.limit);
-  const { kept, held } = stratifiedSplit(train, config.valSplit ?? DEFAULT_VAL_SPLIT, config.seed);
-  return { train: kept, selection: held, test, selectOn };
+  const splits =
+    selectOn === 'test'
+      ? { train, selection: test, test, selectOn }
+      : (() => {
+          const { kept, held } = stratifiedSplit(train, config.valSplit ?? DEFAULT_VAL_SPLIT, config.seed);
+          return { train: kept, selection: held, test, selectOn };
+        })();
+  const empty = Object.entries({ training: splits.train, validation: splits.selection, test: splits.test }).find(
+    ([, split]) => split.count === 0,
+  );
+  if (empty !== undefined) {
+    throw new CnnxError(
+      `the ${empty[0]} part of ${dataset.name} is empty (${dataset.train.count} training and ${dataset.test.count} test pictures` +
+        `${selectOn === 'val' ? `, ${config.valSplit ?? DEFAULT_VAL_SPLIT} of training held out for validation` : ''}); ` +
+        `add pictures, or change --val-split`,
+      'DATA_EMPTY_CLASS',
+    );
+  }
+  return splits;
 }
 
 /** The `cnnx train` command line that makes a run with `config`'s settings (recorded in the exported model). */
 export function trainingCommand(config: TrainConfig): string {
   const { data } = config;
+  const quoted = (path: string) => (/^[\w./@:+-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`);
   const source = data
     ? [
-        `--data ${data.path}`,
-        data.testPath ? `--test-data ${data.testPath}` : '',
+        `--data ${quoted(data.path)}`,
+        data.testPath ? `--test-data ${quoted(data.testPath)}` : '',
         data.channels ? `--channels ${data.channels}` : '',
         data.size ? `--image-size ${data.size[0]}x${data.size[1]}` : '',
       ]
     : [`--dataset ${config.dataset}`];
-  const selection =
-    config.selectOn === 'val' ? [`--select-on val --val-split ${config.valSplit ?? DEFAULT_VAL_SPLIT}`] : [];
+  const selectOn = config.selectOn ?? 'test';
   return [
     `cnnx train --model ${config.model}`,
     ...source,
-    `--optimizer ${config.optimizer} --lr ${config.lr} --epochs ${config.epochs} --batch-size ${config.batchSize}`,
+    `--optimizer ${config.optimizer}`,
+    config.momentum !== undefined ? `--momentum ${config.momentum}` : '',
+    `--lr ${config.lr} --epochs ${config.epochs} --batch-size ${config.batchSize}`,
     `--schedule ${config.schedule} --seed ${config.seed}`,
-    ...selection,
+    selectOn === 'val' ? `--select-on val --val-split ${config.valSplit ?? DEFAULT_VAL_SPLIT}` : '--select-on test',
+    config.limit !== undefined ? `--limit ${config.limit}` : '',
+    config.testLimit !== undefined ? `--test-limit ${config.testLimit}` : '',
     config.augment?.length ? `--augment ${config.augment.join(',')}` : '',
   ]
     .filter((part) => part !== '')

@@ -32,7 +32,7 @@ import {
   summaryCallback,
 } from './run-callbacks.js';
 import { prepareRunDir, readMetrics, runPath, type EpochMetrics, type TrainConfig } from './run-dir.js';
-import { loadRunDataset, runSplits, specForRun, type RunSplits } from './run-data.js';
+import { loadRunDataset, recordDataset, runSplits, specForRun, type RunSplits } from './run-data.js';
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -258,11 +258,17 @@ async function fit(
   }
   if (state.position.epoch >= config.epochs) state.stopTraining = false; // a stop that came too late to matter
   if (!state.stopTraining && selectOn === 'val' && state.position.bestEpoch > 0) {
-    // The test set, once, for the chosen weights (the network holds the last epoch's until now).
+    // The test set, once, for the chosen weights, on a network of its own: the training network keeps the last
+    // epoch's weights, which a checkpoint written after a stop must hold.
     const file = runPath(state.runDir, 'best');
-    assignWeights(network, (await readSafetensors(file)).tensors, file);
-    const accuracy = await evaluateAccuracy(network, test, { resize });
-    if (accuracy !== undefined) state.finalTest = { accuracy, epoch: state.position.bestEpoch };
+    const chosen = createNetwork(network.spec, 0);
+    try {
+      assignWeights(chosen, (await readSafetensors(file)).tensors, file);
+      const accuracy = await evaluateAccuracy(chosen, test, { resize, shouldStop: () => state.stopTraining });
+      if (accuracy !== undefined) state.finalTest = { accuracy, epoch: state.position.bestEpoch };
+    } finally {
+      chosen.dispose();
+    }
   }
   await callbacks.call('onTrainEnd', state);
 }
@@ -319,16 +325,13 @@ async function loadBackendAndData(options: TrainOptions, progress: ProgressRepor
       log: progress.log,
     }));
   progress.log(`data: ${dataset.name} from ${dataset.source}`);
-  config.classes ??= [...dataset.classes];
-  if (options.dataset?.path !== undefined && config.data !== undefined) {
-    config.data.channels ??= dataset.train.channels as 1 | 3;
-    config.data.size ??= [dataset.train.rows, dataset.train.cols];
-  }
+  if (options.dataset !== undefined) recordDataset(config, options.dataset);
   const spec = specForRun(config);
   const { augment, seed } = config;
-  if (augment?.length && dataset.train.channels !== 1) {
+  if (augment?.length && config.data !== undefined) {
+    // The distortions assume MNIST's bright ink (or object) on a black background, which pictures need not have.
     throw new CnnxError(
-      `--augment distorts gray pictures (handwriting); this data has ${dataset.train.channels} channels: drop --augment`,
+      `--augment distorts pictures drawn bright on black, as MNIST and Fashion-MNIST are; it is not available for --data yet: drop --augment`,
       'OPTION_CONFLICT',
     );
   }

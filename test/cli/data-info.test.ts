@@ -152,7 +152,7 @@ describe('addUserDataOptions', () => {
   it('parses --image-size N or HxW to [height, width], and --channels', () => {
     expect(parse('--image-size', '28').imageSize).toEqual([28, 28]);
     expect(parse('--image-size', '32x48').imageSize).toEqual([32, 48]);
-    expect(parse('--image-size', '4096X1').imageSize).toEqual([4096, 1]);
+    expect(parse('--image-size', '512X1').imageSize).toEqual([512, 1]);
     expect(parse('--data', 'pics', '--test-data', 'more', '--channels', '3')).toEqual({
       data: 'pics',
       testData: 'more',
@@ -160,7 +160,7 @@ describe('addUserDataOptions', () => {
     });
   });
 
-  it.each(['0', '28x', 'x28', '4097', '2.5', '28x28x3', '-1'])('refuses --image-size %s', (value) => {
+  it.each(['0', '28x', 'x28', '513', '2.5', '28x28x3', '-1'])('refuses --image-size %s', (value) => {
     expect(() => parse('--image-size', value)).toThrow(/expected N or HxW/);
   });
 });

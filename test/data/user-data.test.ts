@@ -502,19 +502,19 @@ describe('faults, each naming the file', () => {
   it('data that would not fit in memory', async () => {
     const dir = await folder('memory');
     const { totalmem } = await import('node:os');
-    const rows = Math.ceil(totalmem() / 2 / (4096 * 4096)) + 2;
+    const rows = Math.ceil(totalmem() / 2 / (512 * 512)) + 2;
     await writeFile(join(dir, 'many.csv'), Array.from({ length: rows }, (_, i) => `${i % 2},1,2,3,4`).join('\n'));
     await expectFault(
-      loadUserDataset(join(dir, 'many.csv'), { size: [4096, 4096] }),
+      loadUserDataset(join(dir, 'many.csv'), { size: [512, 512] }),
       'DATA_TOO_LARGE',
-      /many.csv: [\d,]+ pictures of 4096x4096x1 take [\d.]+ GB decoded, over the [\d.]+ GB allowed .*smaller --image-size/,
+      /many.csv: [\d,]+ pictures of 512x512x1 take [\d.]+ GB decoded, over the [\d.]+ GB allowed .*smaller --image-size/,
     );
   });
 
   it('options out of range', async () => {
     await expect(loadUserDataset(root, { channels: 2 as 1 })).rejects.toThrow(RangeError);
     await expect(loadUserDataset(root, { size: [0, 28] })).rejects.toThrow(
-      /size must be \[height, width\], integers from 1 to 4096/,
+      /size must be \[height, width\], integers from 1 to 512/,
     );
   });
 });

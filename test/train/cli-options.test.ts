@@ -43,7 +43,8 @@ describe('cnnx train options', () => {
     expect(code).toBe(1);
     expect(stderr.trim()).toBe(
       'cnnx: --resume continues a run with its own settings, so --batch-size, --lr cannot be given (only --epochs ' +
-        'and --backend can change); start a new run with --out to change them',
+        'and --backend can change, and --data or --test-data name where moved data is); start a new run with --out to ' +
+        'change them',
     );
   });
 

@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { readSafetensors } from '../../src/common/index.js';
 import { loadDataset, loadUserDataset, selectExamples, type Dataset, type Split } from '../../src/data/index.js';
 import { encodeIdxImages, encodeIdxLabels } from '../../src/data/idx-reader.js';
+import { shuffleExamples } from '../../src/data/split.js';
 import { runPath, silentProgress, train, type TrainConfig } from '../../src/train/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -17,6 +18,12 @@ function byClass(split: Split, count: number): Split {
   const indices = Array.from({ length: count }, (_, i) => i);
   indices.sort((a, b) => split.labels[a]! - split.labels[b]! || a - b);
   return selectExamples(split, indices);
+}
+
+function inLoaderOrder(split: Split): Split {
+  const copy = { ...split, pixels: split.pixels.slice(), labels: split.labels.slice() };
+  shuffleExamples(copy, 1990);
+  return copy;
 }
 
 async function writeIdx(dir: string, prefix: 'train' | 't10k', split: Split): Promise<void> {
@@ -53,9 +60,11 @@ beforeAll(async () => {
   const mnist = await loadDataset('mnist');
   const trainPart = byClass(mnist.train, 2000);
   const testPart = byClass(mnist.test, 300);
+  // The IDX files hold the pictures in the order the loader puts a folder's or a CSV's in: read by class, then the
+  // fixed seeded order (user-data.ts's ORDER_SEED, 1990).
   await mkdir(join(root, 'idx'));
-  await writeIdx(join(root, 'idx'), 'train', trainPart);
-  await writeIdx(join(root, 'idx'), 't10k', testPart);
+  await writeIdx(join(root, 'idx'), 'train', inLoaderOrder(trainPart));
+  await writeIdx(join(root, 'idx'), 't10k', inLoaderOrder(testPart));
   await writeFolder(join(root, 'pics', 'train'), trainPart);
   await writeFolder(join(root, 'pics', 'test'), testPart);
   await writeCsv(join(root, 'digits.csv'), trainPart);

@@ -16,7 +16,6 @@ import {
   formatShapes,
   getModelSpec,
   MODEL_NAMES,
-  type ModelSpec,
   type OptimizerName,
   type ScheduleName,
 } from '../../models/index.js';
@@ -47,8 +46,11 @@ import {
 } from '../options.js';
 import { exitAsStopped, stopSignals } from '../signals.js';
 
+/** The model a run on the user's own pictures gets when none is named. */
+const DATA_MODEL = 'lenet5-relu';
+
 interface TrainFlags extends DataSourceFlags, UserDataFlags {
-  model: string;
+  model?: string;
   dataset?: DatasetName;
   selectOn?: SelectOn;
   valSplit?: number;
@@ -91,7 +93,11 @@ export function registerTrain(program: Command): void {
   const command = program
     .command('train')
     .description('train LeNet-5 or AlexNet with TensorFlow.js')
-    .option('-m, --model <name>', `model: ${MODEL_NAMES.join(' | ')}`, oneOf(MODEL_NAMES), 'lenet5')
+    .option(
+      '-m, --model <name>',
+      `model: ${MODEL_NAMES.join(' | ')} (default: lenet5; with --data, ${DATA_MODEL}, which trains well on a few hundred pictures)`,
+      oneOf(MODEL_NAMES),
+    )
     .option(
       '-d, --dataset <name>',
       `dataset: ${DATASET_NAMES.join(' | ')} (default per model: ${MODEL_NAMES.map((m) => `${m} ${getModelSpec(m).defaultDataset}`).join(', ')})`,
@@ -118,12 +124,12 @@ export function registerTrain(program: Command): void {
     .option('-o, --out <dir>', 'run directory (default runs/<model>-<dataset>-<time>)')
     .option(
       '--resume <run>',
-      'continue the run in this directory after its last checkpoint (only --epochs and --backend may change)',
+      'continue the run in this directory after its last checkpoint (only --epochs and --backend may change; --data and --test-data say where moved data is now)',
     )
     .option(
       '--augment [names]',
-      `distort training images: comma-separated names from ${DISTORTION_NAMES.join(' | ')}, or none; ` +
-        `without names: ${DEFAULT_DISTORTIONS.join(',')}`,
+      `distort training images of MNIST or Fashion-MNIST (not --data): comma-separated names from ` +
+        `${DISTORTION_NAMES.join(' | ')}, or none; without names: ${DEFAULT_DISTORTIONS.join(',')}`,
       distortionList,
     )
     .option(
@@ -160,18 +166,14 @@ ${describeDistortions()
     .action(async (flags: TrainFlags, command: Command) => {
       if (flags.printShapes) {
         // A run's own model when one is named, else --model (fitted to --data when given).
-        const config = flags.resume
-          ? await readRunConfig(flags.resume)
-          : newConfig(getModelSpec(flags.model), flags).config;
-        if (config.data && !config.data.size) await loadRunDataset(config, flags);
+        const config = flags.resume ? await readRunConfig(flags.resume) : newConfig(flags).config;
+        if (config.data && !config.classes) await loadRunDataset(config, flags);
         const spec = config.data ? specForRun(config) : getModelSpec(config.model);
         console.log(formatShapes(spec));
         console.log(`parameters: ${countParameters(spec).toLocaleString('en-US')}`);
         return;
       }
-      const { config, runDir } = flags.resume
-        ? await resumedConfig(flags.resume, flags, command)
-        : newConfig(getModelSpec(flags.model), flags);
+      const { config, runDir } = flags.resume ? await resumedConfig(flags.resume, flags, command) : newConfig(flags);
       const stop = stopSignals('stopping after this batch and saving a checkpoint');
       try {
         const result = await train({
@@ -191,7 +193,8 @@ ${describeDistortions()
 }
 
 /** The settings of a new run from the model's defaults and the flags. */
-function newConfig(spec: ModelSpec, flags: TrainFlags): { config: TrainConfig; runDir: string } {
+function newConfig(flags: TrainFlags): { config: TrainConfig; runDir: string } {
+  const spec = getModelSpec(flags.model ?? (flags.data === undefined ? 'lenet5' : DATA_MODEL));
   const d = spec.defaults;
   const optimizer = flags.optimizer ?? d.optimizer;
   if (flags.momentum !== undefined && optimizer !== 'momentum') {
@@ -254,8 +257,11 @@ function newConfig(spec: ModelSpec, flags: TrainFlags): { config: TrainConfig; r
   return { config, runDir: flags.out ?? defaultRunDir(`${spec.name}-${dataset}`) };
 }
 
-/** Options that `--resume` may change; every other training option belongs to the run and is refused. */
-const RESUMABLE = new Set(['epochs', 'backend', 'resume', 'dataDir', 'idxDir', 'offline']);
+/**
+ * Options that `--resume` may change; every other training option belongs to the run and is refused. `--data` and
+ * `--test-data` name where the run's own data is now (a moved folder); its classes must not have changed.
+ */
+const RESUMABLE = new Set(['epochs', 'backend', 'resume', 'dataDir', 'idxDir', 'offline', 'data', 'testData']);
 
 /** The saved settings of the run in `runDir`, with the new --epochs / --backend applied. */
 async function resumedConfig(
@@ -270,11 +276,21 @@ async function resumedConfig(
   if (given.length > 0) {
     throw new CnnxError(
       `--resume continues a run with its own settings, so ${given.map((o) => o.long).join(', ')} cannot be given ` +
-        `(only --epochs and --backend can change); start a new run with --out to change them`,
+        `(only --epochs and --backend can change, and --data or --test-data name where moved data is); start a new run with --out to change them`,
       'OPTION_CONFLICT',
     );
   }
   const config = await readRunConfig(runDir);
+  if (flags.data !== undefined || flags.testData !== undefined) {
+    if (config.data === undefined) {
+      throw new CnnxError(
+        `${runDir} trains on ${config.dataset}, not on your own pictures: --data and --test-data cannot be given with --resume`,
+        'OPTION_CONFLICT',
+      );
+    }
+    if (flags.data !== undefined) config.data.path = resolve(flags.data);
+    if (flags.testData !== undefined) config.data.testPath = resolve(flags.testData);
+  }
   if (flags.epochs) config.epochs = flags.epochs;
   if (command.getOptionValueSource('backend') === 'cli') config.backend = flags.backend;
   return { config, runDir };
