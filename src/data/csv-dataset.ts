@@ -259,7 +259,11 @@ function labelsAreWholeNumbers(table: CsvTable): boolean {
     const whole = /^\d+$/.test(label);
     const number = Number.isFinite(Number(label));
     if (number && !whole) {
-      throw fault(table.file, line, `label "${label}" is a number but not a whole number from 0 to ${MAX_CLASSES - 1}; ${must}`);
+      throw fault(
+        table.file,
+        line,
+        `label "${label}" is a number but not a whole number from 0 to ${MAX_CLASSES - 1}; ${must}`,
+      );
     }
     if (number) firstNumber ??= [label, line];
     else firstName ??= [label, line];

@@ -337,9 +337,9 @@ async function renderParts(parts: readonly Part[], target: RenderTarget, options
  * Dataset with the `resize` procedure. Pictures are read by class, then by file path (code point order), and a CSV's
  * rows in their order; each part is then put in a fixed seeded order (ORDER_SEED), so any prefix mixes the classes.
  * See the module's comment for the test part, channels, size, memory and the cache.
- * @throws CnnxError naming the file or folder and the fault: DATA_NOT_FOUND, DATA_BAD_KIND, DATA_UNREADABLE,
- *   BAD_IMAGE (a picture that cannot be decoded), DATA_CLASS_COUNT, DATA_EMPTY_CLASS, DATA_UNKNOWN_CLASS,
- *   DATA_NEEDS_SIZE, DATA_BAD_CSV, DATA_TOO_LARGE
+ * @throws CnnxError naming the file or folder and the fault: DATA_NOT_FOUND, DATA_BAD_KIND (also a folder with a
+ *   test/ folder but no train/), DATA_UNREADABLE, BAD_IMAGE (a picture that cannot be decoded, or an empty file),
+ *   DATA_CLASS_COUNT, DATA_EMPTY_CLASS, DATA_UNKNOWN_CLASS, DATA_NEEDS_SIZE, DATA_BAD_CSV, DATA_TOO_LARGE
  * @throws RangeError for `channels` other than 1 or 3, or a `size` that is not two integers from 1 to WORKING_SIDE
  *   (512)
  */

@@ -35,6 +35,7 @@ const run = async (...args: string[]) => {
 let mnist: Dataset;
 let digits: string;
 let csvDir: string;
+let noTrain: string;
 
 beforeAll(async () => {
   mnist = await loadMnist();
@@ -49,6 +50,9 @@ beforeAll(async () => {
     );
   await writeCsv(join(csvDir, 'train.csv'), rows(mnist.train, [0, 1], 5), kaggleHeader(28 * 28 * 3));
   await writeCsv(join(csvDir, 'test.csv'), rows(mnist.test, [0, 1], 2));
+  noTrain = join(root, 'no-train');
+  await writeClassFolders(noTrain, mnist.train, [0, 1], 1);
+  await writeClassFolders(join(noTrain, 'test'), mnist.test, [0, 1], 1);
 });
 
 describe('cnnx data info --data', () => {
@@ -69,7 +73,7 @@ describe('cnnx data info --data', () => {
     });
   });
 
-  it('prints a table, the test part held out of a CSV, resized to --image-size', async () => {
+  it('prints a table, the test part held out of an RGB CSV, resized to --image-size', async () => {
     const csv = join(csvDir, 'train.csv');
     const { code, stdout, stderr } = await run(
       'data',
@@ -79,10 +83,10 @@ describe('cnnx data info --data', () => {
       '--image-size',
       '14x12',
       '--channels',
-      '1',
+      '3',
     );
     expect([code, stderr]).toEqual([0, '']);
-    expect(stdout).toContain('dataset   train (14x12, 1 channel, 2 classes)');
+    expect(stdout).toContain('dataset   train (14x12, 3 channels, 2 classes)');
     expect(stdout).toContain(
       `train     8 examples from CSV ${csv} (10 rows, label column "label"; 2 pictures held out as the test part)`,
     );
@@ -93,7 +97,7 @@ describe('cnnx data info --data', () => {
     expect(stdout).toContain(`not checked  ${csv}`);
   });
 
-  it('takes --test-data, and colour pictures as 3 channels', async () => {
+  it('takes --test-data, and RGB CSVs with --channels 3', async () => {
     const { code, stdout } = await run(
       'data',
       'info',
@@ -101,6 +105,8 @@ describe('cnnx data info --data', () => {
       join(csvDir, 'train.csv'),
       '--test-data',
       join(csvDir, 'test.csv'),
+      '--channels',
+      '3',
       '--json',
     );
     expect(code).toBe(0);
@@ -140,6 +146,21 @@ describe('cnnx data info mistakes: one line and a non-zero exit', () => {
     expect(code).not.toBe(0);
     expect(stderr).toMatch(message);
     expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('an RGB CSV without --channels 3, and a folder with test/ but no train/', async () => {
+    for (const [args, message] of [
+      [
+        ['--data', join(csvDir, 'train.csv')],
+        /2352 pixel columns are not a square gray picture .*if the pictures are RGB 28x28, give --channels 3/,
+      ],
+      [['--data', noTrain], /a test\/ folder but no train\/ folder, .*put the class folders under .*\/train\//],
+    ] as const) {
+      const { code, stderr } = await runHere('data', 'info', ...args);
+      expect(code).not.toBe(0);
+      expect(stderr).toMatch(message);
+      expect(stderr.trim().split('\n')).toHaveLength(1);
+    }
   });
 });
 

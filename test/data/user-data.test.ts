@@ -1,17 +1,19 @@
 /** The user's own pictures as a Dataset: image folders and CSVs built here from real MNIST and Fashion-MNIST. */
-import { mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import sharp from 'sharp';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { CnnxError } from '../../src/common/index.js';
 import {
   classCounts,
   decodeImage,
+  limitSplit,
   loadUserDataset,
   stratifiedSplit,
   type Dataset,
   type Split,
 } from '../../src/data/index.js';
+import { shuffleExamples } from '../../src/data/split.js';
 import { pictureToPixels } from '../../src/preprocess/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import {
@@ -27,6 +29,22 @@ import {
   writePicture,
   type Raw,
 } from './user-data-fixtures.js';
+
+/**
+ * The largest Uint8Array this Node allows, as src/data reads it (buffer.constants.MAX_LENGTH, at each load): the real
+ * one unless a test sets `bytes`.
+ */
+const arrayLimit = vi.hoisted(() => ({ bytes: undefined as number | undefined }));
+vi.mock('node:buffer', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:buffer')>();
+  const constants = {
+    ...actual.constants,
+    get MAX_LENGTH() {
+      return arrayLimit.bytes ?? actual.constants.MAX_LENGTH;
+    },
+  };
+  return { ...actual, constants };
+});
 
 let mnist: Dataset;
 let fashion: Dataset;
@@ -58,12 +76,32 @@ async function expectFault(promise: Promise<unknown>, code: string, message: Reg
 const mnistRows = (indices: readonly number[]) =>
   indices.map((index) => ({ label: String(mnist.train.labels[index]), pixels: pictureOf(mnist.train, index).data }));
 
+/** A split of 1-channel pictures: `pixels` ([count, rows, cols]) and their `labels`. */
+const graySplit = (pixels: Uint8Array, labels: ArrayLike<number>, rows = 28, cols = 28): Split => ({
+  count: labels.length,
+  rows,
+  cols,
+  channels: 1,
+  pixels,
+  labels: Uint8Array.from(labels),
+});
+
+/**
+ * A copy of `split` (read in class order) in the order loadUserDataset gives each part: shuffleExamples with seed
+ * 1990, user-data.ts's ORDER_SEED.
+ */
+function inLoadOrder(split: Split): Split {
+  const copy = { ...split, pixels: split.pixels.slice(), labels: split.labels.slice() };
+  shuffleExamples(copy, 1990);
+  return copy;
+}
+
 /** The first `n` train indices of each of `labels`, class by class. */
 const byClass = (split: Split, labels: readonly number[], n: number) =>
   labels.flatMap((label) => indicesOf(split, label, n));
 
 describe('image folders', () => {
-  it('reads train/ and test/ class folders byte for byte, by class then file name', async () => {
+  it('reads train/ and test/ class folders byte for byte, by class then file name, then in the fixed order', async () => {
     const dir = await folder('digits');
     const trainIndices = await writeClassFolders(join(dir, 'train'), mnist.train, [0, 1, 2], 10);
     const testIndices = await writeClassFolders(join(dir, 'test'), mnist.test, [0, 1, 2], 3);
@@ -71,10 +109,13 @@ describe('image folders', () => {
     expect([data.name, data.path, data.procedure, data.classes]).toEqual(['digits', dir, 'resize', ['0', '1', '2']]);
     const { count, rows, cols, channels } = data.train;
     expect([count, data.test.count, rows, cols, channels]).toEqual([30, 9, 28, 28, 1]);
-    expect(data.train.pixels).toEqual(pixelsAt(mnist.train, trainIndices));
-    expect(Array.from(data.train.labels)).toEqual(trainIndices.map((i) => mnist.train.labels[i]));
-    expect(data.test.pixels).toEqual(pixelsAt(mnist.test, testIndices));
-    expect(Array.from(data.test.labels)).toEqual(testIndices.map((i) => mnist.test.labels[i]));
+    const listed = (split: Split, indices: number[]) =>
+      graySplit(
+        pixelsAt(split, indices),
+        indices.map((i) => split.labels[i]!),
+      );
+    expect(data.train).toEqual(inLoadOrder(listed(mnist.train, trainIndices)));
+    expect(data.test).toEqual(inLoadOrder(listed(mnist.test, testIndices)));
     expect(data.source).toBe(
       `image folder ${dir}: train/ (30 pictures); test: image folder ${dir}: test/ (9 pictures)`,
     );
@@ -96,16 +137,13 @@ describe('image folders', () => {
     const ordered = [9, 8, 0, 1].flatMap((label) =>
       indices.slice(labels.indexOf(label) * 20, labels.indexOf(label) * 20 + 20),
     );
-    const all: Split = {
-      count: 80,
-      rows: 28,
-      cols: 28,
-      channels: 1,
-      pixels: pixelsAt(fashion.train, ordered),
-      labels: Uint8Array.from({ length: 80 }, (_, i) => Math.floor(i / 20)),
-    };
-    const { kept, held } = stratifiedSplit(all, 0.1, 1989);
-    expect([first.train.pixels, first.test.pixels]).toEqual([kept.pixels, held.pixels]);
+    const all = graySplit(
+      pixelsAt(fashion.train, ordered),
+      Array.from({ length: 80 }, (_, i) => Math.floor(i / 20)),
+    );
+    // Put in the fixed order, then held out.
+    const { kept, held } = stratifiedSplit(inLoadOrder(all), 0.1, 1989);
+    expect([first.train, first.test]).toEqual([kept, held]);
     const second = await loadUserDataset(dir);
     expect([second.train, second.test]).toEqual([first.train, first.test]);
   });
@@ -130,7 +168,9 @@ describe('image folders', () => {
     await writeClassFolders(join(dir, 'test'), mnist.test, [6], 1);
     const data = await loadUserDataset(dir);
     expect(data.classes).toEqual(['6', 'five']);
-    expect(data.train.pixels.subarray(784)).toEqual(pixelsAt(mnist.train, picked));
+    const six = indicesOf(mnist.train, 6, 1);
+    const listed = graySplit(pixelsAt(mnist.train, [...six, ...picked]), [0, 1, 1, 1, 1]);
+    expect(data.train).toEqual(inLoadOrder(listed));
   });
 
   it('reads pictures in subfolders of a class folder, and skips hidden and other files, saying how many', async () => {
@@ -146,6 +186,55 @@ describe('image folders', () => {
     expect(classCounts(data.train.labels, 2).map((n, c) => n + classCounts(data.test.labels, 2)[c]!)).toEqual([4, 3]);
     expect(messages).toContain(`skipped 4 files of ${dir} (hidden, or not .png, .jpg, .jpeg or .webp)`);
     expect(data.source).toMatch(/\(4 other files skipped\)$/);
+  });
+
+  it('puts the pictures in a fixed mixed order, so that a short prefix (--limit) of 3 classes has every class', async () => {
+    const dir = await folder('prefix');
+    await writeClassFolders(join(dir, 'train'), mnist.train, [0, 1, 2], 10);
+    await writeClassFolders(join(dir, 'test'), mnist.test, [0, 1, 2], 5);
+    const data = await loadUserDataset(dir);
+    // Read in class order, these prefixes would hold class 0 alone.
+    expect(classCounts(limitSplit(data.train, 6).labels, 3).every((n) => n > 0)).toBe(true);
+    expect(classCounts(limitSplit(data.test, 3).labels, 3).every((n) => n > 0)).toBe(true);
+  });
+
+  it('skips symbolic links that loop back to a folder already read or lead nowhere, saying how many', async () => {
+    const dir = await folder('links');
+    await writeClassFolders(dir, mnist.train, [0, 1], 3);
+    await writePicture(join(dir, '0', 'sub', 'x.png'), pictureOf(mnist.train, indicesOf(mnist.train, 0, 4)[3]!));
+    await symlink('..', join(dir, '0', 'sub', 'up')); // to its folder's parent, 0/: a loop
+    await symlink(dir, join(dir, '1', 'all')); // to the folder of class folders
+    await symlink(join(dir, '0'), join(dir, 'zero')); // a second name for class 0, not a class
+    await symlink(join(dir, 'nothing.png'), join(dir, '1', 'gone.png')); // leads nowhere
+    const messages: string[] = [];
+    const data = await loadUserDataset(dir, { log: (m) => messages.push(m) });
+    expect(data.classes).toEqual(['0', '1']);
+    const counts = classCounts(data.train.labels, 2).map((n, c) => n + classCounts(data.test.labels, 2)[c]!);
+    expect(counts).toEqual([4, 3]);
+    expect(messages).toEqual([
+      `skipped 4 symbolic links in ${dir}: each leads nowhere, or to a folder already read (a loop)`,
+    ]);
+    expect(data.source).toMatch(/\(4 other files skipped\)$/);
+  });
+
+  it('says that pictures outside class folders are skipped, and names an empty picture file', async () => {
+    const dir = await folder('outside');
+    await writeClassFolders(join(dir, 'train'), mnist.train, [0, 1], 2);
+    await writePicture(join(dir, 'train', 'loose.png'), pictureOf(mnist.train, 0));
+    await writeFile(join(dir, 'train', 'notes.txt'), 'not a picture');
+    const messages: string[] = [];
+    const data = await loadUserDataset(dir, { log: (m) => messages.push(m) });
+    expect(data.train.count + data.test.count).toBe(4);
+    expect(messages).toEqual([
+      `skipped 1 file of ${dir}/train (hidden, or not .png, .jpg, .jpeg or .webp)`,
+      `skipped 1 picture outside class folders in ${dir}/train: a picture must be inside its class's folder (${dir}/train/<class>/)`,
+    ]);
+    await writeFile(join(dir, 'train', '1', 'empty.png'), '');
+    await expectFault(
+      loadUserDataset(dir),
+      'BAD_IMAGE',
+      new RegExp(`^${dir}/train/1/empty.png: empty file \\(0 bytes\\), not a picture`),
+    );
   });
 });
 
@@ -257,18 +346,11 @@ describe('CSV files', () => {
     const plain = await loadUserDataset(join(dir, 'plain.csv'));
     expect([withHeader.name, withHeader.classes, withHeader.train.channels]).toEqual(['header', ['0', '1', '2'], 1]);
     expect([plain.train, plain.test]).toEqual([withHeader.train, withHeader.test]);
-    const all = stratifiedSplit(
-      {
-        count: 30,
-        rows: 28,
-        cols: 28,
-        channels: 1,
-        pixels: pixelsAt(mnist.train, indices()),
-        labels: Uint8Array.from(indices(), (i) => mnist.train.labels[i]!),
-      },
-      0.1,
-      1989,
+    const rowsInOrder = graySplit(
+      pixelsAt(mnist.train, indices()),
+      indices().map((i) => mnist.train.labels[i]!),
     );
+    const all = stratifiedSplit(inLoadOrder(rowsInOrder), 0.1, 1989);
     expect([withHeader.train, withHeader.test]).toEqual([all.kept, all.held]);
     expect(withHeader.trainSource).toBe(
       `CSV ${join(dir, 'header.csv')} (30 rows, label column "label"; 3 pictures held out as the test part)`,
@@ -301,29 +383,59 @@ describe('CSV files', () => {
     expect(data.trainSource).toMatch(/\(12 rows, label column "Label"; /);
   });
 
-  it('read RGB rows (r, g, b per pixel) as 3 channels, or as luma with channels 1', async () => {
+  it('read RGB rows (r, g, b per pixel) with channels 3, and without it say to give --channels 3', async () => {
     const dir = await folder('csv-rgb');
     const rows = indices().map((i) => ({
       label: String(mnist.train.labels[i]),
       pixels: tinted(pictureOf(mnist.train, i)).data,
     }));
     await writeCsv(join(dir, 'rgb.csv'), rows);
-    const data = await loadUserDataset(join(dir, 'rgb.csv'));
-    expect([data.train.rows, data.train.cols, data.train.channels]).toEqual([28, 28, 3]);
-    const all = new Uint8Array([...data.train.pixels, ...data.test.pixels]);
-    expect(all.length).toBe(30 * 2352);
-    const gray = await loadUserDataset(join(dir, 'rgb.csv'), { channels: 1 });
-    expect(gray.train.channels).toBe(1);
-    // Both keep the same rows in the same order: luma of each RGB picture.
-    for (let i = 0; i < data.train.count; i++) {
-      const picture = {
-        width: 28,
-        height: 28,
-        channels: 3,
-        data: data.train.pixels.subarray(i * 2352, (i + 1) * 2352),
-      };
-      expect(gray.train.pixels.subarray(i * 784, (i + 1) * 784)).toEqual(pictureToPixels(picture, 1, 28, 28));
+    const data = await loadUserDataset(join(dir, 'rgb.csv'), { channels: 3 });
+    const listed: Split = {
+      count: 30,
+      rows: 28,
+      cols: 28,
+      channels: 3,
+      pixels: Uint8Array.from(rows.flatMap((row) => [...row.pixels])),
+      labels: Uint8Array.from(rows, (row) => Number(row.label)),
+    };
+    const { kept, held } = stratifiedSplit(inLoadOrder(listed), 0.1, 1989);
+    expect([data.train, data.test]).toEqual([kept, held]);
+    // 2352 columns are also a gray picture of some other size: never read as RGB unasked.
+    for (const channels of [undefined, 1] as const) {
+      await expectFault(
+        loadUserDataset(join(dir, 'rgb.csv'), channels === undefined ? {} : { channels }),
+        'DATA_BAD_CSV',
+        /rgb.csv: 2352 pixel columns are not a square gray picture .*; 2352 = 3 x 28 x 28: if the pictures are RGB 28x28, give --channels 3$/,
+      );
     }
+  });
+
+  it('read a gray 24x32 CSV (768 = 3 x 16 x 16 columns) as RGB 16x16 only with channels 3', async () => {
+    const dir = await folder('csv-768');
+    const rows = [0, 1, 0, 1].map((label, n) => ({
+      label: String(label),
+      pixels: Uint8Array.from({ length: 768 }, (_, i) => (i * 7 + n * 50) % 256),
+    }));
+    await writeCsv(join(dir, 'wide.csv'), rows);
+    const file = join(dir, 'wide.csv');
+    await expectFault(
+      loadUserDataset(file),
+      'DATA_BAD_CSV',
+      /wide.csv: 768 pixel columns are not a square gray picture \(side x side values, e.g. 784 for 28x28\); give the pictures' own size with --image-size HxW; 768 = 3 x 16 x 16: if the pictures are RGB 16x16, give --channels 3$/,
+    );
+    // A size that is not the CSV's own does not make it RGB 16x16 either.
+    await expectFault(
+      loadUserDataset(file, { size: [28, 28] }),
+      'DATA_BAD_CSV',
+      /768 pixel columns are not a square gray picture \(.*\), nor a 28x28 one \(784 values\); give/,
+    );
+    const gray = await loadUserDataset(file, { size: [24, 32] });
+    expect([gray.train.rows, gray.train.cols, gray.train.channels]).toEqual([24, 32, 1]);
+    const all = [...gray.train.pixels, ...gray.test.pixels].sort((a, b) => a - b);
+    expect(all).toEqual(rows.flatMap((row) => [...row.pixels]).sort((a, b) => a - b));
+    const rgb = await loadUserDataset(file, { channels: 3 });
+    expect([rgb.train.rows, rgb.train.cols, rgb.train.channels]).toEqual([16, 16, 3]);
   });
 
   it('take a separate test CSV, its classes matched by name, and resize to `size`', async () => {
@@ -337,13 +449,15 @@ describe('CSV files', () => {
     await writeCsv(join(dir, 'test.csv'), testRows);
     const data = await loadUserDataset(join(dir, 'train.csv'), { testPath: join(dir, 'test.csv') });
     expect([data.train.count, data.test.count]).toEqual([30, 4]);
-    expect(Array.from(data.test.labels)).toEqual([1, 1, 2, 2]);
-    expect(data.test.pixels).toEqual(pixelsAt(mnist.test, testIndices));
+    // Test labels "1" and "2" are the training classes 1 and 2; the rows are put in the fixed order too.
+    expect(data.test).toEqual(inLoadOrder(graySplit(pixelsAt(mnist.test, testIndices), [1, 1, 2, 2])));
     expect(data.testSource).toBe(`CSV ${join(dir, 'test.csv')} (4 rows, no header)`);
     const small = await loadUserDataset(join(dir, 'train.csv'), { testPath: join(dir, 'test.csv'), size: [14, 14] });
     expect([small.train.rows, small.train.cols]).toEqual([14, 14]);
-    const picture = { width: 28, height: 28, channels: 1, data: testRows[0]!.pixels };
-    expect(small.test.pixels.subarray(0, 196)).toEqual(pictureToPixels(picture, 1, 14, 14));
+    const resized = testRows.flatMap((row) => [
+      ...pictureToPixels({ width: 28, height: 28, channels: 1, data: row.pixels }, 1, 14, 14),
+    ]);
+    expect(small.test).toEqual(inLoadOrder(graySplit(Uint8Array.from(resized), [1, 1, 2, 2], 14, 14)));
   });
 
   it('read a non-square picture with its size given', async () => {
@@ -355,7 +469,7 @@ describe('CSV files', () => {
     await expectFault(
       loadUserDataset(join(dir, 'wide.csv')),
       'DATA_BAD_CSV',
-      /wide.csv: 780 pixel columns make neither a square picture/,
+      /wide.csv: 780 pixel columns are not a square gray picture \(side x side values, e.g. 784 for 28x28\); give the pictures' own size with --image-size HxW$/,
     );
   });
 });
@@ -400,7 +514,7 @@ describe('faults, each naming the file', () => {
     await expectFault(
       loadUserDataset(flat),
       'DATA_CLASS_COUNT',
-      new RegExp(`${flat}: no class folders \\(1 files lie in it directly\\)`),
+      new RegExp(`${flat}: no class folders \\(1 file lies in it directly\\)`),
     );
     const empty = await folder('empty-class');
     await writeClassFolders(empty, mnist.train, [0, 1], 2);
@@ -428,6 +542,19 @@ describe('faults, each naming the file', () => {
       loadUserDataset(dir),
       'DATA_UNKNOWN_CLASS',
       new RegExp(`${dir}/test/7: test class "7" is not a class of the training data \\(0, 1\\)`),
+    );
+  });
+
+  it('a folder of class folders with a test/ (or testing/) folder but no train/', async () => {
+    const dir = await folder('no-train');
+    await writeClassFolders(dir, mnist.train, [0, 1], 2);
+    await writeClassFolders(join(dir, 'testing'), mnist.test, [0, 1], 1);
+    await expectFault(
+      loadUserDataset(dir),
+      'DATA_BAD_KIND',
+      new RegExp(
+        `^${dir}: a testing/ folder but no train/ folder, so testing/ would be taken for a class; put the class folders under ${dir}/train/ `,
+      ),
     );
   });
 
@@ -468,7 +595,7 @@ describe('faults, each naming the file', () => {
     ['label.csv', `0,${'0,'.repeat(783)}0\n ,${'0,'.repeat(783)}0\n`, /label.csv line 2: empty label/],
     ['empty.csv', '\n\n', /empty.csv: empty file/],
     ['header.csv', `${kaggleHeader(784)}\n`, /header.csv: a header and no rows/],
-    ['columns.csv', '0,1,2,3,4,5\n1,1,2,3,4,5\n', /columns.csv: 5 pixel columns make neither a square picture/],
+    ['columns.csv', '0,1,2,3,4,5\n1,1,2,3,4,5\n', /columns.csv: 5 pixel columns are not a square gray picture/],
   ])('a CSV with a fault: %s', async (name, text, message) => {
     const dir = await folder('csv-faults');
     await writeFile(join(dir, name), text);
@@ -497,6 +624,70 @@ describe('faults, each naming the file', () => {
       'DATA_UNKNOWN_CLASS',
       /test.csv line 3: test class "5" is not a class of the training data \(0, 1\)/,
     );
+  });
+
+  it.each([
+    [
+      'decimal.csv',
+      ['0', '1', '1.0', '2'],
+      /decimal.csv line 3: label "1.0" is a number but not a whole number from 0 to 254; labels must be whole numbers from 0 to 254 \(the class index\) or names, not both/,
+    ],
+    [
+      'minus.csv',
+      ['-1', '0', '1', '2'],
+      /minus.csv line 1: label "-1" is a number but not a whole number from 0 to 254/,
+    ],
+    [
+      'mixed.csv',
+      ['0', '1', 'cat', '1'],
+      /mixed.csv line 3: label "cat" is a name, but line 1's label "0" is a number; labels must/,
+    ],
+    [
+      'named.csv',
+      ['cat', 'dog', '7', 'cat'],
+      /named.csv line 3: label "7" is a number, but line 1's label "cat" is a name/,
+    ],
+  ])('CSV labels that would shift class indices: %s', async (name, labels, message) => {
+    const dir = await folder('csv-shift');
+    await writeFile(join(dir, name), labels.map((label) => `${label},0,0,0,0`).join('\n'));
+    await expectFault(loadUserDataset(join(dir, name)), 'DATA_BAD_CSV', message);
+  });
+
+  it('CSV labels that are all whole numbers (leading zeros dropped) or all names load', async () => {
+    const dir = await folder('csv-good-labels');
+    await writeFile(join(dir, 'zeros.csv'), ['00', '01', '2', '1', '0', '2'].map((l) => `${l},0,0,0,0`).join('\n'));
+    expect((await loadUserDataset(join(dir, 'zeros.csv'))).classes).toEqual(['0', '1', '2']);
+    await writeFile(join(dir, 'names.csv'), ['2nd', '1st', 'NaN', '1st'].map((l) => `${l},0,0,0,0`).join('\n'));
+    expect((await loadUserDataset(join(dir, 'names.csv'))).classes).toEqual(['1st', '2nd', 'NaN']);
+  });
+
+  it('a part larger than one array may hold in this Node (made 3,000 bytes here), from a folder or a CSV', async () => {
+    const dir = await folder('one-array');
+    await writeClassFolders(join(dir, 'pics'), mnist.train, [0, 1], 2);
+    await writeFile(join(dir, 'small.csv'), ['0', '1', '0', '1'].map((l) => `${l},1,2,3,4`).join('\n'));
+    await writeCsv(join(dir, 'big.csv'), mnistRows(byClass(mnist.train, [0, 1], 2)));
+    arrayLimit.bytes = 3000;
+    try {
+      await expectFault(
+        loadUserDataset(join(dir, 'pics')),
+        'DATA_TOO_LARGE',
+        /pics: the training part's 4 pictures of 28x28x1 take 3,136 bytes decoded, more than one array may hold in Node v[\d.]+ \(3,000 bytes\); give a smaller --image-size, or use fewer pictures$/,
+      );
+      expect((await loadUserDataset(join(dir, 'pics'), { size: [27, 27] })).train.count).toBe(2);
+      await expectFault(
+        loadUserDataset(join(dir, 'small.csv'), { size: [28, 28] }),
+        'DATA_TOO_LARGE',
+        /small.csv: the training part's 4 pictures of 28x28x1 take 3,136 bytes decoded, more than one array/,
+      );
+      // A CSV's own pixels are one array too, refused at the row that would not fit.
+      await expectFault(
+        loadUserDataset(join(dir, 'big.csv')),
+        'DATA_TOO_LARGE',
+        /big.csv line 4: the pixel values up to this row take 3,136 bytes, more than one array may hold in Node v[\d.]+ \(3,000 bytes\)/,
+      );
+    } finally {
+      arrayLimit.bytes = undefined;
+    }
   });
 
   it('data that would not fit in memory', async () => {
