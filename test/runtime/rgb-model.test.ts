@@ -65,15 +65,18 @@ describe('the signature of a model trained on the user pictures', () => {
     });
   });
 
-  it("falls back to the dataset's procedure without a method, or with malformed preprocessing metadata", () => {
+  it("without a method (or with malformed preprocessing metadata), resizes a colour model's pictures, and prepares a gray one as its dataset's", async () => {
     const noMethod = withMetadata(rgb, METADATA_KEYS.preprocess, JSON.stringify({ input: [3, 32, 32] }));
-    expect(inspectOnnx(noMethod, 'a.onnx').procedure).toBe('mnist');
-    const fashion = withMetadata(noMethod, METADATA_KEYS.dataset, 'fashion-mnist');
-    expect(inspectOnnx(fashion, 'b.onnx').procedure).toBe('fit');
-    const malformed = withMetadata(fashion, METADATA_KEYS.preprocess, '{"method": "resize"');
-    expect(inspectOnnx(malformed, 'c.onnx')).toMatchObject({ procedure: 'fit', labels: LABELS });
+    expect(inspectOnnx(noMethod, 'a.onnx').procedure).toBe('resize');
+    const malformed = withMetadata(rgb, METADATA_KEYS.preprocess, '{"method": "resize"');
+    expect(inspectOnnx(malformed, 'c.onnx')).toMatchObject({ procedure: 'resize', labels: LABELS });
     const unknown = withMetadata(rgb, METADATA_KEYS.preprocess, JSON.stringify({ method: 'crop' }));
-    expect(inspectOnnx(unknown, 'd.onnx').procedure).toBe('mnist');
+    expect(inspectOnnx(unknown, 'd.onnx').procedure).toBe('resize');
+    const gray = await buildUserModel({ input: [1, 28, 28], labels: LABELS, dataset: 'colours' });
+    const grayNoMethod = withMetadata(gray, METADATA_KEYS.preprocess, JSON.stringify({ input: [1, 28, 28] }));
+    expect(inspectOnnx(grayNoMethod, 'e.onnx').procedure).toBe('mnist');
+    const fashion = withMetadata(grayNoMethod, METADATA_KEYS.dataset, 'fashion-mnist');
+    expect(inspectOnnx(fashion, 'f.onnx').procedure).toBe('fit');
   });
 
   it('refuses an input of 2 channels, saying what it expected', () => {

@@ -65,7 +65,7 @@ describe('cnnx train options', () => {
     expect(code).toBe(1);
     expect(stderr.trim()).toBe(
       `error: option '--augment [names]' argument 'affine,rotate' is invalid. unknown distortion "rotate"; name one ` +
-        'or more of affine, elastic, thickness, blur, contrast, noise (comma-separated), or none.',
+        'or more of affine, elastic, thickness, blur, contrast, noise, flip (comma-separated), or none.',
     );
   });
 
