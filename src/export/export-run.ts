@@ -135,6 +135,7 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
         selectedOn: metadata.selectedOn ?? 'test',
         epoch: Number(metadata.epoch),
         dataSource: metadata.dataSource,
+        ...('testSource' in dataset ? { testData: dataset.testSource } : {}),
         trainedWith: trainingCommand(config),
       },
     },

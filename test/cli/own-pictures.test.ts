@@ -145,6 +145,25 @@ describe('your own colour pictures', () => {
     expect(correct / 120).toBeGreaterThan(0.8);
   }, 300_000);
 
+  it('cnnx eval measures the test part the run had, and warns when given other test data', async () => {
+    const own = await cnnx(['eval', '--model', model, '--data', join(root, 'pics'), '--json']);
+    expect(own.code, own.stderr).toBe(0);
+    expect(own.stderr).not.toMatch(/warning/);
+    expect(JSON.parse(own.stdout.trim()) as { count: number; accuracy: number }).toMatchObject({ count: 120 });
+    const trained = await cnnx([
+      'eval',
+      '--model',
+      model,
+      '--data',
+      join(root, 'pics'),
+      '--test-data',
+      join(root, 'pics', 'train'),
+      '--json',
+    ]);
+    expect(trained.code, trained.stderr).toBe(0);
+    expect(trained.stderr).toMatch(/warning: .* was tested on .*; this test part is .* accuracy is too high/);
+  }, 300_000);
+
   it('cnnx predict and the server name the class of a colour PNG', async () => {
     const file = join(root, 'sample.png');
     await writeFile(file, samplePng);

@@ -78,6 +78,16 @@ async function builtInDataset(flags: EvalFlags, signature: ModelSignature): Prom
  * The user's data given with --data, read at the model's channels and size (the loader resizes the pictures as the
  * `resize` procedure does); its classes must be the model's, in the model's order.
  */
+/** The test data a model of the user's pictures was tested on when it was trained (from its `cnnx.metrics`). */
+function testDataOf(signature: ModelSignature): string | undefined {
+  try {
+    const metrics = JSON.parse(signature.metadata[METADATA_KEYS.metrics] ?? '{}') as { testData?: unknown };
+    return typeof metrics.testData === 'string' ? metrics.testData : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function userDataset(flags: EvalFlags & { data: string }, signature: ModelSignature): Promise<Dataset> {
   const [channels, height, width] = inputShapeOf(signature);
   if (flags.dataset !== undefined) {
@@ -112,6 +122,13 @@ async function userDataset(flags: EvalFlags & { data: string }, signature: Model
     dataDir: flags.dataDir,
     log: (m) => console.error(m),
   });
+  const recorded = testDataOf(signature);
+  if (recorded !== undefined && recorded !== dataset.testSource) {
+    console.error(
+      `cnnx: warning: ${flags.model} was tested on ${recorded}; this test part is ${dataset.testSource}. If it holds ` +
+        'pictures the model trained on, its accuracy is too high (give the test data the run had, with --test-data)',
+    );
+  }
   const labels = signature.metadata[METADATA_KEYS.labels] === undefined ? undefined : signature.labels;
   if (labels !== undefined && labels.join('\n') !== dataset.classes.join('\n')) {
     const message =
