@@ -5,23 +5,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/index.js';
+import { cnnxInProcess } from '../helpers/main-in-process.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
-/** Runs `cnnx <args>`; resolves to the exit code and what it printed. */
-async function cnnx(...args: string[]) {
-  const errors: string[] = [];
-  const lines: string[] = [];
-  vi.spyOn(console, 'error').mockImplementation((line: string) => void errors.push(line));
-  vi.spyOn(console, 'log').mockImplementation((line: string) => void lines.push(line));
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    errors.push(String(chunk));
-    return true;
-  });
-  const code = await main(['node', 'cnnx', ...args]);
-  vi.restoreAllMocks();
-  return { code, stderr: errors.join('\n'), stdout: lines.join('\n') };
-}
+const cnnx = cnnxInProcess;
 
 afterEach(() => vi.restoreAllMocks());
 
