@@ -1,6 +1,7 @@
 /** Parsers for CLI option values: each rejects a bad value with one line that says what was expected. */
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
+import { CnnxError } from '../common/index.js';
 import { WORKING_SIDE } from '../preprocess/index.js';
 
 export function positiveInt(value: string): number {
@@ -118,4 +119,19 @@ export function addUserDataOptions(command: Command): Command {
       channelCount,
     )
     .option('--image-size <size>', 'resize pictures of --data to N or HxW; default: their own size', imageSize);
+}
+
+/**
+ * Refuses the options that only apply to `--data` (for a command run without it).
+ * @throws CnnxError OPTION_CONFLICT naming them
+ */
+export function refuseUserDataOptions(flags: UserDataFlags): void {
+  const names = { testData: '--test-data', channels: '--channels', imageSize: '--image-size' } as const;
+  const given = (Object.keys(names) as (keyof typeof names)[]).filter((key) => flags[key] !== undefined);
+  if (given.length > 0) {
+    throw new CnnxError(
+      `${given.map((key) => names[key]).join(', ')} apply to your own pictures: add --data <folder or CSV>`,
+      'OPTION_CONFLICT',
+    );
+  }
 }

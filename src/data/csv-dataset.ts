@@ -30,9 +30,7 @@ import { createInterface } from 'node:readline';
 import { CnnxError, messageOf } from '../common/index.js';
 import { pictureToPixels, type PixelImage } from '../preprocess/index.js';
 import { byCodePoint, type RenderTarget } from './image-folder.js';
-
-/** The most classes a model takes (labels are bytes); integer labels run 0 to MAX_CLASSES - 1. */
-export const MAX_CLASSES = 255;
+import { MAX_CLASSES } from './split.js';
 
 /** A CSV file's rows, parsed and checked. */
 export interface CsvTable {

@@ -83,7 +83,7 @@ export interface LoadDatasetOptions {
 }
 
 /** The cache directory in effect. */
-function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.CNNX_DATA_DIR) return env.CNNX_DATA_DIR;
   return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cnnx');
 }

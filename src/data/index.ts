@@ -13,7 +13,7 @@ export {
 export { IdxFormatError, readIdxImages, readIdxLabels } from './idx-reader.js';
 export { ChecksumError, md5Of } from './checksums.js';
 export { loadIdxPair } from './idx-pair.js';
-export { classCounts, limitSplit, selectExamples, stratifiedSplit, type Split } from './split.js';
+export { classCounts, limitSplit, MAX_CLASSES, selectExamples, stratifiedSplit, type Split } from './split.js';
 export { batchCount, iterateBatches } from './batches.js';
 export {
   createAugmenter,

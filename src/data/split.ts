@@ -15,6 +15,9 @@ export interface Split {
   labels: Uint8Array;
 }
 
+/** The most classes a dataset (and a model) has: labels are bytes, class indices 0 to MAX_CLASSES - 1. */
+export const MAX_CLASSES = 255;
+
 /** Bytes one example takes in `split.pixels`. */
 export function exampleSize(split: Pick<Split, 'rows' | 'cols' | 'channels'>): number {
   return split.rows * split.cols * split.channels;

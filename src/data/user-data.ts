@@ -30,12 +30,12 @@
 import { constants } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
-import { homedir, totalmem } from 'node:os';
+import { totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { CnnxError, messageOf, produceFileAtomic } from '../common/index.js';
 import { WORKING_SIDE, type PixelImage } from '../preprocess/index.js';
-import { csvClasses, csvGeometry, MAX_CLASSES, readCsvTable, renderCsv } from './csv-dataset.js';
-import type { Dataset } from './datasets.js';
+import { csvClasses, csvGeometry, readCsvTable, renderCsv } from './csv-dataset.js';
+import { defaultDataDir, type Dataset } from './datasets.js';
 import {
   decodePictures,
   listClassFolders,
@@ -47,7 +47,7 @@ import {
   type OwnSize,
   type RenderTarget,
 } from './image-folder.js';
-import { shuffleExamples, stratifiedSplit, type Split } from './split.js';
+import { MAX_CLASSES, shuffleExamples, stratifiedSplit, type Split } from './split.js';
 
 /** Share of the training pictures held out as the test part when the data has none. */
 const TEST_FRACTION = 0.1;
@@ -437,12 +437,6 @@ export async function loadUserDataset(path: string, options: UserDataOptions = {
     );
   }
   return dataset;
-}
-
-/** loadDataset's default cache folder. */
-function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.CNNX_DATA_DIR) return env.CNNX_DATA_DIR;
-  return join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'cnnx');
 }
 
 /** The cache file of this data and these options, and the fingerprint of the files it was made from. */

@@ -1,5 +1,6 @@
 /** The models cnnx knows, by the name users type, and the same models fitted to a dataset's pictures and classes. */
 import { CnnxError } from '../common/index.js';
+import { MAX_CLASSES } from '../data/index.js';
 import { alexnet } from './alexnet.js';
 import { lenet5Relu } from './lenet5-relu.js';
 import { lenet5 } from './lenet5.js';
@@ -39,8 +40,8 @@ export function getModelSpec(name: string, shape?: DataShape): ModelSpec {
   if (channels !== 1 && channels !== 3) {
     throw new CnnxError(`a model input has 1 or 3 channels, got ${channels}`, 'BAD_INPUT_SIZE');
   }
-  if (!(Number.isInteger(shape.classes) && shape.classes >= 2 && shape.classes <= 255)) {
-    throw new CnnxError(`a classifier needs 2 to 255 classes, got ${shape.classes}`, 'BAD_INPUT_SIZE');
+  if (!(Number.isInteger(shape.classes) && shape.classes >= 2 && shape.classes <= MAX_CLASSES)) {
+    throw new CnnxError(`a classifier needs 2 to ${MAX_CLASSES} classes, got ${shape.classes}`, 'BAD_INPUT_SIZE');
   }
   const last = spec.layers.findLastIndex((layer) => layer.kind === 'dense');
   const fitted: ModelSpec = {

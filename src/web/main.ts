@@ -6,7 +6,7 @@
  * since the pad reads digits only. Preprocessing and segmentation are the shared isomorphic module, the same code
  * as the server's classify and read-digits; each picture is prepared by the model's own procedure and input shape.
  */
-import type { Procedure } from '../preprocess/index.js';
+import { WORKING_SIDE, type Procedure } from '../preprocess/index.js';
 import {
   describeLogits,
   openWebSession,
@@ -31,8 +31,8 @@ const pictureTop = document.querySelector<HTMLOListElement>('#picture-top')!;
 const preview = document.querySelector<HTMLImageElement>('#preview')!;
 const context = pad.getContext('2d', { willReadFrequently: true })!;
 
-/** Longest side a picture is read at: the server's decoder reduces pictures to the same size (WORKING_SIDE). */
-const PICTURE_SIDE = 512;
+/** Longest side a picture is read at: the size the server's decoder reduces pictures to. */
+const PICTURE_SIDE = WORKING_SIDE;
 /** Classes listed for a picture. */
 const TOP_CLASSES = 5;
 

@@ -18,6 +18,7 @@ import {
   addDataSourceOptions,
   addUserDataOptions,
   oneOf,
+  refuseUserDataOptions,
   type DataSourceFlags,
   type UserDataFlags,
 } from '../options.js';
@@ -49,14 +50,7 @@ async function datasetOf(options: InfoOptions, command: Command): Promise<Datase
     };
     return loadUserDataset(options.data, userOptions);
   }
-  const userOnly = (['testData', 'channels', 'imageSize'] as const).filter((key) => options[key] !== undefined);
-  if (userOnly.length > 0) {
-    const names = { testData: '--test-data', channels: '--channels', imageSize: '--image-size' };
-    throw new CnnxError(
-      `${userOnly.map((key) => names[key]).join(', ')} apply to your own pictures: add --data <folder or CSV>`,
-      'OPTION_CONFLICT',
-    );
-  }
+  refuseUserDataOptions(options);
   if (options.dataset === undefined) {
     // As commander words a missing required option, naming the alternative too.
     command.error("error: required option '-d, --dataset <name>' not specified (or give --data <folder or CSV>)", {

@@ -41,6 +41,7 @@ import {
   oneOf,
   positiveInt,
   positiveNumber,
+  refuseUserDataOptions,
   type DataSourceFlags,
   type UserDataFlags,
 } from '../options.js';
@@ -209,14 +210,7 @@ function newConfig(flags: TrainFlags): { config: TrainConfig; runDir: string } {
       'OPTION_CONFLICT',
     );
   }
-  const userOnly = (['testData', 'channels', 'imageSize'] as const).filter((key) => flags[key] !== undefined);
-  if (flags.data === undefined && userOnly.length > 0) {
-    const names = { testData: '--test-data', channels: '--channels', imageSize: '--image-size' };
-    throw new CnnxError(
-      `${userOnly.map((key) => names[key]).join(', ')} apply to your own pictures: add --data <folder or CSV>`,
-      'OPTION_CONFLICT',
-    );
-  }
+  if (flags.data === undefined) refuseUserDataOptions(flags);
   const selectOn = flags.selectOn ?? (flags.data !== undefined || flags.valSplit !== undefined ? 'val' : 'test');
   if (selectOn === 'test' && flags.valSplit !== undefined) {
     throw new CnnxError(
