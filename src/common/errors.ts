@@ -73,6 +73,7 @@ export const ERROR_CODES = Object.freeze({
   NO_BACKEND: 503,
   BACKEND_FAILED: 503,
   BACKEND_UNAVAILABLE: 503,
+  TRAINING_WORKER_FAILED: 500,
   // Models and runtimes
   BAD_MODEL: 400,
   BAD_INPUT_SIZE: 400,

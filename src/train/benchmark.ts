@@ -1,14 +1,16 @@
 /**
  * Training throughput on real data: steady-state examples/s after warm-up steps, the same step the training
- * loop runs. Optionally a per-kernel profile of one step, to see where the time goes.
+ * loop runs, on this thread and, with more than one worker, split over replica threads, measured one after the
+ * other on the same batches (the scaling). Optionally a per-kernel profile of one step on this thread.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { iterateBatches, loadDataset, type DatasetName } from '../data/index.js';
 import { getModelSpec } from '../models/index.js';
 import { useBackend, type BackendName } from './backends/index.js';
-import { createNetwork } from './network.js';
+import { createNetwork, type Network } from './network.js';
 import { createOptimizer } from './optimizer.js';
-import { trainStep } from './train.js';
+import { defaultWorkers, startReplicas } from './replicas.js';
+import { trainStep, type Batch } from './step.js';
 
 export interface TrainBenchmarkOptions {
   model: string;
@@ -20,6 +22,8 @@ export interface TrainBenchmarkOptions {
   steps?: number;
   warmup?: number;
   profile?: boolean;
+  /** Replica threads (replicas.ts); default one per core on the wasm and cpu backends, 1 on the others. */
+  workers?: number;
 }
 
 export interface TrainBenchmarkResult {
@@ -28,8 +32,14 @@ export interface TrainBenchmarkResult {
   device: string;
   batch_size: number;
   steps: number;
+  /** Threads the batch was split over for `examples_per_sec`. */
+  workers: number;
   examples_per_sec: number;
+  steps_per_sec: number;
   ms_per_step: number;
+  /** With more than one worker: the same steps on this thread alone, and `examples_per_sec` over it. */
+  one_worker?: { examples_per_sec: number; ms_per_step: number };
+  scaling?: number;
   peak_rss_mb: number;
   /** Milliseconds per kernel in one profiled step, largest first. */
   profile?: Record<string, number>;
@@ -38,38 +48,70 @@ export interface TrainBenchmarkResult {
 export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise<TrainBenchmarkResult> {
   const spec = getModelSpec(options.model);
   const backend = await useBackend(options.backend);
+  const onCpu = backend.name === 'wasm' || backend.name === 'cpu' ? backend.name : undefined;
+  const workers = onCpu ? (options.workers ?? defaultWorkers()) : 1;
   const dataset = await loadDataset(options.dataset ?? spec.defaultDataset, {
     offline: true,
     idxDir: options.idxDir,
   });
-  const network = createNetwork(spec, 0);
-  const { optimizer } = createOptimizer(spec.defaults);
   const side = spec.input[1];
   const resize = side === dataset.train.rows ? undefined : side;
   const shape: [number, number, number] = [spec.input[1], spec.input[2], spec.input[0]];
   const warmup = options.warmup ?? 3;
   const steps = options.steps ?? 20;
-  const batches = iterateBatches(dataset.train, { batchSize: options.batchSize, shuffle: true, seed: 1, resize });
-  const nextBatch = () => {
-    const next = batches.next();
-    if (next.done) throw new Error('benchmark ran out of data; use fewer --steps');
-    return next.value;
-  };
-  for (let i = 0; i < warmup; i++) await trainStep(network, optimizer, nextBatch(), shape, { dropoutSeed: i });
+  // The same batches for every measurement, prepared before any is timed (so is AlexNet's resize).
+  const batches: Batch[] = [];
+  for (const batch of iterateBatches(dataset.train, { batchSize: options.batchSize, shuffle: true, seed: 1, resize })) {
+    if (batches.length === warmup + steps) break;
+    batches.push(batch);
+  }
+  if (batches.length < warmup + steps) throw new Error('benchmark ran out of data; use fewer --steps');
   let peakRss = process.memoryUsage().rss;
-  let elapsed = 0;
-  for (let i = 0; i < steps; i++) {
-    const batch = nextBatch(); // data preparation (and AlexNet's resize) is not part of the step time
-    const started = performance.now();
-    await trainStep(network, optimizer, batch, shape, { dropoutSeed: warmup + i });
-    elapsed += performance.now() - started;
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+
+  /** Milliseconds per timed step of `step` (a fresh network and optimizer, seed 0). */
+  const timeSteps = async (
+    step: (network: Network, optimizer: tf.Optimizer, batch: Batch, seed: number) => Promise<unknown>,
+  ) => {
+    const network = createNetwork(spec, 0);
+    const { optimizer } = createOptimizer(spec.defaults);
+    try {
+      let elapsed = 0;
+      for (const [i, batch] of batches.entries()) {
+        const started = performance.now();
+        await step(network, optimizer, batch, i);
+        if (i >= warmup) elapsed += performance.now() - started;
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      }
+      return elapsed / steps;
+    } finally {
+      network.dispose();
+      optimizer.dispose();
+    }
+  };
+  const onThisThread = (network: Network, optimizer: tf.Optimizer, batch: Batch, seed: number) =>
+    trainStep(network, optimizer, batch, shape, { dropoutSeed: seed });
+
+  const single = await timeSteps(onThisThread);
+  let parallel: number | undefined;
+  if (workers > 1 && onCpu) {
+    const group = await startReplicas({ spec, backend: onCpu, workers, batchSize: options.batchSize });
+    try {
+      parallel = await timeSteps((network, optimizer, batch, seed) =>
+        group.step(network, optimizer, batch, { dropoutSeed: seed }),
+      );
+    } finally {
+      await group.close();
+    }
   }
   let profile: Record<string, number> | undefined;
   if (options.profile) {
+    const network = createNetwork(spec, 0);
+    const { optimizer } = createOptimizer(spec.defaults);
     const info = await tf.profile(async () => {
-      await trainStep(network, optimizer, nextBatch(), shape, { dropoutSeed: 0 });
+      await onThisThread(network, optimizer, batches[0]!, 0);
     });
+    network.dispose();
+    optimizer.dispose();
     const totals: Record<string, number> = {};
     for (const kernel of info.kernels) totals[kernel.name] = (totals[kernel.name] ?? 0) + Number(kernel.kernelTimeMs);
     profile = Object.fromEntries(
@@ -78,16 +120,21 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
         .map(([name, ms]) => [name, Math.round(ms * 100) / 100]),
     );
   }
-  network.dispose();
-  optimizer.dispose();
+  const msPerStep = parallel ?? single;
+  const perSec = (ms: number) => (options.batchSize * 1000) / ms;
   return {
     model: spec.name,
     backend: backend.name,
     device: backend.device,
     batch_size: options.batchSize,
     steps,
-    examples_per_sec: (steps * options.batchSize) / (elapsed / 1000),
-    ms_per_step: elapsed / steps,
+    workers: parallel === undefined ? 1 : workers,
+    examples_per_sec: perSec(msPerStep),
+    steps_per_sec: 1000 / msPerStep,
+    ms_per_step: msPerStep,
+    ...(parallel === undefined
+      ? {}
+      : { one_worker: { examples_per_sec: perSec(single), ms_per_step: single }, scaling: single / parallel }),
     peak_rss_mb: Math.round(peakRss / 2 ** 20),
     profile,
   };

@@ -32,6 +32,8 @@ export interface TrainingState {
   stopReason?: string;
   /** What the best epoch is chosen on (see TrainConfig.selectOn). */
   readonly selectOn: SelectOn;
+  /** The failure that stopped training early (a training worker's); the checkpoint was saved as for a signal. */
+  failure?: Error;
   /** Test accuracy of the chosen weights, evaluated once after the last epoch when they were chosen on validation. */
   finalTest?: { accuracy: number; epoch: number };
 }

@@ -25,7 +25,7 @@ export function interruptionCallback(signal: AbortSignal, progress: ProgressRepo
     },
     onTrainEnd(state: TrainingState) {
       if (onAbort) signal.removeEventListener('abort', onAbort);
-      if (!state.stopTraining) return;
+      if (!state.stopTraining || state.failure) return; // a failure's error says how to continue
       const { epoch, batch } = state.position;
       const where =
         batch === 0

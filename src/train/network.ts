@@ -19,12 +19,26 @@ import {
 /** Running-statistics updates produced by a training-mode forward pass, applied after the optimizer step. */
 export type StatUpdates = [tf.Variable, tf.Tensor][];
 
+/**
+ * The part of a batch one of several replicas trains on (data parallelism, replicas.ts): rows
+ * [offset, offset + rows) of a batch of `total` examples. Dropout masks are those of the whole batch, and batch
+ * norm normalises with the whole batch's statistics, so N replicas compute what one network computes on the batch.
+ */
+export interface Shard {
+  offset: number;
+  total: number;
+  /** Sums per-replica values over all replicas, in replica order (all-reduce.ts). */
+  allReduce(values: Float32Array): Float32Array;
+}
+
 interface ForwardMode {
   training: boolean;
   /** Seed of this step's dropout masks (training only). */
   dropoutSeed?: number;
   /** Collects batch-norm running-statistic updates (training only). */
   updates?: StatUpdates;
+  /** This replica's part of the batch, when the batch is split over replicas (training only). */
+  shard?: Shard;
 }
 
 export interface Network {
@@ -141,9 +155,7 @@ const FORWARD = {
   'max-pool': (h, { step: { layer } }) => tf.maxPool(h as tf.Tensor4D, layer.size, layer.stride, 'valid'),
   flatten: (h) => tf.reshape(h, [h.shape[0]!, -1]),
   dropout: (h, { step: { layer, index }, mode }) =>
-    mode.training && layer.rate > 0
-      ? tf.dropout(h, layer.rate, undefined, deriveSeed(mode.dropoutSeed ?? 0, index))
-      : h,
+    mode.training && layer.rate > 0 ? dropout(h, layer.rate, deriveSeed(mode.dropoutSeed ?? 0, index), mode.shard) : h,
   'batch-norm': (h, { step: { layer, index }, mode, get }) => batchNorm(h, index, layer, mode, get),
 } satisfies { [K in LayerKind]: Forward<K> };
 
@@ -182,6 +194,19 @@ export function createNetwork(spec: ModelSpec, seed: number): Network {
   };
 }
 
+/**
+ * Inverted dropout with tfjs's formula (tf.dropout: x * floor(u + keep) / keep, u uniform from `seed`). For a shard
+ * the noise is drawn for the whole batch and this shard's rows taken, so the masks do not depend on the split.
+ */
+function dropout(h: tf.Tensor, rate: number, seed: number, shard: Shard | undefined): tf.Tensor {
+  if (shard === undefined) return tf.dropout(h, rate, undefined, seed);
+  const [rows, ...rest] = h.shape as [number, ...number[]];
+  const keep = 1 - rate;
+  const noise = tf.randomUniform([shard.total, ...rest], 0, 1, 'float32', seed);
+  const mine = tf.slice(noise, [shard.offset, ...rest.map(() => 0)], [rows, ...rest]);
+  return tf.mul(h, tf.div(tf.floor(tf.add(mine, keep)), keep));
+}
+
 /** Batch-norm statistics of layer `bn` folded into a kernel and bias (see models/inference-spec.ts). */
 function foldBatchNorm(
   kernel: tf.Tensor,
@@ -199,7 +224,7 @@ function foldBatchNorm(
 
 /**
  * Batch norm over all axes but the last, PyTorch semantics (biased batch variance for normalising, unbiased for
- * the running estimate). Training mode uses the closed-form gradient: tfjs's generic one for moments broadcasts
+ * the running estimate); over a shard, the statistics are the whole batch's. Training mode uses the closed-form gradient: tfjs's generic one for moments broadcasts
  * through Tile and was most of a LeNet step on wasm.
  */
 function batchNorm(
@@ -216,23 +241,35 @@ function batchNorm(
   const runningVar = get(`${i}.running_var`);
   if (!mode.training) return tf.batchNorm(h, runningMean, runningVar, beta, gamma, epsilon);
   const axes = [...Array(h.rank - 1).keys()];
-  const n = h.size / h.shape[h.rank - 1]!;
+  const features = h.shape[h.rank - 1]!;
+  const { shard } = mode;
+  // Values per channel in the whole batch: with a shard, all replicas' rows together.
+  const n = (h.size / features) * (shard ? shard.total / h.shape[0]! : 1);
+  /** Per-channel sums of this replica's rows, summed over every replica (synchronised batch norm). */
+  const overReplicas = (...sums: tf.Tensor[]): tf.Tensor[] => {
+    if (shard === undefined) return sums;
+    const total = shard.allReduce(Float32Array.from(sums.flatMap((sum) => [...(sum.dataSync() as Float32Array)])));
+    return sums.map((_, i) => tf.tensor1d(total.subarray(i * features, (i + 1) * features)));
+  };
   let batchMean: tf.Tensor | undefined;
   let batchVariance: tf.Tensor | undefined;
   const normalise = tf.customGrad(((x: tf.Tensor, scale: tf.Tensor, offset: tf.Tensor, save: tf.GradSaveFunc) => {
-    const { mean, variance } = tf.moments(x, axes);
-    batchMean = tf.keep(mean);
-    batchVariance = tf.keep(variance);
-    const invStd = tf.rsqrt(tf.add(variance, epsilon));
-    const xHat = tf.mul(tf.sub(x, mean), invStd);
+    // Sums, then one division, so that one network and N replicas differ only in how the sums are split.
+    batchMean = tf.keep(tf.div(overReplicas(tf.sum(x, axes))[0]!, n));
+    batchVariance = tf.keep(tf.div(overReplicas(tf.sum(tf.square(tf.sub(x, batchMean)), axes))[0]!, n));
+    const invStd = tf.rsqrt(tf.add(batchVariance, epsilon));
+    const xHat = tf.mul(tf.sub(x, batchMean), invStd);
     save([xHat, invStd, scale]);
     return {
       value: tf.add(tf.mul(xHat, scale), offset),
       gradFunc: (dy: tf.Tensor, [savedXHat, savedInvStd, savedScale]: tf.Tensor[]) => {
+        // This replica's parts of the scale and offset gradients (the replicas' parts are summed afterwards, as
+        // every other gradient is); dx needs the whole batch's.
         const dOffset = tf.sum(dy, axes);
         const dScale = tf.sum(tf.mul(dy, savedXHat!), axes);
+        const [batchOffset, batchScale] = overReplicas(dOffset, dScale) as [tf.Tensor, tf.Tensor];
         // dx = scale * invStd * (dy - mean(dy) - xHat * mean(dy * xHat))
-        const centred = tf.sub(dy, tf.add(tf.div(dOffset, n), tf.mul(savedXHat!, tf.div(dScale, n))));
+        const centred = tf.sub(dy, tf.add(tf.div(batchOffset, n), tf.mul(savedXHat!, tf.div(batchScale, n))));
         return [tf.mul(centred, tf.mul(savedScale!, savedInvStd!)), dScale, dOffset];
       },
     };

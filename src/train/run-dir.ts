@@ -57,6 +57,11 @@ export interface TrainConfig extends TrainingDefaults {
   /** Evaluate on the first N test examples only. */
   testLimit?: number;
   backend: BackendName;
+  /**
+   * Threads each batch is split over on a CPU backend (replicas.ts); recorded when the run starts (absent: one per
+   * core), so that a resumed run splits as the run did and stays bit-identical.
+   */
+  workers?: number;
   /** Distortions applied to training images (absent or empty: none); see the data stage's augment.ts. */
   augment?: DistortionName[];
 }

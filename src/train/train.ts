@@ -14,6 +14,7 @@ import {
   iterateBatches,
   type Augmenter,
   type Dataset,
+  type Split,
 } from '../data/index.js';
 import { useBackend, type BackendInfo } from './backends/index.js';
 import { CallbackList, type TrainingState } from './callbacks.js';
@@ -21,7 +22,7 @@ import { assignWeights, loadCheckpoint, type Position } from './checkpoint.js';
 import { evaluateAccuracy, yieldToEventLoop } from './evaluate.js';
 import { interruptionCallback } from './interruption.js';
 import { divergenceGuard, nonFiniteLossGuard } from './loss-guards.js';
-import { createNetwork, type Network, type StatUpdates } from './network.js';
+import { createNetwork, type Network } from './network.js';
 import { createOptimizer, learningRateAt } from './optimizer.js';
 import { consoleProgress, progressCallback, type ProgressReporter } from './progress.js';
 import {
@@ -33,6 +34,8 @@ import {
 } from './run-callbacks.js';
 import { prepareRunDir, readMetrics, runPath, type EpochMetrics, type TrainConfig } from './run-dir.js';
 import { loadRunDataset, recordDataset, runSplits, specForRun, type RunSplits } from './run-data.js';
+import { defaultWorkers, startReplicas } from './replicas.js';
+import { trainStep, type Batch } from './step.js';
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -80,6 +83,62 @@ const startOfRun = (): Position => ({
   partial: { loss: 0, correct: 0, seen: 0, seconds: 0 },
 });
 
+/** Where steps and evaluations run: on this thread, or split over replica threads (replicas.ts). */
+interface StepRunner {
+  /** Replica threads; 1 when everything runs on this thread. */
+  workers: number;
+  step(batch: Batch, options: { dropoutSeed: number }): Promise<[number, number]>;
+  evaluate(
+    network: Network,
+    split: Split,
+    options: { resize?: number; shouldStop?: () => boolean },
+  ): Promise<number | undefined>;
+  close(): Promise<void>;
+}
+
+/**
+ * The runner for `config.workers` (absent: one per core where the backend runs on the CPU), which it records.
+ * @throws CnnxError OPTION_CONFLICT for more than one worker on a GPU backend.
+ */
+async function startRunner(
+  config: TrainConfig,
+  backend: BackendInfo,
+  network: Network,
+  optimizer: tf.Optimizer,
+): Promise<StepRunner> {
+  const cpuBackend = backend.name === 'wasm' || backend.name === 'cpu' ? backend.name : undefined;
+  const onCpu = cpuBackend !== undefined;
+  if (!onCpu && (config.workers ?? 1) > 1) {
+    throw new CnnxError(
+      `--workers splits each batch over CPU threads; the ${backend.name} backend runs on its own device: drop --workers, or train with --backend wasm`,
+      'OPTION_CONFLICT',
+    );
+  }
+  const workers = onCpu ? (config.workers ?? defaultWorkers()) : 1;
+  config.workers = workers;
+  const [channels, height, width] = network.spec.input;
+  if (workers === 1 || cpuBackend === undefined) {
+    return {
+      workers: 1,
+      step: (batch, options) => trainStep(network, optimizer, batch, [height, width, channels], options),
+      evaluate: (net, split, options) => evaluateAccuracy(net, split, options),
+      close: async () => undefined,
+    };
+  }
+  const group = await startReplicas({
+    spec: network.spec,
+    backend: cpuBackend,
+    workers,
+    batchSize: config.batchSize,
+  });
+  return {
+    workers,
+    step: (batch, options) => group.step(network, optimizer, batch, options),
+    evaluate: (net, split, options) => group.evaluate(net, split, options),
+    close: () => group.close(),
+  };
+}
+
 /**
  * Trains `config.model` on `config.dataset` into `runDir` (see run-dir.ts for its files). Rejects with a
  * CnnxError for a `runDir` that already holds a run (RUN_EXISTS, unless `resume` or `replace`), a non-finite
@@ -106,10 +165,17 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
 
   const network = createNetwork(spec, config.seed);
   const { optimizer, setLearningRate } = createOptimizer(config);
+  let runner: StepRunner | undefined;
   try {
     const { position, history } = resume
       ? await restore(network, optimizer, runDir, progress)
       : { position: startOfRun(), history: [] };
+    runner = await startRunner(config, backend, network, optimizer);
+    if (runner.workers > 1) {
+      progress.log(
+        `workers: ${runner.workers} threads, each training on its share of every batch (--workers 1 trains on this thread)`,
+      );
+    }
     await writeFileAtomic(runPath(runDir, 'config'), `${JSON.stringify(config, null, 2)}\n`);
     const state: TrainingState = {
       config,
@@ -136,7 +202,13 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       summaryCallback(progress),
       ...(options.signal ? [interruptionCallback(options.signal, progress)] : []),
     ]);
-    await fit(state, callbacks, { splits, augmenter, setLearningRate });
+    await fit(state, callbacks, runner, { splits, augmenter, setLearningRate });
+    if (state.failure) {
+      throw new CnnxError(
+        `${state.failure.message}. The checkpoint holds the last completed step; continue with: cnnx train --resume ${runDir}`,
+        'TRAINING_WORKER_FAILED',
+      );
+    }
     return {
       runDir,
       backend,
@@ -149,6 +221,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       final: state.history.at(-1),
     };
   } finally {
+    await runner?.close();
     network.dispose();
     optimizer.dispose();
   }
@@ -183,15 +256,51 @@ async function restore(
 async function fit(
   state: TrainingState,
   callbacks: CallbackList,
+  runner: StepRunner,
   data: { splits: RunSplits; augmenter?: Augmenter; setLearningRate: (lr: number) => void },
 ): Promise<void> {
-  const { config, network, optimizer, batchesPerEpoch } = state;
-  const { train: trainSplit, selection, test, selectOn } = data.splits;
-  const totalSteps = batchesPerEpoch * config.epochs;
+  const { config, network } = state;
+  const { train: trainSplit, test, selectOn } = data.splits;
   const side = network.spec.input[1];
   const resize = side === trainSplit.rows ? undefined : side; // e.g. AlexNet's 224 from 28x28 images
-  const [channels, height, width] = network.spec.input;
   await callbacks.call('onTrainBegin', state);
+  try {
+    await epochs(state, callbacks, runner, { ...data, resize });
+  } catch (error) {
+    // A failed worker stops the run as a signal would: the checkpoint saves the last completed step.
+    if (!(error instanceof CnnxError) || error.code !== 'TRAINING_WORKER_FAILED') throw error;
+    state.stopTraining = true;
+    state.stopReason = 'a training worker failed';
+    state.failure = error;
+  }
+  if (state.position.epoch >= config.epochs) state.stopTraining = false; // a stop that came too late to matter
+  if (!state.stopTraining && selectOn === 'val' && state.position.bestEpoch > 0) {
+    // The test set, once, for the chosen weights, on a network of its own: the training network keeps the last
+    // epoch's weights, which a checkpoint written after a stop must hold.
+    const file = runPath(state.runDir, 'best');
+    const chosen = createNetwork(network.spec, 0);
+    try {
+      assignWeights(chosen, (await readSafetensors(file)).tensors, file);
+      const accuracy = await runner.evaluate(chosen, test, { resize, shouldStop: () => state.stopTraining });
+      if (accuracy !== undefined) state.finalTest = { accuracy, epoch: state.position.bestEpoch };
+    } finally {
+      chosen.dispose();
+    }
+  }
+  await callbacks.call('onTrainEnd', state);
+}
+
+/** The epochs of `fit`, from where `state.position` stands. */
+async function epochs(
+  state: TrainingState,
+  callbacks: CallbackList,
+  runner: StepRunner,
+  data: { splits: RunSplits; augmenter?: Augmenter; setLearningRate: (lr: number) => void; resize?: number },
+): Promise<void> {
+  const { config, network, batchesPerEpoch } = state;
+  const { train: trainSplit, selection, selectOn } = data.splits;
+  const { resize } = data;
+  const totalSteps = batchesPerEpoch * config.epochs;
   for (let epoch = state.position.epoch; epoch < config.epochs && !state.stopTraining; epoch++) {
     const position = state.position;
     const startBatch = position.batch;
@@ -209,9 +318,7 @@ async function fit(
       const lr = learningRateAt(config.schedule, config.lr, step, totalSteps);
       data.setLearningRate(lr);
       const stepStarted = performance.now();
-      const [loss, correct] = await trainStep(network, optimizer, batch, [height, width, channels], {
-        dropoutSeed: deriveSeed(config.seed, step + 1),
-      });
+      const [loss, correct] = await runner.step(batch, { dropoutSeed: deriveSeed(config.seed, step + 1) });
       const partial = position.partial;
       partial.loss += loss * batch.size;
       partial.correct += correct;
@@ -230,7 +337,7 @@ async function fit(
       await yieldToEventLoop(); // lets signal handlers run between steps
     }
     if (state.stopTraining) break;
-    const accuracy = await evaluateAccuracy(network, selection, {
+    const accuracy = await runner.evaluate(network, selection, {
       resize,
       shouldStop: () => state.stopTraining,
     });
@@ -256,53 +363,6 @@ async function fit(
     state.history.push(metrics);
     await callbacks.call('onEpochEnd', state, metrics);
   }
-  if (state.position.epoch >= config.epochs) state.stopTraining = false; // a stop that came too late to matter
-  if (!state.stopTraining && selectOn === 'val' && state.position.bestEpoch > 0) {
-    // The test set, once, for the chosen weights, on a network of its own: the training network keeps the last
-    // epoch's weights, which a checkpoint written after a stop must hold.
-    const file = runPath(state.runDir, 'best');
-    const chosen = createNetwork(network.spec, 0);
-    try {
-      assignWeights(chosen, (await readSafetensors(file)).tensors, file);
-      const accuracy = await evaluateAccuracy(chosen, test, { resize, shouldStop: () => state.stopTraining });
-      if (accuracy !== undefined) state.finalTest = { accuracy, epoch: state.position.bestEpoch };
-    } finally {
-      chosen.dispose();
-    }
-  }
-  await callbacks.call('onTrainEnd', state);
-}
-
-/** One optimizer step; resolves to the batch's mean loss and number of correct predictions. */
-export async function trainStep(
-  network: Network,
-  optimizer: tf.Optimizer,
-  batch: { xs: Float32Array; labels: Int32Array; size: number },
-  [height, width, channels]: [number, number, number],
-  { dropoutSeed }: { dropoutSeed: number },
-): Promise<[number, number]> {
-  const updates: StatUpdates = [];
-  let correct: tf.Tensor | undefined;
-  const x = tf.tensor4d(batch.xs, [batch.size, height, width, channels]);
-  const labels = tf.tensor1d(batch.labels, 'int32');
-  const oneHot = tf.oneHot(labels, network.spec.classes);
-  const loss = optimizer.minimize(
-    () => {
-      const logits = network.apply(x, { training: true, dropoutSeed, updates });
-      correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'int32')));
-      return tf.losses.softmaxCrossEntropy(oneHot, logits) as tf.Scalar;
-    },
-    true,
-    network.trainable,
-  )!;
-  for (const [variable, value] of updates) {
-    variable.assign(value);
-    value.dispose();
-  }
-  // Asynchronous reads: the webgpu backend cannot read synchronously in Node.
-  const values = [(await loss.data())[0]!, (await correct!.data())[0]!] as [number, number];
-  tf.dispose([x, labels, oneHot, loss, correct!]);
-  return values;
 }
 
 /**

@@ -16,6 +16,7 @@ import {
   useBackend,
   createNetwork,
   assignWeights,
+  readRunConfig,
 } from '../../src/train/index.js';
 import { evaluateAccuracy } from '../../src/train/evaluate.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -39,6 +40,7 @@ const smallConfig = (overrides: Partial<TrainConfig> = {}): TrainConfig => ({
   limit: 512,
   testLimit: 256,
   backend: 'wasm',
+  workers: 1,
   ...overrides,
 });
 
@@ -152,6 +154,30 @@ describe('training on real MNIST', () => {
       (await readMetrics(whole)).map((m) => m.testAccuracy),
     );
   });
+
+  it('resumes a run split over 2 workers to exactly the weights of an uninterrupted one, and learns as 1 worker does', async () => {
+    const config = smallConfig({ workers: 2 });
+    const whole = join(root, 'whole-2-workers');
+    await train({ config, runDir: whole, progress: silentProgress, dataset: mnist });
+    expect((await readRunConfig(whole)).workers).toBe(2);
+    const split = join(root, 'split-2-workers');
+    const controller = new AbortController();
+    const first = await train({
+      config,
+      runDir: split,
+      progress: abortingAt(controller, (epoch, batch) => epoch === 1 && batch === 5),
+      dataset: mnist,
+      signal: controller.signal,
+    });
+    expect(first).toMatchObject({ interrupted: true, epochsCompleted: 0 });
+    await train({ config, runDir: split, resume: true, progress: silentProgress, dataset: mnist });
+    expect(await differingWeights(whole, split)).toEqual([]);
+    const accuracies = async (dir: string) => (await readMetrics(dir)).map((m) => m.testAccuracy!);
+    expect(await accuracies(split)).toEqual(await accuracies(whole));
+    // Synchronised batch norm: the same statistics as one network's, so accuracy does not depend on the split.
+    const [one, two] = [(await accuracies(await uninterrupted())).at(-1)!, (await accuracies(whole)).at(-1)!];
+    expect(Math.abs(two - one)).toBeLessThan(0.05);
+  }, 300_000);
 
   it("resumes exactly when stopped after an epoch's last batch, before its evaluation", async () => {
     const config = smallConfig();

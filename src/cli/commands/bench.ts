@@ -12,6 +12,7 @@ interface BenchTrainFlags {
   warmup: number;
   profile?: boolean;
   json?: boolean;
+  workers?: number;
 }
 
 export function registerBench(program: Command): void {
@@ -24,7 +25,12 @@ export function registerBench(program: Command): void {
     .option('--backend <name>', `tfjs backend: ${BACKEND_NAMES.join(' | ')}`, oneOf(BACKEND_NAMES), 'auto')
     .option('--steps <n>', 'timed steps', positiveInt, 20)
     .option('--warmup <n>', 'untimed steps first', nonNegativeInt, 3)
-    .option('--profile', 'add per-kernel milliseconds of one step')
+    .option(
+      '--workers <n>',
+      'threads each batch is split over (default: one per core on wasm and cpu); with more than one, the same steps on one thread are measured too, for the scaling',
+      positiveInt,
+    )
+    .option('--profile', 'add per-kernel milliseconds of one step (on one thread)')
     .option('--json', 'print one JSON line')
     .action(async (flags: BenchTrainFlags) => {
       const result = await benchmarkTraining(flags);
@@ -32,10 +38,17 @@ export function registerBench(program: Command): void {
         console.log(JSON.stringify(result));
         return;
       }
+      const workers = result.workers === 1 ? '1 worker' : `${result.workers} workers`;
       console.log(
-        `${result.model}, batch ${result.batch_size}, ${result.device}: ${Math.round(result.examples_per_sec)} examples/s ` +
-          `(${result.ms_per_step.toFixed(1)} ms/step, peak RSS ${result.peak_rss_mb} MB)`,
+        `${result.model}, batch ${result.batch_size}, ${result.device}, ${workers}: ${Math.round(result.examples_per_sec)} examples/s ` +
+          `(${result.steps_per_sec.toFixed(2)} steps/s, ${result.ms_per_step.toFixed(1)} ms/step, peak RSS ${result.peak_rss_mb} MB)`,
       );
+      if (result.one_worker && result.scaling) {
+        console.log(
+          `  1 worker: ${Math.round(result.one_worker.examples_per_sec)} examples/s (${result.one_worker.ms_per_step.toFixed(1)} ms/step); ` +
+            `scaling ${result.scaling.toFixed(2)}x`,
+        );
+      }
       if (result.profile) {
         for (const [name, ms] of Object.entries(result.profile).slice(0, 15))
           console.log(`  ${name.padEnd(28)} ${ms} ms`);

@@ -65,6 +65,7 @@ interface TrainFlags extends DataSourceFlags, UserDataFlags {
   limit?: number;
   testLimit?: number;
   backend: BackendName;
+  workers?: number;
   out?: string;
   resume?: string;
   printShapes?: boolean;
@@ -122,10 +123,16 @@ export function registerTrain(program: Command): void {
     .option('--limit <n>', 'train on the first N training examples (smoke runs)', positiveInt)
     .option('--test-limit <n>', 'evaluate on the first N test examples', positiveInt)
     .option('--backend <name>', `tfjs backend: ${BACKEND_NAMES.join(' | ')}`, oneOf(BACKEND_NAMES), 'auto')
+    .option(
+      '--workers <n>',
+      'threads each batch is split over on the wasm and cpu backends (default: one per core; 1 trains on the main thread). ' +
+        'The same N gives the same weights every time; another N the same up to float rounding',
+      positiveInt,
+    )
     .option('-o, --out <dir>', 'run directory (default runs/<model>-<dataset>-<time>)')
     .option(
       '--resume <run>',
-      'continue the run in this directory after its last checkpoint (only --epochs and --backend may change; --data and --test-data say where moved data is now)',
+      'continue the run in this directory after its last checkpoint (only --epochs, --backend and --workers may change; --data and --test-data say where moved data is now)',
     )
     .option(
       '--augment [names]',
@@ -245,6 +252,7 @@ function newConfig(flags: TrainFlags): { config: TrainConfig; runDir: string } {
     limit: flags.limit,
     testLimit: flags.testLimit,
     backend: flags.backend,
+    ...(flags.workers ? { workers: flags.workers } : {}),
   };
   const augment = flags.augment === true ? [...DEFAULT_DISTORTIONS] : flags.augment;
   if (augment?.length) config.augment = augment;
@@ -255,9 +263,23 @@ function newConfig(flags: TrainFlags): { config: TrainConfig; runDir: string } {
  * Options that `--resume` may change; every other training option belongs to the run and is refused. `--data` and
  * `--test-data` name where the run's own data is now (a moved folder); its classes must not have changed.
  */
-const RESUMABLE = new Set(['epochs', 'backend', 'resume', 'dataDir', 'idxDir', 'offline', 'data', 'testData']);
+const RESUMABLE = new Set([
+  'epochs',
+  'backend',
+  'workers',
+  'resume',
+  'dataDir',
+  'idxDir',
+  'offline',
+  'data',
+  'testData',
+]);
 
-/** The saved settings of the run in `runDir`, with the new --epochs / --backend applied. */
+/**
+ * The saved settings of the run in `runDir`, with the new --epochs / --backend / --workers applied. The run keeps
+ * its worker count (its weights are bit-identical to an uninterrupted run's only with the same count) unless
+ * --workers is given, or --backend changes without it.
+ */
 async function resumedConfig(
   runDir: string,
   flags: TrainFlags,
@@ -270,7 +292,7 @@ async function resumedConfig(
   if (given.length > 0) {
     throw new CnnxError(
       `--resume continues a run with its own settings, so ${given.map((o) => o.long).join(', ')} cannot be given ` +
-        `(only --epochs and --backend can change, and --data or --test-data name where moved data is); start a new run with --out to change them`,
+        `(only --epochs, --backend and --workers can change, and --data or --test-data name where moved data is); start a new run with --out to change them`,
       'OPTION_CONFLICT',
     );
   }
@@ -286,6 +308,10 @@ async function resumedConfig(
     if (flags.testData !== undefined) config.data.testPath = resolve(flags.testData);
   }
   if (flags.epochs) config.epochs = flags.epochs;
-  if (command.getOptionValueSource('backend') === 'cli') config.backend = flags.backend;
+  if (command.getOptionValueSource('backend') === 'cli' && flags.backend !== config.backend) {
+    config.backend = flags.backend;
+    delete config.workers;
+  }
+  if (flags.workers) config.workers = flags.workers;
   return { config, runDir };
 }

@@ -1,0 +1,93 @@
+/**
+ * A barrier and an all-reduce (sum) over shared memory, for replica threads that must agree in the middle of a
+ * step: synchronised batch norm sums its per-channel statistics and gradient sums over the whole batch (as
+ * PyTorch's SyncBatchNorm all-reduces them across processes).
+ *
+ * Every replica writes its values to its own row of a shared array, waits for the others, then sums the rows in
+ * replica order 0..N-1: the same operations in the same order on every thread, so every replica gets the same
+ * bits, and a fixed N gives the same result run after run.
+ */
+
+/** Int32 slots of the control array. */
+const ARRIVED = 0;
+const GENERATION = 1;
+const ABORTED = 2;
+const CONTROL_INTS = 4;
+
+/** How long one wait lasts before the abort flag is looked at again (ms). */
+const WAIT_SLICE_MS = 200;
+
+/** Thrown on a replica whose group was aborted (another replica failed) while it waited. */
+export class GroupAborted extends Error {
+  constructor() {
+    super('another training replica failed');
+  }
+}
+
+/** The shared memory of a group: the control ints and one row of `width` floats per replica. */
+export interface ReduceBuffers {
+  control: SharedArrayBuffer;
+  rows: SharedArrayBuffer;
+  width: number;
+}
+
+export function createReduceBuffers(replicas: number, width: number): ReduceBuffers {
+  return {
+    control: new SharedArrayBuffer(CONTROL_INTS * Int32Array.BYTES_PER_ELEMENT),
+    rows: new SharedArrayBuffer(replicas * width * Float32Array.BYTES_PER_ELEMENT),
+    width,
+  };
+}
+
+/** Tells every waiting replica to stop (they throw GroupAborted). Callable from any thread. */
+export function abortGroup(buffers: ReduceBuffers): void {
+  const control = new Int32Array(buffers.control);
+  Atomics.store(control, ABORTED, 1);
+  Atomics.notify(control, GENERATION);
+}
+
+/** One replica's side of the group: `index` of `count` taking part in the current step. */
+export interface ReduceMember {
+  /**
+   * Sums `values` (at most the buffers' width) over the `count` replicas, in replica order; returns a new array.
+   * @throws GroupAborted when the group is aborted while waiting.
+   */
+  allReduce(values: Float32Array): Float32Array;
+}
+
+export function reduceMember(buffers: ReduceBuffers, index: number, count: number): ReduceMember {
+  const control = new Int32Array(buffers.control);
+  const rows = new Float32Array(buffers.rows);
+  const { width } = buffers;
+
+  /** Generation-counting barrier: the last to arrive resets the count and opens the next generation. */
+  const barrier = () => {
+    const generation = Atomics.load(control, GENERATION);
+    if (Atomics.add(control, ARRIVED, 1) === count - 1) {
+      Atomics.store(control, ARRIVED, 0);
+      Atomics.add(control, GENERATION, 1);
+      Atomics.notify(control, GENERATION);
+      return;
+    }
+    while (Atomics.load(control, GENERATION) === generation) {
+      if (Atomics.load(control, ABORTED) !== 0) throw new GroupAborted();
+      Atomics.wait(control, GENERATION, generation, WAIT_SLICE_MS);
+    }
+  };
+
+  return {
+    allReduce(values) {
+      if (values.length > width) throw new RangeError(`allReduce: ${values.length} values, at most ${width}`);
+      if (count === 1) return values.slice();
+      rows.set(values, index * width);
+      barrier(); // every row written
+      const sum = rows.slice(0, values.length);
+      for (let r = 1; r < count; r++) {
+        const row = r * width;
+        for (let i = 0; i < values.length; i++) sum[i]! += rows[row + i]!;
+      }
+      barrier(); // every row read: the next all-reduce may overwrite them
+      return sum;
+    },
+  };
+}

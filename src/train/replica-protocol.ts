@@ -1,0 +1,72 @@
+/**
+ * What the training thread and its replica threads share (replicas.ts, replica-thread.ts): the thread's start-up
+ * data, the messages, how the parameters lie in the shared weight and gradient arrays, and which rows of a batch
+ * each replica takes. Imports nothing heavy, so a replica thread starts with tfjs and the model code only.
+ */
+import type { ModelSpec, ParameterSpec } from '../models/index.js';
+import type { ReduceBuffers } from './all-reduce.js';
+
+/** Start-up data of replica `index` of `replicas`. */
+export interface ReplicaData {
+  spec: ModelSpec;
+  /** The tfjs backend the training thread uses (one that runs on the CPU). */
+  backend: 'wasm' | 'cpu';
+  index: number;
+  replicas: number;
+  /** Float32 weights of every parameter, laid out by `parameterLayout` (written by the training thread). */
+  weights: SharedArrayBuffer;
+  /** Float32 gradients, one `parameterLayout` row per replica (each written by its replica). */
+  gradients: SharedArrayBuffer;
+  /** Float32 examples [rows, height, width, channels] of the batch in hand, and its Int32 labels [rows]. */
+  inputs: SharedArrayBuffer;
+  labels: SharedArrayBuffer;
+  reduce: ReduceBuffers;
+}
+
+/**
+ * `rows`: the whole batch's size (the replicas with index < `participants` each take a shard of it); `version`: of
+ * the weights in the shared array, which a replica copies into its network when it has not yet.
+ */
+export type ReplicaRequest =
+  | { type: 'train'; rows: number; participants: number; version: number; dropoutSeed: number }
+  | { type: 'evaluate'; rows: number; participants: number; version: number };
+
+export type ReplicaReply =
+  | { type: 'ready' }
+  | { type: 'failed'; message: string }
+  /** `loss`: this shard's part of the batch's mean loss; `stats`: new batch-norm running statistics (replica 0). */
+  | { type: 'trained'; loss: number; correct: number; stats: { name: string; values: Float32Array }[] }
+  | { type: 'evaluated'; correct: number }
+  /** `aborted`: it stopped because another replica failed. */
+  | { type: 'error'; message: string; aborted: boolean };
+
+export interface ParameterSlot {
+  name: string;
+  shape: number[];
+  trainable: boolean;
+  /** First float of the parameter in a layout row. */
+  offset: number;
+  size: number;
+}
+
+/** Every parameter, in the network's order, one after another in a row of floats. */
+export function parameterLayout(parameters: readonly ParameterSpec[]): { slots: ParameterSlot[]; size: number } {
+  let offset = 0;
+  const slots = parameters.map(({ name, shape, trainable }) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const slot = { name, shape, trainable, offset, size };
+    offset += size;
+    return slot;
+  });
+  return { slots, size: offset };
+}
+
+/**
+ * Rows [offset, offset + rows) of a batch of `total` that replica `index` of `participants` takes: contiguous
+ * shards, the first `total % participants` one row larger.
+ */
+export function shardOf(index: number, participants: number, total: number): { offset: number; rows: number } {
+  const base = Math.floor(total / participants);
+  const extra = total % participants;
+  return { offset: index * base + Math.min(index, extra), rows: base + (index < extra ? 1 : 0) };
+}

@@ -1,0 +1,260 @@
+/**
+ * Data-parallel training on every core: N replica threads (replica-thread.ts), each with a copy of the network on
+ * its own tfjs backend, take contiguous shards of each batch. Batch, weights and gradients travel through shared
+ * memory; the training thread sums the replicas' gradient rows in replica order, takes one optimizer step on its
+ * own network and publishes the new weights, so every replica starts the next step from the same weights. Batch
+ * norm is synchronised (the whole batch's statistics) and dropout masks are the whole batch's, so N replicas
+ * compute the gradients one network computes (up to float rounding), and a fixed N gives the same bits every time.
+ *
+ * This is PyTorch DistributedDataParallel's scheme (an all-reduce of gradients, then identical optimizer steps),
+ * with the reduction done once, in a fixed order, by the thread that holds the optimizer.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { CnnxError } from '../common/index.js';
+import { iterateBatches, type Split } from '../data/index.js';
+import { parameterSpecs, type ModelSpec } from '../models/index.js';
+import { abortGroup, createReduceBuffers } from './all-reduce.js';
+import type { Network } from './network.js';
+import {
+  parameterLayout,
+  type ParameterSlot,
+  type ReplicaData,
+  type ReplicaReply,
+  type ReplicaRequest,
+} from './replica-protocol.js';
+import { applyStatUpdates, type Batch } from './step.js';
+
+/** The worker count `--workers` defaults to: one per core the process may use. */
+export const defaultWorkers = (): number => availableParallelism();
+
+const MEMORY_HINT =
+  "a worker's WebAssembly memory holds at most 4 GB: a smaller --batch-size, or more --workers, gives each a smaller share of the batch";
+
+/** Rows of an evaluation batch: 500 (as on one thread), fewer for large inputs (at most 64 MiB of floats). */
+const evaluationRows = (exampleSize: number) => Math.max(1, Math.min(500, Math.floor(2 ** 24 / exampleSize)));
+
+export interface ReplicaGroupOptions {
+  spec: ModelSpec;
+  /** The backend the calling thread trains on; the replicas load the same one. */
+  backend: 'wasm' | 'cpu';
+  /** Replica threads, at least 2. */
+  workers: number;
+  /** The training batch size (the largest batch a step is given). */
+  batchSize: number;
+}
+
+export interface ReplicaGroup {
+  readonly workers: number;
+  /** The replica threads, in replica order (to watch their resource use; terminating one fails the group). */
+  readonly threads: readonly Worker[];
+  /**
+   * One optimizer step of `network` on `batch`, its gradients computed by the replicas; resolves to the batch's
+   * mean loss and number of correct predictions.
+   * @throws CnnxError TRAINING_WORKER_FAILED when a replica fails (the network keeps its weights from before).
+   */
+  step(
+    network: Network,
+    optimizer: tf.Optimizer,
+    batch: Batch,
+    options: { dropoutSeed: number },
+  ): Promise<[number, number]>;
+  /** The batch's mean loss and its gradients by parameter name, summed over the replicas, without a step. */
+  gradients(
+    network: Network,
+    batch: Batch,
+    options: { dropoutSeed: number },
+  ): Promise<{ loss: number; grads: Map<string, Float32Array> }>;
+  /** As evaluateAccuracy (evaluate.ts), each batch split over the replicas. */
+  evaluate(
+    network: Network,
+    split: Split,
+    options?: { resize?: number; shouldStop?: () => boolean },
+  ): Promise<number | undefined>;
+  /** Stops the replica threads. */
+  close(): Promise<void>;
+}
+
+/** The thread's module: compiled JavaScript in the package, TypeScript (through tsx) from the sources. */
+function threadEntry(): { script: URL; execArgv?: string[] } {
+  if (!import.meta.url.endsWith('.ts')) return { script: new URL('./replica-thread.js', import.meta.url) };
+  return {
+    script: new URL('./replica-thread.ts', import.meta.url),
+    execArgv: [...process.execArgv, '--import', new URL('../common/tsx-worker-loader.mjs', import.meta.url).href],
+  };
+}
+
+/**
+ * Starts `workers` replica threads for `spec` and resolves when each has its backend and network.
+ * @throws CnnxError TRAINING_WORKER_FAILED when a thread cannot start.
+ */
+export async function startReplicas(options: ReplicaGroupOptions): Promise<ReplicaGroup> {
+  const { spec, workers } = options;
+  if (!Number.isInteger(workers) || workers < 2)
+    throw new RangeError(`workers must be an integer >= 2, got ${workers}`);
+  const [channels, height, width] = spec.input;
+  const exampleSize = channels * height * width;
+  const maxRows = Math.max(options.batchSize, evaluationRows(exampleSize));
+  const layout = parameterLayout(parameterSpecs(spec));
+  const floats = (n: number) => new SharedArrayBuffer(n * Float32Array.BYTES_PER_ELEMENT);
+  const buffers = {
+    weights: floats(layout.size),
+    gradients: floats(layout.size * workers),
+    inputs: floats(maxRows * exampleSize),
+    labels: new SharedArrayBuffer(maxRows * Int32Array.BYTES_PER_ELEMENT),
+    reduce: createReduceBuffers(workers, reduceWidth(layout.slots)),
+  };
+  const weights = new Float32Array(buffers.weights);
+  const gradients = new Float32Array(buffers.gradients);
+  const inputs = new Float32Array(buffers.inputs);
+  const labels = new Int32Array(buffers.labels);
+
+  const { script, execArgv } = threadEntry();
+  const threads = [...Array(workers).keys()].map((index) => {
+    const workerData: ReplicaData = { spec, backend: options.backend, index, replicas: workers, ...buffers };
+    return new Worker(script, { workerData, ...(execArgv ? { execArgv } : {}) });
+  });
+  const waiting: ({ resolve: (reply: ReplicaReply) => void; reject: (error: Error) => void } | undefined)[] = [];
+  let failure: CnnxError | undefined;
+  let closing = false;
+  const fail = (index: number, message: string) => {
+    const hint = /memory|OOM|alloc/i.test(message) ? ` (${MEMORY_HINT})` : '';
+    failure ??= new CnnxError(
+      `training worker ${index + 1} of ${workers} failed: ${message}${hint}`,
+      'TRAINING_WORKER_FAILED',
+    );
+    abortGroup(buffers.reduce);
+    for (const waiter of waiting.splice(0)) waiter?.reject(failure);
+  };
+  threads.forEach((thread, index) => {
+    thread.on('message', (reply: ReplicaReply) => {
+      if (reply.type === 'failed' || (reply.type === 'error' && !reply.aborted)) return fail(index, reply.message);
+      const waiter = waiting[index];
+      waiting[index] = undefined;
+      if (reply.type === 'error') waiter?.reject(new CnnxError(reply.message, 'TRAINING_WORKER_FAILED'));
+      else waiter?.resolve(reply);
+    });
+    thread.on('error', (error) => fail(index, error.message));
+    thread.on('exit', (code) => {
+      if (!closing) fail(index, `its thread exited (code ${code})`);
+    });
+  });
+
+  /** Sends `request` to the first `participants` replicas; resolves to their replies in replica order. */
+  const ask = async (request: ReplicaRequest): Promise<ReplicaReply[]> => {
+    if (failure) throw failure;
+    const replies = threads.slice(0, request.participants).map(
+      (thread, index) =>
+        new Promise<ReplicaReply>((resolve, reject) => {
+          waiting[index] = { resolve, reject };
+          thread.postMessage(request);
+        }),
+    );
+    const settled = await Promise.allSettled(replies);
+    if (failure) throw failure;
+    const rejected = settled.find((s) => s.status === 'rejected');
+    if (rejected) throw rejected.reason;
+    return settled.map((s) => (s as PromiseFulfilledResult<ReplicaReply>).value);
+  };
+
+  const ready = await Promise.allSettled(
+    threads.map((_, index) => new Promise<ReplicaReply>((resolve, reject) => (waiting[index] = { resolve, reject }))),
+  );
+  if (failure || ready.some((r) => r.status === 'rejected')) {
+    closing = true;
+    await Promise.all(threads.map((thread) => thread.terminate()));
+    throw failure ?? new CnnxError('training workers could not start', 'TRAINING_WORKER_FAILED');
+  }
+
+  let version = 0;
+  /** Copies the network's weights to shared memory for the replicas to take at their next request. */
+  const publish = async (network: Network) => {
+    for (const slot of layout.slots) {
+      weights.set((await network.variables.get(slot.name)!.data()) as Float32Array, slot.offset);
+    }
+    return ++version;
+  };
+  const putBatch = (batch: Batch) => {
+    if (batch.size > maxRows) throw new RangeError(`batch of ${batch.size} rows, at most ${maxRows}`);
+    inputs.set(batch.xs);
+    labels.set(batch.labels);
+  };
+
+  /** Runs the replicas on `batch` and sums their gradient rows, in replica order. */
+  const computeGradients = async (network: Network, batch: Batch, dropoutSeed: number) => {
+    const published = await publish(network);
+    putBatch(batch);
+    const participants = Math.min(workers, batch.size);
+    const replies = (await ask({
+      type: 'train',
+      rows: batch.size,
+      participants,
+      version: published,
+      dropoutSeed,
+    })) as Extract<ReplicaReply, { type: 'trained' }>[];
+    const grads = new Map<string, Float32Array>();
+    for (const slot of layout.slots.filter((s) => s.trainable))
+      grads.set(slot.name, sumRows(gradients, slot, participants, layout.size));
+    let loss = 0;
+    let correct = 0;
+    for (const reply of replies) {
+      loss += reply.loss;
+      correct += reply.correct;
+    }
+    return { loss, correct, grads, stats: replies[0]!.stats };
+  };
+
+  return {
+    workers,
+    threads,
+    async step(network, optimizer, batch, { dropoutSeed }) {
+      const { loss, correct, grads, stats } = await computeGradients(network, batch, dropoutSeed);
+      // In network.trainable's order, as the single-thread step gives them (optimizer state is created in it).
+      const named: tf.NamedTensorMap = {};
+      for (const [name, values] of grads) {
+        const slot = layout.slots.find((s) => s.name === name)!;
+        named[network.variables.get(name)!.name] = tf.tensor(values, slot.shape);
+      }
+      optimizer.applyGradients(named);
+      tf.dispose(Object.values(named));
+      applyStatUpdates(stats.map(({ name, values }) => [network.variables.get(name)!, tf.tensor(values)]));
+      return [loss, correct];
+    },
+    async gradients(network, batch, { dropoutSeed }) {
+      const { loss, grads } = await computeGradients(network, batch, dropoutSeed);
+      return { loss, grads };
+    },
+    async evaluate(network, split, { resize, shouldStop } = {}) {
+      const published = await publish(network);
+      let correct = 0;
+      for (const batch of iterateBatches(split, { batchSize: evaluationRows(exampleSize), resize })) {
+        if (shouldStop?.()) return undefined;
+        putBatch(batch);
+        const participants = Math.min(workers, batch.size);
+        const replies = await ask({ type: 'evaluate', rows: batch.size, participants, version: published });
+        for (const reply of replies) correct += (reply as Extract<ReplicaReply, { type: 'evaluated' }>).correct;
+      }
+      return correct / split.count;
+    },
+    async close() {
+      closing = true;
+      await Promise.all(threads.map((thread) => thread.terminate()));
+    },
+  };
+}
+
+/** Floats one all-reduce carries at most: batch norm's two per-channel sums of its widest layer. */
+function reduceWidth(slots: readonly ParameterSlot[]): number {
+  return Math.max(1, ...slots.filter((s) => s.name.endsWith('.running_mean')).map((s) => 2 * s.size));
+}
+
+/** Sum of one parameter's gradient over the first `count` replica rows, row 0 first. */
+function sumRows(rows: Float32Array, slot: ParameterSlot, count: number, rowSize: number): Float32Array {
+  const sum = rows.slice(slot.offset, slot.offset + slot.size);
+  for (let r = 1; r < count; r++) {
+    const start = r * rowSize + slot.offset;
+    for (let i = 0; i < slot.size; i++) sum[i]! += rows[start + i]!;
+  }
+  return sum;
+}
