@@ -44,6 +44,9 @@ describe('wasm training kernels against the cpu backend', () => {
     [[2, 64, 64, 1], [11, 11, 1, 8], 4, 1],
     [[3, 12, 12, 5], [3, 3, 5, 7], 1, 1],
     [[3, 13, 13, 4], [3, 3, 4, 5], 2, 0],
+    // Filter gradient in chunks of images (imagesPerChunk): 20, 20, 5 for the first; 16, 16, 2 with stride 2
+    [[45, 28, 28, 1], [5, 5, 1, 6], 1, 2],
+    [[34, 20, 20, 3], [3, 3, 3, 96], 2, 1],
   ] as [number[], number[], number, number][])(
     'Conv2DBackpropFilter and Conv2DBackpropInput for input %j, kernel %j, stride %i, pad %i',
     async (inputShape, filterShape, stride, pad) => {
@@ -59,6 +62,32 @@ describe('wasm training kernels against the cpu backend', () => {
       expect(diff).toBeLessThanOrEqual(1e-5);
     },
   );
+
+  it('Conv2DBackpropFilter gives bit-identical results on every run, chunked or not', async () => {
+    await useBackend('wasm');
+    for (const [inputShape, filterShape] of [
+      [
+        [45, 28, 28, 1],
+        [5, 5, 1, 6],
+      ],
+      [
+        [4, 14, 14, 6],
+        [5, 5, 6, 16],
+      ],
+    ]) {
+      const x = image(inputShape!, 1) as tf.Tensor4D;
+      const w = random(filterShape!, 2, 0.2) as tf.Tensor4D;
+      const dy = random(tf.conv2d(x, w, 1, 'same').shape, 3, 0.01) as tf.Tensor4D;
+      const runs = [0, 1, 2].map(() =>
+        tf
+          .grad((f: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, f as tf.Tensor4D, 1, 'same'), dy)))(w)
+          .dataSync(),
+      );
+      expect(runs[1]).toEqual(runs[0]);
+      expect(runs[2]).toEqual(runs[0]);
+      tf.dispose([x, w, dy]);
+    }
+  });
 
   it.each([
     [[4, 28, 28, 6], 2, 2],
