@@ -1,17 +1,21 @@
 /**
- * `npx tsx bench/train-kernels.ts [--model lenet5|alexnet] [--batch 128,256] [--repeats 5] [--only filter]`:
- * the wasm training kernels' candidate formulations side by side on the model's own layer shapes, one process,
- * repeats interleaved (A B C A B C ...), median ms per call. Each candidate's output is also compared with the
- * first candidate's (max abs difference), so a wrong formulation shows up next to its time.
+ * `npx tsx bench/train-kernels.ts [--model lenet5|alexnet] [--batch 128,256] [--repeats 5]
+ * [--only filter,maxpool,add]`: the wasm training kernels' candidate formulations side by side on the model's
+ * own layer shapes, one process, repeats interleaved (A B C A B C ...), median ms per call. Each candidate's output
+ * is also compared with the first candidate's (max abs difference), so a wrong formulation shows up next to its
+ * time. maxpool and add run on LeNet's shapes only.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/train/backends/index.js';
 import {
   filterGradByConv,
   filterGradByPatches,
   imagesPerChunk,
 } from '../src/train/backends/wasm/conv2d-backprop-filter.js';
+import { addKernel } from '../src/train/backends/wasm/add.js';
+import { maxPoolGradDisjoint, maxPoolGradGeneric } from '../src/train/backends/wasm/max-pool-grad.js';
+import { backendKernel } from '../src/train/backends/wasm/register-kernels.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => {
@@ -144,6 +148,49 @@ for (const batch of batches) {
       ]);
     }
     tf.dispose([x, dy]);
+  }
+}
+
+const call = (kernel: KernelFunc, inputs: Record<string, TensorInfo>, attrs: object = {}) =>
+  kernel({ inputs, backend, attrs: attrs as never }) as TensorInfo;
+const heap = (t: TensorInfo) =>
+  (backend as unknown as { typedArrayFromHeap(t: TensorInfo): Float32Array }).typedArrayFromHeap(t);
+const makeOutput = (shape: number[]) =>
+  (backend as unknown as { makeOutput(s: number[], d: 'float32'): TensorInfo }).makeOutput(shape, 'float32');
+
+if (model === 'lenet5') {
+  for (const batch of batches) {
+    const layers: [string, number[], number[]][] = [
+      ['pool1/conv1 28x28x6', [batch, 28, 28, 6], [6]],
+      ['pool2/conv2 10x10x16', [batch, 10, 10, 16], [16]],
+    ];
+    for (const [name, shape, bias] of layers) {
+      const x = tf.randomUniform(shape, -1, 1, 'float32', 5);
+      if (want('maxpool')) {
+        const info = backend_util.computePool2DInfo(shape as [number, number, number, number], 2, 2, 1, 'valid');
+        const dy = tf.randomUniform(info.outShape, -1, 1, 'float32', 6);
+        const pool = (grad: typeof maxPoolGradGeneric) => () => {
+          const dx = makeOutput(shape);
+          grad(heap(dx), heap(x), heap(dy), info);
+          return dx;
+        };
+        race(`MaxPoolGrad 2x2/2 ${name} b${batch}`, [
+          ['generic loop (old)', pool(maxPoolGradGeneric)],
+          ['disjoint windows (new)', pool(maxPoolGradDisjoint)],
+        ]);
+        dy.dispose();
+      }
+      if (want('add')) {
+        const b = tf.randomUniform(bias, -1, 1, 'float32', 7);
+        const original = backendKernel('Add');
+        race(`Add bias ${name} b${batch}`, [
+          ['backend broadcast (old)', () => call(original, { a: x, b })],
+          ['tiled bias (new)', () => call(addKernel('wasm', original).kernelFunc, { a: x, b })],
+        ]);
+        b.dispose();
+      }
+      x.dispose();
+    }
   }
 }
 

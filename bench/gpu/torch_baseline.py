@@ -4,6 +4,9 @@ batch sizes as `device.mjs train`. Times steady-state training steps (host-to-de
 preparation and AlexNet's resize not, as in cnnx's benchmark) and prints one JSON line per model.
 
     python3 bench/gpu/torch_baseline.py --data dist/gpu/mnist [--quick]
+
+On a CPU (bench/train-cpu.ts): --threads N sets PyTorch's intra-op threads (Debian's build starts with 1),
+--only lenet5|alexnet and --steps/--warmup size the run.
 """
 import argparse, json, os, time
 
@@ -70,7 +73,7 @@ def bench(name, make, lr, batch, side, steps, warmup, images, labels, device):
             elapsed += time.perf_counter() - started
     return {'part': 'torch', 'figure': 'pytorch-eager-train', 'model': name, 'device': device,
             'gpu': torch.cuda.get_device_name(0) if device == 'cuda' else None, 'torch': torch.__version__,
-            'batch_size': batch, 'steps': steps, 'examples_per_sec': steps * batch / elapsed,
+            'threads': torch.get_num_threads(), 'batch_size': batch, 'steps': steps, 'examples_per_sec': steps * batch / elapsed,
             'ms_per_step': elapsed / steps * 1000}
 
 
@@ -78,12 +81,20 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('--data', required=True)
     parser.add_argument('--quick', action='store_true')
+    parser.add_argument('--threads', type=int)
+    parser.add_argument('--only', choices=['lenet5', 'alexnet'])
+    parser.add_argument('--steps', type=int)
+    parser.add_argument('--warmup', type=int)
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
     images, labels = mnist_train(args.data)
     runs = [('lenet5', lenet5, 0.9, 256, 28, 100, 10), ('alexnet', alexnet, 0.01, 128, 224, 20, 3)]
     if args.quick:
         runs = [('lenet5', lenet5, 0.9, 32, 28, 2, 1), ('alexnet', alexnet, 0.01, 2, 224, 1, 1)]
+    runs = [r[:5] + (args.steps or r[5], args.warmup if args.warmup is not None else r[6])
+            for r in runs if args.only in (None, r[0])]
     for run in runs:
         print(json.dumps(bench(*run, images, labels, device)), flush=True)
 

@@ -29,9 +29,9 @@ describe('cnnx train options', () => {
     const { code, stderr } = await cnnx('train', '--resume', dir, '--lr', '0.1', '--batch-size', '8', '--epochs', '3');
     expect(code).toBe(1);
     expect(stderr.trim()).toBe(
-      'cnnx: --resume continues a run with its own settings, so --batch-size, --lr cannot be given (only --epochs ' +
-        'and --backend can change, and --data or --test-data name where moved data is); start a new run with --out to ' +
-        'change them',
+      'cnnx: --resume continues a run with its own settings, so --batch-size, --lr cannot be given (only --epochs, ' +
+        '--backend and --workers can change, and --data or --test-data name where moved data is); start a new run ' +
+        'with --out to change them',
     );
   });
 
@@ -79,24 +79,33 @@ describe('cnnx train options', () => {
 });
 
 describe('cnnx bench train', () => {
-  it('prints only what it measured', async () => {
-    const { code, stdout } = await cnnx(
-      'bench',
-      'train',
-      '--json',
-      '--backend',
-      'wasm',
-      '--batch-size',
-      '8',
-      '--steps',
-      '1',
-      '--warmup',
-      '1',
-    );
-    expect(code).toBe(0);
-    const result = JSON.parse(stdout) as Record<string, unknown>;
-    expect(Object.keys(result).sort()).toEqual(
-      ['backend', 'batch_size', 'device', 'examples_per_sec', 'model', 'ms_per_step', 'peak_rss_mb', 'steps'].sort(),
-    );
-  }, 120_000);
+  it.each([
+    ['1', []],
+    ['2', ['one_worker', 'scaling']],
+  ])(
+    'prints only what it measured, with --workers %s',
+    async (workers, scaling) => {
+      const { code, stdout } = await cnnx(
+        'bench',
+        'train',
+        '--json',
+        '--backend',
+        'wasm',
+        '--batch-size',
+        '8',
+        '--steps',
+        '1',
+        '--warmup',
+        '1',
+        '--workers',
+        workers,
+      );
+      expect(code).toBe(0);
+      const result = JSON.parse(stdout) as Record<string, unknown>;
+      const measured = ['backend', 'batch_size', 'device', 'examples_per_sec', 'model', 'ms_per_step', 'peak_rss_mb'];
+      expect(Object.keys(result).sort()).toEqual([...measured, 'steps', 'steps_per_sec', 'workers', ...scaling].sort());
+      expect(result.workers).toBe(Number(workers));
+    },
+    120_000,
+  );
 });

@@ -90,15 +90,77 @@ describe('wasm training kernels against the cpu backend', () => {
   });
 
   it.each([
-    [[4, 28, 28, 6], 2, 2],
-    [[2, 54, 54, 3], 3, 2],
-    [[2, 9, 9, 2], 3, 3],
-  ] as [number[], number, number][])('MaxPoolGrad for input %j, window %i, stride %i', async (shape, size, stride) => {
+    // [input, window, stride, pad]: disjoint 2x2 windows covering the input, and leaving a row and column out
+    [[4, 28, 28, 6], 2, 2, 'valid'],
+    [[3, 11, 9, 5], 2, 2, 'valid'],
+    // disjoint 3x3 windows, and 2x2 windows with gaps between them
+    [[2, 9, 9, 2], 3, 3, 'valid'],
+    [[2, 11, 10, 3], 2, 3, 'valid'],
+    // overlapping or padded windows: the generic loop
+    [[2, 54, 54, 3], 3, 2, 'valid'],
+    [[2, 9, 9, 2], 2, 2, 'same'],
+  ] as [number[], number, number, 'valid' | 'same'][])(
+    'MaxPoolGrad for input %j, window %i, stride %i, pad %s',
+    async (shape, size, stride, pad) => {
+      const diff = await maxDiffCpuVsWasm(
+        () => [random(shape, 3)],
+        (x) => [tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, size, stride, pad), 3)))(x!)],
+      );
+      expect(diff).toBeLessThanOrEqual(1e-5);
+    },
+  );
+
+  it('MaxPoolGrad sends dy to the first maximum of each window, with ties, NaN and -0, on every path', async () => {
+    // One 2x2 window per channel: a tie (first wins), a NaN first (it wins), a NaN later (ignored), -0 in dy.
+    const x = [1, 5, 7, 0, 2, 5, 4, 9, 5, 1, NaN, 1, 0, 0, 3, 2, 3, NaN, 9, 1];
+    const input = tf.tensor4d(x, [1, 2, 2, 5]);
+    for (const [size, stride, pad] of [
+      [2, 2, 'valid'],
+      [2, 1, 'valid'],
+    ] as const) {
+      const dy = tf.tensor4d([1, 2, -0, 4, 5], [1, 1, 1, 5]);
+      const results: Float32Array[] = [];
+      for (const backend of ['cpu', 'wasm'] as const) {
+        await useBackend(backend);
+        const y = tf.maxPool(tf.clone(input), size, stride, pad);
+        const grad = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, size, stride, pad), dy)))(
+          tf.clone(input),
+        );
+        results.push((await grad.data()) as Float32Array);
+        tf.dispose([y, grad]);
+      }
+      expect(Array.from(results[1]!)).toEqual(Array.from(results[0]!));
+      dy.dispose();
+    }
+    input.dispose();
+  });
+
+  it.each([
+    // [a, b]: bias rows short and long, vector first, and shapes the backend's own kernel keeps
+    [[4, 28, 28, 6], [6]],
+    [[7, 120], [120]],
+    [[5], [3, 5]],
+    [
+      [3, 1, 7],
+      [2, 7],
+    ],
+    [[6], [6]],
+    [[], [4, 3]],
+  ])('Add of %j and %j', async (aShape, bShape) => {
     const diff = await maxDiffCpuVsWasm(
-      () => [random(shape, 3)],
-      (x) => [tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, size, stride, 'valid'), 3)))(x!)],
+      () => [random(aShape, 6), random(bShape, 7)],
+      (a, b) => [tf.add(a!, b!)],
     );
-    expect(diff).toBeLessThanOrEqual(1e-5);
+    expect(diff).toBe(0);
+  });
+
+  it('Identity shares data: clones and saved tensors outlive their source', async () => {
+    await useBackend('wasm');
+    const x = tf.tensor1d([1, 2, 3]);
+    const copy = tf.clone(x);
+    x.dispose();
+    expect(Array.from(copy.dataSync())).toEqual([1, 2, 3]);
+    copy.dispose();
   });
 
   it.each([
