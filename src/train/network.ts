@@ -127,31 +127,46 @@ function kernelAndBias(step: PlanStep, get: (name: string) => tf.Variable): { ke
   );
 }
 
+/**
+ * A fused conv or dense op with the step's activation. tfjs fuses only a linear activation while it records
+ * gradients (otherwise it runs the product, a bias Add and the activation as three ops), so in training the bias
+ * stays fused and the activation follows as an op of its own.
+ */
+function fusedActivation(
+  { step, mode }: { step: PlanStep; mode: ForwardMode },
+  op: (activation: 'linear' | 'relu' | 'sigmoid') => tf.Tensor,
+): tf.Tensor {
+  const activation = step.activation?.layer.kind ?? 'linear';
+  if (!mode.training || activation === 'linear') return op(activation);
+  return ACTIVATIONS[activation](op('linear'));
+}
+
+const ACTIVATIONS = { sigmoid: (h: tf.Tensor) => tf.sigmoid(h), relu: (h: tf.Tensor) => tf.relu(h) } as const;
+
 /** One forward function per layer kind: a new kind does not compile until it has one. */
 const FORWARD = {
   conv2d: (h, context) => {
-    const { layer, activation } = context.step;
+    const { layer } = context.step;
     const { kernel, bias } = kernelAndBias(context.step, context.get);
-    return tf.fused.conv2d({
-      x: h as tf.Tensor4D,
-      filter: kernel as tf.Tensor4D,
-      bias,
-      strides: layer.stride ?? 1,
-      pad: layer.padding ?? 0,
-      activation: activation?.layer.kind ?? 'linear',
-    });
+    return fusedActivation(context, (activation) =>
+      tf.fused.conv2d({
+        x: h as tf.Tensor4D,
+        filter: kernel as tf.Tensor4D,
+        bias,
+        strides: layer.stride ?? 1,
+        pad: layer.padding ?? 0,
+        activation,
+      }),
+    );
   },
   dense: (h, context) => {
     const { kernel, bias } = kernelAndBias(context.step, context.get);
-    return tf.fused.matMul({
-      a: h as tf.Tensor2D,
-      b: kernel as tf.Tensor2D,
-      bias,
-      activation: context.step.activation?.layer.kind ?? 'linear',
-    });
+    return fusedActivation(context, (activation) =>
+      tf.fused.matMul({ a: h as tf.Tensor2D, b: kernel as tf.Tensor2D, bias, activation }),
+    );
   },
-  sigmoid: (h) => tf.sigmoid(h),
-  relu: (h) => tf.relu(h),
+  sigmoid: (h) => ACTIVATIONS.sigmoid(h),
+  relu: (h) => ACTIVATIONS.relu(h),
   'max-pool': (h, { step: { layer } }) => tf.maxPool(h as tf.Tensor4D, layer.size, layer.stride, 'valid'),
   flatten: (h) => tf.reshape(h, [h.shape[0]!, -1]),
   dropout: (h, { step: { layer, index }, mode }) =>
