@@ -1,7 +1,7 @@
 /**
  * Training throughput on real data: steady-state examples/s after warm-up steps, the same step the training
- * loop runs, on this thread and, with more than one worker, split over replica threads, measured one after the
- * other on the same batches (the scaling). Optionally a per-kernel profile of one step on this thread.
+ * loop runs, on this thread and, with more than one worker, split over replica threads, on the same batches, step
+ * by step in turn (the scaling). Optionally a per-kernel profile of one step on this thread.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { iterateBatches, loadDataset, type DatasetName } from '../data/index.js';
@@ -68,40 +68,48 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
   if (batches.length < warmup + steps) throw new Error('benchmark ran out of data; use fewer --steps');
   let peakRss = process.memoryUsage().rss;
 
-  /** Milliseconds per timed step of `step` (a fresh network and optimizer, seed 0). */
-  const timeSteps = async (
-    step: (network: Network, optimizer: tf.Optimizer, batch: Batch, seed: number) => Promise<unknown>,
-  ) => {
-    const network = createNetwork(spec, 0);
-    const { optimizer } = createOptimizer(spec.defaults);
+  type Step = (network: Network, optimizer: tf.Optimizer, batch: Batch, seed: number) => Promise<unknown>;
+  /**
+   * Milliseconds per timed step of each of `steppers`, each with a fresh network and optimizer (seed 0). Their steps
+   * alternate, batch by batch, so that a machine whose speed drifts (a shared one) slows them alike.
+   */
+  const timeSteps = async (steppers: Step[]): Promise<number[]> => {
+    const states = steppers.map(() => ({ network: createNetwork(spec, 0), ...createOptimizer(spec.defaults) }));
     try {
-      let elapsed = 0;
+      const elapsed = steppers.map(() => 0);
       for (const [i, batch] of batches.entries()) {
-        const started = performance.now();
-        await step(network, optimizer, batch, i);
-        if (i >= warmup) elapsed += performance.now() - started;
-        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+        for (const [k, step] of steppers.entries()) {
+          const started = performance.now();
+          await step(states[k]!.network, states[k]!.optimizer, batch, i);
+          if (i >= warmup) elapsed[k]! += performance.now() - started;
+          peakRss = Math.max(peakRss, process.memoryUsage().rss);
+        }
       }
-      return elapsed / steps;
+      return elapsed.map((ms) => ms / steps);
     } finally {
-      network.dispose();
-      optimizer.dispose();
+      for (const { network, optimizer } of states) {
+        network.dispose();
+        optimizer.dispose();
+      }
     }
   };
   const onThisThread = (network: Network, optimizer: tf.Optimizer, batch: Batch, seed: number) =>
     trainStep(network, optimizer, batch, shape, { dropoutSeed: seed });
 
-  const single = await timeSteps(onThisThread);
+  let single: number;
   let parallel: number | undefined;
   if (workers > 1 && onCpu) {
     const group = await startReplicas({ spec, backend: onCpu, workers, batchSize: options.batchSize });
     try {
-      parallel = await timeSteps((network, optimizer, batch, seed) =>
-        group.step(network, optimizer, batch, { dropoutSeed: seed }),
-      );
+      [single, parallel] = (await timeSteps([
+        onThisThread,
+        (network, optimizer, batch, seed) => group.step(network, optimizer, batch, { dropoutSeed: seed }),
+      ])) as [number, number];
     } finally {
       await group.close();
     }
+  } else {
+    [single] = (await timeSteps([onThisThread])) as [number];
   }
   let profile: Record<string, number> | undefined;
   if (options.profile) {
