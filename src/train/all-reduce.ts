@@ -24,7 +24,7 @@ export class GroupAborted extends Error {
   }
 }
 
-/** The shared memory of a group: the control ints and one row of `width` floats per replica. */
+/** The shared memory of a group: the control ints and two sets of one row of `width` floats per replica. */
 export interface ReduceBuffers {
   control: SharedArrayBuffer;
   rows: SharedArrayBuffer;
@@ -34,7 +34,7 @@ export interface ReduceBuffers {
 export function createReduceBuffers(replicas: number, width: number): ReduceBuffers {
   return {
     control: new SharedArrayBuffer(CONTROL_INTS * Int32Array.BYTES_PER_ELEMENT),
-    rows: new SharedArrayBuffer(replicas * width * Float32Array.BYTES_PER_ELEMENT),
+    rows: new SharedArrayBuffer(2 * replicas * width * Float32Array.BYTES_PER_ELEMENT),
     width,
   };
 }
@@ -55,10 +55,16 @@ export interface ReduceMember {
   allReduce(values: Float32Array): Float32Array;
 }
 
+/**
+ * Replica `index` of the `count` taking part in one step. Every member of a step must make the same all-reduces, and
+ * a step's members are made after every member of the previous step has finished (the caller waits for them).
+ */
 export function reduceMember(buffers: ReduceBuffers, index: number, count: number): ReduceMember {
   const control = new Int32Array(buffers.control);
   const rows = new Float32Array(buffers.rows);
   const { width } = buffers;
+  const setSize = (rows.length / 2) | 0;
+  let set = 0;
 
   /** Generation-counting barrier: the last to arrive resets the count and opens the next generation. */
   const barrier = () => {
@@ -79,14 +85,15 @@ export function reduceMember(buffers: ReduceBuffers, index: number, count: numbe
     allReduce(values) {
       if (values.length > width) throw new RangeError(`allReduce: ${values.length} values, at most ${width}`);
       if (count === 1) return values.slice();
-      rows.set(values, index * width);
+      const base = set * setSize;
+      set ^= 1;
+      rows.set(values, base + index * width);
       barrier(); // every row written
-      const sum = rows.slice(0, values.length);
+      const sum = rows.slice(base, base + values.length);
       for (let r = 1; r < count; r++) {
-        const row = r * width;
+        const row = base + r * width;
         for (let i = 0; i < values.length; i++) sum[i]! += rows[row + i]!;
       }
-      barrier(); // every row read: the next all-reduce may overwrite them
       return sum;
     },
   };
