@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { iterateBatches, loadDataset, type DatasetName } from '../data/index.js';
-import { getModelSpec } from '../models/index.js';
+import { getModelSpec, parameterSpecs } from '../models/index.js';
 import { useBackend, type BackendName } from './backends/index.js';
 import { createNetwork, type Network } from './network.js';
 import { createOptimizer } from './optimizer.js';
@@ -49,7 +49,7 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
   const spec = getModelSpec(options.model);
   const backend = await useBackend(options.backend);
   const onCpu = backend.name === 'wasm' || backend.name === 'cpu' ? backend.name : undefined;
-  const workers = onCpu ? (options.workers ?? defaultWorkers()) : 1;
+  const workers = onCpu ? (options.workers ?? defaultWorkers(parameterSpecs(spec))) : 1;
   const dataset = await loadDataset(options.dataset ?? spec.defaultDataset, {
     offline: true,
     idxDir: options.idxDir,

@@ -259,7 +259,7 @@ function batchNorm(
   const features = h.shape[h.rank - 1]!;
   const { shard } = mode;
   // Values per channel in the whole batch: with a shard, all replicas' rows together.
-  const n = (h.size / features) * (shard ? shard.total / h.shape[0]! : 1);
+  const n = (shard ? shard.total : h.shape[0]!) * (h.size / (h.shape[0]! * features));
   /** Per-channel sums of this replica's rows, summed over every replica (synchronised batch norm). */
   const overReplicas = (...sums: tf.Tensor[]): tf.Tensor[] => {
     if (shard === undefined) return sums;

@@ -6,13 +6,12 @@
 import type { ModelSpec, ParameterSpec } from '../models/index.js';
 import type { ReduceBuffers } from './all-reduce.js';
 
-/** Start-up data of replica `index` of `replicas`. */
+/** Start-up data of replica `index`. */
 export interface ReplicaData {
   spec: ModelSpec;
   /** The tfjs backend the training thread uses (one that runs on the CPU). */
   backend: 'wasm' | 'cpu';
   index: number;
-  replicas: number;
   /** Float32 weights of every parameter, laid out by `parameterLayout` (written by the training thread). */
   weights: SharedArrayBuffer;
   /** Float32 gradients, one `parameterLayout` row per replica (each written by its replica). */

@@ -104,9 +104,13 @@ try {
     return { type: 'evaluated', correct };
   };
 
+  const handlers: { [K in ReplicaRequest['type']]: (request: Extract<ReplicaRequest, { type: K }>) => ReplicaReply } = {
+    train,
+    evaluate,
+  };
   port.on('message', (request: ReplicaRequest) => {
     try {
-      post(request.type === 'train' ? train(request) : evaluate(request));
+      post((handlers[request.type] as (r: ReplicaRequest) => ReplicaReply)(request));
     } catch (error) {
       const aborted = error instanceof GroupAborted;
       // The others may be waiting for this replica in an all-reduce: release them.

@@ -9,12 +9,12 @@
  * This is PyTorch DistributedDataParallel's scheme (an all-reduce of gradients, then identical optimizer steps),
  * with the reduction done once, in a fixed order, by the thread that holds the optimizer.
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { CnnxError } from '../common/index.js';
 import { iterateBatches, type Split } from '../data/index.js';
-import { parameterSpecs, type ModelSpec } from '../models/index.js';
+import { parameterSpecs, type ModelSpec, type ParameterSpec } from '../models/index.js';
 import { abortGroup, createReduceBuffers } from './all-reduce.js';
 import type { Network } from './network.js';
 import {
@@ -26,11 +26,18 @@ import {
 } from './replica-protocol.js';
 import { applyStatUpdates, type Batch } from './step.js';
 
-/** The worker count `--workers` defaults to: one per core the process may use. */
-export const defaultWorkers = (): number => availableParallelism();
+/**
+ * The worker count `--workers` defaults to: one per core the process may use, but no more than half the machine's
+ * memory holds at about 8 copies of the parameters a worker (its replica's weights and gradients, its shared
+ * gradient row, and the copies a step makes): AlexNet's 187 MB of parameters take ~1.5 GB a worker.
+ */
+export function defaultWorkers(parameters: readonly ParameterSpec[]): number {
+  const bytes = parameterLayout(parameters).size * Float32Array.BYTES_PER_ELEMENT;
+  return Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 / (8 * bytes))));
+}
 
 const MEMORY_HINT =
-  "a worker's WebAssembly memory holds at most 4 GB: a smaller --batch-size, or more --workers, gives each a smaller share of the batch";
+  "if it ran out of memory: a worker's WebAssembly memory holds at most 4 GB, and a smaller --batch-size, or more --workers, gives each a smaller share of the batch";
 
 /** Rows of an evaluation batch: 500 (as on one thread), fewer for large inputs (at most 64 MiB of floats). */
 const evaluationRows = (exampleSize: number) => Math.max(1, Math.min(500, Math.floor(2 ** 24 / exampleSize)));
@@ -111,10 +118,16 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   const labels = new Int32Array(buffers.labels);
 
   const { script, execArgv } = threadEntry();
-  const threads = [...Array(workers).keys()].map((index) => {
-    const workerData: ReplicaData = { spec, backend: options.backend, index, replicas: workers, ...buffers };
-    return new Worker(script, { workerData, ...(execArgv ? { execArgv } : {}) });
-  });
+  const threads: Worker[] = [];
+  try {
+    for (let index = 0; index < workers; index++) {
+      const workerData: ReplicaData = { spec, backend: options.backend, index, ...buffers };
+      threads.push(new Worker(script, { workerData, ...(execArgv ? { execArgv } : {}) }));
+    }
+  } catch (error) {
+    await Promise.all(threads.map((thread) => thread.terminate()));
+    throw error;
+  }
   const waiting: ({ resolve: (reply: ReplicaReply) => void; reject: (error: Error) => void } | undefined)[] = [];
   let failure: CnnxError | undefined;
   let closing = false;

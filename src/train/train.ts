@@ -97,26 +97,24 @@ interface StepRunner {
 }
 
 /**
- * The runner for `config.workers` (absent: one per core where the backend runs on the CPU), which it records.
- * @throws CnnxError OPTION_CONFLICT for more than one worker on a GPU backend.
+ * The runner for `config.workers` (absent: one per core, within the memory, where the backend runs on the CPU),
+ * which a new run records. A GPU backend trains on its device: a recorded count (a run that `auto` put on the CPU
+ * before) is kept for later and said to be unused.
  */
 async function startRunner(
   config: TrainConfig,
   backend: BackendInfo,
   network: Network,
   optimizer: tf.Optimizer,
+  progress: ProgressReporter,
 ): Promise<StepRunner> {
   const cpuBackend = backend.name === 'wasm' || backend.name === 'cpu' ? backend.name : undefined;
-  const onCpu = cpuBackend !== undefined;
-  if (!onCpu && (config.workers ?? 1) > 1) {
-    throw new CnnxError(
-      `--workers splits each batch over CPU threads; the ${backend.name} backend runs on its own device: drop --workers, or train with --backend wasm`,
-      'OPTION_CONFLICT',
-    );
-  }
-  const workers = onCpu ? (config.workers ?? defaultWorkers()) : 1;
-  config.workers = workers;
   const [channels, height, width] = network.spec.input;
+  if (cpuBackend === undefined && (config.workers ?? 1) > 1) {
+    progress.log(`workers: ${config.workers} asked for, unused: the ${backend.name} backend trains on its own device`);
+  }
+  const workers = cpuBackend === undefined ? 1 : (config.workers ?? defaultWorkers(network.parameters));
+  if (cpuBackend !== undefined) config.workers = workers;
   if (workers === 1 || cpuBackend === undefined) {
     return {
       workers: 1,
@@ -170,7 +168,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const { position, history } = resume
       ? await restore(network, optimizer, runDir, progress)
       : { position: startOfRun(), history: [] };
-    runner = await startRunner(config, backend, network, optimizer);
+    runner = await startRunner(config, backend, network, optimizer, progress);
     if (runner.workers > 1) {
       progress.log(
         `workers: ${runner.workers} threads, each training on its share of every batch (--workers 1 trains on this thread)`,
@@ -266,26 +264,26 @@ async function fit(
   await callbacks.call('onTrainBegin', state);
   try {
     await epochs(state, callbacks, runner, { ...data, resize });
+    if (state.position.epoch >= config.epochs) state.stopTraining = false; // a stop that came too late to matter
+    if (!state.stopTraining && selectOn === 'val' && state.position.bestEpoch > 0) {
+      // The test set, once, for the chosen weights, on a network of its own: the training network keeps the last
+      // epoch's weights, which a checkpoint written after a stop must hold.
+      const file = runPath(state.runDir, 'best');
+      const chosen = createNetwork(network.spec, 0);
+      try {
+        assignWeights(chosen, (await readSafetensors(file)).tensors, file);
+        const accuracy = await runner.evaluate(chosen, test, { resize, shouldStop: () => state.stopTraining });
+        if (accuracy !== undefined) state.finalTest = { accuracy, epoch: state.position.bestEpoch };
+      } finally {
+        chosen.dispose();
+      }
+    }
   } catch (error) {
     // A failed worker stops the run as a signal would: the checkpoint saves the last completed step.
     if (!(error instanceof CnnxError) || error.code !== 'TRAINING_WORKER_FAILED') throw error;
     state.stopTraining = true;
     state.stopReason = 'a training worker failed';
     state.failure = error;
-  }
-  if (state.position.epoch >= config.epochs) state.stopTraining = false; // a stop that came too late to matter
-  if (!state.stopTraining && selectOn === 'val' && state.position.bestEpoch > 0) {
-    // The test set, once, for the chosen weights, on a network of its own: the training network keeps the last
-    // epoch's weights, which a checkpoint written after a stop must hold.
-    const file = runPath(state.runDir, 'best');
-    const chosen = createNetwork(network.spec, 0);
-    try {
-      assignWeights(chosen, (await readSafetensors(file)).tensors, file);
-      const accuracy = await runner.evaluate(chosen, test, { resize, shouldStop: () => state.stopTraining });
-      if (accuracy !== undefined) state.finalTest = { accuracy, epoch: state.position.bestEpoch };
-    } finally {
-      chosen.dispose();
-    }
   }
   await callbacks.call('onTrainEnd', state);
 }

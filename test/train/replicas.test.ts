@@ -111,6 +111,7 @@ describe('data-parallel training over replica threads', () => {
     { model: 'lenet5, uneven shards', spec: getModelSpec('lenet5'), workers: 3, batch: 61 },
     { model: 'batch norm (synchronised)', spec: batchNormNet, workers: 2, batch: 64 },
     { model: 'batch norm, uneven shards', spec: batchNormNet, workers: 3, batch: 50 },
+    { model: 'a batch smaller than the worker count', spec: getModelSpec('lenet5'), workers: 3, batch: 2 },
     {
       model: 'alexnet 65x65 (dropout)',
       spec: getModelSpec('alexnet', { input: [1, 65, 65], classes: 10 }),
@@ -173,6 +174,18 @@ describe('data-parallel training over replica threads', () => {
     const replicas = await group(spec, 2, 256);
     expect(await replicas.evaluate(network, test)).toBe(await evaluateAccuracy(network, test));
     network.dispose();
+  }, 120_000);
+
+  it('fails clearly, and never hangs, when a worker dies while the others wait for it in batch norm', async () => {
+    const spec = getModelSpec('lenet5-relu');
+    const replicas = await group(spec, 2, 256);
+    const network = createNetwork(spec, 1);
+    const { optimizer } = createOptimizer(spec.defaults);
+    const step = replicas.step(network, optimizer, mnistBatch(256), { dropoutSeed: 1 });
+    setTimeout(() => void replicas.threads[1]!.terminate(), 20);
+    await expect(step).rejects.toMatchObject({ code: 'TRAINING_WORKER_FAILED' });
+    network.dispose();
+    optimizer.dispose();
   }, 120_000);
 
   it('fails clearly, and never hangs, when a worker thread dies', async () => {
