@@ -8,11 +8,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { useBackend } from '../src/train/backends/index.js';
-import {
-  filterGradByConv,
-  filterGradByPatches,
-  imagesPerChunk,
-} from '../src/train/backends/wasm/conv2d-backprop-filter.js';
+import { filterGradByConv, imagesPerChunk } from '../src/train/backends/wasm/conv2d-backprop-filter.js';
+import { filterGradByPatches } from './filter-grad-by-patches.js';
 import { addKernel } from '../src/train/backends/wasm/add.js';
 import { maxPoolGradDisjoint, maxPoolGradGeneric } from '../src/train/backends/wasm/max-pool-grad.js';
 import { backendKernel } from '../src/train/backends/wasm/register-kernels.js';

@@ -9,20 +9,12 @@
  * is the same on every run. Measured on a loaded 2-core machine (bench/train-kernels.ts, median ms per call, one
  * call for the whole batch -> chunked): LeNet conv1 b256 72.6 -> 75.0 (chunks of 16: 49.7), conv2 b256
  * 55.8 -> 41.6, conv2 b128 16.1 -> 14.1; AlexNet conv1 b64 1376 -> 1049. im2col written in JS followed by one
- * BatchMatMul (filterGradByPatches) lost on every LeNet shape (0.6-0.9x): writing the patches costs more than the
- * product saves.
+ * BatchMatMul (bench/filter-grad-by-patches.ts) lost on every LeNet shape (0.6-0.9x): writing the patches costs
+ * more than the product saves.
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
-import { heapOf, patchGeometry, swapOuterAxes, writePatchColumns } from './im2col.js';
-import {
-  disposeInfo,
-  kernelOf,
-  matMul,
-  paddedConv2d,
-  runKernel,
-  withShape,
-  type WasmBackendLike,
-} from './kernel-utils.js';
+import { heapOf, swapOuterAxes } from './heap.js';
+import { disposeInfo, kernelOf, paddedConv2d, runKernel, type WasmBackendLike } from './kernel-utils.js';
 
 /** 512 KiB of packed dy per call, and never fewer than 16 images: see imagesPerChunk and the module header. */
 const CHUNK_FLOATS = 1 << 17;
@@ -99,53 +91,6 @@ export function filterGradByConv(
   const result = runKernel(transpose, backend, { x: sum! }, { perm: [1, 2, 0, 3] });
   disposeInfo(backend, sum!);
   return result;
-}
-
-/**
- * Filter gradient [KH, KW, C, O] of x [B, H, W, C] and dy [B, OH, OW, O] by im2col: per chunk of images, patches
- * [KH*KW*C, b*OH*OW] times dy [b*OH*OW, O]. A chunk holds as many images as keep its patch matrix within
- * `chunkFloats` (at least one); chunk results are added in batch order. Slower than filterGradByConv on every
- * shape measured (bench/train-kernels.ts: writing the patches in JS costs more than the product saves); kept as
- * that benchmark's reference.
- */
-export function filterGradByPatches(
-  backendName: string,
-  backend: unknown,
-  x: TensorInfo,
-  dy: TensorInfo,
-  info: backend_util.Conv2DInfo,
-  chunkFloats: number,
-): TensorInfo {
-  const wasm = backend as WasmBackendLike;
-  const g = patchGeometry(info);
-  const { batchSize: B, filterHeight: KH, filterWidth: KW, inChannels: C, outChannels: O } = info;
-  const taps = KH * KW * C;
-  const pixels = info.outHeight * info.outWidth;
-  const perChunk = Math.max(1, Math.min(B, Math.floor(chunkFloats / (taps * pixels))));
-  const filterShape = [KH, KW, C, O];
-  const result = perChunk < B ? wasm.makeOutput(filterShape, 'float32') : undefined;
-  for (let b0 = 0; b0 < B; b0 += perChunk) {
-    const b1 = Math.min(B, b0 + perChunk);
-    const n = (b1 - b0) * pixels;
-    const patches = wasm.makeOutput([n * taps], 'float32');
-    const dyPart = b1 - b0 < B ? wasm.makeOutput([n * O], 'float32') : dy;
-    const [heap, xAt] = heapOf(wasm.typedArrayFromHeap(x));
-    const patchesAt = heapOf(wasm.typedArrayFromHeap(patches))[1];
-    const dyAt = heapOf(wasm.typedArrayFromHeap(dy))[1] + b0 * pixels * O;
-    const partAt = heapOf(wasm.typedArrayFromHeap(dyPart))[1];
-    writePatchColumns(heap, xAt, patchesAt, g, b0, b1);
-    if (dyPart !== dy) heap.copyWithin(partAt, dyAt, dyAt + n * O);
-    const product = matMul(backendName, backend, patches, dyPart, [taps, n, O]);
-    disposeInfo(backend, patches);
-    if (dyPart !== dy) disposeInfo(backend, dyPart);
-    if (result === undefined) return withShape(product, filterShape);
-    const [all, productAt] = heapOf(wasm.typedArrayFromHeap(product));
-    const resultAt = heapOf(wasm.typedArrayFromHeap(result))[1];
-    if (b0 === 0) all.copyWithin(resultAt, productAt, productAt + taps * O);
-    else for (let i = 0; i < taps * O; i++) all[resultAt + i]! += all[productAt + i]!;
-    disposeInfo(backend, product);
-  }
-  return result!;
 }
 
 /**

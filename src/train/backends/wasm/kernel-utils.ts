@@ -56,18 +56,3 @@ export function paddedConv2d(
 export function withShape(t: TensorInfo, shape: number[]): TensorInfo {
   return { dataId: t.dataId, shape, dtype: t.dtype };
 }
-
-/**
- * a [m, k] times b [k, n] as [1, m, n], through the backend's BatchMatMul with batch 1 and no transposes: the one
- * case it hands to XNNPACK's fully-connected operator (b is packed as its weights).
- */
-export function matMul(
-  backendName: string,
-  backend: unknown,
-  a: TensorInfo,
-  b: TensorInfo,
-  [m, k, n]: [number, number, number],
-): TensorInfo {
-  const inputs = { a: withShape(a, [1, m, k]), b: withShape(b, [1, k, n]) };
-  return runKernel(kernelOf('BatchMatMul', backendName), backend, inputs, { transposeA: false, transposeB: false });
-}
