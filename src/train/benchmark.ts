@@ -9,7 +9,7 @@ import { getModelSpec, parameterSpecs } from '../models/index.js';
 import { useBackend, type BackendName } from './backends/index.js';
 import { createNetwork, type Network } from './network.js';
 import { createOptimizer } from './optimizer.js';
-import { defaultWorkers, startReplicas } from './replicas.js';
+import { checkWorkers, defaultWorkers, startReplicas } from './replicas.js';
 import { trainStep, type Batch } from './step.js';
 
 export interface TrainBenchmarkOptions {
@@ -50,6 +50,7 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
   const backend = await useBackend(options.backend);
   const onCpu = backend.name === 'wasm' || backend.name === 'cpu' ? backend.name : undefined;
   const workers = onCpu ? (options.workers ?? defaultWorkers(parameterSpecs(spec))) : 1;
+  if (onCpu) checkWorkers(workers, parameterSpecs(spec));
   const dataset = await loadDataset(options.dataset ?? spec.defaultDataset, {
     offline: true,
     idxDir: options.idxDir,

@@ -22,6 +22,8 @@ export interface TrainingState {
   readonly network: Network;
   readonly optimizer: tf.Optimizer;
   readonly batchesPerEpoch: number;
+  /** Threads each batch is split over (1: this thread). */
+  readonly workers: number;
   /** Where the run stands; after each batch and each epoch it describes what is done. */
   position: Position;
   /** Metrics of the `position.epoch` completed epochs, in order. */

@@ -32,12 +32,31 @@ import { applyStatUpdates, type Batch } from './step.js';
  * gradient row, and the copies a step makes): AlexNet's 187 MB of parameters take ~1.5 GB a worker.
  */
 export function defaultWorkers(parameters: readonly ParameterSpec[]): number {
+  return defaultWorkersWithin(parameters, availableParallelism());
+}
+
+/** At most `most` workers, and no more than half the memory holds at 8 copies of the parameters a worker. */
+function defaultWorkersWithin(parameters: readonly ParameterSpec[], most: number): number {
   const bytes = parameterLayout(parameters).size * Float32Array.BYTES_PER_ELEMENT;
-  return Math.max(1, Math.min(availableParallelism(), Math.floor(totalmem() / 2 / (8 * bytes))));
+  return Math.max(1, Math.min(most, Math.floor(totalmem() / 2 / (8 * bytes))));
 }
 
 const MEMORY_HINT =
   "if it ran out of memory: a worker's WebAssembly memory holds at most 4 GB, and a smaller --batch-size, or more --workers, gives each a smaller share of the batch";
+
+/**
+ * Refuses a worker count that cannot help: more than 4 a core (the threads would only wait for each other, and each
+ * takes about a second to start) or more copies of the model than half the memory holds (see defaultWorkers).
+ * @throws CnnxError BAD_OPTION, naming the largest count that would do.
+ */
+export function checkWorkers(workers: number, parameters: readonly ParameterSpec[]): void {
+  const most = Math.min(4 * availableParallelism(), defaultWorkersWithin(parameters, 4 * availableParallelism()));
+  if (workers <= most) return;
+  throw new CnnxError(
+    `--workers ${workers} is more than this machine can use: at most ${most} (4 a core, and copies of the model within half the memory); the default is one per core`,
+    'BAD_OPTION',
+  );
+}
 
 /** Rows of an evaluation batch: 500 (as on one thread), fewer for large inputs (at most 64 MiB of floats). */
 const evaluationRows = (exampleSize: number) => Math.max(1, Math.min(500, Math.floor(2 ** 24 / exampleSize)));

@@ -91,7 +91,7 @@ export function summaryCallback(progress: ProgressReporter): TrainingCallback {
         dataset: state.dataset.name,
         dataSource: state.dataset.source,
         backend: state.backend.device,
-        workers: state.config.workers ?? 1,
+        workers: state.workers,
         epochs: history.length,
         selectedOn: state.selectOn,
         bestEpoch: position.bestEpoch,
@@ -111,7 +111,7 @@ export function summaryCallback(progress: ProgressReporter): TrainingCallback {
       const last = (onVal ? final.valAccuracy : final.testAccuracy) ?? NaN;
       progress.log(
         `loss ${final.loss.toFixed(3)}, train acc ${final.trainAccuracy.toFixed(3)}, ${held} acc ${last.toFixed(3)}\n` +
-          `${Math.round(meanSpeed)} examples/s on ${state.backend.device}${(state.config.workers ?? 1) > 1 ? `, ${state.config.workers} workers` : ''}\n` +
+          `${Math.round(meanSpeed)} examples/s on ${state.backend.device}${state.workers > 1 ? `, ${state.workers} workers` : ''}\n` +
           `best ${held} acc ${position.bestAccuracy.toFixed(4)} (epoch ${position.bestEpoch}) -> ${runPath(state.runDir, 'best')}\n` +
           (onVal && state.finalTest ? `test acc of the chosen weights: ${state.finalTest.accuracy.toFixed(4)}\n` : '') +
           `curves: ${runPath(state.runDir, 'plot')}`,

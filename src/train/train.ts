@@ -34,7 +34,7 @@ import {
 } from './run-callbacks.js';
 import { prepareRunDir, readMetrics, runPath, type EpochMetrics, type TrainConfig } from './run-dir.js';
 import { loadRunDataset, recordDataset, runSplits, specForRun, type RunSplits } from './run-data.js';
-import { defaultWorkers, startReplicas } from './replicas.js';
+import { checkWorkers, defaultWorkers, startReplicas } from './replicas.js';
 import { trainStep, type Batch } from './step.js';
 
 export interface TrainOptions {
@@ -107,14 +107,19 @@ async function startRunner(
   network: Network,
   optimizer: tf.Optimizer,
   progress: ProgressReporter,
+  resumed: boolean,
 ): Promise<StepRunner> {
   const cpuBackend = backend.name === 'wasm' || backend.name === 'cpu' ? backend.name : undefined;
   const [channels, height, width] = network.spec.input;
   if (cpuBackend === undefined && (config.workers ?? 1) > 1) {
     progress.log(`workers: ${config.workers} asked for, unused: the ${backend.name} backend trains on its own device`);
   }
-  const workers = cpuBackend === undefined ? 1 : (config.workers ?? defaultWorkers(network.parameters));
-  if (cpuBackend !== undefined) config.workers = workers;
+  // A run resumed from before --workers existed trained on this thread: it keeps doing so, bit-identically.
+  const workers = cpuBackend === undefined ? 1 : (config.workers ?? (resumed ? 1 : defaultWorkers(network.parameters)));
+  if (cpuBackend !== undefined) {
+    checkWorkers(workers, network.parameters);
+    config.workers = workers;
+  }
   if (workers === 1 || cpuBackend === undefined) {
     return {
       workers: 1,
@@ -168,7 +173,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     const { position, history } = resume
       ? await restore(network, optimizer, runDir, progress)
       : { position: startOfRun(), history: [] };
-    runner = await startRunner(config, backend, network, optimizer, progress);
+    runner = await startRunner(config, backend, network, optimizer, progress, resume).catch(async (error: unknown) => {
+      if (created) await rmdir(runDir).catch(() => undefined); // a run that cannot start leaves no empty folder
+      throw error;
+    });
     if (runner.workers > 1) {
       progress.log(
         `workers: ${runner.workers} threads, each training on its share of every batch (--workers 1 trains on this thread)`,
@@ -184,6 +192,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       network,
       optimizer,
       batchesPerEpoch: batchCount(splits.train.count, config.batchSize),
+      workers: runner.workers,
       position,
       history,
       stopTraining: false,

@@ -2,6 +2,7 @@
  * `cnnx train` and `cnnx bench train` options, through the CLI's `main` in this process: options that would
  * silently do nothing are refused in one line, and the benchmark prints only what it measured.
  */
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -21,6 +22,15 @@ describe('cnnx train options', () => {
     expect(code).toBe(1);
     expect(stderr).toMatch(message);
     expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('refuses more workers than the machine can use, in one line, leaving no run folder', async () => {
+    const out = join(await tempDir(), 'run');
+    const { code, stderr } = await cnnx('train', '--workers', '99999', '--limit', '64', '--out', out);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/--workers 99999 is more than this machine can use: at most \d+/);
+    expect(stderr.trim().split('\n').at(-1)).toMatch(/^cnnx: /);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('refuses --resume with settings that belong to the run, naming them', async () => {
