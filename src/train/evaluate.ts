@@ -1,7 +1,7 @@
 /** Accuracy of a tfjs network on a split, in inference mode. */
-import * as tf from '@tensorflow/tfjs-core';
 import { iterateBatches, type Split } from '../data/index.js';
 import type { Network } from './network.js';
+import { countCorrect } from './step.js';
 
 /**
  * Lets timers, I/O and signal handlers run. tfjs's wasm and cpu backends resolve `data()` as a microtask, so a
@@ -20,16 +20,11 @@ export async function evaluateAccuracy(
   split: Split,
   options: { batchSize?: number; resize?: number; shouldStop?: () => boolean } = {},
 ): Promise<number | undefined> {
-  const [channels, height, width] = network.spec.input;
   let correct = 0;
   for (const batch of iterateBatches(split, { batchSize: options.batchSize ?? 500, resize: options.resize })) {
     await yieldToEventLoop();
     if (options.shouldStop?.()) return undefined;
-    const hits = tf.tidy(() => {
-      const x = tf.tensor4d(batch.xs, [batch.size, height, width, channels]);
-      const predicted = tf.argMax(network.apply(x, { training: false }), 1);
-      return tf.sum(tf.cast(tf.equal(predicted, tf.tensor1d(batch.labels, 'int32')), 'int32'));
-    });
+    const hits = countCorrect(network, batch);
     correct += (await hits.data())[0]!;
     hits.dispose();
   }

@@ -17,7 +17,7 @@ import {
   type ReplicaReply,
   type ReplicaRequest,
 } from './replica-protocol.js';
-import { batchGradients } from './step.js';
+import { batchGradients, countCorrect } from './step.js';
 
 const data = workerData as ReplicaData;
 const port = parentPort!;
@@ -35,6 +35,7 @@ try {
   const inputs = new Float32Array(data.inputs);
   const labels = new Int32Array(data.labels);
   const paramOf = new Map([...network.variables].map(([param, variable]) => [variable.name, param]));
+  const slotOf = new Map(layout.slots.map((slot) => [slot.name, slot]));
   let version = -1;
 
   /** Copies the published weights into the network (copies: a backend may keep the array it is given). */
@@ -70,8 +71,7 @@ try {
       shard: { offset, total: request.rows, allReduce },
     });
     for (const [name, grad] of Object.entries(result.grads)) {
-      const slot = layout.slots.find((s) => s.name === paramOf.get(name))!;
-      gradients.set(grad.dataSync() as Float32Array, slot.offset);
+      gradients.set(grad.dataSync() as Float32Array, slotOf.get(paramOf.get(name)!)!.offset);
     }
     // Every replica computes the same statistics from the same all-reduced sums; replica 0 reports them.
     const stats =
@@ -94,11 +94,7 @@ try {
   const evaluate = (request: ReplicaRequest): ReplicaReply => {
     loadWeights(request.version);
     const { batch } = shardBatch(request);
-    const hits = tf.tidy(() => {
-      const x = tf.tensor4d(batch.xs, [batch.size, height, width, channels]);
-      const predicted = tf.argMax(network.apply(x, { training: false }), 1);
-      return tf.sum(tf.cast(tf.equal(predicted, tf.tensor1d(batch.labels, 'int32')), 'int32'));
-    });
+    const hits = countCorrect(network, batch);
     const correct = hits.dataSync()[0]!;
     hits.dispose();
     return { type: 'evaluated', correct };

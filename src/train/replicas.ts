@@ -245,8 +245,7 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
       // In network.trainable's order, as the single-thread step gives them (optimizer state is created in it).
       const named: tf.NamedTensorMap = {};
       for (const [name, values] of grads) {
-        const slot = layout.slots.find((s) => s.name === name)!;
-        named[network.variables.get(name)!.name] = tf.tensor(values, slot.shape);
+        named[network.variables.get(name)!.name] = tf.tensor(values, network.variables.get(name)!.shape);
       }
       optimizer.applyGradients(named);
       tf.dispose(Object.values(named));

@@ -1,7 +1,8 @@
 /**
- * One training step: the loss of a batch, its gradients and the optimizer's update. The gradients are computed
- * by one function for the whole batch on this thread and for one replica's shard of it (replicas.ts), so the
- * two paths cannot drift apart.
+ * One training step: the loss of a batch, its gradients and the optimizer's update; and the correct predictions on
+ * a batch that evaluation counts. Each is one function for the whole batch on this thread and for one replica's
+ * shard of it (replicas.ts), so the two paths cannot drift apart. Imports tfjs and the network only, so replica
+ * threads load nothing else.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Network, Shard, StatUpdates } from './network.js';
@@ -11,6 +12,16 @@ export interface Batch {
   xs: Float32Array;
   labels: Int32Array;
   size: number;
+}
+
+/** Correct top-1 predictions of the network, in inference mode, on a batch (xs [size, height, width, channels]). */
+export function countCorrect(network: Network, batch: Batch): tf.Scalar {
+  const [channels, height, width] = network.spec.input;
+  return tf.tidy(() => {
+    const x = tf.tensor4d(batch.xs, [batch.size, height, width, channels]);
+    const predicted = tf.argMax(network.apply(x, { training: false }), 1);
+    return tf.sum(tf.cast(tf.equal(predicted, tf.tensor1d(batch.labels, 'int32')), 'int32'));
+  });
 }
 
 export interface BatchGradients {
