@@ -3,6 +3,10 @@
  * in its own process): JSON and binary-tensor REST for one image and for 64, each next to an echo of the same body
  * (parse only, no inference), with autocannon and with Debian's `wrk` (lighter: it leaves the server more of a
  * 2-core machine); and gRPC ModelInfer with raw_input_contents from a @grpc/grpc-js client. One JSON line at the end.
+ *
+ * This machine's speed drifts within a minute, so the REST rows alternate in BENCH_ROUNDS rounds (default 5) of
+ * BENCH_SECONDS each (default 3): each ratio is computed within a round, and the median of the rounds is reported
+ * with its range. Rows give the median of the rounds. BENCH_SERVER_ARGS adds `cnnx serve` flags (an A/B of one).
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -17,7 +21,9 @@ import { loadDataset } from '../src/data/index.js';
 
 const PORT = Number(process.env.BENCH_PORT ?? 8797);
 const GRPC_PORT = PORT + 1;
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SERVER_ARGS = (process.env.BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const MODEL = 'models/lenet5-relu-mnist.onnx';
 const NAME = 'lenet5-relu-mnist';
@@ -51,6 +57,7 @@ const server = spawn(
     'cpu',
     '--echo',
     '--no-watch',
+    ...SERVER_ARGS,
   ]),
   { stdio: ['ignore', 'pipe', 'inherit'] },
 );
@@ -165,7 +172,15 @@ async function grpcLoad(count: number): Promise<Row> {
   };
 }
 
-const rows: Row[] = [];
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
+/** Every round's rows, by tool and then by case name. */
+const rounds: Record<string, Row>[] = [];
+const grpcRows: Row[] = [];
 try {
   const json = { 'content-type': 'application/json' };
   const bin1 = binaryBody(1);
@@ -180,37 +195,53 @@ try {
     ['infer binary (64 images)', `/v2/models/${NAME}/infer`, bin64.body, binary(bin64.headerLength), 64],
   ];
   await cannon('warm-up', cases[1]![1], cases[1]![2], cases[1]![3], 1);
-  for (const run of [cannon, wrk]) for (const c of cases) rows.push(await run(...c));
-  rows.push(await grpcLoad(1), await grpcLoad(64));
+  for (let round = 0; round < ROUNDS; round++) {
+    const rows: Record<string, Row> = {};
+    for (const run of [cannon, wrk]) for (const c of cases) rows[`${run.name} ${c[0]}`] = await run(...c);
+    rounds.push(rows);
+    console.error(`round ${round + 1}/${ROUNDS} done`);
+  }
+  grpcRows.push(await grpcLoad(1), await grpcLoad(64));
 } finally {
   server.kill('SIGTERM');
   await once(server, 'exit');
 }
-const rate = (tool: string, name: string) => rows.find((r) => r.tool === tool && r.name === name)!;
+
+const tools = { autocannon: 'cannon', wrk: 'wrk' } as const;
+const rows: Row[] = Object.keys(rounds[0]!).map((key) => {
+  const all = rounds.map((round) => round[key]!);
+  return {
+    ...all[0]!,
+    requests_per_sec: Math.round(median(all.map((r) => r.requests_per_sec))),
+    images_per_sec: Math.round(median(all.map((r) => r.images_per_sec))),
+    p99_ms: median(all.map((r) => r.p99_ms)),
+    errors: all.reduce((sum, r) => sum + r.errors, 0),
+  };
+});
+rows.push(...grpcRows);
 for (const r of rows) {
   console.log(
     `${r.tool.padEnd(10)} ${r.name.padEnd(26)} ${String(r.requests_per_sec).padStart(7)} req/s ${String(r.images_per_sec).padStart(8)} img/s  p99 ${r.p99_ms} ms  errors ${r.errors}`,
   );
 }
+/** Each ratio: numerator and denominator case names, compared on images/s within each round. */
+const pairs: [string, string, string][] = [
+  ['binary/JSON 1 image', 'infer binary (1 image)', 'infer JSON (1 image)'],
+  ['binary/JSON 64 images', 'infer binary (64 images)', 'infer JSON (64 images)'],
+  ['JSON infer/echo', 'infer JSON (1 image)', 'echo JSON (1 image)'],
+  ['binary infer/echo', 'infer binary (1 image)', 'echo binary (1 image)'],
+];
 const ratios = Object.fromEntries(
-  ['autocannon', 'wrk'].flatMap((tool) => [
-    [
-      `${tool}: binary/JSON 1 image`,
-      rate(tool, 'infer binary (1 image)').requests_per_sec / rate(tool, 'infer JSON (1 image)').requests_per_sec,
-    ],
-    [
-      `${tool}: binary/JSON 64 images`,
-      rate(tool, 'infer binary (64 images)').images_per_sec / rate(tool, 'infer JSON (64 images)').images_per_sec,
-    ],
-    [
-      `${tool}: JSON infer/echo`,
-      rate(tool, 'infer JSON (1 image)').requests_per_sec / rate(tool, 'echo JSON (1 image)').requests_per_sec,
-    ],
-    [
-      `${tool}: binary infer/echo`,
-      rate(tool, 'infer binary (1 image)').requests_per_sec / rate(tool, 'echo binary (1 image)').requests_per_sec,
-    ],
-  ]),
+  Object.entries(tools).flatMap(([tool, runner]) =>
+    pairs.map(([label, top, bottom]) => {
+      const each = rounds.map(
+        (round) => round[`${runner} ${top}`]!.images_per_sec / round[`${runner} ${bottom}`]!.images_per_sec,
+      );
+      return [`${tool}: ${label}`, { median: median(each), min: Math.min(...each), max: Math.max(...each) }];
+    }),
+  ),
 );
-for (const [name, value] of Object.entries(ratios)) console.log(`${name}: ${value.toFixed(2)}`);
-console.log(JSON.stringify({ connections: CONNECTIONS, seconds: SECONDS, rows, ratios }));
+for (const [name, { median: m, min, max }] of Object.entries(ratios)) {
+  console.log(`${name}: ${m.toFixed(2)} (rounds ${min.toFixed(2)}-${max.toFixed(2)})`);
+}
+console.log(JSON.stringify({ connections: CONNECTIONS, seconds: SECONDS, rounds: ROUNDS, rows, ratios }));

@@ -1,13 +1,23 @@
 /**
  * Dynamic micro-batching for one model: concurrent requests are concatenated into one inference call of up to
  * `maxBatch` images. While a batch runs, the next one gathers; an idle batcher waits at most `maxDelayMs` for
- * company (0: only for the requests already read in the same turn of the event loop). The queue is bounded: past `maxQueue` images a request is refused at once (503 with Retry-After).
+ * company (0: only for the requests already read in the same turn of the event loop), and a queue that reaches
+ * `preferredBatch` images goes at once, as Triton's dynamic batcher does with its `preferred_batch_size`. The queue
+ * is bounded: past `maxQueue` images a request is refused at once (503 with Retry-After).
  */
 import { CnnxError } from '../common/index.js';
 import type { BatchTimes } from './model-stats.js';
 
 export interface BatcherOptions {
   maxBatch: number;
+  /**
+   * Images at which a gathering batch goes at once, while the runtime can take it, instead of at the end of the
+   * event loop's turn or `maxDelayMs` (default `maxBatch`); a queue that holds more goes in batches of this size
+   * (a request is never split). A burst of requests read in one turn then becomes several batches: the runtime
+   * starts on the first while the event loop still parses the rest, rather than the two taking turns
+   * (BENCHMARKS.md, "Serving protocols").
+   */
+  preferredBatch?: number;
   maxDelayMs: number;
   /** Images waiting, at most. */
   maxQueue: number;
@@ -55,10 +65,12 @@ export class Batcher {
   private sweeper: NodeJS.Timeout | undefined;
 
   private readonly concurrency: number;
+  private readonly preferredBatch: number;
   private closed = false;
 
   constructor(private readonly options: BatcherOptions) {
     this.concurrency = options.concurrency ?? 1;
+    this.preferredBatch = Math.min(options.preferredBatch ?? options.maxBatch, options.maxBatch);
   }
 
   /** Images waiting for a batch. */
@@ -97,7 +109,7 @@ export class Batcher {
         this.sweeper ??= setTimeout(() => this.sweep(), this.options.timeoutMs).unref();
       }
       if (this.running >= this.concurrency) return;
-      if (this.queued >= this.options.maxBatch) this.flush();
+      if (this.queued >= this.preferredBatch) this.flush();
       else if (this.timer === undefined) {
         // With no delay, requests parsed in the same turn of the event loop still share a batch.
         this.timer =
@@ -160,9 +172,12 @@ export class Batcher {
       if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
       return;
     }
+    // A queue of a preferred batch or more goes in preferred batches, so that the next one can start while this
+    // one runs; a smaller queue goes whole.
+    const limit = this.queued >= this.preferredBatch ? this.preferredBatch : this.options.maxBatch;
     const items: Pending[] = [];
     let images = 0;
-    while (this.queue.length > 0 && (items.length === 0 || images + this.queue[0]!.count <= this.options.maxBatch)) {
+    while (this.queue.length > 0 && (items.length === 0 || images + this.queue[0]!.count <= limit)) {
       const item = this.queue.shift()!;
       items.push(item);
       images += item.count;

@@ -36,6 +36,8 @@ export interface RegistryOptions {
   /** sha256 a model file must have, by model name. */
   pins?: Record<string, string>;
   maxBatch: number;
+  /** Images at which a gathering batch goes at once (Batcher's `preferredBatch`). */
+  preferredBatch?: number;
   maxQueueDelayMs: number;
   maxQueue: number;
   /** An inference that takes longer is answered 503 TIMEOUT. */
@@ -181,6 +183,7 @@ export class ModelRegistry {
     const stats = this.statsOf(name);
     const batcher = new Batcher({
       maxBatch: this.options.maxBatch,
+      preferredBatch: this.options.preferredBatch,
       maxDelayMs: this.options.maxQueueDelayMs,
       maxQueue: this.options.maxQueue,
       imageSize,

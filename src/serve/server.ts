@@ -23,6 +23,9 @@ import { PicturePool } from './picture-pool.js';
 import { registerKserveRoutes } from './routes/kserve.js';
 import { registerPageRoutes } from './routes/page.js';
 
+/** `ServerOptions.preferredBatch` when not given: the best of 4, 8, 16 and 64 for single-image LeNet requests. */
+export const DEFAULT_PREFERRED_BATCH = 8;
+
 export interface ServerOptions {
   /** An .onnx file or a directory of them, or several. */
   model: string | string[];
@@ -41,6 +44,12 @@ export interface ServerOptions {
   inferenceWorker?: boolean;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   maxBatch?: number;
+  /**
+   * Images at which a gathering batch goes to inference at once (default 8, at most `maxBatch`): on a small CPU
+   * model a burst of requests becomes several batches that overlap with the parsing of the rest, which measured
+   * 1.6-1.8x the single-image throughput of one batch per burst (BENCHMARKS.md, "Serving protocols").
+   */
+  preferredBatch?: number;
   maxQueueDelayMs?: number;
   /** Images waiting per model before requests are refused with 503. */
   maxQueue?: number;
@@ -84,6 +93,7 @@ export interface CnnxServer {
 export async function createServer(options: ServerOptions): Promise<CnnxServer> {
   const log = options.log ?? (() => {});
   const metrics = createMetrics();
+  const preferredBatch = Math.min(options.preferredBatch ?? DEFAULT_PREFERRED_BATCH, options.maxBatch ?? 64);
   const registry = new ModelRegistry({
     ep: options.ep ?? 'auto',
     threads: options.threads ?? Math.max(1, Math.floor(availableParallelism() / 2)),
@@ -93,6 +103,7 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     maxModelBytes: options.maxModelBytes,
     pins: options.pins,
     maxBatch: options.maxBatch ?? 64,
+    preferredBatch,
     maxQueueDelayMs: options.maxQueueDelayMs ?? 0,
     maxQueue: options.maxQueue ?? 4096,
     timeoutMs: options.requestTimeoutMs ?? 30_000,
@@ -169,9 +180,8 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     sendError(reply, new CnnxError(`no route ${request.method} ${request.url}`, 'NOT_FOUND'));
   });
 
-  const maxBatch = options.maxBatch ?? 64;
   const maxQueueDelayMs = options.maxQueueDelayMs ?? 0;
-  await registerKserveRoutes(app, registry, state, { maxBatch, maxQueueDelayMs });
+  await registerKserveRoutes(app, registry, state, { preferredBatch, maxQueueDelayMs });
   const pictures = new PicturePool({ threads: options.pictureThreads });
   registerImageRoutes(app, registry, pictures);
   registerPageRoutes(app, registry);

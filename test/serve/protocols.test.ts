@@ -208,6 +208,7 @@ describe('requests as Triton and KServe clients send them', () => {
       max_batch_size: 1024,
       input: [{ name: 'input', data_type: 'TYPE_FP32', format: 'FORMAT_NCHW', dims: [1, 28, 28] }],
       output: [{ name: 'logits', data_type: 'TYPE_FP32', dims: [10] }],
+      dynamic_batching: { preferred_batch_size: [8], max_queue_delay_microseconds: 1000 },
     });
   });
 

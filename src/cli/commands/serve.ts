@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { EP_NAMES, type EpName } from '../../runtime/index.js';
-import { checkPortFree, createServer, listen, listenGrpc } from '../../serve/index.js';
+import { checkPortFree, createServer, DEFAULT_PREFERRED_BATCH, listen, listenGrpc } from '../../serve/index.js';
 import { nonNegativeNumber, oneOf, port, positiveInt } from '../options.js';
 
 interface ServeFlags {
@@ -18,6 +18,7 @@ interface ServeFlags {
   inferenceWorker: boolean;
   graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
   maxBatch: number;
+  preferredBatch: number;
   maxQueueDelay: number;
   maxQueue: number;
   timeout: number;
@@ -59,6 +60,12 @@ export function registerServe(program: Command): void {
     )
     .option('--max-batch <n>', 'images per inference call when batching concurrent requests', positiveInt, 64)
     .option(
+      '--preferred-batch <n>',
+      'a gathering batch of this many images goes to inference at once (Triton preferred_batch_size; at most --max-batch)',
+      positiveInt,
+      DEFAULT_PREFERRED_BATCH,
+    )
+    .option(
       '--max-queue-delay <ms>',
       'longest wait for a batch to fill (0: batch what arrived together)',
       nonNegativeNumber,
@@ -84,6 +91,7 @@ export function registerServe(program: Command): void {
         inferenceWorker: flags.inferenceWorker,
         graphOptimizationLevel: flags.graphOptimization,
         maxBatch: flags.maxBatch,
+        preferredBatch: flags.preferredBatch,
         maxQueueDelayMs: flags.maxQueueDelay,
         maxQueue: flags.maxQueue,
         requestTimeoutMs: flags.timeout,

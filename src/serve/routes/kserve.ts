@@ -212,7 +212,7 @@ export function modelMetadata(model: LoadedModel) {
  * dims leave out the batch dimension, which `max_batch_size` covers (any size up to it; a model whose batch is
  * fixed runs in chunks of that size).
  */
-function modelConfig(model: LoadedModel, batching: { maxBatch: number; maxQueueDelayMs: number }) {
+function modelConfig(model: LoadedModel, batching: { preferredBatch: number; maxQueueDelayMs: number }) {
   const { signature, session } = model;
   return {
     name: model.name,
@@ -230,7 +230,7 @@ function modelConfig(model: LoadedModel, batching: { maxBatch: number; maxQueueD
     ],
     output: [{ name: signature.outputName, data_type: 'TYPE_FP32', dims: signature.outputShape.slice(1) }],
     dynamic_batching: {
-      preferred_batch_size: [batching.maxBatch],
+      preferred_batch_size: [batching.preferredBatch],
       max_queue_delay_microseconds: Math.round(batching.maxQueueDelayMs * 1000),
     },
     instance_group: [{ name: model.name, kind: session.ep === 'cpu' ? 'KIND_CPU' : 'KIND_GPU', count: 1 }],
@@ -251,7 +251,7 @@ export async function registerKserveRoutes(
   app: FastifyInstance,
   registry: ModelRegistry,
   state: { draining: boolean },
-  batching: { maxBatch: number; maxQueueDelayMs: number },
+  batching: { preferredBatch: number; maxQueueDelayMs: number },
 ): Promise<void> {
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_request, reply) => {
