@@ -17,6 +17,15 @@ export interface SkippedProvider {
   reason: string;
 }
 
+/** How a run may treat its input. */
+export interface RunOptions {
+  /**
+   * The caller gives the input up: a session on another thread takes its ArrayBuffer without copying it when the
+   * array spans all of it (the array is then detached, length 0, here). Sessions on the calling thread ignore it.
+   */
+  transfer?: boolean;
+}
+
 /** An open model on one execution provider. `Ep` is the adapter's provider names. */
 export interface ModelSession<Ep extends string = string> {
   /** The execution provider that runs the model. */
@@ -26,7 +35,7 @@ export interface ModelSession<Ep extends string = string> {
   inputName: string;
   outputName: string;
   /** Runs one batch: `data` laid out as `dims` ([N, C, H, W]); resolves to [N, classes] logits. */
-  run(data: Float32Array, dims: number[]): Promise<Logits>;
+  run(data: Float32Array, dims: number[], options?: RunOptions): Promise<Logits>;
   /** Frees the session; runs asked for before finish first, later ones are refused (SESSION_RELEASED). */
   release(): Promise<void>;
 }
@@ -40,9 +49,9 @@ export function oneRunAtATime<S extends ModelSession>(session: S): S {
   let releasing: Promise<void> | undefined;
   return {
     ...session,
-    run(data: Float32Array, dims: number[]): Promise<Logits> {
+    run(data: Float32Array, dims: number[], options?: RunOptions): Promise<Logits> {
       if (releasing) return Promise.reject(new CnnxError('the inference session was released', 'SESSION_RELEASED'));
-      const result = previous.then(() => session.run(data, dims));
+      const result = previous.then(() => session.run(data, dims, options));
       previous = result.catch(() => undefined);
       return result;
     },

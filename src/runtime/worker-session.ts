@@ -96,13 +96,17 @@ export async function openSessionInWorker(
     skipped: ready.skipped,
     inputName: ready.inputName,
     outputName: ready.outputName,
-    run(data, dims) {
+    run(data, dims, options) {
       if (exited ?? stopping) return Promise.reject(exited ?? stopping);
       const id = nextId++;
       return new Promise<Logits>((resolve, reject) => {
         pending.set(id, { resolve, reject });
         const request: WorkerRequest = { type: 'run', id, data, dims };
-        worker.postMessage(request);
+        // Moved, not copied twice (serialised, then deserialised into new memory there); and this thread's heap
+        // sees the memory go at once instead of at its next full collection (BENCHMARKS.md, "Serving protocols").
+        const { buffer } = data;
+        const whole = buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buffer.byteLength;
+        worker.postMessage(request, options?.transfer && whole ? [buffer] : []);
       });
     },
     release() {

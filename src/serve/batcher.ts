@@ -25,6 +25,10 @@ export interface BatcherOptions {
   imageSize: number;
   /** Input dims after the batch dimension ([C, H, W]), e.g. [1, 28, 28] or [3, 32, 32]. */
   imageDims: number[];
+  /**
+   * Runs a batch. The batcher gives `data` up (a runtime on another thread may take its memory): it is either a
+   * request's own array, given up at `submit`, or one the batcher filled.
+   */
   run: (data: Float32Array, dims: number[]) => Promise<{ data: Float32Array; dims: number[] }>;
   /** A request not answered within this many milliseconds is rejected with 503 TIMEOUT. */
   timeoutMs?: number;
@@ -78,7 +82,10 @@ export class Batcher {
     return this.queued;
   }
 
-  /** Queues `count` images (`data` holds count * imageSize floats); resolves to their logits. */
+  /**
+   * Queues `count` images (`data` holds count * imageSize floats); resolves to their logits. The caller gives
+   * `data` up: it may be detached once its batch starts.
+   */
   submit(data: Float32Array, count: number): Promise<Float32Array> {
     if (this.closed) {
       return Promise.reject(

@@ -191,7 +191,7 @@ export class ModelRegistry {
       timeoutMs: this.options.timeoutMs,
       // On a worker the next batch is handed over while one runs (it waits there, not on the event loop).
       concurrency: this.options.inferenceWorker ? 2 : 1,
-      run: (data, dims) => session.run(data, dims),
+      run: (data, dims) => session.run(data, dims, { transfer: true }),
       onBatch: (size) => this.options.onBatch?.(name, size),
       onQueued: (ns) => stats.queued(ns),
       onExecuted: (size, times) => stats.executed(size, times),

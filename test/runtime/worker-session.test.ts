@@ -32,6 +32,33 @@ describe('a session on a worker thread', () => {
     }
   });
 
+  it('moves an input it is given up, whole, without a copy, and copies one that shares its memory', async () => {
+    const bytes = await readFile(MODEL);
+    const mnist = await loadDataset('mnist');
+    const inputs = paritySet(mnist.test, 8, 28);
+    const local = await openSession(bytes, { ep: 'cpu', threads: 1 });
+    const worker = await openSessionInWorker(bytes, { ep: 'cpu', threads: 1 });
+    try {
+      const expected = await local.run(inputs.data, inputs.dims);
+      const own = inputs.data.slice();
+      const moved = await worker.run(own, inputs.dims, { transfer: true });
+      expect(own.length).toBe(0); // detached here: the thread has its memory
+      expect(moved.data).toEqual(expected.data);
+      // A view into a larger buffer (a request body, Node's Buffer pool) is copied, never detached.
+      const shared = new Float32Array(inputs.data.length + 4);
+      shared.set(inputs.data);
+      const view = shared.subarray(0, inputs.data.length);
+      expect((await worker.run(view, inputs.dims, { transfer: true })).data).toEqual(expected.data);
+      expect(shared.length).toBe(inputs.data.length + 4);
+      const kept = inputs.data.slice();
+      expect((await worker.run(kept, inputs.dims)).data).toEqual(expected.data);
+      expect(kept.length).toBe(inputs.data.length);
+    } finally {
+      await local.release();
+      await worker.release();
+    }
+  });
+
   it('keeps answers in order for many batches of different sizes at once', async () => {
     const bytes = await readFile(MODEL);
     const mnist = await loadDataset('mnist');
