@@ -148,12 +148,16 @@ export function valuesFromJson(name: string, data: unknown, shape: number[], exp
 /**
  * The values of raw tensor bytes: little-endian float32, row-major (KServe v2's binary tensor extension and
  * gRPC's raw_input_contents), in memory of their own: float32 needs 4-byte alignment, which a body's tensor part
- * rarely has, and an array that owns its memory is moved to the inference thread rather than copied again.
+ * rarely has, and an array that owns its memory is moved to the inference thread rather than copied again. Bytes
+ * that are `owned` (the caller's to give) and fill their own ArrayBuffer are used in place.
  * @throws CnnxError INVALID_INPUT for a byte count other than 4 per value, or a value that is not finite.
  */
-export function valuesFromBytes(name: string, bytes: Uint8Array, expected: number): Float32Array {
+export function valuesFromBytes(name: string, bytes: Uint8Array, expected: number, owned = false): Float32Array {
   if (bytes.byteLength !== expected * 4) {
     throw invalid(`input '${name}' has ${bytes.byteLength} bytes of data, its shape needs ${expected * 4} (FP32)`);
+  }
+  if (owned && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
+    return checkFinite(name, new Float32Array(bytes.buffer, 0, expected));
   }
   const values = new Float32Array(expected);
   new Uint8Array(values.buffer).set(bytes);

@@ -22,6 +22,7 @@ import { registerImageRoutes } from './routes/images.js';
 import { PicturePool } from './picture-pool.js';
 import { registerKserveRoutes } from './routes/kserve.js';
 import { registerPageRoutes } from './routes/page.js';
+import { HEADER_LENGTH, readInferBody, type InferBody } from './routes/infer-body.js';
 
 /** `ServerOptions.preferredBatch` when not given: the best of 4, 8, 16 and 64 for single-image LeNet requests. */
 export const DEFAULT_PREFERRED_BATCH = 8;
@@ -196,11 +197,14 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     // The binary counterpart: reads the body as the infer route does, splits off the JSON header, answers in binary.
     await app.register(async (scope) => {
       scope.removeAllContentTypeParsers();
-      scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+      scope.addContentTypeParser('*', (request, payload, done) => readInferBody(request, payload, done));
       scope.post<{ Params: { name: string } }>('/debug/echo-binary/:name', async (request, reply) => {
-        const body = request.body as Buffer;
-        const length = Number(request.headers['inference-header-content-length']);
-        const header = JSON.parse(body.toString('utf8', 0, length)) as { inputs?: { shape?: number[] }[] };
+        const body = request.body as InferBody;
+        const length = Number(request.headers[HEADER_LENGTH]);
+        const [head, tensor] = Buffer.isBuffer(body)
+          ? [body.subarray(0, length), body.subarray(length)]
+          : [body.header, body.tensor];
+        const header = JSON.parse(head.toString('utf8')) as { inputs?: { shape?: number[] }[] };
         const answer = Buffer.from(
           JSON.stringify({
             model_name: request.params.name,
@@ -215,9 +219,9 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
           }),
         );
         return reply
-          .header('inference-header-content-length', String(answer.length))
+          .header(HEADER_LENGTH, String(answer.length))
           .type('application/octet-stream')
-          .send(Buffer.concat([answer, body.subarray(length, length + 40)]));
+          .send(Buffer.concat([answer, tensor.subarray(0, 40)]));
       });
     });
     app.post<{ Params: { name: string } }>('/debug/echo/:name', async (request) => {

@@ -111,6 +111,62 @@ describe('requests as Triton and KServe clients send them', () => {
     expect(floats(binary)).toEqual(fixtureReference);
   });
 
+  it('reads a binary body however it arrives: in pieces that split the header, and chunked with no length', async () => {
+    const count = 64;
+    const values = Float32Array.from(mnist.test.pixels.subarray(0, count * 784), (v) => v / 255);
+    const expected = json(
+      await send(
+        'POST',
+        '/v2/models/digits/infer',
+        JSON.stringify({ inputs: [{ name: 'input', shape: [count, 1, 28, 28], datatype: 'FP32', data: [...values] }] }),
+      ),
+    ).outputs[0].data;
+    const head = Buffer.from(
+      JSON.stringify({
+        inputs: [
+          {
+            name: 'input',
+            shape: [count, 1, 28, 28],
+            datatype: 'FP32',
+            parameters: { binary_data_size: values.byteLength },
+          },
+        ],
+      }),
+    );
+    const body = Buffer.concat([head, Buffer.from(values.buffer)]);
+    /** Writes `pieces` one event-loop turn apart; with `length`, a Content-Length, else chunked encoding. */
+    const sendPieces = (pieces: Buffer[], length: boolean) =>
+      new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        const headers: Record<string, string> = { 'inference-header-content-length': String(head.length) };
+        if (length) headers['content-length'] = String(body.length);
+        const request = httpRequest(
+          new URL('/v2/models/digits/infer', base),
+          { method: 'POST', headers },
+          (response) => {
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.on('end', () => resolve({ status: response.statusCode!, body: Buffer.concat(chunks) }));
+          },
+        );
+        request.on('error', reject);
+        void (async () => {
+          for (const piece of pieces) {
+            request.write(piece);
+            await new Promise((next) => setTimeout(next, 5));
+          }
+          request.end();
+        })();
+      });
+    // The first piece ends inside the JSON header, the second inside the tensor, the third is an odd size.
+    const cuts = [head.length - 3, head.length + 1001, head.length + 70_003, body.length];
+    const pieces = cuts.map((end, i) => body.subarray(i === 0 ? 0 : cuts[i - 1], end));
+    for (const length of [true, false]) {
+      const answer = await sendPieces(pieces, length);
+      expect(answer.status, answer.body.toString()).toBe(200);
+      expect(json(answer).outputs[0].data).toEqual(expected);
+    }
+  });
+
   it('takes a binary input with application/octet-stream and answers JSON when outputs are not binary', async () => {
     const values = Buffer.from(new Float32Array(pixels(0)).buffer);
     const head = Buffer.from(

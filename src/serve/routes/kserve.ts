@@ -23,6 +23,7 @@ import {
   type RequestedOutput,
 } from '../inference.js';
 import type { LoadedModel, ModelRegistry } from '../model-registry.js';
+import { HEADER_LENGTH, readInferBody, type InferBody } from './infer-body.js';
 
 /** The extensions this server implements, as `GET /v2` lists them (names from Triton's protocol extensions). */
 const EXTENSIONS = Object.freeze([
@@ -35,9 +36,6 @@ const EXTENSIONS = Object.freeze([
 
 /** Server name and version for `GET /v2` and gRPC's ServerMetadata. */
 export const SERVER_METADATA = Object.freeze({ name: 'cnnx', version: '0.1.0', extensions: EXTENSIONS });
-
-/** Header of the binary tensor data extension: the length of the JSON part that starts the body. */
-const HEADER_LENGTH = 'inference-header-content-length';
 
 /**
  * Content types an infer request may have: none at all is what Triton's Python client sends, and
@@ -71,11 +69,16 @@ function parametersOf(owner: Record<string, unknown>, what: string): Record<stri
 }
 
 /**
- * Splits an infer body into its JSON header and the binary section after it (binary tensor data extension).
+ * Splits an infer body into its JSON header and the binary section after it (binary tensor data extension); the
+ * section is `owned` when it fills memory of its own (infer-body.ts read it so).
  * @throws CnnxError BAD_REQUEST for a header length that is not a whole number within the body.
  */
-function splitBody(request: FastifyRequest): { header: unknown; binary: Buffer | undefined } {
-  const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+function splitBody(request: FastifyRequest): { header: unknown; binary: Uint8Array | undefined; owned?: boolean } {
+  const read = request.body as InferBody | undefined;
+  if (read !== undefined && !Buffer.isBuffer(read)) {
+    return { header: parseJson(read.header.toString('utf8')), binary: read.tensor, owned: true };
+  }
+  const body = read ?? Buffer.alloc(0);
   const lengthHeader = request.headers[HEADER_LENGTH];
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (lengthHeader === undefined) {
@@ -106,8 +109,11 @@ interface RestInfer {
   binaryByDefault: boolean;
 }
 
-/** Reads and checks a v2 infer request (JSON, or JSON header plus binary section) against the model. */
-function parseInfer(header: unknown, binary: Buffer | undefined, model: LoadedModel): RestInfer {
+/**
+ * Reads and checks a v2 infer request (JSON, or JSON header plus binary section) against the model; an `owned`
+ * binary section becomes the input in place.
+ */
+function parseInfer(header: unknown, binary: Uint8Array | undefined, model: LoadedModel, owned = false): RestInfer {
   const { inputName } = model.signature;
   if (!isObject(header)) throw invalid('request body must be a JSON object with "inputs"');
   const { inputs, outputs, id } = header;
@@ -128,7 +134,7 @@ function parseInfer(header: unknown, binary: Buffer | undefined, model: LoadedMo
         `input '${inputName}' binary_data_size is ${String(binarySize)} but the body has ${binary?.length ?? 0} bytes after its JSON header`,
       );
     }
-    data = valuesFromBytes(inputName, binary, values);
+    data = valuesFromBytes(inputName, binary, values, owned);
   } else {
     if (binary && binary.length > 0) {
       throw invalid(`the body has ${binary.length} binary bytes but no input has "binary_data_size"`);
@@ -313,7 +319,7 @@ export async function registerKserveRoutes(
   // its own so that the other routes keep fastify's parsers.
   await app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    scope.addContentTypeParser('*', (request, payload, done) => readInferBody(request, payload, done));
     for (const path of bothPaths('/infer')) {
       scope.post<{ Params: ModelParams }>(path, async (request, reply) => {
         const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
@@ -325,8 +331,8 @@ export async function registerKserveRoutes(
           );
         }
         const model = requireModel(registry, request.params.name, request.params.version);
-        const { header, binary } = splitBody(request);
-        const infer = parseInfer(header, binary, model);
+        const { header, binary, owned } = splitBody(request);
+        const infer = parseInfer(header, binary, model, owned);
         const logits = await runModel(model, infer.data, infer.count);
         return sendInferAnswer(
           reply,

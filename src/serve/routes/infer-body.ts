@@ -1,0 +1,69 @@
+/**
+ * Reading a KServe v2 infer request's body. With the binary tensor data extension (an Inference-Header-Content-Length
+ * within a Content-Length), the JSON header and the tensor bytes go into memory of their own as they arrive: the
+ * tensor part into an ArrayBuffer that holds exactly it, so that it is the input's Float32Array (aligned) without a
+ * copy, and moves to the inference thread whole. Any other body is read whole, as fastify's `parseAs: 'buffer'`
+ * reads it; the route says what is wrong with a header length that does not fit. Limits and errors are fastify's
+ * own: 413 past the body limit, 400 when the body's length differs from its Content-Length.
+ */
+import type { IncomingMessage } from 'node:http';
+import { errorCodes, type FastifyRequest } from 'fastify';
+
+/** Header of the binary tensor data extension: the length of the JSON part that starts the body. */
+export const HEADER_LENGTH = 'inference-header-content-length';
+
+/** A body read whole, or split into its JSON header and the tensor bytes (each in memory of its own). */
+export type InferBody = Buffer | { header: Buffer; tensor: Uint8Array };
+
+/**
+ * A fastify content-type parser (the `(request, payload, done)` form) for infer bodies.
+ * @throws through `done`: FST_ERR_CTP_BODY_TOO_LARGE, FST_ERR_CTP_INVALID_CONTENT_LENGTH, or the stream's error.
+ */
+export function readInferBody(
+  request: FastifyRequest,
+  payload: IncomingMessage,
+  done: (error: Error | null, body?: InferBody) => void,
+): void {
+  const limit = request.routeOptions.bodyLimit;
+  const contentLength = Number(request.headers['content-length']);
+  if (contentLength > limit) return done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+  const headerLength = Number(request.headers[HEADER_LENGTH]);
+  const split =
+    Number.isSafeInteger(contentLength) &&
+    Number.isSafeInteger(headerLength) &&
+    headerLength >= 0 &&
+    headerLength <= contentLength;
+  const header = split ? Buffer.allocUnsafe(headerLength) : undefined;
+  const tensor = split ? new Uint8Array(contentLength - headerLength) : undefined;
+  const chunks: Buffer[] = [];
+  let received = 0;
+
+  const finish = (error: Error | null, body?: InferBody) => {
+    payload.off('data', onData).off('end', onEnd).off('error', onEnd);
+    done(error, body);
+  };
+  function onData(chunk: Buffer) {
+    if (received + chunk.length > limit) return finish(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+    if (header && tensor) {
+      if (received + chunk.length > contentLength) return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+      const inHeader = Math.max(0, Math.min(headerLength - received, chunk.length));
+      if (inHeader > 0) chunk.copy(header, received, 0, inHeader);
+      if (inHeader < chunk.length) tensor.set(chunk.subarray(inHeader), received + inHeader - headerLength);
+    } else {
+      chunks.push(chunk);
+    }
+    received += chunk.length;
+  }
+  function onEnd(error?: Error & { statusCode?: number }) {
+    if (error) {
+      if (!(typeof error.statusCode === 'number' && error.statusCode >= 400)) error.statusCode = 400;
+      return finish(error);
+    }
+    if (!Number.isNaN(contentLength) && received !== contentLength) {
+      return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+    }
+    finish(null, header && tensor ? { header, tensor } : Buffer.concat(chunks, received));
+  }
+  payload.on('data', onData).on('end', onEnd).on('error', onEnd);
+  payload.resume();
+}
