@@ -18,7 +18,7 @@ export interface SkippedProvider {
 }
 
 /** How a run may treat its input. */
-export interface RunOptions {
+interface RunOptions {
   /**
    * The caller gives the input up: a session on another thread takes its ArrayBuffer without copying it when the
    * array spans all of it (the array is then detached, length 0, here). Sessions on the calling thread ignore it.
