@@ -3,7 +3,7 @@
  * thread or a worker thread. onnxruntime-web has its own entry, src/runtime/web/index.ts, not loaded from here.
  */
 export { CUDA_HELP, EP_NAMES, openSession, type EpName } from './node.js';
-export type { ModelSession } from './session.js';
+export { instancesOf, type ModelSession } from './session.js';
 export { openSessionInWorker } from './worker-session.js';
 export { inspectOnnx, METADATA_KEYS, readOnnxModel, type ModelSignature } from './model-file.js';
 export { onnx } from './onnx-proto.js';

@@ -63,6 +63,33 @@ export function oneRunAtATime<S extends ModelSession>(session: S): S {
 }
 
 /**
+ * Several sessions of one model as one, as Triton's `instance_group` count runs a model: each run goes to the
+ * session with the fewest runs in flight (the first of those on a tie), so that with sessions on their own threads
+ * batches run side by side. Its provider is the first session's; release frees them all.
+ * @throws Error when `sessions` is empty.
+ */
+export function instancesOf<S extends ModelSession>(sessions: S[]): S {
+  if (sessions.length === 0) throw new Error('instancesOf needs at least one session');
+  if (sessions.length === 1) return sessions[0]!;
+  const inFlight = sessions.map(() => 0);
+  return {
+    ...sessions[0]!,
+    async run(data: Float32Array, dims: number[], options?: RunOptions): Promise<Logits> {
+      const index = inFlight.indexOf(Math.min(...inFlight));
+      inFlight[index]!++;
+      try {
+        return await sessions[index]!.run(data, dims, options);
+      } finally {
+        inFlight[index]!--;
+      }
+    },
+    async release(): Promise<void> {
+      await Promise.all(sessions.map((session) => session.release()));
+    },
+  };
+}
+
+/**
  * `run` for a model whose batch dimension is fixed at `batch` (a PyTorch export without dynamic axes): any number
  * of images N is run in ceil(N / batch) calls of exactly `batch` images, the last one padded with zeros, and the
  * logits are put back together as [N, classes] with the padding's rows dropped.

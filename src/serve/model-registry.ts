@@ -8,10 +8,12 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { basename, extname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CnnxError, messageOf } from '../common/index.js';
 import {
+  instancesOf,
   openSession,
   openSessionInWorker,
   readOnnxModel,
@@ -31,6 +33,12 @@ export interface RegistryOptions {
   spinning?: boolean;
   /** Run each model's inference on its own worker thread (true) or on the event loop. */
   inferenceWorker?: boolean;
+  /**
+   * Sessions per model, each on its own worker thread (Triton's instance_group count): batches run side by side on
+   * the cores the HTTP work leaves, at the cost of one more copy of the model each. Default: 2 with two cores or
+   * more and a model file of at most 64 MiB, else 1.
+   */
+  instances?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   maxModelBytes?: number;
   /** sha256 a model file must have, by model name. */
@@ -54,6 +62,8 @@ export interface LoadedModel {
   sha256: string;
   signature: ModelSignature;
   session: ModelSession;
+  /** Sessions behind `session`, each on its own thread (Triton's instance_group count). */
+  instances: number;
   batcher: Batcher;
   /** Statistics of the name, kept across reloads. */
   stats: ModelStats;
@@ -81,12 +91,25 @@ function skippedText(session: ModelSession): string {
  * One log line for a model that is now serving: its provider and, briefly, why `auto` did not use the faster ones.
  * A reload repeats the reasons only when they changed.
  */
+/** Largest model file that gets a second instance by default (one more copy of it in memory). */
+const SMALL_MODEL_BYTES = 64 * 2 ** 20;
+
+/**
+ * Two sessions where there are two cores and the model is small: on 2 vCPUs (Intel Xeon, 2026-12-01, wrk, 32
+ * connections) they gave +31% for 64-image binary requests, +7-8% for one image, and JSON the same or better
+ * (BENCHMARKS.md, "Serving protocols").
+ */
+function defaultInstances(bytes: Uint8Array): number {
+  return availableParallelism() >= 2 && bytes.byteLength <= SMALL_MODEL_BYTES ? 2 : 1;
+}
+
 function readyLine(model: LoadedModel, previous: LoadedModel | undefined): string {
-  const { name, file, sha256, session } = model;
+  const { name, file, sha256, session, instances } = model;
   const skipped = skippedText(session);
   const unchanged = previous?.session.ep === session.ep && skippedText(previous.session) === skipped;
   const why = skipped === '' || unchanged ? '' : ` (not ${skipped}; see ${PROVIDERS_HELP})`;
-  return `model ${name} ${previous ? 'reloaded' : 'ready'} on ${session.ep}${why}: ${file}, sha256 ${sha256.slice(0, 12)}…`;
+  const times = instances > 1 ? `, ${instances} instances` : '';
+  return `model ${name} ${previous ? 'reloaded' : 'ready'} on ${session.ep}${times}${why}: ${file}, sha256 ${sha256.slice(0, 12)}…`;
 }
 
 export class ModelRegistry {
@@ -177,9 +200,20 @@ export class ModelRegistry {
       graphOptimizationLevel: this.options.graphOptimizationLevel,
       probe,
     };
-    const session = this.options.inferenceWorker
-      ? await openSessionInWorker(bytes, { ...sessionOptions, nice: INFERENCE_THREAD_NICE })
-      : await openSession(bytes, sessionOptions);
+    const instances = this.options.inferenceWorker ? (this.options.instances ?? defaultInstances(bytes)) : 1;
+    const opened = await Promise.allSettled(
+      Array.from({ length: instances }, () =>
+        this.options.inferenceWorker
+          ? openSessionInWorker(bytes, { ...sessionOptions, nice: INFERENCE_THREAD_NICE })
+          : openSession(bytes, sessionOptions),
+      ),
+    );
+    const failed = opened.find((result) => result.status === 'rejected');
+    if (failed) {
+      await Promise.all(opened.map((result) => (result.status === 'fulfilled' ? result.value.release() : undefined)));
+      throw failed.reason;
+    }
+    const session = instancesOf(opened.map((result) => (result as PromiseFulfilledResult<ModelSession>).value));
     const stats = this.statsOf(name);
     const batcher = new Batcher({
       maxBatch: this.options.maxBatch,
@@ -190,7 +224,7 @@ export class ModelRegistry {
       imageDims,
       timeoutMs: this.options.timeoutMs,
       // On a worker the next batch is handed over while one runs (it waits there, not on the event loop).
-      concurrency: this.options.inferenceWorker ? 2 : 1,
+      concurrency: this.options.inferenceWorker ? 2 * instances : 1,
       run: (data, dims) => session.run(data, dims, { transfer: true }),
       onBatch: (size) => this.options.onBatch?.(name, size),
       onQueued: (ns) => stats.queued(ns),
@@ -203,6 +237,7 @@ export class ModelRegistry {
       sha256,
       signature,
       session,
+      instances,
       batcher,
       stats,
       loadedAt: new Date(),

@@ -43,6 +43,12 @@ export interface ServerOptions {
    * batch runs; false runs it on the event loop.
    */
   inferenceWorker?: boolean;
+  /**
+   * Sessions per model, each on its own inference thread (Triton's instance_group count): batches run side by side
+   * on the cores the HTTP work leaves; each costs a copy of the model. Default: 2 with two cores or more and a model
+   * file of at most 64 MiB, else 1. Needs `inferenceWorker`.
+   */
+  instances?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   maxBatch?: number;
   /**
@@ -100,6 +106,7 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     threads: options.threads ?? Math.max(1, Math.floor(availableParallelism() / 2)),
     spinning: options.spinning,
     inferenceWorker: options.inferenceWorker ?? true,
+    instances: options.instances,
     graphOptimizationLevel: options.graphOptimizationLevel,
     maxModelBytes: options.maxModelBytes,
     pins: options.pins,

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/index.js';
 import { paritySet } from '../../src/export/index.js';
-import { openSession, openSessionInWorker } from '../../src/runtime/index.js';
+import { instancesOf, openSession, openSessionInWorker } from '../../src/runtime/index.js';
 
 const MODEL = 'models/lenet5-relu-mnist.onnx';
 
@@ -56,6 +56,35 @@ describe('a session on a worker thread', () => {
     } finally {
       await local.release();
       await worker.release();
+    }
+  });
+
+  it('spreads batches over instances on their own threads, with the same answers, and releases them all', async () => {
+    const bytes = await readFile(MODEL);
+    const mnist = await loadDataset('mnist');
+    const inputs = paritySet(mnist.test, 64, 28);
+    const local = await openSession(bytes, { ep: 'cpu', threads: 1 });
+    const threads = await Promise.all([1, 2].map(() => openSessionInWorker(bytes, { ep: 'cpu', threads: 1 })));
+    const used = threads.map(() => 0);
+    const counted = threads.map((session, i) => ({
+      ...session,
+      run: (...args: Parameters<typeof session.run>) => (used[i]!++, session.run(...args)),
+    }));
+    const pool = instancesOf(counted);
+    try {
+      const expected = await local.run(inputs.data, inputs.dims);
+      const answers = await Promise.all(
+        [0, 1, 2, 3].map((q) => pool.run(inputs.data.slice(q * 16 * 784, (q + 1) * 16 * 784), [16, 1, 28, 28])),
+      );
+      expect(Float32Array.from(answers.flatMap((a) => [...a.data]))).toEqual(expected.data);
+      expect(used).toEqual([2, 2]); // four at once: each goes to the instance with the fewest in flight
+      await pool.release();
+      await expect(threads[1]!.run(new Float32Array(784), [1, 1, 28, 28])).rejects.toMatchObject({
+        code: expect.stringMatching(/^(SESSION_RELEASED|WORKER_EXITED)$/),
+      });
+    } finally {
+      await local.release();
+      await Promise.all(threads.map((session) => session.release()));
     }
   });
 

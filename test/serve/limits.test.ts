@@ -14,7 +14,15 @@ const body = (n: number) => ({
 
 describe('limits under load', () => {
   it('answers 503 with Retry-After when the batching queue is full, then serves again', async () => {
-    const server = await createServer({ model: MODEL, ep: 'cpu', maxQueue: 8, maxBatch: 4, maxQueueDelayMs: 50 });
+    // One instance: two batches of 4 run, 8 images wait, and the rest is refused.
+    const server = await createServer({
+      model: MODEL,
+      ep: 'cpu',
+      instances: 1,
+      maxQueue: 8,
+      maxBatch: 4,
+      maxQueueDelayMs: 50,
+    });
     try {
       const send = () =>
         server.app.inject({ method: 'POST', url: '/v2/models/lenet5-relu-mnist/infer', payload: body(4) });

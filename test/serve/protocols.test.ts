@@ -385,6 +385,25 @@ describe('request faults answer 4xx with the catalogue shape and a precise messa
     });
   });
 
+  it('runs a model as several instances when asked, says so in its config, and answers the same', async () => {
+    const dir = await tempDir();
+    await copyFile(MODEL, join(dir, 'digits.onnx'));
+    const other = await createServer({ model: dir, ep: 'cpu', watch: false, instances: 3 });
+    try {
+      expect((await other.app.inject({ url: '/v2/models/digits/config' })).json().instance_group).toEqual([
+        { name: 'digits', kind: 'KIND_CPU', count: 3 },
+      ]);
+      const answers = await Promise.all(
+        [0, 1, 2, 3, 4, 5].map(() =>
+          other.app.inject({ method: 'POST', url: '/v2/models/digits/infer', payload: inferJson(pixels(0)) }),
+        ),
+      );
+      for (const answer of answers) expect(answer.json().outputs[0].data).toEqual(reference);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('answers 503 from /v2/models/{name}/ready with Retry-After for a model that failed to load', async () => {
     const dir = await tempDir();
     await copyFile(MODEL, join(dir, 'digits.onnx'));

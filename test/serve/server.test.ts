@@ -472,7 +472,7 @@ describe('start-up log', () => {
 
       lines.length = 0;
       await server.registry.reload('digits');
-      expect(lines).toEqual([expect.stringMatching(/^model digits reloaded on \w+: [^(]*$/)]);
+      expect(lines).toEqual([expect.stringMatching(/^model digits reloaded on \w+(, \d+ instances)?: [^(]*$/)]);
     } finally {
       await server.close();
     }

@@ -2,7 +2,9 @@
  * `cnnx serve`: serve ONNX models over HTTP (and KServe v2 gRPC with `--grpc-port`) until SIGTERM/SIGINT, then
  * drain in-flight requests and exit 0.
  */
+import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { CnnxError } from '../../common/index.js';
 import { EP_NAMES, type EpName } from '../../runtime/index.js';
 import { checkPortFree, createServer, DEFAULT_PREFERRED_BATCH, listen, listenGrpc } from '../../serve/index.js';
 import { nonNegativeNumber, oneOf, port, positiveInt } from '../options.js';
@@ -16,6 +18,7 @@ interface ServeFlags {
   threads?: number;
   spin: boolean;
   inferenceWorker: boolean;
+  instances?: number;
   graphOptimization: 'disabled' | 'basic' | 'extended' | 'all';
   maxBatch: number;
   preferredBatch: number;
@@ -28,6 +31,9 @@ interface ServeFlags {
   watch: boolean;
   echo?: boolean;
 }
+
+/** Inference threads a model may have per core: more only wait for each other, each holding a copy of the model. */
+const MAX_INSTANCES_PER_CORE = 4;
 
 function pin(value: string, previous: Record<string, string> = {}): Record<string, string> {
   const match = /^([^=]+)=([0-9a-fA-F]{64})$/.exec(value);
@@ -51,6 +57,11 @@ export function registerServe(program: Command): void {
     .option('--ep <name>', `execution provider: ${EP_NAMES.join(' | ')}`, oneOf(EP_NAMES as EpName[]), 'auto')
     .option('--threads <n>', 'ONNX Runtime intra-op threads per model (default: half the cores)', positiveInt)
     .option('--no-inference-worker', 'run inference on the event loop instead of a worker thread per model')
+    .option(
+      '--instances <n>',
+      'sessions per model, each on its own inference thread (Triton instance_group count) (default: 2 with 2+ cores and a model of 64 MiB or less, else 1)',
+      positiveInt,
+    )
     .option('--no-spin', 'idle ONNX Runtime threads sleep instead of busy-waiting (leaves the cores to HTTP)')
     .option(
       '--graph-optimization <level>',
@@ -80,6 +91,15 @@ export function registerServe(program: Command): void {
     .option('--echo', 'add POST /debug/echo/:name (parses an infer body, no inference; for benchmarks)')
     .action(async (flags: ServeFlags) => {
       const log = (message: string) => console.error(message);
+      if (flags.instances !== undefined && flags.instances > 1 && !flags.inferenceWorker) {
+        throw new CnnxError('--instances needs inference threads; drop --no-inference-worker', 'BAD_OPTION');
+      }
+      if (flags.instances !== undefined && flags.instances > MAX_INSTANCES_PER_CORE * availableParallelism()) {
+        throw new CnnxError(
+          `--instances ${flags.instances} is more than this machine can use: at most ${MAX_INSTANCES_PER_CORE * availableParallelism()} (${MAX_INSTANCES_PER_CORE} a core)`,
+          'BAD_OPTION',
+        );
+      }
       // Before the models load (seconds for large ones): a port that cannot be opened fails at once.
       await checkPortFree(flags.port, flags.host);
       if (flags.grpcPort !== undefined) await checkPortFree(flags.grpcPort, flags.host);
@@ -89,6 +109,7 @@ export function registerServe(program: Command): void {
         threads: flags.threads,
         spinning: flags.spin,
         inferenceWorker: flags.inferenceWorker,
+        instances: flags.instances,
         graphOptimizationLevel: flags.graphOptimization,
         maxBatch: flags.maxBatch,
         preferredBatch: flags.preferredBatch,

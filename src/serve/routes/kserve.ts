@@ -239,7 +239,9 @@ function modelConfig(model: LoadedModel, batching: { preferredBatch: number; max
       preferred_batch_size: [batching.preferredBatch],
       max_queue_delay_microseconds: Math.round(batching.maxQueueDelayMs * 1000),
     },
-    instance_group: [{ name: model.name, kind: session.ep === 'cpu' ? 'KIND_CPU' : 'KIND_GPU', count: 1 }],
+    instance_group: [
+      { name: model.name, kind: session.ep === 'cpu' ? 'KIND_CPU' : 'KIND_GPU', count: model.instances },
+    ],
     parameters: {
       execution_provider: { string_value: session.ep },
       sha256: { string_value: model.sha256 },
