@@ -65,20 +65,32 @@ export function oneRunAtATime<S extends ModelSession>(session: S): S {
 /**
  * Several sessions of one model as one, as Triton's `instance_group` count runs a model: each run goes to the
  * session with the fewest runs in flight (the first of those on a tie), so that with sessions on their own threads
- * batches run side by side. Its provider is the first session's; release frees them all.
+ * batches run side by side. A session whose thread has died (WORKER_EXITED) gets no more runs while another lives.
+ * Its provider is the first session's; release frees them all.
  * @throws Error when `sessions` is empty.
  */
 export function instancesOf<S extends ModelSession>(sessions: S[]): S {
   if (sessions.length === 0) throw new Error('instancesOf needs at least one session');
   if (sessions.length === 1) return sessions[0]!;
   const inFlight = sessions.map(() => 0);
+  const dead = sessions.map(() => false);
+  const pick = () => {
+    let best = -1;
+    for (let i = 0; i < sessions.length; i++) {
+      if (!dead[i] && (best < 0 || inFlight[i]! < inFlight[best]!)) best = i;
+    }
+    return best < 0 ? 0 : best; // all dead: the first answers with why
+  };
   return {
     ...sessions[0]!,
     async run(data: Float32Array, dims: number[], options?: RunOptions): Promise<Logits> {
-      const index = inFlight.indexOf(Math.min(...inFlight));
+      const index = pick();
       inFlight[index]!++;
       try {
         return await sessions[index]!.run(data, dims, options);
+      } catch (error) {
+        if (error instanceof CnnxError && error.code === 'WORKER_EXITED') dead[index] = true;
+        throw error;
       } finally {
         inFlight[index]!--;
       }
@@ -95,6 +107,7 @@ export function instancesOf<S extends ModelSession>(sessions: S[]): S {
  * logits are put back together as [N, classes] with the padding's rows dropped.
  */
 export function inBatchesOf(batch: number, run: ModelSession['run']): ModelSession['run'] {
+  // Its runs are views into `data`, so run options (a transfer) are not passed on.
   return async (data, dims) => {
     const count = dims[0]!;
     if (count === batch) return run(data, dims);

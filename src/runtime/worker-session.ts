@@ -4,7 +4,7 @@
  * on a worker thread, HTTP work and inference overlap on two cores.
  */
 import { Worker } from 'node:worker_threads';
-import { CnnxError, ensureVulkanRuntimeDir } from '../common/index.js';
+import { CnnxError, ensureVulkanRuntimeDir, messageOf } from '../common/index.js';
 import type { NodeSession, SessionOptions } from './node.js';
 import type { Logits } from './session.js';
 import type { WorkerData, WorkerReply, WorkerRequest } from './worker-session-thread.js';
@@ -106,7 +106,19 @@ export async function openSessionInWorker(
         // sees the memory go at once instead of at its next full collection (BENCHMARKS.md, "Serving protocols").
         const { buffer } = data;
         const whole = buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buffer.byteLength;
-        worker.postMessage(request, options?.transfer && whole ? [buffer] : []);
+        try {
+          worker.postMessage(request, options?.transfer && whole ? [buffer] : []);
+        } catch (error) {
+          // Not sent (a detached buffer, a closed port): nothing will answer it.
+          pending.delete(id);
+          if (pending.size === 0) idle?.();
+          reject(
+            new CnnxError(
+              `the input could not be sent to the inference thread: ${messageOf(error)}`,
+              'INFERENCE_FAILED',
+            ),
+          );
+        }
       });
     },
     release() {

@@ -1,9 +1,10 @@
 /**
- * Dynamic micro-batching for one model: concurrent requests are concatenated into one inference call of up to
- * `maxBatch` images. While a batch runs, the next one gathers; an idle batcher waits at most `maxDelayMs` for
- * company (0: only for the requests already read in the same turn of the event loop), and a queue that reaches
- * `preferredBatch` images goes at once, as Triton's dynamic batcher does with its `preferred_batch_size`. The queue
- * is bounded: past `maxQueue` images a request is refused at once (503 with Retry-After).
+ * Dynamic micro-batching for one model: concurrent requests are concatenated into inference calls of
+ * `preferredBatch` images or more (up to `maxBatch`; a request is never split). While batches run, the next ones
+ * gather; a gathering batch goes as soon as it reaches `preferredBatch` images (as Triton's dynamic batcher does
+ * with its `preferred_batch_size`), else at the end of the event loop's turn (or after `maxDelayMs`), or when a
+ * running batch returns. The queue is bounded: past `maxQueue` images a request is refused at once (503 with
+ * Retry-After).
  */
 import { CnnxError } from '../common/index.js';
 import type { BatchTimes } from './model-stats.js';
@@ -12,10 +13,10 @@ export interface BatcherOptions {
   maxBatch: number;
   /**
    * Images at which a gathering batch goes at once, while the runtime can take it, instead of at the end of the
-   * event loop's turn or `maxDelayMs` (default `maxBatch`); a queue that holds more goes in batches of this size
-   * (a request is never split). A burst of requests read in one turn then becomes several batches: the runtime
-   * starts on the first while the event loop still parses the rest, rather than the two taking turns
-   * (BENCHMARKS.md, "Serving protocols").
+   * event loop's turn or `maxDelayMs` (default `maxBatch`); a queue that holds more is taken a batch of at least
+   * this size at a time. A burst of requests read in one turn then becomes several batches: the runtime starts on
+   * the first while the event loop still parses the rest, rather than the two taking turns (BENCHMARKS.md,
+   * "Serving protocols").
    */
   preferredBatch?: number;
   maxDelayMs: number;
@@ -116,15 +117,19 @@ export class Batcher {
         this.sweeper ??= setTimeout(() => this.sweep(), this.options.timeoutMs).unref();
       }
       if (this.running >= this.concurrency) return;
-      if (this.queued >= this.preferredBatch) this.flush();
-      else if (this.timer === undefined) {
-        // With no delay, requests parsed in the same turn of the event loop still share a batch.
-        this.timer =
-          this.options.maxDelayMs > 0
-            ? setTimeout(() => this.flush(), this.options.maxDelayMs)
-            : setImmediate(() => this.flush());
-      }
+      if (this.queued >= this.preferredBatch) this.flush(false);
+      else this.flushAtTurnEnd();
     });
+  }
+
+  /** Sends what is queued at the end of this turn of the event loop, or after `maxDelayMs` (once). */
+  private flushAtTurnEnd(): void {
+    if (this.timer !== undefined) return;
+    // With no delay, requests parsed in the same turn of the event loop still share a batch.
+    this.timer =
+      this.options.maxDelayMs > 0
+        ? setTimeout(() => this.flush(true), this.options.maxDelayMs)
+        : setImmediate(() => this.flush(true));
   }
 
   /** Marks a request answered; false if it already was (a timed-out request whose batch finished later). */
@@ -168,7 +173,12 @@ export class Batcher {
     return new Promise((resolve) => this.idle.push(resolve));
   }
 
-  private flush(): void {
+  /**
+   * Starts batches while the runtime can take them: each takes requests in order until it holds `preferredBatch`
+   * images, never passing `maxBatch` (but always at least one request). With `all` false (a preferred batch has just
+   * formed) a remainder smaller than a preferred batch waits for the end of the turn, to gather company.
+   */
+  private flush(all: boolean): void {
     if (this.timer !== undefined) {
       clearTimeout(this.timer as NodeJS.Timeout);
       clearImmediate(this.timer as NodeJS.Immediate);
@@ -179,12 +189,12 @@ export class Batcher {
       if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
       return;
     }
-    // A queue of a preferred batch or more goes in preferred batches, so that the next one can start while this
-    // one runs; a smaller queue goes whole.
-    const limit = this.queued >= this.preferredBatch ? this.preferredBatch : this.options.maxBatch;
     const items: Pending[] = [];
     let images = 0;
-    while (this.queue.length > 0 && (items.length === 0 || images + this.queue[0]!.count <= limit)) {
+    while (
+      this.queue.length > 0 &&
+      (items.length === 0 || (images < this.preferredBatch && images + this.queue[0]!.count <= this.options.maxBatch))
+    ) {
       const item = this.queue.shift()!;
       items.push(item);
       images += item.count;
@@ -192,7 +202,9 @@ export class Batcher {
     this.queued -= images;
     this.running++;
     void this.runBatch(items, images);
-    if (this.queue.length > 0 && this.running < this.concurrency) this.flush();
+    if (this.queue.length === 0 || this.running >= this.concurrency) return;
+    if (all || this.queued >= this.preferredBatch) this.flush(all);
+    else this.flushAtTurnEnd();
   }
 
   private async runBatch(items: Pending[], images: number): Promise<void> {
@@ -227,7 +239,7 @@ export class Batcher {
       for (const item of items) item.reject(error);
     } finally {
       this.running--;
-      if (this.queue.length > 0) this.flush();
+      if (this.queue.length > 0) this.flush(true);
       else if (this.running === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
   }

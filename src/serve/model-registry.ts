@@ -29,6 +29,7 @@ const INFERENCE_THREAD_NICE = 5;
 
 export interface RegistryOptions {
   ep: EpName;
+  /** ONNX Runtime threads per session; default half the cores shared among a model's instances. */
   threads?: number;
   spinning?: boolean;
   /** Run each model's inference on its own worker thread (true) or on the event loop. */
@@ -87,22 +88,30 @@ function skippedText(session: ModelSession): string {
   return [...byReason].map(([reason, eps]) => `${eps.join(', ')}: ${reason}`).join('; ');
 }
 
-/**
- * One log line for a model that is now serving: its provider and, briefly, why `auto` did not use the faster ones.
- * A reload repeats the reasons only when they changed.
- */
 /** Largest model file that gets a second instance by default (one more copy of it in memory). */
 const SMALL_MODEL_BYTES = 64 * 2 ** 20;
 
 /**
- * Two sessions where there are two cores and the model is small: on 2 vCPUs (Intel Xeon, 2026-12-01, wrk, 32
- * connections) they gave +31% for 64-image binary requests, +7-8% for one image, and JSON the same or better
- * (BENCHMARKS.md, "Serving protocols").
+ * Two sessions for a small model on the CPU provider where there are two cores: on 2 vCPUs (Intel Xeon,
+ * 2026-12-01, wrk, 32 connections) they gave +31% for 64-image binary requests, +7-8% for one image, and JSON the
+ * same or better (BENCHMARKS.md, "Serving protocols"). A GPU gets one, as Triton gives one per GPU.
  */
-function defaultInstances(bytes: Uint8Array): number {
-  return availableParallelism() >= 2 && bytes.byteLength <= SMALL_MODEL_BYTES ? 2 : 1;
+function defaultInstances(bytes: Uint8Array, ep: string): number {
+  return ep === 'cpu' && availableParallelism() >= 2 && bytes.byteLength <= SMALL_MODEL_BYTES ? 2 : 1;
 }
 
+/**
+ * ONNX Runtime threads for each of `instances` sessions when not given: half the cores shared among them (at
+ * least one each), so that the HTTP work keeps the other half.
+ */
+function defaultThreads(instances: number): number {
+  return Math.max(1, Math.floor(availableParallelism() / 2 / instances));
+}
+
+/**
+ * One log line for a model that is now serving: its provider and, briefly, why `auto` did not use the faster ones.
+ * A reload repeats the reasons only when they changed.
+ */
 function readyLine(model: LoadedModel, previous: LoadedModel | undefined): string {
   const { name, file, sha256, session, instances } = model;
   const skipped = skippedText(session);
@@ -193,31 +202,15 @@ export class ModelRegistry {
       data: new Float32Array(probeBatch * imageSize).map((_, i) => ((i * 7919) % 256) / 255),
       dims: [probeBatch, ...imageDims],
     };
-    const sessionOptions = {
-      ep: this.options.ep,
-      threads: this.options.threads,
-      spinning: this.options.spinning,
-      graphOptimizationLevel: this.options.graphOptimizationLevel,
-      probe,
-    };
-    const instances = this.options.inferenceWorker ? (this.options.instances ?? defaultInstances(bytes)) : 1;
-    const opened = await Promise.allSettled(
-      Array.from({ length: instances }, () =>
-        this.options.inferenceWorker
-          ? openSessionInWorker(bytes, { ...sessionOptions, nice: INFERENCE_THREAD_NICE })
-          : openSession(bytes, sessionOptions),
-      ),
-    );
-    const failed = opened.find((result) => result.status === 'rejected');
-    if (failed) {
-      await Promise.all(opened.map((result) => (result.status === 'fulfilled' ? result.value.release() : undefined)));
-      throw failed.reason;
-    }
-    const session = instancesOf(opened.map((result) => (result as PromiseFulfilledResult<ModelSession>).value));
+    const { sessions, instances } = await this.openInstances(bytes, probe);
+    const session = instancesOf(sessions);
     const stats = this.statsOf(name);
+    // A fixed batch B pads every run to B: a preferred batch that is a multiple of B wastes nothing.
+    const fixed = signature.fixedBatch;
+    const preferred = this.options.preferredBatch;
     const batcher = new Batcher({
       maxBatch: this.options.maxBatch,
-      preferredBatch: this.options.preferredBatch,
+      preferredBatch: fixed !== undefined && preferred !== undefined ? Math.ceil(preferred / fixed) * fixed : preferred,
       maxDelayMs: this.options.maxQueueDelayMs,
       maxQueue: this.options.maxQueue,
       imageSize,
@@ -248,6 +241,42 @@ export class ModelRegistry {
     this.options.log(readyLine(loaded, previous));
     if (previous) void this.retire(previous);
     return loaded;
+  }
+
+  /**
+   * The model's sessions: the first with the provider rules (`auto` tries the faster ones), the others pinned to
+   * the provider it got, so that every instance runs on the same one. On a failure every session opened is
+   * released and the first failure thrown.
+   */
+  private async openInstances(
+    bytes: Uint8Array,
+    probe: { data: Float32Array; dims: number[] },
+  ): Promise<{ sessions: ModelSession[]; instances: number }> {
+    const { inferenceWorker, threads, spinning, graphOptimizationLevel } = this.options;
+    const open = (ep: EpName, instances: number) => {
+      const options = { ep, threads: threads ?? defaultThreads(instances), spinning, graphOptimizationLevel, probe };
+      return inferenceWorker
+        ? openSessionInWorker(bytes, { ...options, nice: INFERENCE_THREAD_NICE })
+        : openSession(bytes, options);
+    };
+    const asked = inferenceWorker ? this.options.instances : 1;
+    // Whether the default gives a CPU model two instances is known once the first has its provider; its threads
+    // are counted for the two a CPU would get (on a GPU they hardly matter).
+    const first = await open(
+      this.options.ep,
+      asked ?? defaultInstances(bytes, this.options.ep === 'auto' ? 'cpu' : this.options.ep),
+    );
+    const instances = asked ?? defaultInstances(bytes, first.ep);
+    const others = await Promise.allSettled(
+      Array.from({ length: instances - 1 }, () => open(first.ep as EpName, instances)),
+    );
+    const failed = others.find((result) => result.status === 'rejected');
+    const sessions = [first, ...others.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))];
+    if (failed) {
+      await Promise.allSettled(sessions.map((session) => session.release()));
+      throw failed.reason;
+    }
+    return { sessions, instances };
   }
 
   /** Reloads a model by name from its file; on failure the old one keeps serving and the error is thrown. */

@@ -6,7 +6,6 @@
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
-import { availableParallelism } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import multipart from '@fastify/multipart';
@@ -32,14 +31,15 @@ export interface ServerOptions {
   model: string | string[];
   ep?: EpName;
   /**
-   * ONNX Runtime intra-op threads per model. Default: half the cores (at least one). Micro-batches are small and
+   * ONNX Runtime intra-op threads per model instance. Default: half the cores shared among the model's instances
+   * (at least one each). Micro-batches are small and
    * the HTTP work (JSON parsing, sockets) needs the other half; ORT's own default takes every core and its idle
    * threads busy-wait, which on two cores cost a third of the throughput (BENCHMARKS.md).
    */
   threads?: number;
   spinning?: boolean;
   /**
-   * Run inference on a worker thread per model (default), so the event loop parses the next requests while a
+   * Run inference on worker threads (default: one per model instance), so the event loop parses the next requests while a
    * batch runs; false runs it on the event loop.
    */
   inferenceWorker?: boolean;
@@ -97,13 +97,30 @@ export interface CnnxServer {
   close(): Promise<void>;
 }
 
+/**
+ * Loads the models and builds the HTTP and gRPC services (not yet listening: see listen.ts).
+ * @throws CnnxError BAD_OPTION for a batch size or instance count that is not a whole number of 1 or more, or
+ *   instances without inference threads; the model loading errors of ModelRegistry.loadPath.
+ */
 export async function createServer(options: ServerOptions): Promise<CnnxServer> {
   const log = options.log ?? (() => {});
+  for (const [option, value] of Object.entries({
+    preferredBatch: options.preferredBatch,
+    maxBatch: options.maxBatch,
+    instances: options.instances,
+  })) {
+    if (value !== undefined && !(Number.isSafeInteger(value) && value >= 1)) {
+      throw new CnnxError(`${option} must be a whole number of 1 or more, got ${value}`, 'BAD_OPTION');
+    }
+  }
+  if ((options.instances ?? 1) > 1 && options.inferenceWorker === false) {
+    throw new CnnxError('instances need inference threads (inferenceWorker)', 'BAD_OPTION');
+  }
   const metrics = createMetrics();
   const preferredBatch = Math.min(options.preferredBatch ?? DEFAULT_PREFERRED_BATCH, options.maxBatch ?? 64);
   const registry = new ModelRegistry({
     ep: options.ep ?? 'auto',
-    threads: options.threads ?? Math.max(1, Math.floor(availableParallelism() / 2)),
+    threads: options.threads,
     spinning: options.spinning,
     inferenceWorker: options.inferenceWorker ?? true,
     instances: options.instances,

@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/index.js';
 import { paritySet } from '../../src/export/index.js';
-import { instancesOf, openSession, openSessionInWorker } from '../../src/runtime/index.js';
+import { CnnxError } from '../../src/common/index.js';
+import { instancesOf, openSession, openSessionInWorker, type ModelSession } from '../../src/runtime/index.js';
 
 const MODEL = 'models/lenet5-relu-mnist.onnx';
 
@@ -86,6 +87,26 @@ describe('a session on a worker thread', () => {
       await local.release();
       await Promise.all(threads.map((session) => session.release()));
     }
+  });
+
+  it('sends no more runs to an instance whose thread died while another lives', async () => {
+    const calls = [0, 0];
+    const session = (i: number, fails: boolean): ModelSession => ({
+      ep: 'cpu',
+      skipped: [],
+      inputName: 'input',
+      outputName: 'logits',
+      run: async (_data, dims) => {
+        calls[i]!++;
+        if (fails) throw new CnnxError('inference thread stopped: exit code 1', 'WORKER_EXITED');
+        return { data: new Float32Array(dims[0]! * 10), dims: [dims[0]!, 10] };
+      },
+      release: async () => {},
+    });
+    const pool = instancesOf([session(0, true), session(1, false)]);
+    await expect(pool.run(new Float32Array(784), [1, 1, 28, 28])).rejects.toMatchObject({ code: 'WORKER_EXITED' });
+    for (let i = 0; i < 5; i++) expect((await pool.run(new Float32Array(784), [1, 1, 28, 28])).dims).toEqual([1, 10]);
+    expect(calls).toEqual([1, 5]);
   });
 
   it('keeps answers in order for many batches of different sizes at once', async () => {

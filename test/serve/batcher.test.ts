@@ -65,6 +65,24 @@ describe('batcher', () => {
     await batcher.drained();
   });
 
+  it('keeps taking requests until a batch holds the preferred size, within maxBatch', async () => {
+    const { batcher, sizes, finish } = recordingBatcher({ maxBatch: 10, preferredBatch: 8, concurrency: 4 });
+    const submit = (count: number) => batcher.submit(new Float32Array(count * 4), count);
+    const answers = [3, 3, 3, 4, 5, 2, 6].map(submit);
+    // 3+3+3 passes 8 at the third request: one batch of 9; then 4+5 = 9; 2+6 = 8 goes at once as well.
+    expect(sizes).toEqual([9, 9, 8]);
+    const more = [7, 4].map(submit);
+    // 7 + 4 reach the preferred size but would pass maxBatch: 7 goes at once, and 4 waits for a free slot.
+    expect(sizes).toEqual([9, 9, 8, 7]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sizes).toEqual([9, 9, 8, 7]);
+    finish();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sizes).toEqual([9, 9, 8, 7, 4]);
+    finish();
+    await Promise.all([...answers, ...more]);
+  });
+
   it('never makes a batch larger than maxBatch, whatever the preferred size', async () => {
     const { batcher, sizes, finish } = recordingBatcher({ maxBatch: 4, preferredBatch: 8 });
     const answers = burst(batcher, 10);

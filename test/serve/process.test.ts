@@ -246,6 +246,29 @@ describe('a client that never finishes its request', () => {
     return new Promise<string>((resolve) => socket.on('close', () => resolve(answer)));
   };
 
+  it('drains and exits 0 when SIGTERM comes twice, as coreutils timeout sends it; Ctrl-C twice quits with 130', async () => {
+    const first = await serveDigits(await tempDir(), []);
+    first.child.kill('SIGTERM');
+    await new Promise((wait) => setTimeout(wait, 10));
+    first.child.kill('SIGTERM');
+    const drained = await first.exited;
+    expect(drained.code, drained.stderr).toBe(0);
+    expect(drained.stderr).toMatch(/SIGTERM: draining in-flight requests/);
+
+    const second = await serveDigits(await tempDir(), []);
+    // An open request keeps the drain going long enough for the second Ctrl-C to land in it.
+    const port = Number(new URL(second.url).port);
+    const stalled = stall(port);
+    await new Promise((wait) => setTimeout(wait, 200));
+    second.child.kill('SIGINT');
+    await new Promise((wait) => setTimeout(wait, 200));
+    second.child.kill('SIGINT');
+    const quit = await second.exited;
+    await stalled.catch(() => undefined);
+    expect(quit.code).toBe(130);
+    expect(quit.stderr).toMatch(/SIGINT again: quitting without draining/);
+  }, 120_000);
+
   it('gets 408 REQUEST_TIMEOUT, and does not hold the drain after SIGTERM past the request timeout', async () => {
     const { child, exited, url } = await serveDigits(await tempDir(), ['--timeout', '1500']);
     const port = Number(new URL(url).port);

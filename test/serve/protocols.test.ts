@@ -167,6 +167,41 @@ describe('requests as Triton and KServe clients send them', () => {
     }
   });
 
+  it.each(['0', '+147', '1.47e2', '0x93', '147.0'])(
+    'refuses Inference-Header-Content-Length %j: the JSON header length in digits, from 1',
+    async (length) => {
+      const body = await readFile(join(FIXTURES, 'infer-binary-1x1x28x28.bin'));
+      const answer = await send('POST', '/v2/models/digits/infer', body, { 'inference-header-content-length': length });
+      expect(answer.status).toBe(400);
+      expect(json(answer)).toEqual({
+        error: `Inference-Header-Content-Length must be the length in bytes of the JSON header that starts the body, in digits, from 1 to the body's ${body.length} bytes; got ${JSON.stringify(length)}`,
+        code: 'BAD_REQUEST',
+      });
+    },
+  );
+
+  it('refuses an input with both "data" and binary_data_size, and a compressed body', async () => {
+    const values = Buffer.from(Float32Array.from(pixels(0)).buffer);
+    const head = Buffer.from(
+      JSON.stringify({
+        inputs: [
+          { name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', parameters: { binary_data_size: 3136 }, data: [1] },
+        ],
+      }),
+    );
+    const both = await send('POST', '/v2/models/digits/infer', Buffer.concat([head, values]), {
+      'inference-header-content-length': String(head.length),
+    });
+    expect(both.status).toBe(400);
+    expect(json(both)).toEqual({
+      error: `input 'input' has both "data" and binary_data_size; send one`,
+      code: 'INVALID_INPUT',
+    });
+    const gzip = await send('POST', '/v2/models/digits/infer', inferJson(pixels(0)), { 'content-encoding': 'gzip' });
+    expect(gzip.status).toBe(415);
+    expect(json(gzip).code).toBe('UNSUPPORTED_MEDIA_TYPE');
+  });
+
   it('takes a binary input with application/octet-stream and answers JSON when outputs are not binary', async () => {
     const values = Buffer.from(new Float32Array(pixels(0)).buffer);
     const head = Buffer.from(

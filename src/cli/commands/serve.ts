@@ -55,7 +55,11 @@ export function registerServe(program: Command): void {
     .option('--grpc-port <n>', 'also serve KServe v2 gRPC (inference.GRPCInferenceService) on this port', port)
     .option('--host <address>', 'address to listen on (0.0.0.0 for all interfaces)', '127.0.0.1')
     .option('--ep <name>', `execution provider: ${EP_NAMES.join(' | ')}`, oneOf(EP_NAMES as EpName[]), 'auto')
-    .option('--threads <n>', 'ONNX Runtime intra-op threads per model (default: half the cores)', positiveInt)
+    .option(
+      '--threads <n>',
+      'ONNX Runtime intra-op threads per model instance (default: half the cores, shared among the instances)',
+      positiveInt,
+    )
     .option('--no-inference-worker', 'run inference on the event loop instead of a worker thread per model')
     .option(
       '--instances <n>',
@@ -123,6 +127,25 @@ export function registerServe(program: Command): void {
         echoRoute: flags.echo,
         log,
       });
+      // Listening for signals before the address is printed: a supervisor may stop the server as soon as it is up.
+      const stopped = new Promise<void>((resolve) => {
+        let draining = false;
+        const stop = (signal: 'SIGTERM' | 'SIGINT') => {
+          if (draining) {
+            // A supervisor may repeat SIGTERM (coreutils timeout sends two): the drain goes on. Ctrl-C twice quits.
+            if (signal === 'SIGINT') {
+              log('SIGINT again: quitting without draining');
+              process.exit(130);
+            }
+            return;
+          }
+          draining = true;
+          log(`${signal}: draining in-flight requests (Ctrl-C again quits at once)`);
+          void server.close().then(resolve);
+        };
+        process.on('SIGTERM', () => stop('SIGTERM'));
+        process.on('SIGINT', () => stop('SIGINT'));
+      });
       let address: string;
       let grpcAddress: string | undefined;
       try {
@@ -139,14 +162,7 @@ export function registerServe(program: Command): void {
       console.log(
         `  curl -X POST -H 'content-type: image/png' --data-binary @digit.png ${address}/v1/models/${names[0]}/classify`,
       );
-      await new Promise<void>((resolve) => {
-        const stop = (signal: string) => {
-          log(`${signal}: draining in-flight requests`);
-          void server.close().then(resolve);
-        };
-        process.once('SIGTERM', () => stop('SIGTERM'));
-        process.once('SIGINT', () => stop('SIGINT'));
-      });
+      await stopped;
       log('stopped');
     });
 }

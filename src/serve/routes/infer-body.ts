@@ -12,6 +12,16 @@ import { errorCodes, type FastifyRequest } from 'fastify';
 /** Header of the binary tensor data extension: the length of the JSON part that starts the body. */
 export const HEADER_LENGTH = 'inference-header-content-length';
 
+/**
+ * The Inference-Header-Content-Length of a request: a number of bytes written in plain decimal digits; NaN for any
+ * other value (a sign, spaces, hex, an exponent, the header given twice); undefined when there is none.
+ */
+export function headerLengthOf(request: FastifyRequest): number | undefined {
+  const value = request.headers[HEADER_LENGTH];
+  if (value === undefined) return undefined;
+  return typeof value === 'string' && /^\d{1,15}$/.test(value) ? Number(value) : NaN;
+}
+
 /** A body read whole, or split into its JSON header and the tensor bytes (each in memory of its own). */
 export type InferBody = Buffer | { header: Buffer; tensor: Uint8Array };
 
@@ -27,14 +37,12 @@ export function readInferBody(
   const limit = request.routeOptions.bodyLimit;
   const contentLength = Number(request.headers['content-length']);
   if (contentLength > limit) return done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
-  const headerLength = Number(request.headers[HEADER_LENGTH]);
-  const split =
-    Number.isSafeInteger(contentLength) &&
-    Number.isSafeInteger(headerLength) &&
-    headerLength >= 0 &&
-    headerLength <= contentLength;
-  const header = split ? Buffer.allocUnsafe(headerLength) : undefined;
-  const tensor = split ? new Uint8Array(contentLength - headerLength) : undefined;
+  const headerLength = headerLengthOf(request) ?? NaN;
+  // A header length of 0 is a fault the route names; so is one past the body.
+  const split = Number.isSafeInteger(contentLength) && headerLength > 0 && headerLength <= contentLength;
+  // Each part's memory is taken when its first byte arrives, not on the client's word in Content-Length alone.
+  let header: Buffer | undefined;
+  let tensor: Uint8Array | undefined;
   const chunks: Buffer[] = [];
   let received = 0;
 
@@ -44,11 +52,15 @@ export function readInferBody(
   };
   function onData(chunk: Buffer) {
     if (received + chunk.length > limit) return finish(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
-    if (header && tensor) {
+    if (split) {
       if (received + chunk.length > contentLength) return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
       const inHeader = Math.max(0, Math.min(headerLength - received, chunk.length));
-      if (inHeader > 0) chunk.copy(header, received, 0, inHeader);
-      if (inHeader < chunk.length) tensor.set(chunk.subarray(inHeader), received + inHeader - headerLength);
+      if (inHeader > 0) chunk.copy((header ??= Buffer.allocUnsafe(headerLength)), received, 0, inHeader);
+      if (inHeader < chunk.length) {
+        // Uninitialised and unpooled: every byte is written before it is read, and the memory is its own.
+        tensor ??= new Uint8Array(Buffer.allocUnsafeSlow(contentLength - headerLength).buffer);
+        tensor.set(chunk.subarray(inHeader), received + inHeader - headerLength);
+      }
     } else {
       chunks.push(chunk);
     }
@@ -62,7 +74,11 @@ export function readInferBody(
     if (!Number.isNaN(contentLength) && received !== contentLength) {
       return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
     }
-    finish(null, header && tensor ? { header, tensor } : Buffer.concat(chunks, received));
+    if (!split) return finish(null, Buffer.concat(chunks, received));
+    finish(null, {
+      header: header ?? Buffer.alloc(0),
+      tensor: tensor ?? new Uint8Array(Buffer.allocUnsafeSlow(contentLength - headerLength).buffer),
+    });
   }
   payload.on('data', onData).on('end', onEnd).on('error', onEnd);
   payload.resume();

@@ -23,7 +23,7 @@ import {
   type RequestedOutput,
 } from '../inference.js';
 import type { LoadedModel, ModelRegistry } from '../model-registry.js';
-import { HEADER_LENGTH, readInferBody, type InferBody } from './infer-body.js';
+import { HEADER_LENGTH, headerLengthOf, readInferBody, type InferBody } from './infer-body.js';
 
 /** The extensions this server implements, as `GET /v2` lists them (names from Triton's protocol extensions). */
 const EXTENSIONS = Object.freeze([
@@ -79,9 +79,9 @@ function splitBody(request: FastifyRequest): { header: unknown; binary: Uint8Arr
     return { header: parseJson(read.header.toString('utf8')), binary: read.tensor, owned: true };
   }
   const body = read ?? Buffer.alloc(0);
-  const lengthHeader = request.headers[HEADER_LENGTH];
+  const length = headerLengthOf(request);
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-  if (lengthHeader === undefined) {
+  if (length === undefined) {
     if (type === 'application/octet-stream') {
       throw new CnnxError(
         `a binary infer body needs the Inference-Header-Content-Length header (the length of its JSON part)`,
@@ -90,10 +90,10 @@ function splitBody(request: FastifyRequest): { header: unknown; binary: Uint8Arr
     }
     return { header: parseJson(body.toString('utf8')), binary: undefined };
   }
-  const length = Number(lengthHeader);
-  if (!Number.isSafeInteger(length) || length < 0 || length > body.length) {
+  if (!(length >= 1 && length <= body.length)) {
     throw new CnnxError(
-      `Inference-Header-Content-Length must be a whole number from 0 to the body's ${body.length} bytes, got ${JSON.stringify(lengthHeader)}`,
+      `Inference-Header-Content-Length must be the length in bytes of the JSON header that starts the body, in ` +
+        `digits, from 1 to the body's ${body.length} bytes; got ${JSON.stringify(request.headers[HEADER_LENGTH])}`,
       'BAD_REQUEST',
     );
   }
@@ -126,6 +126,9 @@ function parseInfer(header: unknown, binary: Uint8Array | undefined, model: Load
   const binarySize = parametersOf(input, `input '${inputName}'`).binary_data_size;
   let data: Float32Array;
   if (binarySize !== undefined) {
+    if (input.data !== undefined) {
+      throw invalid(`input '${inputName}' has both "data" and binary_data_size; send one`);
+    }
     if (!Number.isSafeInteger(binarySize) || (binarySize as number) < 0) {
       throw invalid(`input '${inputName}' binary_data_size must be a whole number, got ${JSON.stringify(binarySize)}`);
     }
@@ -329,6 +332,13 @@ export async function registerKserveRoutes(
           throw new CnnxError(
             `content type ${JSON.stringify(type)} not accepted here; send application/json, application/octet-stream ` +
               'with Inference-Header-Content-Length, or no Content-Type',
+            'UNSUPPORTED_MEDIA_TYPE',
+          );
+        }
+        const encoding = request.headers['content-encoding'];
+        if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+          throw new CnnxError(
+            `Content-Encoding ${JSON.stringify(encoding)} is not accepted here; send the body uncompressed`,
             'UNSUPPORTED_MEDIA_TYPE',
           );
         }
