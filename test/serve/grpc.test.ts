@@ -157,10 +157,12 @@ describe('gRPC under limits and while draining', () => {
   it('answers RESOURCE_EXHAUSTED when the queue is full, and UNAVAILABLE once the server drains', async () => {
     const dir = await tempDir();
     await copyFile('models/lenet5-relu-mnist.onnx', join(dir, 'digits.onnx'));
+    // One instance: two batches of 4 run, 8 images wait, and the rest is refused.
     const small = await createServer({
       model: dir,
       ep: 'cpu',
       watch: false,
+      instances: 1,
       maxQueue: 8,
       maxBatch: 4,
       maxQueueDelayMs: 1500,
