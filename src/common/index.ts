@@ -1,8 +1,9 @@
-/** Pieces every stage shares: user-facing errors, atomic writes, seeded randomness. */
+/** Pieces every stage shares: user-facing errors, atomic writes, seeded randomness, whole buffers. */
 export { CnnxError, ERROR_CODES, isUserError, messageOf, type ErrorCode } from './errors.js';
 export { ensureDirectory, writeFileAtomic, produceFileAtomic } from './atomic-write.js';
 export { deriveSeed, seededPermutation } from './random.js';
 export { encodeSafetensors, readSafetensors, type TensorMap } from './safetensors.js';
 export { ensureVulkanRuntimeDir } from './vulkan-env.js';
+export { spansWholeBuffer } from './buffers.js';
 export { missingGpuDevice } from './gpu-devices.js';
 export { COMMITTED_MODELS, PAGE_DIR } from './package-paths.js';

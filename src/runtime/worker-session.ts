@@ -4,7 +4,7 @@
  * on a worker thread, HTTP work and inference overlap on two cores.
  */
 import { Worker } from 'node:worker_threads';
-import { CnnxError, ensureVulkanRuntimeDir, messageOf } from '../common/index.js';
+import { CnnxError, ensureVulkanRuntimeDir, messageOf, spansWholeBuffer } from '../common/index.js';
 import type { NodeSession, SessionOptions } from './node.js';
 import type { Logits } from './session.js';
 import type { WorkerData, WorkerReply, WorkerRequest } from './worker-session-thread.js';
@@ -104,10 +104,8 @@ export async function openSessionInWorker(
         const request: WorkerRequest = { type: 'run', id, data, dims };
         // Moved, not copied twice (serialised, then deserialised into new memory there); and this thread's heap
         // sees the memory go at once instead of at its next full collection (BENCHMARKS.md, "Serving protocols").
-        const { buffer } = data;
-        const whole = buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buffer.byteLength;
         try {
-          worker.postMessage(request, options?.transfer && whole ? [buffer] : []);
+          worker.postMessage(request, options?.transfer && spansWholeBuffer(data) ? [data.buffer as ArrayBuffer] : []);
         } catch (error) {
           // Not sent (a detached buffer, a closed port): nothing will answer it.
           pending.delete(id);

@@ -70,7 +70,8 @@ export class Batcher {
   private sweeper: NodeJS.Timeout | undefined;
 
   private readonly concurrency: number;
-  private readonly preferredBatch: number;
+  /** The preferred batch in use: the option, at most `maxBatch` (what the model configuration reports). */
+  readonly preferredBatch: number;
   private closed = false;
 
   constructor(private readonly options: BatcherOptions) {

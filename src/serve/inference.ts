@@ -5,7 +5,7 @@
  * classification extension's BYTES "<value>:<index>:<label>" top-k. REST (routes/kserve.ts) and gRPC (grpc/) both
  * speak through this module, so both give the same answers and the same errors.
  */
-import { CnnxError } from '../common/index.js';
+import { CnnxError, spansWholeBuffer } from '../common/index.js';
 import type { LoadedModel, ModelRegistry } from './model-registry.js';
 
 /** Largest batch one infer request may carry. */
@@ -156,7 +156,7 @@ export function valuesFromBytes(name: string, bytes: Uint8Array, expected: numbe
   if (bytes.byteLength !== expected * 4) {
     throw invalid(`input '${name}' has ${bytes.byteLength} bytes of data, its shape needs ${expected * 4} (FP32)`);
   }
-  if (owned && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) {
+  if (owned && spansWholeBuffer(bytes)) {
     return checkFinite(name, new Float32Array(bytes.buffer, 0, expected));
   }
   const values = new Float32Array(expected);

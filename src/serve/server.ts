@@ -21,7 +21,7 @@ import { registerImageRoutes } from './routes/images.js';
 import { PicturePool } from './picture-pool.js';
 import { registerKserveRoutes } from './routes/kserve.js';
 import { registerPageRoutes } from './routes/page.js';
-import { HEADER_LENGTH, readInferBody, type InferBody } from './routes/infer-body.js';
+import { HEADER_LENGTH, headerLengthOf, readInferBody, type InferBody } from './routes/infer-body.js';
 
 /** `ServerOptions.preferredBatch` when not given: the best of 4, 8, 16 and 64 for single-image LeNet requests. */
 export const DEFAULT_PREFERRED_BATCH = 8;
@@ -117,7 +117,6 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     throw new CnnxError('instances need inference threads (inferenceWorker)', 'BAD_OPTION');
   }
   const metrics = createMetrics();
-  const preferredBatch = Math.min(options.preferredBatch ?? DEFAULT_PREFERRED_BATCH, options.maxBatch ?? 64);
   const registry = new ModelRegistry({
     ep: options.ep ?? 'auto',
     threads: options.threads,
@@ -128,7 +127,7 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     maxModelBytes: options.maxModelBytes,
     pins: options.pins,
     maxBatch: options.maxBatch ?? 64,
-    preferredBatch,
+    preferredBatch: options.preferredBatch ?? DEFAULT_PREFERRED_BATCH,
     maxQueueDelayMs: options.maxQueueDelayMs ?? 0,
     maxQueue: options.maxQueue ?? 4096,
     timeoutMs: options.requestTimeoutMs ?? 30_000,
@@ -206,7 +205,7 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
   });
 
   const maxQueueDelayMs = options.maxQueueDelayMs ?? 0;
-  await registerKserveRoutes(app, registry, state, { preferredBatch, maxQueueDelayMs });
+  await registerKserveRoutes(app, registry, state, { maxQueueDelayMs });
   const pictures = new PicturePool({ threads: options.pictureThreads });
   registerImageRoutes(app, registry, pictures);
   registerPageRoutes(app, registry);
@@ -224,7 +223,7 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
       scope.addContentTypeParser('*', (request, payload, done) => readInferBody(request, payload, done));
       scope.post<{ Params: { name: string } }>('/debug/echo-binary/:name', async (request, reply) => {
         const body = request.body as InferBody;
-        const length = Number(request.headers[HEADER_LENGTH]);
+        const length = headerLengthOf(request) ?? 0;
         const [head, tensor] = Buffer.isBuffer(body)
           ? [body.subarray(0, length), body.subarray(length)]
           : [body.header, body.tensor];

@@ -221,7 +221,7 @@ export function modelMetadata(model: LoadedModel) {
  * dims leave out the batch dimension, which `max_batch_size` covers (any size up to it; a model whose batch is
  * fixed runs in chunks of that size).
  */
-function modelConfig(model: LoadedModel, batching: { preferredBatch: number; maxQueueDelayMs: number }) {
+function modelConfig(model: LoadedModel, batching: { maxQueueDelayMs: number }) {
   const { signature, session } = model;
   return {
     name: model.name,
@@ -239,7 +239,7 @@ function modelConfig(model: LoadedModel, batching: { preferredBatch: number; max
     ],
     output: [{ name: signature.outputName, data_type: 'TYPE_FP32', dims: signature.outputShape.slice(1) }],
     dynamic_batching: {
-      preferred_batch_size: [batching.preferredBatch],
+      preferred_batch_size: [model.batcher.preferredBatch],
       max_queue_delay_microseconds: Math.round(batching.maxQueueDelayMs * 1000),
     },
     instance_group: [
@@ -262,7 +262,7 @@ export async function registerKserveRoutes(
   app: FastifyInstance,
   registry: ModelRegistry,
   state: { draining: boolean },
-  batching: { preferredBatch: number; maxQueueDelayMs: number },
+  batching: { maxQueueDelayMs: number },
 ): Promise<void> {
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_request, reply) => {
