@@ -1,6 +1,6 @@
 /**
  * `npx tsx bench/train-kernels.ts [--model lenet5|alexnet] [--batch 128,256] [--repeats 5]
- * [--only filter,maxpool,add]`: the wasm training kernels' candidate formulations side by side on the model's
+ * [--only filter,input,maxpool,add]`: the wasm training kernels' candidate formulations side by side on the model's
  * own layer shapes, one process, repeats interleaved (A B C A B C ...), median ms per call. Each candidate's output
  * is also compared with the first candidate's (max abs difference), so a wrong formulation shows up next to its
  * time. maxpool and add run on LeNet's shapes only.
@@ -10,9 +10,11 @@ import { backend_util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs
 import { useBackend } from '../src/train/backends/index.js';
 import { filterGradByConv, imagesPerChunk } from '../src/train/backends/wasm/conv2d-backprop-filter.js';
 import { filterGradByPatches } from './filter-grad-by-patches.js';
+import { inputGradByMatMul } from './input-grad-by-matmul.js';
 import { addKernel } from '../src/train/backends/wasm/add.js';
 import { maxPoolGradDisjoint, maxPoolGradGeneric } from '../src/train/backends/wasm/max-pool-grad.js';
 import { backendKernel } from '../src/train/backends/wasm/register-kernels.js';
+import { kernelOf } from '../src/train/backends/wasm/kernel-utils.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => {
@@ -113,6 +115,8 @@ function filterGradOld(_backend: unknown, x: tf.Tensor, dy: tf.Tensor, info: bac
   });
 }
 
+const call = (kernel: KernelFunc, inputs: Record<string, TensorInfo>, attrs: object = {}) =>
+  kernel({ inputs, backend, attrs: attrs as never }) as TensorInfo;
 const want = (part: string) => only === undefined || only.includes(part);
 
 for (const batch of batches) {
@@ -144,12 +148,22 @@ for (const batch of batches) {
           : []),
       ]);
     }
+    if (want('input') && conv.input[2] > 1) {
+      const filter = tf.randomUniform(conv.filter, -0.1, 0.1, 'float32', 4);
+      const original = backendKernel('Conv2DBackpropInput');
+      const attrs = { strides: conv.stride, pad: conv.pad, dataFormat: 'NHWC', inputShape: x.shape };
+      race(`dX ${label}`, [
+        ['backend loop', () => call(original, { dy, filter }, attrs)],
+        ['full conv (old)', () => call(kernelOf('Conv2DBackpropInput', 'wasm'), { dy, filter }, attrs)],
+        ['matmul + col2im', () => inputGradByMatMul('wasm', backend, dy, filter, info)],
+        ['matmul + col2im, chunks of 16', () => inputGradByMatMul('wasm', backend, dy, filter, info, 16)],
+      ]);
+      filter.dispose();
+    }
     tf.dispose([x, dy]);
   }
 }
 
-const call = (kernel: KernelFunc, inputs: Record<string, TensorInfo>, attrs: object = {}) =>
-  kernel({ inputs, backend, attrs: attrs as never }) as TensorInfo;
 const heap = (t: TensorInfo) =>
   (backend as unknown as { typedArrayFromHeap(t: TensorInfo): Float32Array }).typedArrayFromHeap(t);
 const makeOutput = (shape: number[]) =>

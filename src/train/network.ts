@@ -109,6 +109,8 @@ interface ForwardContext<K extends LayerKind> {
   step: PlanStep & { layer: LayerOf<K> };
   mode: ForwardMode;
   get: (name: string) => tf.Variable;
+  /** Whether the step's input is the network's input (the images), which needs no gradient. */
+  isNetworkInput: boolean;
 }
 
 type Forward<K extends LayerKind> = (h: tf.Tensor, context: ForwardContext<K>) => tf.Tensor;
@@ -148,16 +150,12 @@ const FORWARD = {
   conv2d: (h, context) => {
     const { layer } = context.step;
     const { kernel, bias } = kernelAndBias(context.step, context.get);
-    return fusedActivation(context, (activation) =>
-      tf.fused.conv2d({
-        x: h as tf.Tensor4D,
-        filter: kernel as tf.Tensor4D,
-        bias,
-        strides: layer.stride ?? 1,
-        pad: layer.padding ?? 0,
-        activation,
-      }),
-    );
+    const conv = { x: h as tf.Tensor4D, filter: kernel as tf.Tensor4D, bias, strides: layer.stride ?? 1 };
+    const pad = layer.padding ?? 0;
+    if (context.mode.training && context.isNetworkInput) {
+      return fusedActivation(context, () => convOfImages(conv.x, conv.filter, bias, conv.strides, pad));
+    }
+    return fusedActivation(context, (activation) => tf.fused.conv2d({ ...conv, pad, activation }));
   },
   dense: (h, context) => {
     const { kernel, bias } = kernelAndBias(context.step, context.get);
@@ -173,6 +171,30 @@ const FORWARD = {
     mode.training && layer.rate > 0 ? dropout(h, layer.rate, deriveSeed(mode.dropoutSeed ?? 0, index), mode.shard) : h,
   'batch-norm': (h, { step: { layer, index }, mode, get }) => batchNorm(h, index, layer, mode, get),
 } satisfies { [K in LayerKind]: Forward<K> };
+
+/**
+ * The fused conv of the first layer, whose input (the images) needs no gradient. tfjs's fused conv gradient
+ * computes the input gradient whether or not anything reads it (the tape prunes only lazily computed gradients):
+ * for LeNet's conv1 on wasm that was 20 ms of a 105 ms step at batch 128, and AlexNet's conv1 (stride 4) takes
+ * the backend's plain loop. Same forward op; the backward pass computes only the filter and bias gradients, as
+ * the fused op's own gradient does (Conv2DBackpropFilter, and dy summed over batch, rows and columns).
+ * x [B, H, W, C], filter [KH, KW, C, O], bias [O] -> [B, OH, OW, O], NHWC; `strides` and `pad` as tf.conv2d's.
+ */
+function convOfImages(x: tf.Tensor4D, filter: tf.Tensor4D, bias: tf.Tensor, strides: number, pad: number): tf.Tensor {
+  const conv = tf.customGrad(((kernel: tf.Tensor4D, offset: tf.Tensor) => ({
+    value: tf.fused.conv2d({ x, filter: kernel, bias: offset, strides, pad, activation: 'linear' }),
+    gradFunc: (dy: tf.Tensor4D) => [
+      tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
+        strides,
+        pad,
+        dataFormat: 'NHWC',
+        filterShape: kernel.shape,
+      } as unknown as tf.NamedAttrMap),
+      tf.sum(dy, [0, 1, 2]),
+    ],
+  })) as unknown as Parameters<typeof tf.customGrad>[0]);
+  return conv(filter, bias);
+}
 
 /** Creates a network with fresh weights from `seed`. */
 export function createNetwork(spec: ModelSpec, seed: number): Network {
@@ -194,7 +216,7 @@ export function createNetwork(spec: ModelSpec, seed: number): Network {
   const apply = (input: tf.Tensor4D, mode: ForwardMode): tf.Tensor2D => {
     let h: tf.Tensor = input;
     for (const step of mode.training ? plans.training : plans.inference) {
-      h = (FORWARD[step.layer.kind] as Forward<LayerKind>)(h, { step, mode, get });
+      h = (FORWARD[step.layer.kind] as Forward<LayerKind>)(h, { step, mode, get, isNetworkInput: h === input });
     }
     return h as tf.Tensor2D;
   };
