@@ -47,6 +47,11 @@ describe('wasm training kernels against the cpu backend', () => {
     // Filter gradient in chunks of images (imagesPerChunk): 20, 20, 5 for the first; 16, 16, 2 with stride 2
     [[45, 28, 28, 1], [5, 5, 1, 6], 1, 2],
     [[34, 20, 20, 3], [3, 3, 3, 96], 2, 1],
+    // One input channel (cnnx's SIMD kernel): 5 and 7 channels (overlapping groups), a 4-wide kernel (the
+    // backend's), a wide image and a stride that skips columns
+    [[3, 9, 13, 1], [3, 3, 1, 5], 2, 1],
+    [[2, 17, 11, 1], [7, 7, 1, 7], 1, 3],
+    [[2, 12, 12, 1], [4, 4, 1, 6], 1, 1],
   ] as [number[], number[], number, number][])(
     'Conv2DBackpropFilter and Conv2DBackpropInput for input %j, kernel %j, stride %i, pad %i',
     async (inputShape, filterShape, stride, pad) => {
@@ -58,6 +63,28 @@ describe('wasm training kernels against the cpu backend', () => {
           const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a, b), upstream)))([x!, w!]);
           return [dx!, dw!];
         },
+      );
+      expect(diff).toBeLessThanOrEqual(1e-5);
+    },
+  );
+
+  it.each([
+    // [input, kernel, stride, pad, activation]: LeNet's conv1, AlexNet's (96 channels, 11x11/4), a channel count
+    // that is not a multiple of 4 or 8, exactly 4, and fewer (the backend's kernel)
+    [[3, 28, 28, 1], [5, 5, 1, 6], 1, 2, 'linear'],
+    [[2, 64, 64, 1], [11, 11, 1, 96], 4, 1, 'relu'],
+    [[2, 15, 16, 1], [3, 3, 1, 7], 2, 1, 'sigmoid'],
+    [[2, 10, 9, 1], [5, 5, 1, 4], 1, 2, 'linear'],
+    [[2, 10, 9, 1], [5, 5, 1, 3], 1, 2, 'linear'],
+    [[2, 10, 9, 2], [5, 5, 2, 6], 1, 2, 'linear'],
+  ] as [number[], number[], number, number, 'linear' | 'relu' | 'sigmoid'][])(
+    'FusedConv2D with bias for input %j, kernel %j, stride %i, pad %i, %s',
+    async (inputShape, filterShape, stride, pad, activation) => {
+      const diff = await maxDiffCpuVsWasm(
+        () => [image(inputShape, 1), random(filterShape, 2, 0.2), random([filterShape[3]!], 3, 0.1)],
+        (x, w, b) => [
+          tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, bias: b, strides: stride, pad, activation }),
+        ],
       );
       expect(diff).toBeLessThanOrEqual(1e-5);
     },

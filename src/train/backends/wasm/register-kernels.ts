@@ -1,12 +1,14 @@
 /**
  * The training kernels cnnx adds to tfjs-backend-wasm: the one it lacks (Conv2DBackpropFilter) and faster
- * versions of ones it has (Conv2DBackpropInput, MaxPoolGrad, BatchMatMul with transposes, Identity, bias Add). Each is checked against the cpu backend in test/train/wasm-kernels.test.ts.
+ * versions of ones it has (Conv2DBackpropInput, MaxPoolGrad, BatchMatMul with transposes, Identity, bias Add, FusedConv2D of a
+ * single-channel input). Each is checked against the cpu backend in test/train/wasm-kernels.test.ts.
  */
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs-core';
 import { addKernel } from './add.js';
 import { batchMatMulKernel } from './batch-mat-mul.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
+import { fusedConv2dKernel } from './fused-conv2d.js';
 import { identityKernel } from './identity.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
 
@@ -39,4 +41,5 @@ export function registerWasmTrainingKernels(): void {
   replace((original) => batchMatMulKernel(BACKEND, original), 'BatchMatMul');
   replace((original) => identityKernel(BACKEND, original), 'Identity');
   replace((original) => addKernel(BACKEND, original), 'Add');
+  replace((original) => fusedConv2dKernel(BACKEND, original), 'FusedConv2D');
 }

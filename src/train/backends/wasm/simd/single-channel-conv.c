@@ -1,0 +1,162 @@
+/*
+ * WebAssembly SIMD kernels for a convolution of a single-channel input (a grayscale network's first layer, as
+ * LeNet's and AlexNet's on MNIST): x [B, H, W, 1], filter [KH, KW, 1, O], y [B, OH, OW, O], NHWC, any stride and
+ * zero padding (top, left; the far edges are implied by the output size). XNNPACK, which tfjs-backend-wasm uses,
+ * computes these with one input channel per output pixel and spends most of its time on indirection.
+ *
+ * The module imports tfjs-backend-wasm's memory and works on its heap in place: every pointer is a byte address
+ * there. It has no data and uses no stack (checked by build.sh), so it cannot touch memory it was not given.
+ * Channels are computed 4 at a time (one f32x4); when O is not a multiple of 4 the last group starts at O - 4 and
+ * overlaps the previous one. Requires O >= 4.
+ *
+ * Build: src/train/backends/wasm/simd/build.sh (clang and lld, Debian's packages).
+ */
+#include <wasm_simd128.h>
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+
+static inline v128_t load(const float *p) { return wasm_v128_load(p); }
+static inline v128_t madd(v128_t acc, float x, v128_t w) {
+  return wasm_f32x4_add(acc, wasm_f32x4_mul(wasm_f32x4_splat(x), w));
+}
+
+/* One output pixel, every channel group: the general case (image edges, any O). */
+static inline void conv2d_pixel(const float *image, const float *filter, const float *bias, float *out, int H, int W,
+                                int KH, int KW, int O, int r0, int c0) {
+  const int kh0 = r0 < 0 ? -r0 : 0;
+  const int kh1 = r0 + KH > H ? H - r0 : KH;
+  const int kw0 = c0 < 0 ? -c0 : 0;
+  const int kw1 = c0 + KW > W ? W - c0 : KW;
+  for (int g = 0; g < O; g += 4) {
+    const int o = g + 4 <= O ? g : O - 4;
+    v128_t acc = load(bias + o);
+    for (int kh = kh0; kh < kh1; kh++) {
+      const float *row = image + (r0 + kh) * W + c0;
+      const float *taps = filter + kh * KW * O + o;
+      for (int kw = kw0; kw < kw1; kw++) acc = madd(acc, row[kw], load(taps + kw * O));
+    }
+    wasm_v128_store(out + o, acc);
+  }
+}
+
+/*
+ * Two horizontally adjacent output pixels inside the image, 4 < O <= 8 (two channel groups, the second at O - 4):
+ * each filter load serves both pixels. The same sums in the same order as conv2d_pixel.
+ */
+static inline void conv2d_pair8(const float *image, const float *filter, const float *bias, float *out, int W, int KH,
+                                int KW, int O, int s, int r0, int c0) {
+  const int o1 = O - 4;
+  v128_t a0 = load(bias), a1 = load(bias + o1);
+  v128_t b0 = a0, b1 = a1;
+  for (int kh = 0; kh < KH; kh++) {
+    const float *row = image + (r0 + kh) * W + c0;
+    const float *taps = filter + kh * KW * O;
+    for (int kw = 0; kw < KW; kw++) {
+      const v128_t w0 = load(taps + kw * O), w1 = load(taps + kw * O + o1);
+      const float xa = row[kw], xb = row[kw + s];
+      a0 = madd(a0, xa, w0);
+      a1 = madd(a1, xa, w1);
+      b0 = madd(b0, xb, w0);
+      b1 = madd(b1, xb, w1);
+    }
+  }
+  wasm_v128_store(out, a0);
+  wasm_v128_store(out + o1, a1);
+  wasm_v128_store(out + O, b0);
+  wasm_v128_store(out + O + o1, b1);
+}
+
+/*
+ * y[b, i, j, o] = bias[o] + sum over kh, kw (rows then columns) of x[b, i*s + kh - top, j*s + kw - left] *
+ * filter[kh, kw, o], taps outside the image skipped (zero padding).
+ */
+EXPORT(conv2d)
+void conv2d(const float *x, const float *filter, const float *bias, float *y, int B, int H, int W, int KH, int KW,
+            int OH, int OW, int O, int s, int top, int left) {
+  for (int b = 0; b < B; b++) {
+    const float *image = x + b * H * W;
+    for (int i = 0; i < OH; i++) {
+      const int r0 = i * s - top;
+      const int rowsInside = r0 >= 0 && r0 + KH <= H;
+      float *out = y + (b * OH + i) * OW * O;
+      int j = 0;
+      if (rowsInside && O > 4 && O <= 8) {
+        for (; j + 1 < OW; j += 2) {
+          const int c0 = j * s - left;
+          if (c0 < 0 || c0 + s + KW > W) {
+            conv2d_pixel(image, filter, bias, out + j * O, H, W, KH, KW, O, r0, c0);
+            conv2d_pixel(image, filter, bias, out + (j + 1) * O, H, W, KH, KW, O, r0, c0 + s);
+          } else {
+            conv2d_pair8(image, filter, bias, out + j * O, W, KH, KW, O, s, r0, c0);
+          }
+        }
+      }
+      for (; j < OW; j++) conv2d_pixel(image, filter, bias, out + j * O, H, W, KH, KW, O, r0, j * s - left);
+    }
+  }
+}
+
+/*
+ * The filter gradient for a kernel K wide: dw[kh, kw, o] += sum over images, then rows i and columns j of one
+ * image, of x[b, i*s + kh - top, j*s + kw - left] * dy[b, i, j, o]. Each image's sum is taken in registers (K
+ * accumulators of 4 channels) and added to dw, image after image, so the result has the same bits every time.
+ */
+#define FILTER_GRAD(K)                                                                                              \
+  static void filter_grad_##K(const float *x, const float *dy, float *dw, int B, int H, int W, int KH, int OH,     \
+                              int OW, int O, int s, int top, int left) {                                            \
+    for (int b = 0; b < B; b++) {                                                                                   \
+      const float *image = x + b * H * W;                                                                           \
+      const float *grads = dy + b * OH * OW * O;                                                                    \
+      for (int kh = 0; kh < KH; kh++) {                                                                             \
+        for (int g = 0; g < O; g += 4) {                                                                            \
+          const int o = g + 4 <= O ? g : O - 4;                                                                     \
+          v128_t acc[K];                                                                                            \
+          for (int kw = 0; kw < K; kw++) acc[kw] = wasm_f32x4_splat(0.0f);                                          \
+          for (int i = 0; i < OH; i++) {                                                                            \
+            const int r = i * s - top + kh;                                                                         \
+            if (r < 0 || r >= H) continue;                                                                          \
+            const float *row = image + r * W;                                                                       \
+            const float *d = grads + i * OW * O + o;                                                                \
+            for (int j = 0; j < OW; j++, d += O) {                                                                  \
+              const int c0 = j * s - left;                                                                          \
+              const v128_t dj = load(d);                                                                            \
+              if (c0 >= 0 && c0 + K <= W) {                                                                         \
+                for (int kw = 0; kw < K; kw++) acc[kw] = madd(acc[kw], row[c0 + kw], dj);                           \
+              } else {                                                                                              \
+                for (int kw = 0; kw < K; kw++)                                                                      \
+                  if (c0 + kw >= 0 && c0 + kw < W) acc[kw] = madd(acc[kw], row[c0 + kw], dj);                       \
+              }                                                                                                     \
+            }                                                                                                       \
+          }                                                                                                         \
+          /* Lanes below g belong to the previous group: keep its sums. */                                          \
+          const v128_t keep = wasm_i32x4_gt(wasm_i32x4_make(o, o + 1, o + 2, o + 3), wasm_i32x4_splat(g - 1));      \
+          float *out = dw + kh * K * O + o;                                                                         \
+          for (int kw = 0; kw < K; kw++) {                                                                          \
+            const v128_t sum = wasm_f32x4_add(load(out + kw * O), wasm_v128_and(acc[kw], keep));                    \
+            wasm_v128_store(out + kw * O, sum);                                                                     \
+          }                                                                                                         \
+        }                                                                                                           \
+      }                                                                                                             \
+    }                                                                                                               \
+  }
+
+FILTER_GRAD(3)
+FILTER_GRAD(5)
+FILTER_GRAD(7)
+FILTER_GRAD(11)
+
+/*
+ * dw [KH, KW, 1, O] (zeroed by the caller) += the filter gradient of x and dy. Returns 0, or -1 for a width
+ * without a kernel (3, 5, 7 and 11 have one).
+ */
+EXPORT(conv2d_filter_grad)
+int conv2d_filter_grad(const float *x, const float *dy, float *dw, int B, int H, int W, int KH, int KW, int OH,
+                       int OW, int O, int s, int top, int left) {
+  switch (KW) {
+  case 3: filter_grad_3(x, dy, dw, B, H, W, KH, OH, OW, O, s, top, left); return 0;
+  case 5: filter_grad_5(x, dy, dw, B, H, W, KH, OH, OW, O, s, top, left); return 0;
+  case 7: filter_grad_7(x, dy, dw, B, H, W, KH, OH, OW, O, s, top, left); return 0;
+  case 11: filter_grad_11(x, dy, dw, B, H, W, KH, OH, OW, O, s, top, left); return 0;
+  default: return -1;
+  }
+}
