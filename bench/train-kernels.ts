@@ -1,9 +1,11 @@
 /**
  * `npx tsx bench/train-kernels.ts [--model lenet5|alexnet] [--batch 128,256] [--repeats 5]
- * [--only filter,input,maxpool,add]`: the wasm training kernels' candidate formulations side by side on the model's
- * own layer shapes, one process, repeats interleaved (A B C A B C ...), median ms per call. Each candidate's output
- * is also compared with the first candidate's (max abs difference), so a wrong formulation shows up next to its
- * time. maxpool and add run on LeNet's shapes only.
+ * [--only filter,forward,input,maxpool,add,sum]`: the wasm training kernels' candidate formulations side by side
+ * on the model's own layer shapes, one process, repeats interleaved (A B C A B C ...), median ms per call. Each
+ * candidate's output is also compared with the first candidate's (max abs difference), so a wrong formulation
+ * shows up next to its time. maxpool, add and sum run on LeNet's shapes only. Inputs are reused from call to call,
+ * which lets XNNPACK keep an operator's packed weights: a candidate whose "weights" are a fresh tensor in training
+ * (dy, a transposed filter) pays for packing here as it does there, one that reuses them is flattered.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
@@ -14,6 +16,7 @@ import { inputGradByMatMul } from './input-grad-by-matmul.js';
 import { addKernel } from '../src/train/backends/wasm/add.js';
 import { maxPoolGradDisjoint, maxPoolGradGeneric } from '../src/train/backends/wasm/max-pool-grad.js';
 import { backendKernel } from '../src/train/backends/wasm/register-kernels.js';
+import { singleChannelFilterGrad } from '../src/train/backends/wasm/single-channel-conv.js';
 import { kernelOf } from '../src/train/backends/wasm/kernel-utils.js';
 
 const args = process.argv.slice(2);
@@ -146,7 +149,20 @@ for (const batch of batches) {
               ['im2col + matmul', () => filterGradByPatches('wasm', backend, x, dy, info, 1 << 22)],
             ] as Candidate[])
           : []),
+        ...(conv.input[2] === 1
+          ? ([['SIMD kernel, one channel (new)', () => singleChannelFilterGrad(backend, x, dy, info)!]] as Candidate[])
+          : []),
       ]);
+    }
+    if (want('forward') && conv.input[2] === 1) {
+      const filter = tf.randomUniform(conv.filter, -0.1, 0.1, 'float32', 4);
+      const bias = tf.randomUniform([conv.filter[3]], -0.1, 0.1, 'float32', 5);
+      const attrs = { strides: conv.stride, pad: conv.pad, dataFormat: 'NHWC', dilations: 1, activation: 'linear' };
+      race(`FusedConv2D ${label}`, [
+        ['backend XNNPACK (old)', () => call(backendKernel('FusedConv2D'), { x, filter, bias }, attrs)],
+        ['SIMD kernel, one channel (new)', () => call(kernelOf('FusedConv2D', 'wasm'), { x, filter, bias }, attrs)],
+      ]);
+      tf.dispose([filter, bias]);
     }
     if (want('input') && conv.input[2] > 1) {
       const filter = tf.randomUniform(conv.filter, -0.1, 0.1, 'float32', 4);
@@ -187,7 +203,11 @@ if (model === 'lenet5') {
         };
         race(`MaxPoolGrad 2x2/2 ${name} b${batch}`, [
           ['generic loop (old)', pool(maxPoolGradGeneric)],
-          ['disjoint windows (new)', pool(maxPoolGradDisjoint)],
+          ['disjoint windows', pool(maxPoolGradDisjoint)],
+          [
+            'SIMD kernel (new)',
+            () => call(kernelOf('MaxPoolGrad', 'wasm'), { dy, input: x }, { filterSize: 2, strides: 2, pad: 'valid' }),
+          ],
         ]);
         dy.dispose();
       }
@@ -199,6 +219,13 @@ if (model === 'lenet5') {
           ['tiled bias (new)', () => call(addKernel('wasm', original).kernelFunc, { a: x, b })],
         ]);
         b.dispose();
+      }
+      if (want('sum')) {
+        const attrs = { axis: [0, 1, 2], keepDims: false };
+        race(`Sum (bias gradient) ${name} b${batch}`, [
+          ['backend transpose + rows (old)', () => call(backendKernel('Sum'), { x }, attrs)],
+          ['SIMD kernel (new)', () => call(kernelOf('Sum', 'wasm'), { x }, attrs)],
+        ]);
       }
       x.dispose();
     }

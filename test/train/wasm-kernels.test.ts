@@ -118,8 +118,10 @@ describe('wasm training kernels against the cpu backend', () => {
 
   it.each([
     // [input, window, stride, pad]: disjoint 2x2 windows covering the input, and leaving a row and column out
+    // (cnnx's SIMD kernel), and with fewer than 4 channels (the JavaScript loop)
     [[4, 28, 28, 6], 2, 2, 'valid'],
     [[3, 11, 9, 5], 2, 2, 'valid'],
+    [[2, 8, 8, 3], 2, 2, 'valid'],
     // disjoint 3x3 windows, and 2x2 windows with gaps between them
     [[2, 9, 9, 2], 3, 3, 'valid'],
     [[2, 11, 10, 3], 2, 3, 'valid'],
@@ -180,6 +182,25 @@ describe('wasm training kernels against the cpu backend', () => {
     );
     expect(diff).toBe(0);
   });
+
+  it.each([
+    // [shape, axis, keepDims]: LeNet's bias gradients (cnnx's SIMD kernel), and reductions the backend keeps
+    [[4, 28, 28, 6], [0, 1, 2], false],
+    [[3, 10, 10, 16], [2, 0, 1], true],
+    [[7, 5], 0, false],
+    [[9, 3], 0, false],
+    [[3, 4, 5], [0, 2], false],
+    [[3, 4, 5], -1, true],
+  ] as [number[], number | number[], boolean][])(
+    'Sum of %j over axis %j, keepDims %s',
+    async (shape, axis, keepDims) => {
+      const diff = await maxDiffCpuVsWasm(
+        () => [random(shape, 8, 0.01)], // a mean loss's gradient: small values
+        (x) => [tf.sum(x!, axis, keepDims)],
+      );
+      expect(diff).toBeLessThanOrEqual(1e-5);
+    },
+  );
 
   it('Identity shares data: clones and saved tensors outlive their source', async () => {
     await useBackend('wasm');

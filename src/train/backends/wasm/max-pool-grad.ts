@@ -12,6 +12,7 @@
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WasmBackendLike } from './kernel-utils.js';
+import { addressOf, simdKernels } from './simd-kernels.js';
 
 interface Attrs {
   filterSize: [number, number] | number;
@@ -33,6 +34,11 @@ function windowsAreDisjoint(info: PoolInfo): boolean {
     (info.outHeight - 1) * info.strideHeight + info.filterHeight <= info.inHeight &&
     (info.outWidth - 1) * info.strideWidth + info.filterWidth <= info.inWidth
   );
+}
+
+/** 2x2 windows with stride 2: cnnx's SIMD kernel (simd/kernels.c) takes them when there are >= 4 channels. */
+function isTwoByTwo(info: PoolInfo): boolean {
+  return info.filterHeight === 2 && info.filterWidth === 2 && info.strideHeight === 2 && info.strideWidth === 2;
 }
 
 /** Any window, stride and padding: dx zero-filled, each dy added at its window's first maximum. */
@@ -158,7 +164,25 @@ export function maxPoolGradKernel(backendName: string): KernelConfig {
     const dx = wasm.typedArrayFromHeap(dxInfo);
     const x = wasm.typedArrayFromHeap(input);
     const g = wasm.typedArrayFromHeap(dy);
-    (windowsAreDisjoint(info) ? maxPoolGradDisjoint : maxPoolGradGeneric)(dx, x, g, info);
+    const disjoint = windowsAreDisjoint(info);
+    const simd = disjoint && isTwoByTwo(info) && info.inChannels >= 4 ? simdKernels(backend) : undefined;
+    if (simd === undefined) {
+      (disjoint ? maxPoolGradDisjoint : maxPoolGradGeneric)(dx, x, g, info);
+      return dxInfo;
+    }
+    if (info.outHeight * 2 !== info.inHeight || info.outWidth * 2 !== info.inWidth) dx.fill(0);
+    const { batchSize, inHeight, inWidth, inChannels, outHeight, outWidth } = info;
+    simd.max_pool_grad_2x2(
+      addressOf(backend, input),
+      addressOf(backend, dy),
+      addressOf(backend, dxInfo),
+      batchSize,
+      inHeight,
+      inWidth,
+      inChannels,
+      outHeight,
+      outWidth,
+    );
     return dxInfo;
   };
   return { kernelName: 'MaxPoolGrad', backendName, kernelFunc };

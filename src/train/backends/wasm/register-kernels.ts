@@ -1,7 +1,8 @@
 /**
  * The training kernels cnnx adds to tfjs-backend-wasm: the one it lacks (Conv2DBackpropFilter) and faster
- * versions of ones it has (Conv2DBackpropInput, MaxPoolGrad, BatchMatMul with transposes, Identity, bias Add, FusedConv2D of a
- * single-channel input). Each is checked against the cpu backend in test/train/wasm-kernels.test.ts.
+ * versions of ones it has (Conv2DBackpropInput, MaxPoolGrad, BatchMatMul with transposes, Identity, bias Add,
+ * FusedConv2D of a single-channel input, the bias gradient's Sum). Several run on cnnx's SIMD module
+ * (simd-kernels.ts). Each is checked against the cpu backend in test/train/wasm-kernels.test.ts.
  */
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs-core';
 import { addKernel } from './add.js';
@@ -11,6 +12,7 @@ import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
 import { fusedConv2dKernel } from './fused-conv2d.js';
 import { identityKernel } from './identity.js';
 import { maxPoolGradKernel } from './max-pool-grad.js';
+import { sumKernel } from './sum.js';
 
 const BACKEND = 'wasm';
 let registered = false;
@@ -42,4 +44,5 @@ export function registerWasmTrainingKernels(): void {
   replace((original) => identityKernel(BACKEND, original), 'Identity');
   replace((original) => addKernel(BACKEND, original), 'Add');
   replace((original) => fusedConv2dKernel(BACKEND, original), 'FusedConv2D');
+  replace((original) => sumKernel(BACKEND, original), 'Sum');
 }

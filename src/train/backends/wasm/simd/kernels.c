@@ -1,13 +1,13 @@
 /*
- * WebAssembly SIMD kernels for a convolution of a single-channel input (a grayscale network's first layer, as
- * LeNet's and AlexNet's on MNIST): x [B, H, W, 1], filter [KH, KW, 1, O], y [B, OH, OW, O], NHWC, any stride and
- * zero padding (top, left; the far edges are implied by the output size). XNNPACK, which tfjs-backend-wasm uses,
- * computes these with one input channel per output pixel and spends most of its time on indirection.
+ * cnnx's WebAssembly SIMD training kernels, for the shapes where tfjs-backend-wasm's own (XNNPACK, or plain loops)
+ * are slow: the convolution of a single-channel input (a grayscale network's first layer, as LeNet's and
+ * AlexNet's on MNIST) and its filter gradient, MaxPoolGrad of 2x2 windows with stride 2, and the sum over rows
+ * that a bias gradient is. Tensors are NHWC float32.
  *
  * The module imports tfjs-backend-wasm's memory and works on its heap in place: every pointer is a byte address
  * there. It has no data and uses no stack (checked by build.sh), so it cannot touch memory it was not given.
- * Channels are computed 4 at a time (one f32x4); when O is not a multiple of 4 the last group starts at O - 4 and
- * overlaps the previous one. Requires O >= 4.
+ * Channels are computed 4 at a time (one f32x4); when C is not a multiple of 4 the last group starts at C - 4 and
+ * overlaps the previous one, so every kernel needs at least 4 channels.
  *
  * Build: src/train/backends/wasm/simd/build.sh (clang and lld, Debian's packages).
  */
@@ -67,6 +67,10 @@ static inline void conv2d_pair8(const float *image, const float *filter, const f
 }
 
 /*
+ * Convolution of x [B, H, W, 1] with filter [KH, KW, 1, O] (O >= 4), any stride s and zero padding (top, left; the
+ * far edges follow from the output size OH x OW). XNNPACK computes it with one input channel per output pixel and
+ * spends most of its time on indirection.
+ *
  * y[b, i, j, o] = bias[o] + sum over kh, kw (rows then columns) of x[b, i*s + kh - top, j*s + kw - left] *
  * filter[kh, kw, o], taps outside the image skipped (zero padding).
  */
@@ -158,5 +162,63 @@ int conv2d_filter_grad(const float *x, const float *dy, float *dw, int B, int H,
   case 7: filter_grad_7(x, dy, dw, B, H, W, KH, OH, OW, O, s, top, left); return 0;
   case 11: filter_grad_11(x, dy, dw, B, H, W, KH, OH, OW, O, s, top, left); return 0;
   default: return -1;
+  }
+}
+
+/*
+ * MaxPoolGrad of 2x2 windows with stride 2 and no padding, C >= 4: dx [B, H, W, C] from the pooled input x and dy
+ * [B, OH, OW, C]. Each dy goes to the first maximum of its window in row-major order (a NaN is never a maximum
+ * unless it is the window's first value), as dy + 0 (so -0 becomes +0, as adding into zeros gives); the window's
+ * other values get 0. Values that no window covers (an odd last row or column) are left for the caller to zero.
+ */
+EXPORT(max_pool_grad_2x2)
+void max_pool_grad_2x2(const float *x, const float *dy, float *dx, int B, int H, int W, int C, int OH, int OW) {
+  const v128_t zero = wasm_f32x4_splat(0.0f);
+  for (int b = 0; b < B; b++) {
+    for (int oy = 0; oy < OH; oy++) {
+      for (int ox = 0; ox < OW; ox++) {
+        const int p0 = ((b * H + 2 * oy) * W + 2 * ox) * C;
+        const int p1 = p0 + C, p2 = p0 + W * C, p3 = p2 + C;
+        const float *g = dy + ((b * OH + oy) * OW + ox) * C;
+        for (int cg = 0; cg < C; cg += 4) {
+          const int c = cg + 4 <= C ? cg : C - 4;
+          const v128_t v0 = load(x + p0 + c), v1 = load(x + p1 + c), v2 = load(x + p2 + c), v3 = load(x + p3 + c);
+          const v128_t d = wasm_f32x4_add(load(g + c), zero);
+          const v128_t m1 = wasm_f32x4_gt(v1, v0);
+          v128_t best = wasm_v128_bitselect(v1, v0, m1);
+          const v128_t m2 = wasm_f32x4_gt(v2, best);
+          best = wasm_v128_bitselect(v2, best, m2);
+          const v128_t m3 = wasm_f32x4_gt(v3, best);
+          /* The last window value that beat the running maximum wins. */
+          const v128_t w2 = wasm_v128_andnot(m2, m3);
+          const v128_t w1 = wasm_v128_andnot(wasm_v128_andnot(m1, m2), m3);
+          const v128_t w0 = wasm_v128_not(wasm_v128_or(wasm_v128_or(m1, m2), m3));
+          wasm_v128_store(dx + p0 + c, wasm_v128_and(d, w0));
+          wasm_v128_store(dx + p1 + c, wasm_v128_and(d, w1));
+          wasm_v128_store(dx + p2 + c, wasm_v128_and(d, w2));
+          wasm_v128_store(dx + p3 + c, wasm_v128_and(d, m3));
+        }
+      }
+    }
+  }
+}
+
+/*
+ * out[c] = sum of x[r, c] over the rows r of x [rows, C] (C >= 4): a bias gradient. Rows are added alternately
+ * into two running sums, which are added at the end; the same order every call.
+ */
+EXPORT(sum_rows)
+void sum_rows(const float *x, float *out, int rows, int C) {
+  for (int cg = 0; cg < C; cg += 4) {
+    const int c = cg + 4 <= C ? cg : C - 4;
+    v128_t even = wasm_f32x4_splat(0.0f), odd = even;
+    const float *p = x + c;
+    int r = 0;
+    for (; r + 1 < rows; r += 2, p += 2 * C) {
+      even = wasm_f32x4_add(even, load(p));
+      odd = wasm_f32x4_add(odd, load(p + C));
+    }
+    if (r < rows) even = wasm_f32x4_add(even, load(p));
+    wasm_v128_store(out + c, wasm_f32x4_add(even, odd));
   }
 }
