@@ -13,10 +13,11 @@ import { useBackend } from '../src/train/backends/index.js';
 import { filterGradByConv, imagesPerChunk } from '../src/train/backends/wasm/conv2d-backprop-filter.js';
 import { filterGradByPatches } from './filter-grad-by-patches.js';
 import { inputGradByMatMul } from './input-grad-by-matmul.js';
+import { inputGradByFullConv } from '../src/train/backends/wasm/conv2d-backprop-input.js';
 import { addKernel } from '../src/train/backends/wasm/add.js';
 import { maxPoolGradDisjoint, maxPoolGradGeneric } from '../src/train/backends/wasm/max-pool-grad.js';
 import { backendKernel } from '../src/train/backends/wasm/register-kernels.js';
-import { singleChannelFilterGrad } from '../src/train/backends/wasm/single-channel-conv.js';
+import { fewChannelFilterGrad, singleChannelFilterGrad } from '../src/train/backends/wasm/simd-conv.js';
 import { kernelOf } from '../src/train/backends/wasm/kernel-utils.js';
 
 const args = process.argv.slice(2);
@@ -152,6 +153,9 @@ for (const batch of batches) {
         ...(conv.input[2] === 1
           ? ([['SIMD kernel, one channel (new)', () => singleChannelFilterGrad(backend, x, dy, info)!]] as Candidate[])
           : []),
+        ...(conv.input[2] > 1 && conv.input[2] <= 16
+          ? ([['SIMD kernel, few channels (new)', () => fewChannelFilterGrad(backend, x, dy, info)!]] as Candidate[])
+          : []),
       ]);
     }
     if (want('forward') && conv.input[2] === 1) {
@@ -170,7 +174,7 @@ for (const batch of batches) {
       const attrs = { strides: conv.stride, pad: conv.pad, dataFormat: 'NHWC', inputShape: x.shape };
       race(`dX ${label}`, [
         ['backend loop', () => call(original, { dy, filter }, attrs)],
-        ['full conv (old)', () => call(kernelOf('Conv2DBackpropInput', 'wasm'), { dy, filter }, attrs)],
+        ['full conv (kernel)', () => inputGradByFullConv('wasm', backend, dy, filter, info)!],
         ['matmul + col2im', () => inputGradByMatMul('wasm', backend, dy, filter, info)],
         ['matmul + col2im, chunks of 16', () => inputGradByMatMul('wasm', backend, dy, filter, info, 16)],
       ]);

@@ -52,6 +52,10 @@ describe('wasm training kernels against the cpu backend', () => {
     [[3, 9, 13, 1], [3, 3, 1, 5], 2, 1],
     [[2, 17, 11, 1], [7, 7, 1, 7], 1, 3],
     [[2, 12, 12, 1], [4, 4, 1, 6], 1, 1],
+    // Few channels (cnnx's SIMD filter gradient): an odd channel count, a stride and padding, two blocks of 16
+    [[3, 13, 11, 3], [3, 3, 3, 16], 2, 1],
+    [[2, 9, 9, 5], [5, 5, 5, 32], 1, 2],
+    [[2, 8, 10, 7], [3, 3, 7, 16], 1, 1],
   ] as [number[], number[], number, number][])(
     'Conv2DBackpropFilter and Conv2DBackpropInput for input %j, kernel %j, stride %i, pad %i',
     async (inputShape, filterShape, stride, pad) => {

@@ -15,7 +15,7 @@
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { heapOf, swapOuterAxes } from './heap.js';
 import { disposeInfo, kernelOf, paddedConv2d, runKernel, type WasmBackendLike } from './kernel-utils.js';
-import { singleChannelFilterGrad } from './single-channel-conv.js';
+import { fewChannelFilterGrad, singleChannelFilterGrad } from './simd-conv.js';
 
 /** 512 KiB of packed dy per call, and never fewer than 16 images: see imagesPerChunk and the module header. */
 const CHUNK_FLOATS = 1 << 17;
@@ -120,6 +120,7 @@ export function conv2dBackpropFilterKernel(backendName: string): KernelConfig {
     );
     return (
       singleChannelFilterGrad(backend, x, dy, info) ??
+      fewChannelFilterGrad(backend, x, dy, info) ??
       filterGradByConv(backendName, backend, x, dy, info, imagesPerChunk(info))
     );
   };

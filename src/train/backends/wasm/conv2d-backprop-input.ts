@@ -2,6 +2,8 @@
  * Conv2DBackpropInput for stride-1 convolutions through the backend's XNNPACK Conv2D: the input gradient is the
  * "full" correlation of dy with the kernel rotated 180 degrees and its in/out channels swapped. The wasm
  * backend's own kernel is a plain loop, about 5x slower on LeNet's second convolution; other strides use it.
+ * A SIMD kernel that scatters each dy pixel's 16 channels over its taps (vectorised over the input channels) lost
+ * to it on LeNet's conv2 (0.85x, BENCHMARKS.md).
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { disposeInfo, kernelOf, paddedConv2d, runKernel } from './kernel-utils.js';
@@ -12,6 +14,37 @@ interface Attrs {
   dataFormat: 'NHWC' | 'NCHW';
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
   inputShape: [number, number, number, number];
+}
+
+/**
+ * The input gradient [B, H, W, C] of a stride-1 convolution as XNNPACK's Conv2D of dy [B, OH, OW, O] padded to a
+ * "full" correlation with the filter [KH, KW, C, O] rotated 180 degrees and swapped to [KH, KW, O, C]; undefined
+ * when the padding does not allow it.
+ */
+export function inputGradByFullConv(
+  backendName: string,
+  backend: unknown,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo | undefined {
+  const [reverse, transpose] = ['Reverse', 'Transpose'].map((name) => kernelOf(name, backendName)) as [
+    KernelFunc,
+    KernelFunc,
+  ];
+  const { filterHeight, filterWidth, inHeight, inWidth, outHeight, outWidth } = info;
+  const top = filterHeight - 1 - info.padInfo.top;
+  const left = filterWidth - 1 - info.padInfo.left;
+  const bottom = inHeight - outHeight + filterHeight - 1 - top;
+  const right = inWidth - outWidth + filterWidth - 1 - left;
+  if (top < 0 || left < 0 || bottom < 0 || right < 0) return undefined;
+
+  const rotated = runKernel(reverse, backend, { x: filter }, { dims: [0, 1] });
+  const swapped = runKernel(transpose, backend, { x: rotated }, { perm: [0, 1, 3, 2] });
+  disposeInfo(backend, rotated);
+  const dx = paddedConv2d(backendName, backend, dy, swapped, [top, bottom, left, right]);
+  disposeInfo(backend, swapped);
+  return dx;
 }
 
 export function conv2dBackpropInputKernel(backendName: string, fallback: KernelFunc): KernelConfig {
@@ -28,23 +61,7 @@ export function conv2dBackpropInputKernel(backendName: string, fallback: KernelF
       dimRoundingMode,
     );
     if (dataFormat !== 'NHWC' || info.strideHeight !== 1 || info.strideWidth !== 1) return fallback(args);
-    const [reverse, transpose] = ['Reverse', 'Transpose'].map((name) => kernelOf(name, backendName)) as [
-      KernelFunc,
-      KernelFunc,
-    ];
-    const { filterHeight, filterWidth, inHeight, inWidth, outHeight, outWidth } = info;
-    const top = filterHeight - 1 - info.padInfo.top;
-    const left = filterWidth - 1 - info.padInfo.left;
-    const bottom = inHeight - outHeight + filterHeight - 1 - top;
-    const right = inWidth - outWidth + filterWidth - 1 - left;
-    if (top < 0 || left < 0 || bottom < 0 || right < 0) return fallback(args);
-
-    const rotated = runKernel(reverse, backend, { x: filter }, { dims: [0, 1] });
-    const swapped = runKernel(transpose, backend, { x: rotated }, { perm: [0, 1, 3, 2] });
-    disposeInfo(backend, rotated);
-    const dx = paddedConv2d(backendName, backend, dy, swapped, [top, bottom, left, right]);
-    disposeInfo(backend, swapped);
-    return dx;
+    return inputGradByFullConv(backendName, backend, dy, filter, info) ?? fallback(args);
   };
   return { kernelName: 'Conv2DBackpropInput', backendName, kernelFunc };
 }

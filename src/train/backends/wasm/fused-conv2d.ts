@@ -1,11 +1,11 @@
 /**
  * FusedConv2D in front of tfjs-backend-wasm's own: a single-channel input (a grayscale network's first layer)
- * takes cnnx's SIMD kernel (single-channel-conv.ts) with the bias added, then the activation by the backend's
+ * takes cnnx's SIMD kernel (simd-conv.ts) with the bias added, then the activation by the backend's
  * kernel; everything else, the backend's XNNPACK convolution.
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { disposeInfo, kernelOf, runKernel } from './kernel-utils.js';
-import { singleChannelConv2d } from './single-channel-conv.js';
+import { singleChannelConv2d } from './simd-conv.js';
 
 interface Attrs {
   strides: [number, number] | number;

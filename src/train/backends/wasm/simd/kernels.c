@@ -222,3 +222,71 @@ void sum_rows(const float *x, float *out, int rows, int C) {
     wasm_v128_store(out + c, wasm_f32x4_add(even, odd));
   }
 }
+
+/*
+ * Filter gradient of a convolution with few channels (tfjs-backend-wasm's transposed XNNPACK convolution is slow
+ * there): x [B, H, W, C], dy [B, OH, OW, O] with O a multiple of 16, any stride s and padding (top, left), dw
+ * [KH, KW, C, O] (zeroed by the caller) += sum over images, then rows i and columns j of one image, of
+ * x[b, i*s + kh - top, j*s + kw - left, c] * dy[b, i, j, o]. Per image, tap and pair of input channels, 16 output
+ * channels are summed in 8 registers; each image's sums are added to dw in image order.
+ */
+static inline void filter_grad_taps(const float *image, const float *grads, float *dw, int H, int W, int C, int OH,
+                                    int OW, int O, int s, int r0, int c0, int c, int pair) {
+  for (int oc = 0; oc < O; oc += 16) {
+    v128_t a0 = wasm_f32x4_splat(0.0f), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    /* Columns j whose tap j*s + c0 lies inside the image. */
+    const int j0 = c0 < 0 ? (-c0 + s - 1) / s : 0;
+    const int jEnd = (W - 1 - c0) / s + 1;
+    const int j1 = c0 > W - 1 ? 0 : (jEnd < OW ? jEnd : OW);
+    for (int i = 0; i < OH; i++) {
+      const int r = i * s + r0;
+      if (r < 0 || r >= H) continue;
+      const float *px = image + (r * W + j0 * s + c0) * C + c;
+      const float *d = grads + (i * OW + j0) * O + oc;
+      for (int j = j0; j < j1; j++, px += s * C, d += O) {
+        const v128_t d0 = load(d), d1 = load(d + 4), d2 = load(d + 8), d3 = load(d + 12);
+        const float xa = px[0];
+        a0 = madd(a0, xa, d0);
+        a1 = madd(a1, xa, d1);
+        a2 = madd(a2, xa, d2);
+        a3 = madd(a3, xa, d3);
+        if (pair) {
+          const float xb = px[1];
+          b0 = madd(b0, xb, d0);
+          b1 = madd(b1, xb, d1);
+          b2 = madd(b2, xb, d2);
+          b3 = madd(b3, xb, d3);
+        }
+      }
+    }
+    float *out = dw + c * O + oc;
+    wasm_v128_store(out, wasm_f32x4_add(load(out), a0));
+    wasm_v128_store(out + 4, wasm_f32x4_add(load(out + 4), a1));
+    wasm_v128_store(out + 8, wasm_f32x4_add(load(out + 8), a2));
+    wasm_v128_store(out + 12, wasm_f32x4_add(load(out + 12), a3));
+    if (pair) {
+      out += O;
+      wasm_v128_store(out, wasm_f32x4_add(load(out), b0));
+      wasm_v128_store(out + 4, wasm_f32x4_add(load(out + 4), b1));
+      wasm_v128_store(out + 8, wasm_f32x4_add(load(out + 8), b2));
+      wasm_v128_store(out + 12, wasm_f32x4_add(load(out + 12), b3));
+    }
+  }
+}
+
+EXPORT(conv2d_filter_grad_multi)
+void conv2d_filter_grad_multi(const float *x, const float *dy, float *dw, int B, int H, int W, int C, int KH, int KW,
+                              int OH, int OW, int O, int s, int top, int left) {
+  for (int b = 0; b < B; b++) {
+    const float *image = x + b * H * W * C;
+    const float *grads = dy + b * OH * OW * O;
+    for (int kh = 0; kh < KH; kh++) {
+      for (int kw = 0; kw < KW; kw++) {
+        float *tap = dw + (kh * KW + kw) * C * O;
+        int c = 0;
+        for (; c + 1 < C; c += 2) filter_grad_taps(image, grads, tap, H, W, C, OH, OW, O, s, kh - top, kw - left, c, 1);
+        if (c < C) filter_grad_taps(image, grads, tap, H, W, C, OH, OW, O, s, kh - top, kw - left, c, 0);
+      }
+    }
+  }
+}

@@ -1,7 +1,8 @@
 /**
- * Convolutions of a single-channel input on cnnx's SIMD kernels (simd/kernels.c): the forward pass and the filter
- * gradient of a grayscale network's first layer, which XNNPACK computes slowly (one input channel per output
- * pixel).
+ * Convolutions on cnnx's SIMD kernels (simd/kernels.c) where XNNPACK is slow: the forward pass and the filter
+ * gradient of a single-channel input (a grayscale network's first layer: XNNPACK computes it with one input channel
+ * per output pixel), and the filter gradient of few channels (XNNPACK's transposed convolution has a tiny output
+ * and a huge kernel there).
  */
 import type { backend_util, TensorInfo } from '@tensorflow/tfjs-core';
 import type { WasmBackendLike } from './kernel-utils.js';
@@ -10,16 +11,19 @@ import { addressOf, simdKernels } from './simd-kernels.js';
 /** Kernel widths conv2d_filter_grad has a version for (its accumulators are registers). */
 const FILTER_GRAD_WIDTHS = new Set([3, 5, 7, 11]);
 
-/** Whether the single-channel kernels compute this convolution: NHWC, one input channel, >= 4 output channels. */
-function fits(info: backend_util.Conv2DInfo): boolean {
+/** NHWC, no dilation, one stride for rows and columns: what every kernel here computes. */
+function sameStrides(info: backend_util.Conv2DInfo): boolean {
   return (
     info.dataFormat === 'channelsLast' &&
-    info.inChannels === 1 &&
-    info.outChannels >= 4 &&
     info.dilationHeight === 1 &&
     info.dilationWidth === 1 &&
     info.strideHeight === info.strideWidth
   );
+}
+
+/** Whether the single-channel kernels compute this convolution: one input channel, >= 4 output channels. */
+function fits(info: backend_util.Conv2DInfo): boolean {
+  return sameStrides(info) && info.inChannels === 1 && info.outChannels >= 4;
 }
 
 /**
@@ -84,6 +88,46 @@ export function singleChannelFilterGrad(
     info.outHeight,
     info.outWidth,
     info.outChannels,
+    info.strideHeight,
+    info.padInfo.top,
+    info.padInfo.left,
+  );
+  return dw;
+}
+
+/** Channels up to which the few-channel filter gradient beats XNNPACK's transposed convolution. */
+const FEW_CHANNELS = 16;
+
+/**
+ * The filter gradient [KH, KW, C, O] of x [B, H, W, C] and dy [B, OH, OW, O] for few channels (2 <= C <= 16, O a
+ * multiple of 16 up to 64), or undefined when the kernel does not fit.
+ */
+export function fewChannelFilterGrad(
+  backend: unknown,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo | undefined {
+  const { inChannels: C, outChannels: O } = info;
+  const few = C >= 2 && C <= FEW_CHANNELS && O % 16 === 0 && O <= 4 * FEW_CHANNELS;
+  const kernels = few && sameStrides(info) ? simdKernels(backend) : undefined;
+  if (kernels === undefined) return undefined;
+  const wasm = backend as WasmBackendLike;
+  const dw = wasm.makeOutput([info.filterHeight, info.filterWidth, C, O], 'float32');
+  wasm.typedArrayFromHeap(dw).fill(0);
+  kernels.conv2d_filter_grad_multi(
+    addressOf(backend, x),
+    addressOf(backend, dy),
+    addressOf(backend, dw),
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    C,
+    info.filterHeight,
+    info.filterWidth,
+    info.outHeight,
+    info.outWidth,
+    O,
     info.strideHeight,
     info.padInfo.top,
     info.padInfo.left,
