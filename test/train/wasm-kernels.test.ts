@@ -73,8 +73,8 @@ describe('wasm training kernels against the cpu backend', () => {
   );
 
   it.each([
-    // [input, kernel, stride, pad, activation]: LeNet's conv1, AlexNet's (96 channels, 11x11/4), a channel count
-    // that is not a multiple of 4 or 8, exactly 4, and fewer (the backend's kernel)
+    // [input, kernel, stride, pad, activation]: LeNet's conv1, a channel count that is not a multiple of 4 or 8,
+    // exactly 4 (cnnx's SIMD kernel); fewer, AlexNet's 96 (11x11/4) and two input channels (the backend's kernel)
     [[3, 28, 28, 1], [5, 5, 1, 6], 1, 2, 'linear'],
     [[2, 64, 64, 1], [11, 11, 1, 96], 4, 1, 'relu'],
     [[2, 15, 16, 1], [3, 3, 1, 7], 2, 1, 'sigmoid'],

@@ -8,6 +8,9 @@ import type { backend_util, TensorInfo } from '@tensorflow/tfjs-core';
 import type { WasmBackendLike } from './kernel-utils.js';
 import { addressOf, simdKernels } from './simd-kernels.js';
 
+/** Channels up to which cnnx's kernels beat XNNPACK's (LeNet's 6 and 16; AlexNet's 96 and more are XNNPACK's). */
+const FEW_CHANNELS = 16;
+
 /** Kernel widths conv2d_filter_grad has a version for (its accumulators are registers). */
 const FILTER_GRAD_WIDTHS = new Set([3, 5, 7, 11]);
 
@@ -21,9 +24,12 @@ function sameStrides(info: backend_util.Conv2DInfo): boolean {
   );
 }
 
-/** Whether the single-channel kernels compute this convolution: one input channel, >= 4 output channels. */
+/**
+ * Whether the single-channel kernels compute this convolution: one input channel, 4 to 16 output channels (with
+ * more, as AlexNet's 96, XNNPACK fills its vectors and keeps them).
+ */
 function fits(info: backend_util.Conv2DInfo): boolean {
-  return sameStrides(info) && info.inChannels === 1 && info.outChannels >= 4;
+  return sameStrides(info) && info.inChannels === 1 && info.outChannels >= 4 && info.outChannels <= FEW_CHANNELS;
 }
 
 /**
@@ -94,9 +100,6 @@ export function singleChannelFilterGrad(
   );
   return dw;
 }
-
-/** Channels up to which the few-channel filter gradient beats XNNPACK's transposed convolution. */
-const FEW_CHANNELS = 16;
 
 /**
  * The filter gradient [KH, KW, C, O] of x [B, H, W, C] and dy [B, OH, OW, O] for few channels (2 <= C <= 16, O a
