@@ -140,7 +140,7 @@ for (const batch of batches) {
         ['conv (old)', () => filterGradOld(backend, x, dy, info)],
         ['conv, JS layout', () => filterGradByConv('wasm', backend, x, dy, info)],
         [
-          `conv, chunks of ${imagesPerChunk(info)} (new)`,
+          `conv, chunks of ${imagesPerChunk(info)} (kernel for more channels)`,
           () => filterGradByConv('wasm', backend, x, dy, info, imagesPerChunk(info)),
         ],
         ...(model === 'lenet5'

@@ -41,7 +41,7 @@ export interface TrainBenchmarkResult {
   one_worker?: { examples_per_sec: number; ms_per_step: number };
   scaling?: number;
   peak_rss_mb: number;
-  /** Milliseconds per kernel in one profiled step, largest first. */
+  /** Milliseconds per kernel and input shapes (`Conv2D [[256,28,28,1],...]`) in one profiled step, largest first. */
   profile?: Record<string, number>;
 }
 
@@ -124,7 +124,13 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
     network.dispose();
     optimizer.dispose();
     const totals: Record<string, number> = {};
-    for (const kernel of info.kernels) totals[kernel.name] = (totals[kernel.name] ?? 0) + Number(kernel.kernelTimeMs);
+    // By kernel and input shapes, so each layer's share shows; ops that only wrap kernels (`*__op`, and
+    // tf.customGrad's `forward`) are left out, their kernels are counted.
+    for (const kernel of info.kernels) {
+      if (kernel.name.endsWith('__op') || kernel.name === 'forward') continue;
+      const key = `${kernel.name} ${JSON.stringify(kernel.inputShapes)}`;
+      totals[key] = (totals[key] ?? 0) + Number(kernel.kernelTimeMs);
+    }
     profile = Object.fromEntries(
       Object.entries(totals)
         .sort((a, b) => b[1] - a[1])

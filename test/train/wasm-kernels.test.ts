@@ -193,6 +193,7 @@ describe('wasm training kernels against the cpu backend', () => {
     [[3, 10, 10, 16], [2, 0, 1], true],
     [[7, 5], 0, false],
     [[9, 3], 0, false],
+    [[6, 40], 0, false],
     [[3, 4, 5], [0, 2], false],
     [[3, 4, 5], -1, true],
   ] as [number[], number | number[], boolean][])(

@@ -51,7 +51,7 @@ export function registerBench(program: Command): void {
       }
       if (result.profile) {
         for (const [name, ms] of Object.entries(result.profile).slice(0, 15))
-          console.log(`  ${name.padEnd(28)} ${ms} ms`);
+          console.log(`  ${String(ms).padStart(8)} ms  ${name}`);
       }
     });
 }

@@ -32,6 +32,25 @@ function fits(info: backend_util.Conv2DInfo): boolean {
   return sameStrides(info) && info.inChannels === 1 && info.outChannels >= 4 && info.outChannels <= FEW_CHANNELS;
 }
 
+/** What every convolution kernel takes after its pointers: B, H, W, C, KH, KW, OH, OW, O, stride, top, left. */
+function geometry(info: backend_util.Conv2DInfo): number[] {
+  const { batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, outHeight, outWidth } = info;
+  return [
+    batchSize,
+    inHeight,
+    inWidth,
+    inChannels,
+    filterHeight,
+    filterWidth,
+    outHeight,
+    outWidth,
+    info.outChannels,
+    info.strideHeight,
+    info.padInfo.top,
+    info.padInfo.left,
+  ];
+}
+
 /**
  * y [B, OH, OW, O] = conv(x [B, H, W, 1], filter [KH, KW, 1, O]) + bias [O], or undefined when the kernels do not
  * fit the convolution (see fits) and the caller should use the backend's own.
@@ -52,17 +71,7 @@ export function singleChannelConv2d(
     addressOf(backend, filter),
     addressOf(backend, bias),
     addressOf(backend, y),
-    info.batchSize,
-    info.inHeight,
-    info.inWidth,
-    info.filterHeight,
-    info.filterWidth,
-    info.outHeight,
-    info.outWidth,
-    info.outChannels,
-    info.strideHeight,
-    info.padInfo.top,
-    info.padInfo.left,
+    ...geometry(info),
   );
   return y;
 }
@@ -82,22 +91,7 @@ export function singleChannelFilterGrad(
   const wasm = backend as WasmBackendLike;
   const dw = wasm.makeOutput([info.filterHeight, info.filterWidth, 1, info.outChannels], 'float32');
   wasm.typedArrayFromHeap(dw).fill(0);
-  kernels.conv2d_filter_grad(
-    addressOf(backend, x),
-    addressOf(backend, dy),
-    addressOf(backend, dw),
-    info.batchSize,
-    info.inHeight,
-    info.inWidth,
-    info.filterHeight,
-    info.filterWidth,
-    info.outHeight,
-    info.outWidth,
-    info.outChannels,
-    info.strideHeight,
-    info.padInfo.top,
-    info.padInfo.left,
-  );
+  kernels.conv2d_filter_grad(addressOf(backend, x), addressOf(backend, dy), addressOf(backend, dw), ...geometry(info));
   return dw;
 }
 
@@ -122,18 +116,7 @@ export function fewChannelFilterGrad(
     addressOf(backend, x),
     addressOf(backend, dy),
     addressOf(backend, dw),
-    info.batchSize,
-    info.inHeight,
-    info.inWidth,
-    C,
-    info.filterHeight,
-    info.filterWidth,
-    info.outHeight,
-    info.outWidth,
-    O,
-    info.strideHeight,
-    info.padInfo.top,
-    info.padInfo.left,
+    ...geometry(info),
   );
   return dw;
 }

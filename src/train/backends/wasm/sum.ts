@@ -1,12 +1,18 @@
 /**
  * Sum over every axis but the last (a bias gradient: dy [..., C] -> [C]), which the wasm backend's own kernel
- * computes by transposing the whole input to [C, rows] first: with C >= 4, cnnx's SIMD kernel (simd/kernels.c,
- * sum_rows) adds the rows in one pass per 4 channels instead. Other reductions, dtypes and fewer channels take the
- * backend's kernel.
+ * computes by transposing the whole input to [C, rows] first: with 4 to 16 channels, cnnx's SIMD kernel
+ * (simd/kernels.c, sum_rows) adds the rows in one pass per 4 channels instead. Other reductions, dtypes and channel
+ * counts take the backend's kernel.
  */
 import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import type { WasmBackendLike } from './kernel-utils.js';
 import { addressOf, simdKernels } from './simd-kernels.js';
+
+/**
+ * The kernel sums 4 channels per pass over the rows: with more channels than this the passes cost more than the
+ * backend's one transpose (AlexNet's [128, 54, 54, 96] went from about 0.7x to 0.4x PyTorch's whole step).
+ */
+const MOST_CHANNELS = 16;
 
 export function sumKernel(backendName: string, original: KernelFunc): KernelConfig {
   const kernelFunc: KernelFunc = (args) => {
@@ -17,7 +23,10 @@ export function sumKernel(backendName: string, original: KernelFunc): KernelConf
     const axes = util.parseAxisParam(axis, x.shape);
     const allButLast = axes.length === rank - 1 && [...axes].sort((a, b) => a - b).every((a, i) => a === i);
     const C = x.shape[rank - 1]!;
-    const simd = x.dtype === 'float32' && rank >= 2 && allButLast && C >= 4 ? simdKernels(backend) : undefined;
+    const simd =
+      x.dtype === 'float32' && rank >= 2 && allButLast && C >= 4 && C <= MOST_CHANNELS
+        ? simdKernels(backend)
+        : undefined;
     if (simd === undefined) return original(args);
     const out = (backend as WasmBackendLike).makeOutput(
       keepDims ? [...x.shape.slice(0, -1).map(() => 1), C] : [C],

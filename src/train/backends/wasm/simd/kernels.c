@@ -75,8 +75,9 @@ static inline void conv2d_pair8(const float *image, const float *filter, const f
  * filter[kh, kw, o], taps outside the image skipped (zero padding).
  */
 EXPORT(conv2d)
-void conv2d(const float *x, const float *filter, const float *bias, float *y, int B, int H, int W, int KH, int KW,
-            int OH, int OW, int O, int s, int top, int left) {
+void conv2d(const float *x, const float *filter, const float *bias, float *y, int B, int H, int W, int C, int KH,
+            int KW, int OH, int OW, int O, int s, int top, int left) {
+  (void)C; /* 1: the geometry arguments are the same for every convolution kernel here */
   for (int b = 0; b < B; b++) {
     const float *image = x + b * H * W;
     for (int i = 0; i < OH; i++) {
@@ -154,8 +155,9 @@ FILTER_GRAD(11)
  * without a kernel (3, 5, 7 and 11 have one).
  */
 EXPORT(conv2d_filter_grad)
-int conv2d_filter_grad(const float *x, const float *dy, float *dw, int B, int H, int W, int KH, int KW, int OH,
-                       int OW, int O, int s, int top, int left) {
+int conv2d_filter_grad(const float *x, const float *dy, float *dw, int B, int H, int W, int C, int KH, int KW,
+                       int OH, int OW, int O, int s, int top, int left) {
+  (void)C; /* 1 */
   switch (KW) {
   case 3: filter_grad_3(x, dy, dw, B, H, W, KH, OH, OW, O, s, top, left); return 0;
   case 5: filter_grad_5(x, dy, dw, B, H, W, KH, OH, OW, O, s, top, left); return 0;
