@@ -228,3 +228,15 @@ describe('wasm training kernels against the cpu backend', () => {
     expect(diff).toBeLessThanOrEqual(1e-5);
   });
 });
+
+describe('the wasm heap', () => {
+  it('refuses an allocation it cannot hold at once, instead of writing the tensor over the start of the heap', async () => {
+    await useBackend('wasm');
+    // 4 GiB less 64 bytes of float32: more than a wasm32 memory can ever have, so malloc returns 0.
+    expect(() => tf.zeros([2 ** 30 - 16])).toThrow(/wasm: out of memory allocating 4096\.0 MiB .*--batch-size/);
+    // The backend still works.
+    const sum = tf.tidy(() => tf.ones([1000]).sum());
+    expect(await sum.data()).toEqual(Float32Array.of(1000));
+    sum.dispose();
+  });
+});

@@ -16,10 +16,43 @@ export async function loadWasm() {
     }
   }
   if (!ok) throw new Error('wasm: tfjs-backend-wasm failed to initialise');
+  guardAllocations((tf.backend() as unknown as { wasm: EmscriptenModule }).wasm);
   const features = await wasm.getThreadsCount?.();
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   return {
     name: 'wasm' as const,
     device: `wasm (XNNPACK${simd ? ', SIMD' : ''}, ${features ?? 1} thread${features === 1 || !features ? '' : 's'})`,
+  };
+}
+
+interface EmscriptenModule {
+  _malloc(bytes: number): number;
+  HEAPU8: Uint8Array;
+  /** The module's exports; `_malloc` is a stub that replaces itself with `asm.malloc` on its first call. */
+  asm: { malloc(bytes: number): number };
+}
+
+const guarded = new WeakSet<EmscriptenModule>();
+
+/**
+ * tfjs-backend-wasm takes the address malloc returns without a check: once the heap cannot grow (a wasm32 memory
+ * holds 4 GiB at most), malloc returns 0, the tensor is written over the start of the heap, and the run crashes
+ * later, elsewhere, with "memory access out of bounds". The guard throws at the allocation instead.
+ * @throws RangeError naming the bytes asked for and the heap's size, with what to do.
+ */
+function guardAllocations(module: EmscriptenModule): void {
+  if (guarded.has(module)) return;
+  guarded.add(module);
+  const malloc = module.asm.malloc;
+  module._malloc = (bytes: number) => {
+    const address = malloc(bytes);
+    if (address === 0 && bytes > 0) {
+      const heap = (module.HEAPU8.length / 2 ** 30).toFixed(2);
+      throw new RangeError(
+        `wasm: out of memory allocating ${(bytes / 2 ** 20).toFixed(1)} MiB (the heap holds ${heap} GiB of the ` +
+          '4 GiB a WebAssembly memory can have); use a smaller --batch-size or more --workers',
+      );
+    }
+    return address;
   };
 }
