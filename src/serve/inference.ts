@@ -96,6 +96,11 @@ export function checkInputHeader(input: InputHeader, model: LoadedModel): { coun
   return { count, values: count * c * h * w };
 }
 
+const nestedDeeper = (name: string, shape: number[]) =>
+  invalid(`input '${name}' data is nested deeper than its shape ${JSON.stringify(shape)}`);
+const wrongCount = (name: string, count: number, shape: number[], expected: number) =>
+  invalid(`input '${name}' data has ${count} values, shape ${JSON.stringify(shape)} needs ${expected}`);
+
 /** How a value that is not a finite float32 is described: JSON.stringify would call Infinity and NaN "null". */
 function describeValue(value: unknown): string {
   if (typeof value === 'number') {
@@ -118,22 +123,35 @@ function checkFinite(name: string, data: Float32Array, source: ArrayLike<unknown
 }
 
 /**
- * The values of a JSON `data` field, flat or nested as the tensor's shape ([[[[...]]]]), as float32.
+ * A JSON `data` array already read into float32 (routes/infer-json.ts reads a REST body's numbers so): its values
+ * in row-major order and the depth its numbers sit at (1 for a flat array).
+ */
+export class JsonTensor {
+  constructor(
+    readonly values: Float32Array,
+    readonly depth: number,
+  ) {}
+}
+
+/**
+ * The values of a JSON `data` field, flat or nested as the tensor's shape ([[[[...]]]]), as float32; a JsonTensor
+ * is checked the same way.
  * @throws CnnxError INVALID_INPUT for a wrong count, a nesting that does not follow the shape, or a value that is
  *   not a finite number in float32's range.
  */
 export function valuesFromJson(name: string, data: unknown, shape: number[], expected: number): Float32Array {
+  if (data instanceof JsonTensor) {
+    if (data.depth > shape.length) throw nestedDeeper(name, shape);
+    if (data.values.length !== expected) throw wrongCount(name, data.values.length, shape, expected);
+    return data.values;
+  }
   if (!Array.isArray(data)) throw invalid(`input '${name}' data must be an array of ${expected} numbers`);
   let flat: unknown[] = data;
   if (data.length > 0 && Array.isArray(data[0])) {
     flat = data.flat(shape.length - 1);
-    if (flat.some(Array.isArray)) {
-      throw invalid(`input '${name}' data is nested deeper than its shape ${JSON.stringify(shape)}`);
-    }
+    if (flat.some(Array.isArray)) throw nestedDeeper(name, shape);
   }
-  if (flat.length !== expected) {
-    throw invalid(`input '${name}' data has ${flat.length} values, shape ${JSON.stringify(shape)} needs ${expected}`);
-  }
+  if (flat.length !== expected) throw wrongCount(name, flat.length, shape, expected);
   const values = new Float32Array(expected);
   for (let i = 0; i < expected; i++) {
     const v = flat[i];

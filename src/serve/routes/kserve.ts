@@ -24,6 +24,7 @@ import {
 } from '../inference.js';
 import type { LoadedModel, ModelRegistry } from '../model-registry.js';
 import { HEADER_LENGTH, headerLengthOf, readInferBody, type InferBody } from './infer-body.js';
+import { parseInferJson } from './infer-json.js';
 
 /** The extensions this server implements, as `GET /v2` lists them (names from Triton's protocol extensions). */
 const EXTENSIONS = Object.freeze([
@@ -88,7 +89,7 @@ function splitBody(request: FastifyRequest): { header: unknown; binary: Uint8Arr
         'BAD_REQUEST',
       );
     }
-    return { header: parseJson(body.toString('utf8')), binary: undefined };
+    return { header: parseInferJson(body) ?? parseJson(body.toString('utf8')), binary: undefined };
   }
   if (!(length >= 1 && length <= body.length)) {
     throw new CnnxError(
