@@ -124,6 +124,8 @@ describe('the JSON tensor fast path', () => {
       '{"inputs":[{"data":[1],"data":[2]}]}', // a key twice: JSON.parse keeps the last
       '{"inputs":[{"data":[1]}],"inputs":[{"data":[2]}]}',
       '{"inputs":[{"data":[1],"data":"x"}]}',
+      '{"inputs":[{"data":[1],"data":null}]}', // the later null is the request's data
+      '{"inputs":[{"data":[1]}],"inputs":{"0":{"data":null}}}',
       '{"in\\u0070uts":[{"data":[1]}]}', // an escaped key
       '{"inputs":[{"d\\u0061ta":[1]}]}',
       '{"inputs":[{"data":[1]}]',
