@@ -32,21 +32,23 @@ interface EmscriptenModule {
   asm: { malloc(bytes: number): number };
 }
 
-const guarded = new WeakSet<EmscriptenModule>();
+/** Marks a malloc that guardAllocations made (a backend set up again gets a new module instance and stub). */
+const GUARDED = Symbol('cnnx.guardedMalloc');
 
 /**
  * tfjs-backend-wasm takes the address malloc returns without a check: once the heap cannot grow (a wasm32 memory
  * holds 4 GiB at most), malloc returns 0, the tensor is written over the start of the heap, and the run crashes
- * later, elsewhere, with "memory access out of bounds". The guard throws at the allocation instead.
+ * later, elsewhere, with "memory access out of bounds". The guard throws at the allocation instead, as it does for
+ * a block that does not lie within the memory.
  * @throws RangeError naming the bytes asked for and the heap's size, with what to do.
  */
 function guardAllocations(module: EmscriptenModule): void {
-  if (guarded.has(module)) return;
-  guarded.add(module);
+  if (GUARDED in module._malloc) return;
   const malloc = module.asm.malloc;
-  module._malloc = (bytes: number) => {
-    const address = malloc(bytes);
-    if (address === 0 && bytes > 0) {
+  const guarded = (bytes: number) => {
+    const address = malloc(bytes) >>> 0;
+    // Near the 4 GiB, malloc has also been seen to return a block that ends past the memory.
+    if (bytes > 0 && (address === 0 || address + bytes > module.HEAPU8.length)) {
       const heap = (module.HEAPU8.length / 2 ** 30).toFixed(2);
       throw new RangeError(
         `wasm: out of memory allocating ${(bytes / 2 ** 20).toFixed(1)} MiB (the heap holds ${heap} GiB of the ` +
@@ -55,4 +57,5 @@ function guardAllocations(module: EmscriptenModule): void {
     }
     return address;
   };
+  module._malloc = Object.assign(guarded, { [GUARDED]: true });
 }
