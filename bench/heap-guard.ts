@@ -52,7 +52,7 @@ function check(address: number, bytes: number, madeBy: string, when: string): vo
   }
 }
 
-// The module's malloc and free exports, not its _malloc/_free stubs (which replace themselves on first call).
+// The module's malloc and free exports, not its _malloc/_free (the training backend's guard wraps _malloc again).
 const { malloc, free } = wasm.asm;
 wasm._malloc = (bytes: number) => {
   const start = malloc(bytes + 2 * GUARD) >>> 0;

@@ -27,12 +27,11 @@ export async function loadWasm() {
 
 interface EmscriptenModule {
   _malloc(bytes: number): number;
+  _free(address: number): void;
   HEAPU8: Uint8Array;
-  /** The module's exports; `_malloc` is a stub that replaces itself with `asm.malloc` on its first call. */
-  asm: { malloc(bytes: number): number };
 }
 
-/** Marks a malloc that guardAllocations made (a backend set up again gets a new module instance and stub). */
+/** Marks a malloc that guardAllocations made, so that a backend loaded again is not guarded twice. */
 const GUARDED = Symbol('cnnx.guardedMalloc');
 
 /**
@@ -44,7 +43,10 @@ const GUARDED = Symbol('cnnx.guardedMalloc');
  */
 function guardAllocations(module: EmscriptenModule): void {
   if (GUARDED in module._malloc) return;
-  const malloc = module.asm.malloc;
+  // Emscripten's _malloc starts as a stub that puts the module's export in its place on its first call: called
+  // once, what is wrapped stays wrapped (and a wrapper someone else put there is kept).
+  module._free(module._malloc(8));
+  const malloc = module._malloc;
   const guarded = (bytes: number) => {
     const address = malloc(bytes) >>> 0;
     // Near the 4 GiB, malloc has also been seen to return a block that ends past the memory.
