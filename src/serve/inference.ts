@@ -47,11 +47,23 @@ export function requireContentType(header: string | undefined, accepted: string[
   }
 }
 
-/** Runs `count` images through the model's batcher, counting the request in the model's statistics. */
+/**
+ * Runs `count` images through the model's batcher, counting the request in the model's statistics.
+ * @throws CnnxError INVALID_INPUT when the model's outputs for these images are not finite (inputs far outside the
+ *   pixel/255 range the model was trained on overflow it; JSON would write the values as null).
+ */
 export async function runModel(model: LoadedModel, data: Float32Array, count: number): Promise<Float32Array> {
   const started = performance.now();
   try {
     const logits = await model.batcher.submit(data, count);
+    const bad = logits.findIndex((value) => !Number.isFinite(value));
+    if (bad >= 0) {
+      const image = Math.floor(bad / (logits.length / count));
+      throw invalid(
+        `the model's outputs for image ${image} are not finite (${logits[bad]}): its input values overflow the ` +
+          'model; inputs are pixel/255, in [0, 1]',
+      );
+    }
     model.stats.succeeded(count, (performance.now() - started) * 1e6);
     return logits;
   } catch (error) {

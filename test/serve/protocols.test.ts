@@ -346,6 +346,29 @@ describe('request faults answer 4xx with the catalogue shape and a precise messa
     });
   });
 
+  it('refuses inputs that overflow the model, instead of answering null logits', async () => {
+    const data = JSON.stringify(pixels(0)).replace(/^\[0,/, '[3.4e38,');
+    const answer = await send('POST', '/v2/models/digits/infer', inferJson([]).replace('"data":[]', `"data":${data}`));
+    expect(answer.status).toBe(400);
+    expect(json(answer).code).toBe('INVALID_INPUT');
+    expect(json(answer).error).toMatch(/^the model's outputs for image 0 are not finite .*pixel\/255, in \[0, 1\]$/);
+  });
+
+  it('refuses JSON nested deeper than any request needs before parsing it (JSON.parse of millions of brackets takes seconds)', async () => {
+    for (const data of ['['.repeat(200_000) + ']'.repeat(200_000), `[${'['.repeat(40)}"x"${']'.repeat(40)}]`]) {
+      const answer = await send(
+        'POST',
+        '/v2/models/digits/infer',
+        inferJson([]).replace('"data":[]', `"data":${data}`),
+      );
+      expect(answer.status).toBe(400);
+      expect(json(answer)).toEqual({
+        error: 'request body nests arrays or objects more than 32 deep; "data" nests at most as deep as its shape',
+        code: 'INVALID_JSON',
+      });
+    }
+  });
+
   it('refuses an empty threshold instead of reading it as 0', async () => {
     const png = await sharp({ create: { width: 28, height: 28, channels: 3, background: '#fff' } })
       .png()

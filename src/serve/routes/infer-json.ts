@@ -273,3 +273,23 @@ export function parseInferJson(body: Uint8Array): unknown {
   if (scratch.length > KEPT_SCRATCH) scratch = new Float32Array(KEPT_SCRATCH);
   return request;
 }
+
+/**
+ * Whether the JSON in `body` nests arrays and objects deeper than `limit` (brackets inside strings do not count).
+ * A byte scan: `JSON.parse` of millions of nested brackets holds the event loop for seconds.
+ */
+export function nestsDeeperThan(body: Uint8Array, limit: number): boolean {
+  let depth = 0;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (c === Char.Quote) {
+      i = skipString(body, i) - 1;
+      if (i < 0) return false; // an unterminated string: JSON.parse names it
+    } else if (c === Char.OpenBracket || c === Char.OpenBrace) {
+      if (++depth > limit) return true;
+    } else if (c === Char.CloseBracket || c === Char.CloseBrace) {
+      depth--;
+    }
+  }
+  return false;
+}

@@ -24,7 +24,7 @@ import {
 } from '../inference.js';
 import type { LoadedModel, ModelRegistry } from '../model-registry.js';
 import { HEADER_LENGTH, headerLengthOf, readInferBody, type InferBody } from './infer-body.js';
-import { parseInferJson } from './infer-json.js';
+import { nestsDeeperThan, parseInferJson } from './infer-json.js';
 
 /** The extensions this server implements, as `GET /v2` lists them (names from Triton's protocol extensions). */
 const EXTENSIONS = Object.freeze([
@@ -45,6 +45,9 @@ export const SERVER_METADATA = Object.freeze({ name: 'cnnx', version: '0.1.0', e
 const INFER_TYPES = ['', 'application/json', 'application/octet-stream', 'application/x-www-form-urlencoded'];
 
 const invalid = (message: string) => new CnnxError(message, 'INVALID_INPUT');
+
+/** Deepest nesting a JSON infer body may have: a request, its inputs, an input, and data nested as a 4-D shape need 7. */
+const MAX_NESTING = 32;
 
 type ModelParams = { name: string; version?: string };
 
@@ -89,7 +92,15 @@ function splitBody(request: FastifyRequest): { header: unknown; binary: Uint8Arr
         'BAD_REQUEST',
       );
     }
-    return { header: parseInferJson(body) ?? parseJson(body.toString('utf8')), binary: undefined };
+    const fast = parseInferJson(body);
+    if (fast !== undefined) return { header: fast, binary: undefined };
+    if (nestsDeeperThan(body, MAX_NESTING)) {
+      throw new CnnxError(
+        `request body nests arrays or objects more than ${MAX_NESTING} deep; "data" nests at most as deep as its shape`,
+        'INVALID_JSON',
+      );
+    }
+    return { header: parseJson(body.toString('utf8')), binary: undefined };
   }
   if (!(length >= 1 && length <= body.length)) {
     throw new CnnxError(
