@@ -161,7 +161,7 @@ describe('bad requests get a 4xx JSON error and leave the server as it was', () 
           payload: deep,
         }),
       400,
-      'INVALID_INPUT',
+      'INVALID_JSON',
     ],
     [
       'oversized body',
