@@ -367,6 +367,14 @@ describe('request faults answer 4xx with the catalogue shape and a precise messa
         code: 'INVALID_JSON',
       });
     }
+    // The JSON header of a binary request too.
+    const head = Buffer.from(`{"inputs":${'['.repeat(200_000)}${']'.repeat(200_000)}}`);
+    const body = Buffer.concat([head, Buffer.alloc(784 * 4)]);
+    const answer = await send('POST', '/v2/models/digits/infer', body, {
+      'inference-header-content-length': String(head.length),
+    });
+    expect(answer.status).toBe(400);
+    expect(json(answer).code).toBe('INVALID_JSON');
   });
 
   it('refuses an empty threshold instead of reading it as 0', async () => {

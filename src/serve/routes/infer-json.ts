@@ -6,8 +6,9 @@
  *
  * It is a fast path only: a body it does not take whole (a `data` that is not an array of JSON numbers nested to
  * one depth, a value outside float32's finite range, an "inputs" or "data" key given twice, a key of the request or
- * of its first input written with escapes, JSON that does not parse) gives `undefined`, and the caller parses the body as before, with the errors it always gave. What it
- * does take, it reads to the same float32 values `JSON.parse` then a Float32Array would give, bit for bit.
+ * of its first input written with escapes, JSON that does not parse) gives `undefined`, and the caller parses the
+ * body as before, with the errors it always gave. What it does take, it reads to the same float32 values
+ * `JSON.parse` then a Float32Array would give, bit for bit.
  */
 import { JsonTensor } from '../inference.js';
 
@@ -131,10 +132,11 @@ function textValue(bytes: Uint8Array, start: number, end: number): number {
  * undefined, which is no character: every comparison with it is false.
  *
  * A number is the integer of its digits times a power of ten; the integer, built a digit at a time in a double, is
- * exact while below 2^53 (every step is then exact). An exact integer and a power of ten up to 10^22 (exact too) give the correctly
- * rounded double in one multiplication or division, as `JSON.parse` does (W. D. Clinger, "How to read floating
- * point numbers accurately", PLDI 1990). A larger integer is within 5e-14 (relative, a rounding per digit) of the true value, which
- * decides the float32 unless the value lies within 1e-12 of a float32 rounding boundary; then, and for larger
+ * exact while below 2^53 (every step is then exact). An exact integer and a power of ten up to 10^22 (exact too)
+ * give the correctly rounded double in one multiplication or division, as `JSON.parse` does (W. D. Clinger, "How to
+ * read floating point numbers accurately", PLDI 1990). A larger integer is within 5e-14 (relative, a rounding per
+ * digit) of the true value, which decides the float32 unless the value lies within 1e-12 of a float32 rounding
+ * boundary; then, and for larger
  * powers of ten or more than 200 characters, the number's text goes through `Number`.
  */
 function readNumbers(bytes: Uint8Array, at: number): NumbersRead | undefined {

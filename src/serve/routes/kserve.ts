@@ -46,14 +46,26 @@ const INFER_TYPES = ['', 'application/json', 'application/octet-stream', 'applic
 
 const invalid = (message: string) => new CnnxError(message, 'INVALID_INPUT');
 
-/** Deepest nesting a JSON infer body may have: a request, its inputs, an input, and data nested as a 4-D shape need 7. */
+/** Deepest nesting a JSON part may have: a request, its inputs, an input and data nested as a 4-D shape need 7. */
 const MAX_NESTING = 32;
 
 type ModelParams = { name: string; version?: string };
 
-/** `JSON.parse` of a request's JSON part; an own `__proto__` key is a plain key here, never a prototype. */
-function parseJson(text: string): unknown {
+/**
+ * `JSON.parse` of a request's JSON part (the whole body, or the header before binary tensors); an own `__proto__`
+ * key is a plain key here, never a prototype.
+ * @throws CnnxError INVALID_JSON for an empty part, one nested more than MAX_NESTING deep (refused before parsing:
+ *   JSON.parse of millions of brackets holds the event loop for seconds), or one that does not parse.
+ */
+function parseJson(bytes: Buffer): unknown {
+  const text = bytes.toString('utf8');
   if (text.trim() === '') throw new CnnxError('request body is empty; send a JSON infer request', 'INVALID_JSON');
+  if (nestsDeeperThan(bytes, MAX_NESTING)) {
+    throw new CnnxError(
+      `request body nests arrays or objects more than ${MAX_NESTING} deep; "data" nests at most as deep as its shape`,
+      'INVALID_JSON',
+    );
+  }
   try {
     return JSON.parse(text);
   } catch (error) {
@@ -80,7 +92,7 @@ function parametersOf(owner: Record<string, unknown>, what: string): Record<stri
 function splitBody(request: FastifyRequest): { header: unknown; binary: Uint8Array | undefined; owned?: boolean } {
   const read = request.body as InferBody | undefined;
   if (read !== undefined && !Buffer.isBuffer(read)) {
-    return { header: parseJson(read.header.toString('utf8')), binary: read.tensor, owned: true };
+    return { header: parseJson(read.header), binary: read.tensor, owned: true };
   }
   const body = read ?? Buffer.alloc(0);
   const length = headerLengthOf(request);
@@ -92,15 +104,7 @@ function splitBody(request: FastifyRequest): { header: unknown; binary: Uint8Arr
         'BAD_REQUEST',
       );
     }
-    const fast = parseInferJson(body);
-    if (fast !== undefined) return { header: fast, binary: undefined };
-    if (nestsDeeperThan(body, MAX_NESTING)) {
-      throw new CnnxError(
-        `request body nests arrays or objects more than ${MAX_NESTING} deep; "data" nests at most as deep as its shape`,
-        'INVALID_JSON',
-      );
-    }
-    return { header: parseJson(body.toString('utf8')), binary: undefined };
+    return { header: parseInferJson(body) ?? parseJson(body), binary: undefined };
   }
   if (!(length >= 1 && length <= body.length)) {
     throw new CnnxError(
@@ -109,7 +113,7 @@ function splitBody(request: FastifyRequest): { header: unknown; binary: Uint8Arr
       'BAD_REQUEST',
     );
   }
-  return { header: parseJson(body.toString('utf8', 0, length)), binary: body.subarray(length) };
+  return { header: parseJson(body.subarray(0, length)), binary: body.subarray(length) };
 }
 
 /** A REST infer request checked against the model: its images, id and the outputs asked for. */
