@@ -248,4 +248,31 @@ describe('the wasm heap', () => {
     expect(await sum.data()).toEqual(Float32Array.of(1000));
     sum.dispose();
   });
+
+  it('runs every cnnx kernel correctly on tensors that lie past 2 GiB (heap offsets are unsigned)', async () => {
+    await useBackend('wasm');
+    const module = (tf.backend() as unknown as { wasm: { _malloc(n: number): number; _free(p: number): void } }).wasm;
+    // 2.1 GiB held first, so the tensors below are allocated at addresses of 2^31 and above.
+    const held = module._malloc(2.1 * 2 ** 30);
+    expect(held).not.toBe(0);
+    try {
+      // A filter gradient whose dy rows are moved with copyWithin (96 channels), an input gradient, max pooling's
+      // gradient, a transposed product and a bias gradient: each of cnnx's kernels that reads or writes the heap.
+      // maxDiffCpuVsWasm checks the difference relative to the largest value (these sums of squares are large).
+      await maxDiffCpuVsWasm(
+        () => [image([4, 20, 20, 3], 1), random([3, 3, 3, 96], 2, 0.2), random([96], 3, 0.1)],
+        (x, w, b) => {
+          const f = (a: tf.Tensor, k: tf.Tensor, c: tf.Tensor) => {
+            const y = tf.relu(tf.add(tf.conv2d(a as tf.Tensor4D, k as tf.Tensor4D, 1, 1), c));
+            const pooled = tf.maxPool(y as tf.Tensor4D, 2, 2, 0);
+            const flat = tf.reshape(pooled, [4, -1]);
+            return tf.sum(tf.matMul(flat, flat, false, true));
+          };
+          return tf.grads(f)([x!, w!, b!]);
+        },
+      );
+    } finally {
+      module._free(held);
+    }
+  });
 });

@@ -6,9 +6,13 @@
 /** Runs shorter than this are copied element by element; longer ones with copyWithin (a memmove). */
 const MEMMOVE_FROM = 32;
 
-/** A view of the whole heap behind `view` and the element offset where `view` starts in it. */
+/**
+ * A view of the whole heap behind `view` and the element offset where `view` starts in it. The offset is divided,
+ * not shifted: a wasm32 heap reaches 4 GiB, and `>> 2` turns a byte offset past 2 GiB negative (copyWithin then
+ * counts it from the heap's end and writes over another tensor).
+ */
 export function heapOf(view: Float32Array): [Float32Array, number] {
-  return [new Float32Array(view.buffer), view.byteOffset >> 2];
+  return [new Float32Array(view.buffer), view.byteOffset / 4];
 }
 
 /**
