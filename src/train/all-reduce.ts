@@ -53,6 +53,11 @@ export interface ReduceMember {
    * @throws GroupAborted when the group is aborted while waiting.
    */
   allReduce(values: Float32Array): Float32Array;
+  /**
+   * Waits until every one of the `count` replicas has called it.
+   * @throws GroupAborted when the group is aborted while waiting.
+   */
+  barrier(): void;
 }
 
 /**
@@ -82,6 +87,7 @@ export function reduceMember(buffers: ReduceBuffers, index: number, count: numbe
   };
 
   return {
+    barrier,
     allReduce(values) {
       if (values.length > width) throw new RangeError(`allReduce: ${values.length} values, at most ${width}`);
       if (count === 1) return values.slice();

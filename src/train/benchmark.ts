@@ -100,7 +100,13 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
   let single: number;
   let parallel: number | undefined;
   if (workers > 1 && onCpu) {
-    const group = await startReplicas({ spec, backend: onCpu, workers, batchSize: options.batchSize });
+    const group = await startReplicas({
+      spec,
+      backend: onCpu,
+      optimizer: spec.defaults,
+      workers,
+      batchSize: options.batchSize,
+    });
     try {
       [single, parallel] = (await timeSteps([
         onThisThread,

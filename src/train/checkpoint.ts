@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { CnnxError, readSafetensors, writeFileAtomic, encodeSafetensors, type TensorMap } from '../common/index.js';
 import type { Network } from './network.js';
+import { optimizerState, restoreOptimizerState } from './optimizer.js';
 import type { EpochMetrics } from './run-dir.js';
 
 /** Where a run stands: `epoch` epochs are complete and `batch` batches of the next one are done. */
@@ -18,15 +19,6 @@ export interface Position {
   /** Sums over the batches done in the current epoch. */
   partial: { loss: number; correct: number; seen: number; seconds: number };
 }
-
-const VARIABLE_PREFIX = /^net\d+\//;
-
-/**
- * Adam's running beta powers are not in tfjs's getWeights(); setWeights() recomputes them with pow(), which
- * differs from the running product in the last bits and would make a resumed run drift from an uninterrupted one.
- */
-const HIDDEN_OPTIMIZER_SCALARS = ['accBeta1', 'accBeta2'] as const;
-type HiddenScalars = Partial<Record<(typeof HIDDEN_OPTIMIZER_SCALARS)[number], tf.Variable>>;
 
 /** The network's parameters by name, as plain arrays (what checkpoints and the ONNX export read). */
 export async function weightsOf(network: Network): Promise<TensorMap> {
@@ -73,19 +65,8 @@ export async function saveCheckpoint(
   file: string,
 ): Promise<void> {
   const tensors = await weightsOf(network);
-  const state = await optimizer.getWeights();
-  for (const { name, tensor } of state) {
-    tensors.set(`optimizer/${name.replace(VARIABLE_PREFIX, '')}`, {
-      shape: tensor.shape.length === 0 ? [1] : tensor.shape,
-      data: Float32Array.from(await tensor.data()),
-    });
-  }
-  for (const key of HIDDEN_OPTIMIZER_SCALARS) {
-    const variable = (optimizer as unknown as HiddenScalars)[key];
-    if (variable)
-      tensors.set(`optimizer-scalar/${key}`, { shape: [1], data: Float32Array.from(await variable.data()) });
-  }
-  const order = state.map(({ name }) => name.replace(VARIABLE_PREFIX, ''));
+  const { order, tensors: state } = await optimizerState(optimizer);
+  for (const [name, tensor] of state) tensors.set(name, tensor);
   await writeFileAtomic(
     file,
     encodeSafetensors(tensors, {
@@ -107,29 +88,7 @@ export async function loadCheckpoint(
 ): Promise<{ position: Position; metrics?: EpochMetrics[] }> {
   const { tensors, metadata } = await readSafetensors(file);
   assignWeights(network, tensors, file);
-  const prefix = (network.trainable[0]?.name ?? '').match(VARIABLE_PREFIX)?.[0] ?? '';
-  const order = JSON.parse(metadata.optimizer ?? '[]') as string[];
-  const weights = order.map((name) => {
-    const saved = tensors.get(`optimizer/${name}`);
-    if (saved === undefined) throw new CnnxError(`${file}: missing optimizer state ${name}`, 'BAD_CHECKPOINT');
-    const isScalar = name === 'iter';
-    return { name: isScalar ? name : `${prefix}${name}`, tensor: tf.tensor(saved.data, isScalar ? [] : saved.shape) };
-  });
-  if (weights.length > 0) {
-    try {
-      await optimizer.setWeights(weights);
-    } catch (error) {
-      throw new CnnxError(
-        `${file}: the optimizer state does not fit this run's optimizer (${(error as Error).message})`,
-        'BAD_CHECKPOINT',
-      );
-    }
-  }
-  for (const key of HIDDEN_OPTIMIZER_SCALARS) {
-    const saved = tensors.get(`optimizer-scalar/${key}`);
-    const variable = (optimizer as unknown as HiddenScalars)[key];
-    if (saved && variable) variable.assign(tf.scalar(saved.data[0]!));
-  }
+  await restoreOptimizerState(network, optimizer, JSON.parse(metadata.optimizer ?? '[]') as string[], tensors, file);
   if (metadata.position === undefined) throw new CnnxError(`${file}: not a checkpoint (no position)`, 'BAD_CHECKPOINT');
   return {
     position: JSON.parse(metadata.position) as Position,

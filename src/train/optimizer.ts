@@ -1,7 +1,8 @@
 /** Optimizers (tfjs's own) and learning-rate schedules, from the names a training config uses. */
 import * as tf from '@tensorflow/tfjs-core';
-import { CnnxError } from '../common/index.js';
+import { CnnxError, type TensorMap } from '../common/index.js';
 import type { OptimizerName, ScheduleName } from '../models/index.js';
+import type { Network } from './network.js';
 
 export const OPTIMIZER_NAMES: readonly OptimizerName[] = ['sgd', 'momentum', 'adam'];
 export const SCHEDULE_NAMES: readonly ScheduleName[] = ['constant', 'cosine', 'one-cycle'];
@@ -41,6 +42,80 @@ export function createOptimizer(settings: OptimizerSettings): Trainer {
         `Unsupported optimizer: "${String(settings.optimizer)}". Should be one of: ${OPTIMIZER_NAMES.join(', ')}.`,
         'BAD_OPTION',
       );
+  }
+}
+
+/** The `net<id>/` that tfjs variable names of a network start with (network.ts). */
+const VARIABLE_PREFIX = /^net\d+\//;
+
+/**
+ * Adam's running beta powers are not in tfjs's getWeights(); setWeights() recomputes them with pow(), which
+ * differs from the running product in the last bits and would make a resumed run drift from an uninterrupted one.
+ */
+const HIDDEN_OPTIMIZER_SCALARS = ['accBeta1', 'accBeta2'] as const;
+type HiddenScalars = Partial<Record<(typeof HIDDEN_OPTIMIZER_SCALARS)[number], tf.Variable>>;
+
+/** The learning rate `optimizer` uses now (tfjs's sgd, momentum and adam keep it in this field). */
+export function learningRateOf(optimizer: tf.Optimizer): number {
+  return (optimizer as unknown as { learningRate: number }).learningRate;
+}
+
+/**
+ * Everything an optimizer has learnt, as plain arrays that a checkpoint stores and a thread can post: tensors
+ * `optimizer/<name>` (tfjs's getWeights(), names without the network's variable prefix, so they fit any copy of
+ * the network; 'iter' and scalars as shape [1]) and `optimizer-scalar/<key>` (Adam's running beta powers), and the
+ * getWeights() order that restoring needs.
+ */
+export async function optimizerState(optimizer: tf.Optimizer): Promise<{ order: string[]; tensors: TensorMap }> {
+  const tensors: TensorMap = new Map();
+  const state = await optimizer.getWeights();
+  for (const { name, tensor } of state) {
+    tensors.set(`optimizer/${name.replace(VARIABLE_PREFIX, '')}`, {
+      shape: tensor.shape.length === 0 ? [1] : tensor.shape,
+      data: Float32Array.from(await tensor.data()),
+    });
+  }
+  for (const key of HIDDEN_OPTIMIZER_SCALARS) {
+    const variable = (optimizer as unknown as HiddenScalars)[key];
+    if (variable)
+      tensors.set(`optimizer-scalar/${key}`, { shape: [1], data: Float32Array.from(await variable.data()) });
+  }
+  return { order: state.map(({ name }) => name.replace(VARIABLE_PREFIX, '')), tensors };
+}
+
+/**
+ * Restores what optimizerState gave (from `source`, a file or a thread, for messages) into `optimizer`, which
+ * trains `network`.
+ * @throws CnnxError BAD_CHECKPOINT when a tensor is missing or the state is another optimizer's.
+ */
+export async function restoreOptimizerState(
+  network: Network,
+  optimizer: tf.Optimizer,
+  order: readonly string[],
+  tensors: TensorMap,
+  source: string,
+): Promise<void> {
+  const prefix = (network.trainable[0]?.name ?? '').match(VARIABLE_PREFIX)?.[0] ?? '';
+  const weights = order.map((name) => {
+    const saved = tensors.get(`optimizer/${name}`);
+    if (saved === undefined) throw new CnnxError(`${source}: missing optimizer state ${name}`, 'BAD_CHECKPOINT');
+    const isScalar = name === 'iter';
+    return { name: isScalar ? name : `${prefix}${name}`, tensor: tf.tensor(saved.data, isScalar ? [] : saved.shape) };
+  });
+  if (weights.length > 0) {
+    try {
+      await optimizer.setWeights(weights);
+    } catch (error) {
+      throw new CnnxError(
+        `${source}: the optimizer state does not fit this run's optimizer (${(error as Error).message})`,
+        'BAD_CHECKPOINT',
+      );
+    }
+  }
+  for (const key of HIDDEN_OPTIMIZER_SCALARS) {
+    const saved = tensors.get(`optimizer-scalar/${key}`);
+    const variable = (optimizer as unknown as HiddenScalars)[key];
+    if (saved && variable) variable.assign(tf.scalar(saved.data[0]!));
   }
 }
 

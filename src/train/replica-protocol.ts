@@ -3,19 +3,25 @@
  * data, the messages, how the parameters lie in the shared weight and gradient arrays, and which rows of a batch
  * each replica takes. Imports nothing heavy, so a replica thread starts with tfjs and the model code only.
  */
+import type { TensorMap } from '../common/index.js';
 import type { ModelSpec, ParameterSpec } from '../models/index.js';
 import type { ReduceBuffers } from './all-reduce.js';
+import type { OptimizerSettings } from './optimizer.js';
 
 /** Start-up data of replica `index`. */
 export interface ReplicaData {
   spec: ModelSpec;
   /** The tfjs backend the training thread uses (one that runs on the CPU). */
   backend: 'wasm' | 'cpu';
+  /** The training thread's optimizer, which each replica runs a copy of. */
+  optimizer: OptimizerSettings;
   index: number;
   /** Float32 weights of every parameter, laid out by `parameterLayout` (written by the training thread). */
   weights: SharedArrayBuffer;
   /** Float32 gradients, one `parameterLayout` row per replica (each written by its replica). */
   gradients: SharedArrayBuffer;
+  /** Float32 gradients summed over the replicas, one `parameterLayout` row (written by replica 0 as it steps). */
+  summed: SharedArrayBuffer;
   /** Float32 examples [rows, height, width, channels] of the batch in hand, and its Int32 labels [rows]. */
   inputs: SharedArrayBuffer;
   labels: SharedArrayBuffer;
@@ -23,16 +29,22 @@ export interface ReplicaData {
 }
 
 /**
- * `rows`: the whole batch's size (the replicas with index < `participants` each take a shard of it); `version`: of
- * the weights in the shared array, which a replica copies into its network when it has not yet.
+ * - `load`: copy the weights in the shared array into the network and, when `optimizer` is given (optimizer.ts's
+ *   optimizerState), start a new optimizer from that state.
+ * - `train`: `rows` is the whole batch's size (the replicas with index < `participants` each take a shard of it).
+ *   Each writes its gradient row; with `lr`, each then sums the rows in replica order and takes the optimizer step
+ *   itself at that learning rate, as the training thread does from `summed`, so weights never travel between steps.
+ * - `evaluate`: count the correct predictions on its shard.
  */
 export type ReplicaRequest =
-  | { type: 'train'; rows: number; participants: number; version: number; dropoutSeed: number }
-  | { type: 'evaluate'; rows: number; participants: number; version: number };
+  | { type: 'load'; optimizer?: { order: string[]; tensors: TensorMap } }
+  | { type: 'train'; rows: number; participants: number; dropoutSeed: number; lr?: number }
+  | { type: 'evaluate'; rows: number; participants: number };
 
 export type ReplicaReply =
   | { type: 'ready' }
   | { type: 'failed'; message: string }
+  | { type: 'loaded' }
   /** `loss`: this shard's part of the batch's mean loss; `stats`: new batch-norm running statistics (replica 0). */
   | { type: 'trained'; loss: number; correct: number; stats: { name: string; values: Float32Array }[] }
   | { type: 'evaluated'; correct: number }

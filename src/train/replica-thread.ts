@@ -1,8 +1,9 @@
 /**
- * A replica thread of data-parallel training (replicas.ts): a copy of the network on its own tfjs backend, which
- * for each request takes its shard of the batch in shared memory, computes the shard's gradients (batch norm
- * synchronised with the other replicas) and writes them to its row of the shared gradient array. It holds no
- * optimizer: the training thread sums the rows, steps, and publishes the new weights.
+ * A replica thread of data-parallel training (replicas.ts): a copy of the network and of the optimizer on its own
+ * tfjs backend. For each step it takes its shard of the batch in shared memory, computes the shard's gradients
+ * (batch norm synchronised with the other replicas) and writes them to its row of the shared gradient array; then
+ * it sums every replica's row, in replica order, and takes the optimizer step itself, as every other replica and
+ * the training thread do with the same sums, so the copies stay equal without weights travelling between steps.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
@@ -10,6 +11,7 @@ import { messageOf } from '../common/index.js';
 import { abortGroup, GroupAborted, reduceMember } from './all-reduce.js';
 import { useBackend } from './backends/index.js';
 import { createNetwork } from './network.js';
+import { createOptimizer, restoreOptimizerState } from './optimizer.js';
 import {
   parameterLayout,
   shardOf,
@@ -17,7 +19,7 @@ import {
   type ReplicaReply,
   type ReplicaRequest,
 } from './replica-protocol.js';
-import { batchGradients, countCorrect } from './step.js';
+import { applyStatUpdates, batchGradients, countCorrect } from './step.js';
 
 const data = workerData as ReplicaData;
 const port = parentPort!;
@@ -26,52 +28,83 @@ const post = (reply: ReplicaReply) => port.postMessage(reply);
 try {
   await useBackend(data.backend);
   const network = createNetwork(data.spec, 0);
+  let trainer = createOptimizer(data.optimizer);
+  let learningRate = data.optimizer.lr;
   const [channels, height, width] = data.spec.input;
   const shape: [number, number, number] = [height, width, channels];
   const exampleSize = channels * height * width;
   const layout = parameterLayout(network.parameters);
   const weights = new Float32Array(data.weights);
-  const gradients = new Float32Array(data.gradients, data.index * layout.size * 4, layout.size);
+  const rows = new Float32Array(data.gradients);
+  const ownRow = rows.subarray(data.index * layout.size, (data.index + 1) * layout.size);
+  const summed = new Float32Array(data.summed);
   const inputs = new Float32Array(data.inputs);
   const labels = new Int32Array(data.labels);
   const paramOf = new Map([...network.variables].map(([param, variable]) => [variable.name, param]));
   const slotOf = new Map(layout.slots.map((slot) => [slot.name, slot]));
-  let version = -1;
 
-  /** Copies the published weights into the network (copies: a backend may keep the array it is given). */
-  const loadWeights = (wanted: number) => {
-    if (wanted === version) return;
+  /** Takes the published weights and, when given, a new optimizer started from the training thread's state. */
+  const load = async (request: Extract<ReplicaRequest, { type: 'load' }>): Promise<ReplicaReply> => {
     for (const slot of layout.slots) {
+      // A copy: a backend may keep the array it is given.
       const value = tf.tensor(weights.slice(slot.offset, slot.offset + slot.size), slot.shape);
       network.variables.get(slot.name)!.assign(value);
       value.dispose();
     }
-    version = wanted;
+    if (request.optimizer) {
+      trainer.optimizer.dispose();
+      trainer = createOptimizer(data.optimizer);
+      learningRate = data.optimizer.lr;
+      const { order, tensors } = request.optimizer;
+      await restoreOptimizerState(network, trainer.optimizer, order, tensors, 'the training thread');
+    }
+    return { type: 'loaded' };
   };
 
   /** This replica's shard of the batch in shared memory (copied out of it). */
-  const shardBatch = (request: ReplicaRequest) => {
-    const { offset, rows } = shardOf(data.index, request.participants, request.rows);
+  const shardBatch = (request: Extract<ReplicaRequest, { rows: number }>) => {
+    const { offset, rows: count } = shardOf(data.index, request.participants, request.rows);
     return {
       offset,
       batch: {
-        xs: inputs.slice(offset * exampleSize, (offset + rows) * exampleSize),
-        labels: labels.slice(offset, offset + rows),
-        size: rows,
+        xs: inputs.slice(offset * exampleSize, (offset + count) * exampleSize),
+        labels: labels.slice(offset, offset + count),
+        size: count,
       },
     };
   };
 
+  /**
+   * The gradients summed over the `participants` rows, row 0 first, by variable name in `network.trainable`'s order
+   * (the order the optimizer's state is kept in). This replica's own row is its gradient tensor itself.
+   */
+  const sumRows = (own: tf.NamedTensorMap, participants: number): tf.NamedTensorMap =>
+    tf.tidy(() => {
+      const sums: tf.NamedTensorMap = {};
+      for (const variable of network.trainable) {
+        const slot = slotOf.get(paramOf.get(variable.name)!)!;
+        let sum: tf.Tensor | undefined;
+        for (let r = 0; r < participants; r++) {
+          const start = r * layout.size + slot.offset;
+          const row =
+            r === data.index ? own[variable.name]! : tf.tensor(rows.slice(start, start + slot.size), slot.shape);
+          sum = sum === undefined ? row : tf.add(sum, row);
+        }
+        // A tensor of its own even with one participant, so that disposing the sums leaves `own` alone.
+        sums[variable.name] = participants === 1 ? sum!.clone() : sum!;
+      }
+      return sums;
+    });
+
   const train = (request: Extract<ReplicaRequest, { type: 'train' }>): ReplicaReply => {
-    loadWeights(request.version);
     const { offset, batch } = shardBatch(request);
-    const { allReduce } = reduceMember(data.reduce, data.index, request.participants);
+    const member = reduceMember(data.reduce, data.index, request.participants);
     const result = batchGradients(network, batch, shape, {
       dropoutSeed: request.dropoutSeed,
-      shard: { offset, total: request.rows, allReduce },
+      shard: { offset, total: request.rows, allReduce: member.allReduce },
     });
     for (const [name, grad] of Object.entries(result.grads)) {
-      gradients.set(grad.dataSync() as Float32Array, slotOf.get(paramOf.get(name)!)!.offset);
+      ownRow.set(grad.dataSync() as Float32Array, slotOf.get(paramOf.get(name)!)!.offset);
     }
     // Every replica computes the same statistics from the same all-reduced sums; replica 0 reports them.
     const stats =
@@ -87,12 +120,26 @@ try {
       correct: result.correct.dataSync()[0]!,
       stats,
     };
-    tf.dispose([result.loss, result.correct, ...Object.values(result.grads), ...result.updates.map(([, v]) => v)]);
-    return reply;
+    try {
+      if (request.lr === undefined) return reply;
+      member.barrier(); // every row written
+      const sums = sumRows(result.grads, request.participants);
+      if (request.lr !== learningRate) trainer.setLearningRate((learningRate = request.lr));
+      trainer.optimizer.applyGradients(sums);
+      if (data.index === 0) {
+        for (const [name, sum] of Object.entries(sums)) {
+          summed.set(sum.dataSync() as Float32Array, slotOf.get(paramOf.get(name)!)!.offset);
+        }
+      }
+      tf.dispose(Object.values(sums));
+      applyStatUpdates(result.updates.splice(0));
+      return reply;
+    } finally {
+      tf.dispose([result.loss, result.correct, ...Object.values(result.grads), ...result.updates.map(([, v]) => v)]);
+    }
   };
 
-  const evaluate = (request: ReplicaRequest): ReplicaReply => {
-    loadWeights(request.version);
+  const evaluate = (request: Extract<ReplicaRequest, { type: 'evaluate' }>): ReplicaReply => {
     const { batch } = shardBatch(request);
     const hits = countCorrect(network, batch);
     const correct = hits.dataSync()[0]!;
@@ -100,13 +147,14 @@ try {
     return { type: 'evaluated', correct };
   };
 
-  const handlers: { [K in ReplicaRequest['type']]: (request: Extract<ReplicaRequest, { type: K }>) => ReplicaReply } = {
-    train,
-    evaluate,
-  };
-  port.on('message', (request: ReplicaRequest) => {
+  const handlers: {
+    [K in ReplicaRequest['type']]: (
+      request: Extract<ReplicaRequest, { type: K }>,
+    ) => ReplicaReply | Promise<ReplicaReply>;
+  } = { load, train, evaluate };
+  port.on('message', async (request: ReplicaRequest) => {
     try {
-      post((handlers[request.type] as (r: ReplicaRequest) => ReplicaReply)(request));
+      post(await (handlers[request.type] as (r: ReplicaRequest) => ReplicaReply | Promise<ReplicaReply>)(request));
     } catch (error) {
       const aborted = error instanceof GroupAborted;
       // The others may be waiting for this replica in an all-reduce: release them.

@@ -1,13 +1,16 @@
 /**
- * Data-parallel training on every core: N replica threads (replica-thread.ts), each with a copy of the network on
- * its own tfjs backend, take contiguous shards of each batch. Batch, weights and gradients travel through shared
- * memory; the training thread sums the replicas' gradient rows in replica order, takes one optimizer step on its
- * own network and publishes the new weights, so every replica starts the next step from the same weights. Batch
- * norm is synchronised (the whole batch's statistics) and dropout masks are the whole batch's, so N replicas
- * compute the gradients one network computes (up to float rounding), and a fixed N gives the same bits every time.
+ * Data-parallel training on every core: N replica threads (replica-thread.ts), each with a copy of the network and
+ * of the optimizer on its own tfjs backend, take contiguous shards of each batch. Batch and gradients travel
+ * through shared memory. Each replica writes its gradient row, sums all rows in replica order and takes the
+ * optimizer step on its copy; the training thread takes the same step on its own network from the sums replica 0
+ * leaves in shared memory. Every copy does the same float operations in the same order, so all stay bit-identical
+ * and weights travel only when a replica must start from another state (the first step, a resumed run, another
+ * network evaluated). Batch norm is synchronised (the whole batch's statistics) and dropout masks are the whole
+ * batch's, so N replicas compute the gradients one network computes (up to float rounding), and a fixed N gives
+ * the same bits every time.
  *
- * This is PyTorch DistributedDataParallel's scheme (an all-reduce of gradients, then identical optimizer steps),
- * with the reduction done once, in a fixed order, by the thread that holds the optimizer.
+ * This is PyTorch DistributedDataParallel's scheme: an all-reduce of gradients, then identical optimizer steps on
+ * every replica.
  */
 import { availableParallelism, totalmem } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -17,6 +20,7 @@ import { iterateBatches, type Split } from '../data/index.js';
 import { parameterSpecs, type ModelSpec, type ParameterSpec } from '../models/index.js';
 import { abortGroup, createReduceBuffers } from './all-reduce.js';
 import type { Network } from './network.js';
+import { learningRateOf, optimizerState, type OptimizerSettings } from './optimizer.js';
 import {
   parameterLayout,
   type ParameterSlot,
@@ -65,6 +69,8 @@ export interface ReplicaGroupOptions {
   spec: ModelSpec;
   /** The backend the calling thread trains on; the replicas load the same one. */
   backend: 'wasm' | 'cpu';
+  /** The optimizer the calling thread steps with (createOptimizer's settings); each replica runs a copy. */
+  optimizer: OptimizerSettings;
   /** Replica threads, at least 2. */
   workers: number;
   /** The training batch size (the largest batch a step is given). */
@@ -77,7 +83,9 @@ export interface ReplicaGroup {
   readonly threads: readonly Worker[];
   /**
    * One optimizer step of `network` on `batch`, its gradients computed by the replicas; resolves to the batch's
-   * mean loss and number of correct predictions.
+   * mean loss and number of correct predictions. The replicas keep copies of `network` and `optimizer` and step them
+   * alike, so `network` must change through this method only while they do (another `network` or `optimizer`
+   * object gives them its state first).
    * @throws CnnxError TRAINING_WORKER_FAILED when a replica fails (the network keeps its weights from before).
    */
   step(
@@ -127,12 +135,14 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   const buffers = {
     weights: floats(layout.size),
     gradients: floats(layout.size * workers),
+    summed: floats(layout.size),
     inputs: floats(maxRows * exampleSize),
     labels: new SharedArrayBuffer(maxRows * Int32Array.BYTES_PER_ELEMENT),
     reduce: createReduceBuffers(workers, reduceWidth(layout.slots)),
   };
   const weights = new Float32Array(buffers.weights);
   const gradients = new Float32Array(buffers.gradients);
+  const summed = new Float32Array(buffers.summed);
   const inputs = new Float32Array(buffers.inputs);
   const labels = new Int32Array(buffers.labels);
 
@@ -140,7 +150,13 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   const threads: Worker[] = [];
   try {
     for (let index = 0; index < workers; index++) {
-      const workerData: ReplicaData = { spec, backend: options.backend, index, ...buffers };
+      const workerData: ReplicaData = {
+        spec,
+        backend: options.backend,
+        optimizer: options.optimizer,
+        index,
+        ...buffers,
+      };
       threads.push(new Worker(script, { workerData, ...(execArgv ? { execArgv } : {}) }));
     }
   } catch (error) {
@@ -173,14 +189,14 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     });
   });
 
-  /** Sends `request` to the first `participants` replicas; resolves to their replies in replica order. */
-  const ask = async (request: ReplicaRequest): Promise<ReplicaReply[]> => {
+  /** Sends `request` to the replicas `indices`; resolves to their replies in that order. */
+  const ask = async (request: ReplicaRequest, indices: readonly number[]): Promise<ReplicaReply[]> => {
     if (failure) throw failure;
-    const replies = threads.slice(0, request.participants).map(
-      (thread, index) =>
+    const replies = indices.map(
+      (index) =>
         new Promise<ReplicaReply>((resolve, reject) => {
           waiting[index] = { resolve, reject };
-          thread.postMessage(request);
+          threads[index]!.postMessage(request);
         }),
     );
     const settled = await Promise.allSettled(replies);
@@ -199,13 +215,26 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     throw failure ?? new CnnxError('training workers could not start', 'TRAINING_WORKER_FAILED');
   }
 
-  let version = 0;
-  /** Copies the network's weights to shared memory for the replicas to take at their next request. */
-  const publish = async (network: Network) => {
+  /**
+   * What each replica's copy holds: the weights of `network` and, with `optimizer`, that optimizer's state (a
+   * replica holding both steps in step with them). Undefined: nothing known to be current.
+   */
+  const holds: ({ network: Network; optimizer?: tf.Optimizer } | undefined)[] = threads.map(() => undefined);
+  const first = (count: number) => [...Array(count).keys()];
+
+  /** Gives the first `count` replicas that lack them `network`'s weights and, if given, `optimizer`'s state. */
+  const bring = async (network: Network, optimizer: tf.Optimizer | undefined, count: number) => {
+    const stale = first(count).filter(
+      (i) => holds[i]?.network !== network || (optimizer !== undefined && holds[i]!.optimizer !== optimizer),
+    );
+    if (stale.length === 0) return;
     for (const slot of layout.slots) {
       weights.set((await network.variables.get(slot.name)!.data()) as Float32Array, slot.offset);
     }
-    return ++version;
+    const state = optimizer === undefined ? undefined : await optimizerState(optimizer);
+    for (const i of stale) holds[i] = undefined;
+    await ask({ type: 'load', ...(state ? { optimizer: state } : {}) }, stale);
+    for (const i of stale) holds[i] = { network, optimizer };
   };
   const putBatch = (batch: Batch) => {
     if (batch.size > maxRows) throw new RangeError(`batch of ${batch.size} rows, at most ${maxRows}`);
@@ -213,39 +242,43 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     labels.set(batch.labels);
   };
 
-  /** Runs the replicas on `batch` and sums their gradient rows, in replica order. */
-  const computeGradients = async (network: Network, batch: Batch, dropoutSeed: number) => {
-    const published = await publish(network);
-    putBatch(batch);
+  /** Runs the replicas on `batch` (stepping them at `lr`, if given); sums their losses and correct counts. */
+  const train = async (network: Network, batch: Batch, dropoutSeed: number, optimizer?: tf.Optimizer) => {
     const participants = Math.min(workers, batch.size);
-    const replies = (await ask({
-      type: 'train',
-      rows: batch.size,
-      participants,
-      version: published,
-      dropoutSeed,
-    })) as Extract<ReplicaReply, { type: 'trained' }>[];
-    const grads = new Map<string, Float32Array>();
-    for (const slot of layout.slots.filter((s) => s.trainable))
-      grads.set(slot.name, sumRows(gradients, slot, participants, layout.size));
+    await bring(network, optimizer, participants);
+    putBatch(batch);
+    const lr = optimizer === undefined ? undefined : learningRateOf(optimizer);
+    let replies: Extract<ReplicaReply, { type: 'trained' }>[];
+    try {
+      replies = (await ask(
+        { type: 'train', rows: batch.size, participants, dropoutSeed, ...(lr === undefined ? {} : { lr }) },
+        first(participants),
+      )) as Extract<ReplicaReply, { type: 'trained' }>[];
+    } catch (error) {
+      holds.fill(undefined); // some may have stepped, some not
+      throw error;
+    }
+    // Replicas that sat this step out are a step behind.
+    if (optimizer !== undefined) for (let i = participants; i < workers; i++) holds[i] = undefined;
     let loss = 0;
     let correct = 0;
     for (const reply of replies) {
       loss += reply.loss;
       correct += reply.correct;
     }
-    return { loss, correct, grads, stats: replies[0]!.stats };
+    return { loss, correct, participants, stats: replies[0]!.stats };
   };
 
   return {
     workers,
     threads,
     async step(network, optimizer, batch, { dropoutSeed }) {
-      const { loss, correct, grads, stats } = await computeGradients(network, batch, dropoutSeed);
-      // In network.trainable's order, as the single-thread step gives them (optimizer state is created in it).
+      const { loss, correct, stats } = await train(network, batch, dropoutSeed, optimizer);
+      // The replicas' step, from replica 0's sums, in network.trainable's order (the optimizer keeps its state so).
       const named: tf.NamedTensorMap = {};
-      for (const [name, values] of grads) {
-        named[network.variables.get(name)!.name] = tf.tensor(values, network.variables.get(name)!.shape);
+      for (const slot of layout.slots.filter((s) => s.trainable)) {
+        const variable = network.variables.get(slot.name)!;
+        named[variable.name] = tf.tensor(summed.slice(slot.offset, slot.offset + slot.size), slot.shape);
       }
       optimizer.applyGradients(named);
       tf.dispose(Object.values(named));
@@ -253,17 +286,20 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
       return [loss, correct];
     },
     async gradients(network, batch, { dropoutSeed }) {
-      const { loss, grads } = await computeGradients(network, batch, dropoutSeed);
+      const { loss, participants } = await train(network, batch, dropoutSeed);
+      const grads = new Map<string, Float32Array>();
+      for (const slot of layout.slots.filter((s) => s.trainable))
+        grads.set(slot.name, sumRows(gradients, slot, participants, layout.size));
       return { loss, grads };
     },
     async evaluate(network, split, { resize, shouldStop } = {}) {
-      const published = await publish(network);
+      await bring(network, undefined, workers);
       let correct = 0;
       for (const batch of iterateBatches(split, { batchSize: evaluationRows(exampleSize), resize })) {
         if (shouldStop?.()) return undefined;
         putBatch(batch);
         const participants = Math.min(workers, batch.size);
-        const replies = await ask({ type: 'evaluate', rows: batch.size, participants, version: published });
+        const replies = await ask({ type: 'evaluate', rows: batch.size, participants }, first(participants));
         for (const reply of replies) correct += (reply as Extract<ReplicaReply, { type: 'evaluated' }>).correct;
       }
       return correct / split.count;

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { iterateBatches, loadDataset, type Dataset } from '../../src/data/index.js';
 import { getModelSpec, type ModelSpec } from '../../src/models/index.js';
 import { createNetwork, useBackend, type Network } from '../../src/train/index.js';
-import { createOptimizer } from '../../src/train/optimizer.js';
+import { createOptimizer, type OptimizerSettings } from '../../src/train/optimizer.js';
 import { startReplicas, type ReplicaGroup } from '../../src/train/replicas.js';
 import { batchGradients, type Batch } from '../../src/train/step.js';
 
@@ -17,8 +17,13 @@ afterAll(async () => {
   await Promise.all(groups.map((group) => group.close()));
 });
 
-async function group(spec: ModelSpec, workers: number, batchSize: number): Promise<ReplicaGroup> {
-  const started = await startReplicas({ spec, backend: 'wasm', workers, batchSize });
+async function group(
+  spec: ModelSpec,
+  workers: number,
+  batchSize: number,
+  optimizer: OptimizerSettings = spec.defaults,
+): Promise<ReplicaGroup> {
+  const started = await startReplicas({ spec, backend: 'wasm', optimizer, workers, batchSize });
   groups.push(started);
   return started;
 }
@@ -163,6 +168,57 @@ describe('data-parallel training over replica threads', () => {
     },
     120_000,
   );
+
+  it("keeps every replica's copy in step with the training thread's network, without sending weights", async () => {
+    const spec = getModelSpec('lenet5-relu');
+    const settings: OptimizerSettings = { optimizer: 'momentum', lr: 0.05, momentum: 0.9 };
+    const replicas = await group(spec, 3, 64, settings);
+    const network = createNetwork(spec, 6);
+    const { optimizer, setLearningRate } = createOptimizer(settings);
+    // A 2-row batch leaves the third replica out of a step; the learning rate changes at every step.
+    for (const [step, size] of [64, 2, 64, 48].entries()) {
+      setLearningRate(0.05 / (step + 1));
+      await replicas.step(network, optimizer, mnistBatch(size, 28, step), { dropoutSeed: step });
+    }
+    // Gradients from the replicas' own copies (the third is brought up to date) are, to the bit, those from copies
+    // of the training thread's weights given to every replica (a network object of its own, so all are reloaded).
+    const batch = mnistBatch(64, 28, 9);
+    const own = await replicas.gradients(network, batch, { dropoutSeed: 9 });
+    const copy = createNetwork(spec, 6);
+    for (const [name, variable] of network.variables) copy.variables.get(name)!.assign(variable);
+    const given = await replicas.gradients(copy, batch, { dropoutSeed: 9 });
+    expect(maxAbsDiff(own.grads, given.grads)).toBe(0);
+    expect(own.loss).toBe(given.loss);
+    // Their batch-norm running statistics too (evaluation uses them).
+    const { evaluateAccuracy } = await import('../../src/train/evaluate.js');
+    const test = { ...mnist.test, count: 1000 };
+    expect(await replicas.evaluate(network, test)).toBe(await evaluateAccuracy(network, test));
+    network.dispose();
+    copy.dispose();
+    optimizer.dispose();
+  }, 120_000);
+
+  it('gives a replica the optimizer state with the weights: evaluating another network does not change a run', async () => {
+    const spec = getModelSpec('lenet5-relu');
+    const settings: OptimizerSettings = { optimizer: 'momentum', lr: 0.05, momentum: 0.9 };
+    const replicas = await group(spec, 2, 64, settings);
+    const other = createNetwork(spec, 7);
+    const runs: Map<string, Float32Array>[] = [];
+    for (const interrupted of [false, true]) {
+      const network = createNetwork(spec, 6);
+      const { optimizer } = createOptimizer(settings);
+      for (let step = 0; step < 4; step++) {
+        // Loads the other network's weights into the replicas, which must take the run's back, momentum included.
+        if (interrupted && step === 2) await replicas.evaluate(other, { ...mnist.test, count: 100 });
+        await replicas.step(network, optimizer, mnistBatch(64, 28, step), { dropoutSeed: step });
+      }
+      runs.push(new Map([...network.variables].map(([name, v]) => [name, v.dataSync() as Float32Array])));
+      network.dispose();
+      optimizer.dispose();
+    }
+    expect(maxAbsDiff(runs[0]!, runs[1]!)).toBe(0);
+    other.dispose();
+  }, 120_000);
 
   it('evaluates a split across the workers with the accuracy one network measures', async () => {
     const spec = getModelSpec('lenet5');
