@@ -271,6 +271,18 @@ describe('the wasm heap', () => {
           return tf.grads(f)([x!, w!, b!]);
         },
       );
+      // LeNet's first layers on cnnx's SIMD kernels (addresses passed into WebAssembly): a fused single-channel
+      // convolution with its filter gradient, then a few-channel filter gradient (6 -> 16).
+      await maxDiffCpuVsWasm(
+        () => [image([4, 12, 12, 1], 4), random([5, 5, 1, 6], 5, 0.2), random([6], 6, 0.1), random([3, 3, 6, 16], 7)],
+        (x, w1, b1, w2) => {
+          const f = (a: tf.Tensor, k1: tf.Tensor, c1: tf.Tensor, k2: tf.Tensor) => {
+            const y = tf.fused.conv2d({ x: a as tf.Tensor4D, filter: k1 as tf.Tensor4D, bias: c1, strides: 1, pad: 2 });
+            return tf.sum(tf.square(tf.conv2d(tf.relu(y) as tf.Tensor4D, k2 as tf.Tensor4D, 1, 1)));
+          };
+          return tf.grads(f)([x!, w1!, b1!, w2!]);
+        },
+      );
     } finally {
       module._free(held);
     }
