@@ -76,25 +76,38 @@ try {
 
   /**
    * The gradients summed over the `participants` rows, row 0 first, by variable name in `network.trainable`'s order
-   * (the order the optimizer's state is kept in). This replica's own row is its gradient tensor itself.
+   * (the order the optimizer's state is kept in). This replica's own row is its gradient tensor itself, disposed
+   * once summed; each partial sum and each other row is freed once added. So a few tensors of one variable at a time
+   * are in memory, and a replica holds one extra copy of the parameters (the sums) whatever the replica count.
    */
-  const sumRows = (own: tf.NamedTensorMap, participants: number): tf.NamedTensorMap =>
-    tf.tidy(() => {
-      const sums: tf.NamedTensorMap = {};
+  const sumRows = (own: tf.NamedTensorMap, participants: number): tf.NamedTensorMap => {
+    const sums: tf.NamedTensorMap = {};
+    try {
       for (const variable of network.trainable) {
         const slot = slotOf.get(paramOf.get(variable.name)!)!;
+        const mine = own[variable.name]!;
         let sum: tf.Tensor | undefined;
         for (let r = 0; r < participants; r++) {
           const start = r * layout.size + slot.offset;
-          const row =
-            r === data.index ? own[variable.name]! : tf.tensor(rows.slice(start, start + slot.size), slot.shape);
-          sum = sum === undefined ? row : tf.add(sum, row);
+          const row = r === data.index ? mine : tf.tensor(rows.slice(start, start + slot.size), slot.shape);
+          if (sum === undefined) {
+            sum = row;
+            continue;
+          }
+          const next = tf.add(sum, row);
+          for (const added of [sum, row]) if (added !== mine) added.dispose();
+          sum = next;
         }
-        // A tensor of its own even with one participant, so that disposing the sums leaves `own` alone.
-        sums[variable.name] = participants === 1 ? sum!.clone() : sum!;
+        // A tensor of its own even with one participant, so that disposing `own` leaves the sum alone.
+        sums[variable.name] = sum === mine ? mine.clone() : sum!;
+        mine.dispose();
       }
-      return sums;
-    });
+    } catch (error) {
+      tf.dispose(Object.values(sums));
+      throw error;
+    }
+    return sums;
+  };
 
   const train = (request: Extract<ReplicaRequest, { type: 'train' }>): ReplicaReply => {
     const { offset, batch } = shardBatch(request);
@@ -124,14 +137,17 @@ try {
       if (request.lr === undefined) return reply;
       member.barrier(); // every row written
       const sums = sumRows(result.grads, request.participants);
-      if (request.lr !== learningRate) trainer.setLearningRate((learningRate = request.lr));
-      trainer.optimizer.applyGradients(sums);
-      if (data.index === 0) {
-        for (const [name, sum] of Object.entries(sums)) {
-          summed.set(sum.dataSync() as Float32Array, slotOf.get(paramOf.get(name)!)!.offset);
+      try {
+        if (request.lr !== learningRate) trainer.setLearningRate((learningRate = request.lr));
+        trainer.optimizer.applyGradients(sums);
+        if (data.index === 0) {
+          for (const [name, sum] of Object.entries(sums)) {
+            summed.set(sum.dataSync() as Float32Array, slotOf.get(paramOf.get(name)!)!.offset);
+          }
         }
+      } finally {
+        tf.dispose(Object.values(sums));
       }
-      tf.dispose(Object.values(sums));
       applyStatUpdates(result.updates.splice(0));
       return reply;
     } finally {
