@@ -49,8 +49,9 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
   const spec = getModelSpec(options.model);
   const backend = await useBackend(options.backend);
   const onCpu = backend.name === 'wasm' || backend.name === 'cpu' ? backend.name : undefined;
-  const workers = onCpu ? (options.workers ?? defaultWorkers(parameterSpecs(spec))) : 1;
-  if (onCpu) checkWorkers(workers, parameterSpecs(spec));
+  const { optimizer } = spec.defaults;
+  const workers = onCpu ? (options.workers ?? defaultWorkers(parameterSpecs(spec), optimizer)) : 1;
+  if (onCpu) checkWorkers(workers, parameterSpecs(spec), optimizer);
   const dataset = await loadDataset(options.dataset ?? spec.defaultDataset, {
     offline: true,
     idxDir: options.idxDir,

@@ -17,7 +17,7 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { CnnxError } from '../common/index.js';
 import { iterateBatches, type Split } from '../data/index.js';
-import { parameterSpecs, type ModelSpec, type ParameterSpec } from '../models/index.js';
+import { parameterSpecs, type ModelSpec, type OptimizerName, type ParameterSpec } from '../models/index.js';
 import { abortGroup, createReduceBuffers } from './all-reduce.js';
 import type { Network } from './network.js';
 import { learningRateOf, optimizerState, type OptimizerSettings } from './optimizer.js';
@@ -31,30 +31,41 @@ import {
 import { applyStatUpdates, type Batch } from './step.js';
 
 /**
- * The worker count `--workers` defaults to: one per core the process may use, but no more than half the machine's
- * memory holds at about 8 copies of the parameters a worker (its replica's weights and gradients, its shared
- * gradient row, and the copies a step makes): AlexNet's 187 MB of parameters take ~1.5 GB a worker.
+ * Copies of the parameters a worker holds at its peak, measured on AlexNet with one row a worker (a worker's
+ * WebAssembly heap after a step: 1.09 GiB with sgd, 1.67 GiB with adam, of 187 MB of parameters): its weights,
+ * gradients, their sums, the copies a step makes and its shared gradient row; momentum keeps one more copy (its
+ * velocities) and Adam three (two moments, and its temporaries).
  */
-export function defaultWorkers(parameters: readonly ParameterSpec[]): number {
-  return defaultWorkersWithin(parameters, availableParallelism());
+function copiesPerWorker(optimizer: OptimizerName): number {
+  return 8 + (optimizer === 'adam' ? 3 : optimizer === 'momentum' ? 1 : 0);
 }
 
-/** At most `most` workers, and no more than half the memory holds at 8 copies of the parameters a worker. */
-function defaultWorkersWithin(parameters: readonly ParameterSpec[], most: number): number {
+/**
+ * The worker count `--workers` defaults to: one per core the process may use, but no more than half the machine's
+ * memory holds at copiesPerWorker copies of the parameters a worker: AlexNet's 187 MB of parameters take ~1.5 GB a
+ * worker with sgd, ~2 GB with adam.
+ */
+export function defaultWorkers(parameters: readonly ParameterSpec[], optimizer: OptimizerName): number {
+  return defaultWorkersWithin(parameters, optimizer, availableParallelism());
+}
+
+/** At most `most` workers, and no more than half the memory holds at copiesPerWorker copies of the parameters. */
+function defaultWorkersWithin(parameters: readonly ParameterSpec[], optimizer: OptimizerName, most: number): number {
   const bytes = parameterLayout(parameters).size * Float32Array.BYTES_PER_ELEMENT;
-  return Math.max(1, Math.min(most, Math.floor(totalmem() / 2 / (8 * bytes))));
+  return Math.max(1, Math.min(most, Math.floor(totalmem() / 2 / (copiesPerWorker(optimizer) * bytes))));
 }
 
 const MEMORY_HINT =
-  "if it ran out of memory: a worker's WebAssembly memory holds at most 4 GB, and a smaller --batch-size, or more --workers, gives each a smaller share of the batch";
+  "if it ran out of memory: a worker's WebAssembly memory holds at most 4 GB, and a smaller --batch-size, or more --workers, gives each a smaller share of the batch; each worker also holds copies of the model (more with --optimizer adam)";
 
 /**
  * Refuses a worker count that cannot help: more than 4 a core (the threads would only wait for each other, and each
  * takes about a second to start) or more copies of the model than half the memory holds (see defaultWorkers).
  * @throws CnnxError BAD_OPTION, naming the largest count that would do.
  */
-export function checkWorkers(workers: number, parameters: readonly ParameterSpec[]): void {
-  const most = Math.min(4 * availableParallelism(), defaultWorkersWithin(parameters, 4 * availableParallelism()));
+export function checkWorkers(workers: number, parameters: readonly ParameterSpec[], optimizer: OptimizerName): void {
+  const cores = availableParallelism();
+  const most = Math.min(4 * cores, defaultWorkersWithin(parameters, optimizer, 4 * cores));
   if (workers <= most) return;
   throw new CnnxError(
     `--workers ${workers} is more than this machine can use: at most ${most} (4 a core, and copies of the model within half the memory); the default is one per core`,

@@ -115,9 +115,12 @@ async function startRunner(
     progress.log(`workers: ${config.workers} asked for, unused: the ${backend.name} backend trains on its own device`);
   }
   // A run resumed from before --workers existed trained on this thread: it keeps doing so, bit-identically.
-  const workers = cpuBackend === undefined ? 1 : (config.workers ?? (resumed ? 1 : defaultWorkers(network.parameters)));
+  const workers =
+    cpuBackend === undefined
+      ? 1
+      : (config.workers ?? (resumed ? 1 : defaultWorkers(network.parameters, config.optimizer)));
   if (cpuBackend !== undefined) {
-    checkWorkers(workers, network.parameters);
+    checkWorkers(workers, network.parameters, config.optimizer);
     config.workers = workers;
   }
   if (workers === 1 || cpuBackend === undefined) {
