@@ -4,8 +4,9 @@
  * through shared memory. Each replica writes its gradient row, sums all rows in replica order and takes the
  * optimizer step on its copy; the training thread takes the same step on its own network from the sums replica 0
  * leaves in shared memory. Every copy does the same float operations in the same order, so all stay bit-identical
- * and weights travel only when a replica must start from another state (the first step, a resumed run, another
- * network evaluated). Batch norm is synchronised (the whole batch's statistics) and dropout masks are the whole
+ * and weights (with the optimizer's state) travel only when a replica must start from another state: the first
+ * step of a network, a step after another network was evaluated, and a step after a batch smaller than the worker
+ * count left the replica out. Batch norm is synchronised (the whole batch's statistics) and dropout masks are the whole
  * batch's, so N replicas compute the gradients one network computes (up to float rounding), and a fixed N gives
  * the same bits every time.
  *
