@@ -229,20 +229,27 @@ describe('wasm training kernels against the cpu backend', () => {
   });
 });
 
+/** Runs `body` while `bytes` of the wasm backend's heap are held (address space only: nothing is written to it). */
+async function whileHolding(bytes: number, body: () => Promise<void> | void): Promise<void> {
+  await useBackend('wasm');
+  const module = (tf.backend() as unknown as { wasm: { _malloc(n: number): number; _free(p: number): void } }).wasm;
+  const held = module._malloc(bytes);
+  expect(held).not.toBe(0);
+  try {
+    await body();
+  } finally {
+    module._free(held);
+  }
+}
+
 describe('the wasm heap', () => {
   it('refuses an allocation it cannot hold at once, instead of writing the tensor over the start of the heap', async () => {
-    await useBackend('wasm');
-    const module = (tf.backend() as unknown as { wasm: { _malloc(n: number): number; _free(p: number): void } }).wasm;
-    // 2.5 GiB held (address space only: nothing is written to it), so 1.75 GiB more cannot fit in a wasm32 memory.
-    const held = module._malloc(2.5 * 2 ** 30);
-    expect(held).not.toBe(0);
-    try {
+    // 2.5 GiB held, so 1.75 GiB more cannot fit in a wasm32 memory.
+    await whileHolding(2.5 * 2 ** 30, () => {
       expect(() => tf.zeros([(1.75 * 2 ** 30) / 4])).toThrow(
         /wasm: out of memory allocating 1792\.0 MiB .*--batch-size/,
       );
-    } finally {
-      module._free(held);
-    }
+    });
     // The backend still works.
     const sum = tf.tidy(() => tf.ones([1000]).sum());
     expect(await sum.data()).toEqual(Float32Array.of(1000));
@@ -250,12 +257,8 @@ describe('the wasm heap', () => {
   });
 
   it('runs every cnnx kernel correctly on tensors that lie past 2 GiB (heap offsets are unsigned)', async () => {
-    await useBackend('wasm');
-    const module = (tf.backend() as unknown as { wasm: { _malloc(n: number): number; _free(p: number): void } }).wasm;
     // 2.1 GiB held first, so the tensors below are allocated at addresses of 2^31 and above.
-    const held = module._malloc(2.1 * 2 ** 30);
-    expect(held).not.toBe(0);
-    try {
+    await whileHolding(2.1 * 2 ** 30, async () => {
       // A filter gradient whose dy rows are moved with copyWithin (96 channels), an input gradient, max pooling's
       // gradient, a transposed product and a bias gradient: each of cnnx's kernels that reads or writes the heap.
       // maxDiffCpuVsWasm checks the difference relative to the largest value (these sums of squares are large).
@@ -283,8 +286,6 @@ describe('the wasm heap', () => {
           return tf.grads(f)([x!, w1!, b1!, w2!]);
         },
       );
-    } finally {
-      module._free(held);
-    }
+    });
   });
 });
