@@ -6,6 +6,6 @@ export { assignWeights, weightsOf } from './checkpoint.js';
 export { OPTIMIZER_NAMES, SCHEDULE_NAMES } from './optimizer.js';
 export { readMetrics, readRunConfig, runPath, SELECT_ON, type SelectOn, type TrainConfig } from './run-dir.js';
 export { classesOf, DEFAULT_VAL_SPLIT, loadRunDataset, specForRun, trainingCommand } from './run-data.js';
-export { silentProgress, type ProgressReporter } from './progress.js';
+export { formatRate, silentProgress, type ProgressReporter } from './progress.js';
 export { BACKEND_NAMES, useBackend, type BackendName } from './backends/index.js';
 export { benchmarkTraining } from './benchmark.js';

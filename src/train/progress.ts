@@ -10,10 +10,14 @@ export interface ProgressReporter {
   log(message: string): void;
 }
 
+/** A rate as people read it: whole numbers from 10 up, two significant digits below (AlexNet's 4.9, a tiny run's 0.068). */
+export const formatRate = (perSec: number): string =>
+  perSec >= 10 || perSec === 0 ? String(Math.round(perSec)) : perSec.toPrecision(2);
+
 const formatEpoch = (m: EpochMetrics) =>
   `epoch ${m.epoch}: loss ${m.loss.toFixed(4)}, train acc ${m.trainAccuracy.toFixed(4)}, ` +
   `${m.valAccuracy !== undefined ? `val acc ${m.valAccuracy.toFixed(4)}` : `test acc ${(m.testAccuracy ?? NaN).toFixed(4)}`}` +
-  `${m.best ? ' (best)' : ''}, ${Math.round(m.examplesPerSec)} examples/s, ${m.seconds.toFixed(1)} s`;
+  `${m.best ? ' (best)' : ''}, ${formatRate(m.examplesPerSec)} examples/s, ${m.seconds.toFixed(1)} s`;
 
 export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
   let bar: cliProgress.SingleBar | undefined;
@@ -34,7 +38,7 @@ export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): Pr
       bar.start(batches, startAt, { loss: '-', speed: '-' });
     },
     step(batchesDone, loss, examplesPerSec) {
-      bar?.update(batchesDone, { loss: loss.toFixed(4), speed: Math.round(examplesPerSec) });
+      bar?.update(batchesDone, { loss: loss.toFixed(4), speed: formatRate(examplesPerSec) });
     },
     endEpoch(metrics) {
       bar?.stop();

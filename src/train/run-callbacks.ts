@@ -7,7 +7,7 @@ import { encodeSafetensors, readSafetensors, writeFileAtomic } from '../common/i
 import type { TrainingCallback, TrainingState } from './callbacks.js';
 import { saveCheckpoint, saveWeights } from './checkpoint.js';
 import { writeCurves } from './plot.js';
-import type { ProgressReporter } from './progress.js';
+import { formatRate, type ProgressReporter } from './progress.js';
 import { runPath, writeMetrics, type EpochMetrics } from './run-dir.js';
 
 /**
@@ -111,7 +111,7 @@ export function summaryCallback(progress: ProgressReporter): TrainingCallback {
       const last = (onVal ? final.valAccuracy : final.testAccuracy) ?? NaN;
       progress.log(
         `loss ${final.loss.toFixed(3)}, train acc ${final.trainAccuracy.toFixed(3)}, ${held} acc ${last.toFixed(3)}\n` +
-          `${Math.round(meanSpeed)} examples/s on ${state.backend.device}${state.workers > 1 ? `, ${state.workers} workers` : ''}\n` +
+          `${formatRate(meanSpeed)} examples/s on ${state.backend.device}${state.workers > 1 ? `, ${state.workers} workers` : ''}\n` +
           `best ${held} acc ${position.bestAccuracy.toFixed(4)} (epoch ${position.bestEpoch}) -> ${runPath(state.runDir, 'best')}\n` +
           (onVal && state.finalTest ? `test acc of the chosen weights: ${state.finalTest.accuracy.toFixed(4)}\n` : '') +
           `curves: ${runPath(state.runDir, 'plot')}`,

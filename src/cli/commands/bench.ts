@@ -1,7 +1,7 @@
 /** `cnnx bench train`: training throughput on real data, as measured here and now (nothing else is printed). */
 import type { Command } from 'commander';
 import { MODEL_NAMES } from '../../models/index.js';
-import { BACKEND_NAMES, benchmarkTraining, type BackendName } from '../../train/index.js';
+import { BACKEND_NAMES, benchmarkTraining, formatRate, type BackendName } from '../../train/index.js';
 import { nonNegativeInt, oneOf, positiveInt } from '../options.js';
 
 interface BenchTrainFlags {
@@ -40,12 +40,12 @@ export function registerBench(program: Command): void {
       }
       const workers = result.workers === 1 ? '1 worker' : `${result.workers} workers`;
       console.log(
-        `${result.model}, batch ${result.batch_size}, ${result.device}, ${workers}: ${Math.round(result.examples_per_sec)} examples/s ` +
+        `${result.model}, batch ${result.batch_size}, ${result.device}, ${workers}: ${formatRate(result.examples_per_sec)} examples/s ` +
           `(${result.steps_per_sec.toFixed(2)} steps/s, ${result.ms_per_step.toFixed(1)} ms/step, peak RSS ${result.peak_rss_mb} MB)`,
       );
       if (result.one_worker && result.scaling) {
         console.log(
-          `  1 worker: ${Math.round(result.one_worker.examples_per_sec)} examples/s (${result.one_worker.ms_per_step.toFixed(1)} ms/step); ` +
+          `  1 worker: ${formatRate(result.one_worker.examples_per_sec)} examples/s (${result.one_worker.ms_per_step.toFixed(1)} ms/step); ` +
             `scaling ${result.scaling.toFixed(2)}x`,
         );
       }
