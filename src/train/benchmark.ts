@@ -104,7 +104,6 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
     const group = await startReplicas({
       spec,
       backend: onCpu,
-      optimizer: spec.defaults,
       workers,
       batchSize: options.batchSize,
     });

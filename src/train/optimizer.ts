@@ -139,6 +139,25 @@ export function learningRateOf(optimizer: tf.Optimizer): number {
 }
 
 /**
+ * The settings createOptimizer would make `optimizer` from (its kind, learning rate and momentum), so that another
+ * thread can build the same optimizer.
+ * @throws Error for an optimizer createOptimizer does not make.
+ */
+export function settingsOf(optimizer: tf.Optimizer): OptimizerSettings {
+  const lr = learningRateOf(optimizer);
+  switch (optimizer.getClassName()) {
+    case 'SGD':
+      return { optimizer: 'sgd', lr };
+    case 'Momentum':
+      return { optimizer: 'momentum', lr, momentum: (optimizer as unknown as { momentum: number }).momentum };
+    case 'Adam':
+      return { optimizer: 'adam', lr };
+    default:
+      throw new Error(`settingsOf: ${optimizer.getClassName()} is not an optimizer createOptimizer makes`);
+  }
+}
+
+/**
  * Everything an optimizer has learnt, as plain arrays that a checkpoint stores and a thread can post: tensors
  * `optimizer/<name>` (tfjs's getWeights(), names without the network's variable prefix, so they fit any copy of
  * the network; 'iter' and scalars as shape [1]) and `optimizer-scalar/<key>` (Adam's running beta powers), and the

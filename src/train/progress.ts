@@ -10,7 +10,10 @@ export interface ProgressReporter {
   log(message: string): void;
 }
 
-/** A rate as people read it: whole numbers from 10 up, two significant digits below (AlexNet's 4.9, a tiny run's 0.068). */
+/**
+ * A rate as people read it: whole numbers from 10 up, two significant digits below (AlexNet's 4.9, a tiny run's
+ * 0.068).
+ */
 export const formatRate = (perSec: number): string =>
   perSec >= 10 || perSec === 0 ? String(Math.round(perSec)) : perSec.toPrecision(2);
 

@@ -13,8 +13,6 @@ export interface ReplicaData {
   spec: ModelSpec;
   /** The tfjs backend the training thread uses (one that runs on the CPU). */
   backend: 'wasm' | 'cpu';
-  /** The training thread's optimizer, which each replica runs a copy of. */
-  optimizer: OptimizerSettings;
   index: number;
   /** Float32 weights of every parameter, laid out by `parameterLayout` (written by the training thread). */
   weights: SharedArrayBuffer;
@@ -29,15 +27,15 @@ export interface ReplicaData {
 }
 
 /**
- * - `load`: copy the weights in the shared array into the network and, when `optimizer` is given (optimizer.ts's
- *   optimizerState), start a new optimizer from that state.
+ * - `load`: copy the weights in the shared array into the network and, when `optimizer` is given, start a new
+ *   optimizer of those settings from that state (optimizer.ts's settingsOf and optimizerState).
  * - `train`: `rows` is the whole batch's size (the replicas with index < `participants` each take a shard of it).
  *   Each writes its gradient row; with `lr`, each then sums the rows in replica order and takes the optimizer step
  *   itself at that learning rate, as the training thread does from `summed`, so weights never travel between steps.
  * - `evaluate`: count the correct predictions on its shard.
  */
 export type ReplicaRequest =
-  | { type: 'load'; optimizer?: { order: string[]; tensors: TensorMap } }
+  | { type: 'load'; optimizer?: { settings: OptimizerSettings; order: string[]; tensors: TensorMap } }
   | { type: 'train'; rows: number; participants: number; dropoutSeed: number; lr?: number }
   | { type: 'evaluate'; rows: number; participants: number };
 

@@ -11,7 +11,7 @@ import { messageOf } from '../common/index.js';
 import { abortGroup, GroupAborted, reduceMember } from './all-reduce.js';
 import { useBackend } from './backends/index.js';
 import { createNetwork } from './network.js';
-import { createOptimizer, restoreOptimizerState } from './optimizer.js';
+import { createOptimizer, restoreOptimizerState, type Trainer } from './optimizer.js';
 import {
   parameterLayout,
   shardOf,
@@ -28,8 +28,9 @@ const post = (reply: ReplicaReply) => port.postMessage(reply);
 try {
   await useBackend(data.backend);
   const network = createNetwork(data.spec, 0);
-  let trainer = createOptimizer(data.optimizer);
-  let learningRate = data.optimizer.lr;
+  /** The optimizer, from the training thread's settings and state (the first `load` that carries them). */
+  let trainer: Trainer | undefined;
+  let learningRate = NaN;
   const [channels, height, width] = data.spec.input;
   const shape: [number, number, number] = [height, width, channels];
   const exampleSize = channels * height * width;
@@ -52,10 +53,10 @@ try {
       value.dispose();
     }
     if (request.optimizer) {
-      trainer.optimizer.dispose();
-      trainer = createOptimizer(data.optimizer);
-      learningRate = data.optimizer.lr;
-      const { order, tensors } = request.optimizer;
+      const { settings, order, tensors } = request.optimizer;
+      trainer?.optimizer.dispose();
+      trainer = createOptimizer(settings);
+      learningRate = settings.lr;
       await restoreOptimizerState(network, trainer.optimizer, order, tensors, 'the training thread');
     }
     return { type: 'loaded' };
@@ -135,6 +136,7 @@ try {
     };
     try {
       if (request.lr === undefined) return reply;
+      if (trainer === undefined) throw new Error('a training step before any optimizer was loaded');
       member.barrier(); // every row written
       const sums = sumRows(result.grads, request.participants);
       try {

@@ -21,7 +21,7 @@ import { iterateBatches, type Split } from '../data/index.js';
 import { parameterSpecs, type ModelSpec, type OptimizerName, type ParameterSpec } from '../models/index.js';
 import { abortGroup, createReduceBuffers } from './all-reduce.js';
 import type { Network } from './network.js';
-import { learningRateOf, optimizerState, type OptimizerSettings } from './optimizer.js';
+import { learningRateOf, optimizerState, settingsOf } from './optimizer.js';
 import {
   parameterLayout,
   type ParameterSlot,
@@ -81,8 +81,6 @@ export interface ReplicaGroupOptions {
   spec: ModelSpec;
   /** The backend the calling thread trains on; the replicas load the same one. */
   backend: 'wasm' | 'cpu';
-  /** The optimizer the calling thread steps with (createOptimizer's settings); each replica runs a copy. */
-  optimizer: OptimizerSettings;
   /** Replica threads, at least 2. */
   workers: number;
   /** The training batch size (the largest batch a step is given). */
@@ -162,13 +160,7 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   const threads: Worker[] = [];
   try {
     for (let index = 0; index < workers; index++) {
-      const workerData: ReplicaData = {
-        spec,
-        backend: options.backend,
-        optimizer: options.optimizer,
-        index,
-        ...buffers,
-      };
+      const workerData: ReplicaData = { spec, backend: options.backend, index, ...buffers };
       threads.push(new Worker(script, { workerData, ...(execArgv ? { execArgv } : {}) }));
     }
   } catch (error) {
@@ -243,7 +235,8 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     for (const slot of layout.slots) {
       weights.set((await network.variables.get(slot.name)!.data()) as Float32Array, slot.offset);
     }
-    const state = optimizer === undefined ? undefined : await optimizerState(optimizer);
+    const state =
+      optimizer === undefined ? undefined : { settings: settingsOf(optimizer), ...(await optimizerState(optimizer)) };
     for (const i of stale) holds[i] = undefined;
     await ask({ type: 'load', ...(state ? { optimizer: state } : {}) }, stale);
     for (const i of stale) holds[i] = { network, optimizer };

@@ -134,7 +134,6 @@ async function startRunner(
   const group = await startReplicas({
     spec: network.spec,
     backend: cpuBackend,
-    optimizer: { optimizer: config.optimizer, lr: config.lr, momentum: config.momentum },
     workers,
     batchSize: config.batchSize,
   });

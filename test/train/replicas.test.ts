@@ -17,13 +17,8 @@ afterAll(async () => {
   await Promise.all(groups.map((group) => group.close()));
 });
 
-async function group(
-  spec: ModelSpec,
-  workers: number,
-  batchSize: number,
-  optimizer: OptimizerSettings = spec.defaults,
-): Promise<ReplicaGroup> {
-  const started = await startReplicas({ spec, backend: 'wasm', optimizer, workers, batchSize });
+async function group(spec: ModelSpec, workers: number, batchSize: number): Promise<ReplicaGroup> {
+  const started = await startReplicas({ spec, backend: 'wasm', workers, batchSize });
   groups.push(started);
   return started;
 }
@@ -171,8 +166,9 @@ describe('data-parallel training over replica threads', () => {
 
   it("keeps every replica's copy in step with the training thread's network, without sending weights", async () => {
     const spec = getModelSpec('lenet5-relu');
-    const settings: OptimizerSettings = { optimizer: 'momentum', lr: 0.05, momentum: 0.9 };
-    const replicas = await group(spec, 3, 64, settings);
+    // Not the model's optimizer, and not tfjs's default momentum: the replicas take both from `optimizer`.
+    const settings: OptimizerSettings = { optimizer: 'momentum', lr: 0.05, momentum: 0.5 };
+    const replicas = await group(spec, 3, 64);
     const network = createNetwork(spec, 6);
     const { optimizer, setLearningRate } = createOptimizer(settings);
     // A 2-row batch leaves the third replica out of a step; the learning rate changes at every step.
@@ -201,7 +197,7 @@ describe('data-parallel training over replica threads', () => {
   it('gives a replica the optimizer state with the weights: evaluating another network does not change a run', async () => {
     const spec = getModelSpec('lenet5-relu');
     const settings: OptimizerSettings = { optimizer: 'momentum', lr: 0.05, momentum: 0.9 };
-    const replicas = await group(spec, 2, 64, settings);
+    const replicas = await group(spec, 2, 64);
     const other = createNetwork(spec, 7);
     const runs: Map<string, Float32Array>[] = [];
     for (const interrupted of [false, true]) {
