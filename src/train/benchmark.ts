@@ -1,14 +1,14 @@
 /**
  * Training throughput on real data: steady-state examples/s after warm-up steps, the same step the training
- * loop runs, on this thread and, with more than one worker, split over replica threads, on the same batches, step
- * by step in turn (the scaling). Optionally a per-kernel profile of one step on this thread.
+ * loop runs (each step asked for before the one before ends), on this thread and, with more than one worker, split
+ * over replica threads, on the same batches, a few steps each in turn (the scaling). Optionally a per-kernel profile of one step on this thread.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { iterateBatches, loadDataset, type DatasetName } from '../data/index.js';
 import { getModelSpec, parameterSpecs } from '../models/index.js';
 import { useBackend, type BackendName } from './backends/index.js';
 import { createNetwork, type Network } from './network.js';
-import { createOptimizer } from './optimizer.js';
+import { createOptimizer, type Trainer } from './optimizer.js';
 import { checkWorkers, defaultWorkers, startReplicas } from './replicas.js';
 import { trainStep, type Batch } from './step.js';
 
@@ -45,6 +45,9 @@ export interface TrainBenchmarkResult {
   profile?: Record<string, number>;
 }
 
+/** Consecutive steps each way takes before the other's turn (as the training loop runs them, one asked ahead). */
+const STEPS_PER_TURN = 5;
+
 export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise<TrainBenchmarkResult> {
   const spec = getModelSpec(options.model);
   const backend = await useBackend(options.backend);
@@ -70,33 +73,47 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
   if (batches.length < warmup + steps) throw new Error('benchmark ran out of data; use fewer --steps');
   let peakRss = process.memoryUsage().rss;
 
-  type Step = (network: Network, optimizer: tf.Optimizer, batch: Batch, seed: number) => Promise<unknown>;
+  type Step = (network: Network, trainer: Trainer, batch: Batch, seed: number) => Promise<unknown>;
+  /** Steps batches [from, to) (seed: the index) as the training loop does: each asked for before the one before ends. */
+  const runSteps = async (step: Step, network: Network, trainer: Trainer, from: number, to: number) => {
+    let previous: Promise<unknown> | undefined;
+    for (let i = from; i < to; i++) {
+      const done = step(network, trainer, batches[i]!, i);
+      done.catch(() => undefined); // awaited next
+      if (previous !== undefined) await previous;
+      previous = done;
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }
+    await previous;
+  };
   /**
-   * Milliseconds per timed step of each of `steppers`, each with a fresh network and optimizer (seed 0). Their steps
-   * alternate, batch by batch, so that a machine whose speed drifts (a shared one) slows them alike.
+   * Milliseconds per timed step of each of `steppers`, each with a fresh network and optimizer (seed 0). They take
+   * turns, STEPS_PER_TURN steps each, so that a machine whose speed drifts (a shared one) slows them alike.
    */
   const timeSteps = async (steppers: Step[]): Promise<number[]> => {
-    const states = steppers.map(() => ({ network: createNetwork(spec, 0), ...createOptimizer(spec.defaults) }));
+    const states = steppers.map(() => ({ network: createNetwork(spec, 0), trainer: createOptimizer(spec.defaults) }));
     try {
       const elapsed = steppers.map(() => 0);
-      for (const [i, batch] of batches.entries()) {
+      for (const [k, step] of steppers.entries())
+        await runSteps(step, states[k]!.network, states[k]!.trainer, 0, warmup);
+      for (let from = warmup; from < batches.length; from += STEPS_PER_TURN) {
+        const to = Math.min(from + STEPS_PER_TURN, batches.length);
         for (const [k, step] of steppers.entries()) {
           const started = performance.now();
-          await step(states[k]!.network, states[k]!.optimizer, batch, i);
-          if (i >= warmup) elapsed[k]! += performance.now() - started;
-          peakRss = Math.max(peakRss, process.memoryUsage().rss);
+          await runSteps(step, states[k]!.network, states[k]!.trainer, from, to);
+          elapsed[k]! += performance.now() - started;
         }
       }
       return elapsed.map((ms) => ms / steps);
     } finally {
-      for (const { network, optimizer } of states) {
+      for (const { network, trainer } of states) {
         network.dispose();
-        optimizer.dispose();
+        trainer.optimizer.dispose();
       }
     }
   };
-  const onThisThread = (network: Network, optimizer: tf.Optimizer, batch: Batch, seed: number) =>
-    trainStep(network, optimizer, batch, shape, { dropoutSeed: seed });
+  const onThisThread: Step = (network, trainer, batch, seed) =>
+    trainStep(network, trainer.optimizer, batch, shape, { dropoutSeed: seed });
 
   let single: number;
   let parallel: number | undefined;
@@ -110,7 +127,8 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
     try {
       [single, parallel] = (await timeSteps([
         onThisThread,
-        (network, optimizer, batch, seed) => group.step(network, optimizer, batch, { dropoutSeed: seed }),
+        (network, trainer, batch, seed) =>
+          group.step(network, trainer, batch, { dropoutSeed: seed, lr: spec.defaults.lr }),
       ])) as [number, number];
     } finally {
       await group.close();
@@ -121,14 +139,14 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
   let profile: Record<string, number> | undefined;
   if (options.profile) {
     const network = createNetwork(spec, 0);
-    const { optimizer } = createOptimizer(spec.defaults);
+    const trainer = createOptimizer(spec.defaults);
     // Two unprofiled steps first: the first creates XNNPACK operators and grows the heap, which no later step does.
-    for (let step = 0; step < 2; step++) await onThisThread(network, optimizer, batches[step % batches.length]!, step);
+    for (let step = 0; step < 2; step++) await onThisThread(network, trainer, batches[step % batches.length]!, step);
     const info = await tf.profile(async () => {
-      await onThisThread(network, optimizer, batches[0]!, 0);
+      await onThisThread(network, trainer, batches[0]!, 0);
     });
     network.dispose();
-    optimizer.dispose();
+    trainer.optimizer.dispose();
     const totals: Record<string, number> = {};
     // By kernel and input shapes, so each layer's share shows; ops that only wrap kernels (`*__op`, and
     // tf.customGrad's `forward`) are left out, their kernels are counted.

@@ -134,7 +134,7 @@ const HIDDEN_OPTIMIZER_SCALARS = ['accBeta1', 'accBeta2'] as const;
 type HiddenScalars = Partial<Record<(typeof HIDDEN_OPTIMIZER_SCALARS)[number], tf.Variable>>;
 
 /** The learning rate `optimizer` uses now (tfjs's sgd, momentum and adam keep it in this field). */
-export function learningRateOf(optimizer: tf.Optimizer): number {
+function learningRateOf(optimizer: tf.Optimizer): number {
   return (optimizer as unknown as { learningRate: number }).learningRate;
 }
 

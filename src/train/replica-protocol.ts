@@ -8,6 +8,8 @@ import type { ModelSpec, ParameterSpec } from '../models/index.js';
 import type { ReduceBuffers } from './all-reduce.js';
 import type { OptimizerSettings } from './optimizer.js';
 
+type BufferPair = readonly [SharedArrayBuffer, SharedArrayBuffer];
+
 /** Start-up data of replica `index`. */
 export interface ReplicaData {
   spec: ModelSpec;
@@ -18,26 +20,33 @@ export interface ReplicaData {
   weights: SharedArrayBuffer;
   /** Float32 gradients, one `parameterLayout` row per replica (each written by its replica). */
   gradients: SharedArrayBuffer;
-  /** Float32 gradients summed over the replicas, one `parameterLayout` row (written by replica 0 as it steps). */
-  summed: SharedArrayBuffer;
-  /** Float32 examples [rows, height, width, channels] of the batch in hand, and its Int32 labels [rows]. */
-  inputs: SharedArrayBuffer;
-  labels: SharedArrayBuffer;
+  /**
+   * Two of each of the following, so that the training thread can hand over the next step while one runs: a request
+   * names the pair's member (`buffer`) it uses.
+   * - Float32 gradients summed over the replicas, one `parameterLayout` row (written by replica 0 as it steps).
+   * - Float32 examples [rows, height, width, channels] of a batch, and its Int32 labels [rows].
+   */
+  summed: BufferPair;
+  inputs: BufferPair;
+  labels: BufferPair;
   reduce: ReduceBuffers;
 }
 
 /**
  * - `load`: copy the weights in the shared array into the network and, when `optimizer` is given, start a new
  *   optimizer of those settings from that state (optimizer.ts's settingsOf and optimizerState).
- * - `train`: `rows` is the whole batch's size (the replicas with index < `participants` each take a shard of it).
+ * - `train`: the batch is in `inputs[buffer]` and `labels[buffer]`; `rows` is its size (the replicas with index <
+ *   `participants` each take a shard of it). A replica takes the requests in the order they were sent, so the next
+ *   step can be sent before this one ends.
  *   Each writes its gradient row; with `lr`, each then sums the rows in replica order and takes the optimizer step
- *   itself at that learning rate, as the training thread does from `summed`, so weights never travel between steps.
+ *   itself at that learning rate, as the training thread does from `summed[buffer]`, so weights never travel between
+ *   steps.
  * - `evaluate`: count the correct predictions on its shard.
  */
 export type ReplicaRequest =
   | { type: 'load'; optimizer?: { settings: OptimizerSettings; order: string[]; tensors: TensorMap } }
-  | { type: 'train'; rows: number; participants: number; dropoutSeed: number; lr?: number }
-  | { type: 'evaluate'; rows: number; participants: number };
+  | { type: 'train'; buffer: 0 | 1; rows: number; participants: number; dropoutSeed: number; lr?: number }
+  | { type: 'evaluate'; buffer: 0 | 1; rows: number; participants: number };
 
 export type ReplicaReply =
   | { type: 'ready' }

@@ -38,9 +38,9 @@ try {
   const weights = new Float32Array(data.weights);
   const rows = new Float32Array(data.gradients);
   const ownRow = rows.subarray(data.index * layout.size, (data.index + 1) * layout.size);
-  const summed = new Float32Array(data.summed);
-  const inputs = new Float32Array(data.inputs);
-  const labels = new Int32Array(data.labels);
+  const summed = data.summed.map((buffer) => new Float32Array(buffer));
+  const inputs = data.inputs.map((buffer) => new Float32Array(buffer));
+  const labels = data.labels.map((buffer) => new Int32Array(buffer));
   const paramOf = new Map([...network.variables].map(([param, variable]) => [variable.name, param]));
   const slotOf = new Map(layout.slots.map((slot) => [slot.name, slot]));
 
@@ -68,8 +68,8 @@ try {
     return {
       offset,
       batch: {
-        xs: inputs.slice(offset * exampleSize, (offset + count) * exampleSize),
-        labels: labels.slice(offset, offset + count),
+        xs: inputs[request.buffer]!.slice(offset * exampleSize, (offset + count) * exampleSize),
+        labels: labels[request.buffer]!.slice(offset, offset + count),
         size: count,
       },
     };
@@ -144,7 +144,7 @@ try {
         trainer.optimizer.applyGradients(sums);
         if (data.index === 0) {
           for (const [name, sum] of Object.entries(sums)) {
-            summed.set(sum.dataSync() as Float32Array, slotOf.get(paramOf.get(name)!)!.offset);
+            summed[request.buffer]!.set(sum.dataSync() as Float32Array, slotOf.get(paramOf.get(name)!)!.offset);
           }
         }
       } finally {

@@ -10,6 +10,10 @@
  * batch's, so N replicas compute the gradients one network computes (up to float rounding), and a fixed N gives
  * the same bits every time.
  *
+ * The training loop asks for the next step before it awaits the one in flight; the replicas get it at once (two
+ * batch buffers and two sum buffers alternate), so they go from one step to the next without waiting for the
+ * training thread to take the step before, count it and report progress.
+ *
  * This is PyTorch DistributedDataParallel's scheme: an all-reduce of gradients, then identical optimizer steps on
  * every replica.
  */
@@ -21,7 +25,7 @@ import { iterateBatches, type Split } from '../data/index.js';
 import { parameterSpecs, type ModelSpec, type OptimizerName, type ParameterSpec } from '../models/index.js';
 import { abortGroup, createReduceBuffers } from './all-reduce.js';
 import type { Network } from './network.js';
-import { learningRateOf, optimizerState, settingsOf } from './optimizer.js';
+import { optimizerState, settingsOf, type Trainer } from './optimizer.js';
 import {
   parameterLayout,
   type ParameterSlot,
@@ -92,17 +96,22 @@ export interface ReplicaGroup {
   /** The replica threads, in replica order (to watch their resource use; terminating one fails the group). */
   readonly threads: readonly Worker[];
   /**
-   * One optimizer step of `network` on `batch`, its gradients computed by the replicas; resolves to the batch's
-   * mean loss and number of correct predictions. The replicas keep copies of `network` and `optimizer` and step them
-   * alike, so `network` must change through this method only while they do (another `network` or `optimizer`
-   * object gives them its state first).
-   * @throws CnnxError TRAINING_WORKER_FAILED when a replica fails (the network keeps its weights from before).
+   * One optimizer step of `network` on `batch` at learning rate `lr`, its gradients computed by the replicas;
+   * resolves to the batch's mean loss and number of correct predictions. The replicas keep copies of `network` and
+   * `trainer`'s optimizer and step them alike, so `network` must change through this method only while they do
+   * (another `network` or optimizer object gives them its state first).
+   *
+   * The next step may be asked for before this one resolves: when nothing has to travel first, it goes to the
+   * replicas at once, so that they need not wait for this thread between steps (the steps still resolve, and are
+   * applied to `network`, in order). The batch is copied before this returns.
+   * @throws CnnxError TRAINING_WORKER_FAILED when a replica fails (the network keeps its weights from the last step
+   * that resolved; a step sent after a failed one fails too).
    */
   step(
     network: Network,
-    optimizer: tf.Optimizer,
+    trainer: Trainer,
     batch: Batch,
-    options: { dropoutSeed: number },
+    options: { dropoutSeed: number; lr: number },
   ): Promise<[number, number]>;
   /** The batch's mean loss and its gradients by parameter name, summed over the replicas, without a step. */
   gradients(
@@ -142,19 +151,20 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   const maxRows = Math.max(options.batchSize, evaluationRows(exampleSize));
   const layout = parameterLayout(parameterSpecs(spec));
   const floats = (n: number) => new SharedArrayBuffer(n * Float32Array.BYTES_PER_ELEMENT);
+  const pair = (make: () => SharedArrayBuffer) => [make(), make()] as const;
   const buffers = {
     weights: floats(layout.size),
     gradients: floats(layout.size * workers),
-    summed: floats(layout.size),
-    inputs: floats(maxRows * exampleSize),
-    labels: new SharedArrayBuffer(maxRows * Int32Array.BYTES_PER_ELEMENT),
+    summed: pair(() => floats(layout.size)),
+    inputs: pair(() => floats(maxRows * exampleSize)),
+    labels: pair(() => new SharedArrayBuffer(maxRows * Int32Array.BYTES_PER_ELEMENT)),
     reduce: createReduceBuffers(workers, reduceWidth(layout.slots)),
   };
   const weights = new Float32Array(buffers.weights);
   const gradients = new Float32Array(buffers.gradients);
-  const summed = new Float32Array(buffers.summed);
-  const inputs = new Float32Array(buffers.inputs);
-  const labels = new Int32Array(buffers.labels);
+  const summed = buffers.summed.map((buffer) => new Float32Array(buffer));
+  const inputs = buffers.inputs.map((buffer) => new Float32Array(buffer));
+  const labels = buffers.labels.map((buffer) => new Int32Array(buffer));
 
   const { script, execArgv } = threadEntry();
   const threads: Worker[] = [];
@@ -167,7 +177,9 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     await Promise.all(threads.map((thread) => thread.terminate()));
     throw error;
   }
-  const waiting: ({ resolve: (reply: ReplicaReply) => void; reject: (error: Error) => void } | undefined)[] = [];
+  type Waiter = { resolve: (reply: ReplicaReply) => void; reject: (error: Error) => void };
+  /** Each replica's unanswered requests, oldest first (a replica answers in the order it was asked). */
+  const waiting: Waiter[][] = threads.map(() => []);
   let failure: CnnxError | undefined;
   let closing = false;
   const fail = (index: number, message: string) => {
@@ -177,13 +189,12 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
       'TRAINING_WORKER_FAILED',
     );
     abortGroup(buffers.reduce);
-    for (const waiter of waiting.splice(0)) waiter?.reject(failure);
+    for (const queue of waiting) for (const waiter of queue.splice(0)) waiter.reject(failure);
   };
   threads.forEach((thread, index) => {
     thread.on('message', (reply: ReplicaReply) => {
       if (reply.type === 'failed' || (reply.type === 'error' && !reply.aborted)) return fail(index, reply.message);
-      const waiter = waiting[index];
-      waiting[index] = undefined;
+      const waiter = waiting[index]!.shift();
       if (reply.type === 'error') waiter?.reject(new CnnxError(reply.message, 'TRAINING_WORKER_FAILED'));
       else waiter?.resolve(reply);
     });
@@ -193,13 +204,13 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     });
   });
 
-  /** Sends `request` to the replicas `indices`; resolves to their replies in that order. */
+  /** Sends `request` to the replicas `indices` at once; resolves to their replies in that order. */
   const ask = async (request: ReplicaRequest, indices: readonly number[]): Promise<ReplicaReply[]> => {
     if (failure) throw failure;
     const replies = indices.map(
       (index) =>
         new Promise<ReplicaReply>((resolve, reject) => {
-          waiting[index] = { resolve, reject };
+          waiting[index]!.push({ resolve, reject });
           threads[index]!.postMessage(request);
         }),
     );
@@ -211,7 +222,9 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   };
 
   const ready = await Promise.allSettled(
-    threads.map((_, index) => new Promise<ReplicaReply>((resolve, reject) => (waiting[index] = { resolve, reject }))),
+    threads.map(
+      (_, index) => new Promise<ReplicaReply>((resolve, reject) => waiting[index]!.push({ resolve, reject })),
+    ),
   );
   if (failure || ready.some((r) => r.status === 'rejected')) {
     closing = true;
@@ -220,11 +233,16 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   }
 
   /**
-   * What each replica's copy holds: the weights of `network` and, with `optimizer`, that optimizer's state (a
-   * replica holding both steps in step with them). Undefined: nothing known to be current.
+   * What each replica's copy holds once the operations sent to it are done: the weights of `network` and, with
+   * `optimizer`, that optimizer's state (a replica holding both steps in step with them). Undefined: nothing known
+   * to be current.
    */
   const holds: ({ network: Network; optimizer?: tf.Optimizer } | undefined)[] = threads.map(() => undefined);
   const first = (count: number) => [...Array(count).keys()];
+  const holdsAll = (network: Network, optimizer: tf.Optimizer | undefined, count: number) =>
+    first(count).every(
+      (i) => holds[i]?.network === network && (optimizer === undefined || holds[i]!.optimizer === optimizer),
+    );
 
   /** Gives the first `count` replicas that lack them `network`'s weights and, if given, `optimizer`'s state. */
   const bring = async (network: Network, optimizer: tf.Optimizer | undefined, count: number) => {
@@ -241,73 +259,150 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     await ask({ type: 'load', ...(state ? { optimizer: state } : {}) }, stale);
     for (const i of stale) holds[i] = { network, optimizer };
   };
-  const putBatch = (batch: Batch) => {
+  const putBatch = (batch: Batch, buffer: 0 | 1) => {
     if (batch.size > maxRows) throw new RangeError(`batch of ${batch.size} rows, at most ${maxRows}`);
-    inputs.set(batch.xs);
-    labels.set(batch.labels);
+    inputs[buffer]!.set(batch.xs);
+    labels[buffer]!.set(batch.labels);
   };
 
-  /** Runs the replicas on `batch` (stepping them at `lr`, if given); sums their losses and correct counts. */
-  const train = async (network: Network, batch: Batch, dropoutSeed: number, optimizer?: tf.Optimizer) => {
-    const participants = Math.min(workers, batch.size);
-    await bring(network, optimizer, participants);
-    putBatch(batch);
-    const lr = optimizer === undefined ? undefined : learningRateOf(optimizer);
-    let replies: Extract<ReplicaReply, { type: 'trained' }>[];
-    try {
-      replies = (await ask(
-        { type: 'train', rows: batch.size, participants, dropoutSeed, ...(lr === undefined ? {} : { lr }) },
-        first(participants),
-      )) as Extract<ReplicaReply, { type: 'trained' }>[];
-    } catch (error) {
-      holds.fill(undefined); // some may have stepped, some not
-      throw error;
-    }
-    // Replicas that sat this step out are a step behind.
-    if (optimizer !== undefined) for (let i = participants; i < workers; i++) holds[i] = undefined;
-    let loss = 0;
-    let correct = 0;
-    for (const reply of replies) {
-      loss += reply.loss;
-      correct += reply.correct;
-    }
-    return { loss, correct, participants, stats: replies[0]!.stats };
+  /**
+   * Operations run one after another, except that a training step may be sent while the step before it runs (see
+   * `step`). `tail`: the last operation submitted, settled; `last`: that operation's own promise and, for a step,
+   * its entry in `unsettled`, the steps submitted and not yet settled, oldest first.
+   */
+  interface StepEntry {
+    network: Network;
+    optimizer: tf.Optimizer;
+    /** Its request has gone to the replicas. */
+    sent: boolean;
+  }
+  let tail: Promise<unknown> = Promise.resolve();
+  let last: { done: Promise<unknown>; step?: StepEntry } = { done: tail };
+  const unsettled: StepEntry[] = [];
+  let submittedSteps = 0;
+  /** Runs `operation` once every operation submitted before it has settled. */
+  const inTurn = <T>(operation: () => Promise<T>): Promise<T> => {
+    const done = tail.then(operation);
+    tail = done.catch(() => undefined);
+    last = { done };
+    return done;
   };
+
+  /** Sends the replicas `batch` (in `buffer`), stepping them at `lr` if given; resolves to their replies. */
+  const sendTrain = (batch: Batch, buffer: 0 | 1, dropoutSeed: number, lr?: number) => {
+    putBatch(batch, buffer);
+    const participants = Math.min(workers, batch.size);
+    return ask(
+      { type: 'train', buffer, rows: batch.size, participants, dropoutSeed, ...(lr === undefined ? {} : { lr }) },
+      first(participants),
+    ) as Promise<Extract<ReplicaReply, { type: 'trained' }>[]>;
+  };
+  /** The replies' summed losses and correct counts. */
+  const totals = (replies: readonly Extract<ReplicaReply, { type: 'trained' }>[]): [number, number] => [
+    replies.reduce((sum, reply) => sum + reply.loss, 0),
+    replies.reduce((sum, reply) => sum + reply.correct, 0),
+  ];
 
   return {
     workers,
     threads,
-    async step(network, optimizer, batch, { dropoutSeed }) {
-      const { loss, correct, stats } = await train(network, batch, dropoutSeed, optimizer);
-      // The replicas' step, from replica 0's sums, in network.trainable's order (the optimizer keeps its state so).
-      const named: tf.NamedTensorMap = {};
-      for (const slot of layout.slots.filter((s) => s.trainable)) {
-        const variable = network.variables.get(slot.name)!;
-        named[variable.name] = tf.tensor(summed.slice(slot.offset, slot.offset + slot.size), slot.shape);
+    step(network, trainer, batch, { dropoutSeed, lr }) {
+      const { optimizer } = trainer;
+      const participants = Math.min(workers, batch.size);
+      const buffer = (submittedSteps++ % 2) as 0 | 1;
+      /** The replies (sent now, or after the operations before), then the training thread's own step. */
+      const finish = async (replies: ReturnType<typeof sendTrain>) => {
+        let stepped: Extract<ReplicaReply, { type: 'trained' }>[];
+        try {
+          stepped = await replies;
+        } catch (error) {
+          holds.fill(undefined); // some may have stepped, some not
+          throw error;
+        }
+        // Replicas that sat this step out are a step behind.
+        for (let i = participants; i < workers; i++) holds[i] = undefined;
+        // The replicas' step, from replica 0's sums, in network.trainable's order (the optimizer keeps its state so).
+        trainer.setLearningRate(lr);
+        const named: tf.NamedTensorMap = {};
+        for (const slot of layout.slots.filter((s) => s.trainable)) {
+          const variable = network.variables.get(slot.name)!;
+          named[variable.name] = tf.tensor(summed[buffer]!.slice(slot.offset, slot.offset + slot.size), slot.shape);
+        }
+        optimizer.applyGradients(named);
+        tf.dispose(Object.values(named));
+        const { stats } = stepped[0]!;
+        applyStatUpdates(stats.map(({ name, values }) => [network.variables.get(name)!, tf.tensor(values)]));
+        return totals(stepped);
+      };
+      // The step before has been sent and is the only one unsettled, every replica took part in it and they hold
+      // this network and optimizer: send this one now, so that they go on to it without waiting for this thread,
+      // which applies the two in order. So at most two steps are in flight, and the other buffer is free.
+      const previous = last.step;
+      const pipelined =
+        previous !== undefined &&
+        unsettled.length === 1 &&
+        unsettled[0] === previous &&
+        previous.sent &&
+        previous.network === network &&
+        previous.optimizer === optimizer &&
+        holdsAll(network, optimizer, workers);
+      const entry: StepEntry = { network, optimizer, sent: false };
+      const send = () => {
+        entry.sent = true;
+        return sendTrain(batch, buffer, dropoutSeed, lr);
+      };
+      let done: Promise<[number, number]>;
+      if (pipelined) {
+        const replies = send();
+        replies.catch(() => undefined); // awaited after the step before
+        const before = last.done;
+        done = (async () => {
+          await before.catch((error: unknown) => {
+            holds.fill(undefined); // the replicas went on without this thread
+            throw error;
+          });
+          return finish(replies);
+        })();
+        tail = done.catch(() => undefined);
+      } else {
+        done = inTurn(async () => {
+          await bring(network, optimizer, participants);
+          return finish(send());
+        });
       }
-      optimizer.applyGradients(named);
-      tf.dispose(Object.values(named));
-      applyStatUpdates(stats.map(({ name, values }) => [network.variables.get(name)!, tf.tensor(values)]));
-      return [loss, correct];
+      last = { done, step: entry };
+      unsettled.push(entry);
+      const settle = () => void unsettled.splice(unsettled.indexOf(entry), 1);
+      done.then(settle, settle);
+      return done;
     },
-    async gradients(network, batch, { dropoutSeed }) {
-      const { loss, participants } = await train(network, batch, dropoutSeed);
-      const grads = new Map<string, Float32Array>();
-      for (const slot of layout.slots.filter((s) => s.trainable))
-        grads.set(slot.name, sumRows(gradients, slot, participants, layout.size));
-      return { loss, grads };
+    gradients(network, batch, { dropoutSeed }) {
+      return inTurn(async () => {
+        await bring(network, undefined, Math.min(workers, batch.size));
+        const replies = await sendTrain(batch, 0, dropoutSeed);
+        const participants = replies.length;
+        const grads = new Map<string, Float32Array>();
+        for (const slot of layout.slots.filter((s) => s.trainable))
+          grads.set(slot.name, sumRows(gradients, slot, participants, layout.size));
+        return { loss: totals(replies)[0], grads };
+      });
     },
-    async evaluate(network, split, { resize, shouldStop } = {}) {
-      await bring(network, undefined, workers);
-      let correct = 0;
-      for (const batch of iterateBatches(split, { batchSize: evaluationRows(exampleSize), resize })) {
-        if (shouldStop?.()) return undefined;
-        putBatch(batch);
-        const participants = Math.min(workers, batch.size);
-        const replies = await ask({ type: 'evaluate', rows: batch.size, participants }, first(participants));
-        for (const reply of replies) correct += (reply as Extract<ReplicaReply, { type: 'evaluated' }>).correct;
-      }
-      return correct / split.count;
+    evaluate(network, split, { resize, shouldStop } = {}) {
+      return inTurn(async () => {
+        await bring(network, undefined, workers);
+        let correct = 0;
+        for (const batch of iterateBatches(split, { batchSize: evaluationRows(exampleSize), resize })) {
+          if (shouldStop?.()) return undefined;
+          putBatch(batch, 0);
+          const participants = Math.min(workers, batch.size);
+          const replies = await ask(
+            { type: 'evaluate', buffer: 0, rows: batch.size, participants },
+            first(participants),
+          );
+          for (const reply of replies) correct += (reply as Extract<ReplicaReply, { type: 'evaluated' }>).correct;
+        }
+        return correct / split.count;
+      });
     },
     async close() {
       closing = true;

@@ -23,7 +23,7 @@ import { evaluateAccuracy, yieldToEventLoop } from './evaluate.js';
 import { interruptionCallback } from './interruption.js';
 import { divergenceGuard, nonFiniteLossGuard } from './loss-guards.js';
 import { createNetwork, type Network } from './network.js';
-import { createOptimizer, learningRateAt } from './optimizer.js';
+import { createOptimizer, learningRateAt, type Trainer } from './optimizer.js';
 import { consoleProgress, progressCallback, type ProgressReporter } from './progress.js';
 import {
   bestWeightsCallback,
@@ -87,7 +87,12 @@ const startOfRun = (): Position => ({
 interface StepRunner {
   /** Replica threads; 1 when everything runs on this thread. */
   workers: number;
-  step(batch: Batch, options: { dropoutSeed: number }): Promise<[number, number]>;
+  /**
+   * One optimizer step at learning rate `lr`: the batch's mean loss and correct count. The next step may be asked
+   * for before this one resolves (replica threads then go on to it without waiting for this thread); steps resolve,
+   * and change the network, in the order they were asked for.
+   */
+  step(batch: Batch, options: { dropoutSeed: number; lr: number }): Promise<[number, number]>;
   evaluate(
     network: Network,
     split: Split,
@@ -105,7 +110,7 @@ async function startRunner(
   config: TrainConfig,
   backend: BackendInfo,
   network: Network,
-  optimizer: tf.Optimizer,
+  trainer: Trainer,
   progress: ProgressReporter,
   resumed: boolean,
 ): Promise<StepRunner> {
@@ -126,7 +131,10 @@ async function startRunner(
   if (workers === 1 || cpuBackend === undefined) {
     return {
       workers: 1,
-      step: (batch, options) => trainStep(network, optimizer, batch, [height, width, channels], options),
+      step: (batch, { dropoutSeed, lr }) => {
+        trainer.setLearningRate(lr);
+        return trainStep(network, trainer.optimizer, batch, [height, width, channels], { dropoutSeed });
+      },
       evaluate: (net, split, options) => evaluateAccuracy(net, split, options),
       close: async () => undefined,
     };
@@ -139,7 +147,7 @@ async function startRunner(
   });
   return {
     workers,
-    step: (batch, options) => group.step(network, optimizer, batch, options),
+    step: (batch, options) => group.step(network, trainer, batch, options),
     evaluate: (net, split, options) => group.evaluate(net, split, options),
     close: () => group.close(),
   };
@@ -170,13 +178,14 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   }
 
   const network = createNetwork(spec, config.seed);
-  const { optimizer, setLearningRate } = createOptimizer(config);
+  const trainer = createOptimizer(config);
+  const { optimizer } = trainer;
   let runner: StepRunner | undefined;
   try {
     const { position, history } = resume
       ? await restore(network, optimizer, runDir, progress)
       : { position: startOfRun(), history: [] };
-    runner = await startRunner(config, backend, network, optimizer, progress, resume).catch(async (error: unknown) => {
+    runner = await startRunner(config, backend, network, trainer, progress, resume).catch(async (error: unknown) => {
       if (created) await rmdir(runDir).catch(() => undefined); // a run that cannot start leaves no empty folder
       throw error;
     });
@@ -212,7 +221,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       summaryCallback(progress),
       ...(options.signal ? [interruptionCallback(options.signal, progress)] : []),
     ]);
-    await fit(state, callbacks, runner, { splits, augmenter, setLearningRate });
+    await fit(state, callbacks, runner, { splits, augmenter });
     if (state.failure) {
       throw new CnnxError(
         `${state.failure.message}. The checkpoint holds the last completed step; continue with: cnnx train --resume ${runDir}`,
@@ -267,7 +276,7 @@ async function fit(
   state: TrainingState,
   callbacks: CallbackList,
   runner: StepRunner,
-  data: { splits: RunSplits; augmenter?: Augmenter; setLearningRate: (lr: number) => void },
+  data: { splits: RunSplits; augmenter?: Augmenter },
 ): Promise<void> {
   const { config, network } = state;
   const { train: trainSplit, test, selectOn } = data.splits;
@@ -305,7 +314,7 @@ async function epochs(
   state: TrainingState,
   callbacks: CallbackList,
   runner: StepRunner,
-  data: { splits: RunSplits; augmenter?: Augmenter; setLearningRate: (lr: number) => void; resize?: number },
+  data: { splits: RunSplits; augmenter?: Augmenter; resize?: number },
 ): Promise<void> {
   const { config, network, batchesPerEpoch } = state;
   const { train: trainSplit, selection, selectOn } = data.splits;
@@ -321,31 +330,52 @@ async function epochs(
     const batches = data.augmenter
       ? iterateAugmentedBatches(trainSplit, order, data.augmenter)
       : iterateBatches(trainSplit, order);
-    for (const batch of batches) {
-      if (batchIndex++ < startBatch) continue;
-      if (state.stopTraining) break;
-      const step = epoch * batchesPerEpoch + batchIndex - 1;
-      const lr = learningRateAt(config.schedule, config.lr, step, totalSteps);
-      data.setLearningRate(lr);
-      const stepStarted = performance.now();
-      const [loss, correct] = await runner.step(batch, { dropoutSeed: deriveSeed(config.seed, step + 1) });
+    interface Pending {
+      done: Promise<[number, number]>;
+      batch: Batch;
+      index: number;
+      lr: number;
+      asked: number;
+    }
+    let lastCounted = performance.now();
+    /** Waits for a step and counts it: totals, position, callbacks (which may stop the run, or throw). */
+    const count = async ({ done, batch, index, lr, asked }: Pending) => {
+      const [loss, correct] = await done;
+      const now = performance.now();
       const partial = position.partial;
       partial.loss += loss * batch.size;
       partial.correct += correct;
       partial.seen += batch.size;
-      partial.seconds += (performance.now() - stepStarted) / 1000;
-      position.batch = batchIndex;
+      partial.seconds += (now - Math.max(asked, lastCounted)) / 1000;
+      lastCounted = now;
+      position.batch = index;
       const examplesPerSec = partial.seen / Math.max(partial.seconds, 1e-9);
       await callbacks.call('onBatchEnd', state, {
         epoch: epoch + 1,
-        batch: batchIndex,
+        batch: index,
         loss,
         epochLoss: partial.loss / partial.seen,
         examplesPerSec,
         lr,
       });
       await yieldToEventLoop(); // lets signal handlers run between steps
+    };
+    // Each step is asked for before the one before it is counted, so that replica threads go on to it at once. A
+    // step asked for is counted even after a stop: the network has taken it.
+    let previous: Pending | undefined;
+    for (const batch of batches) {
+      if (batchIndex++ < startBatch) continue;
+      if (state.stopTraining) break;
+      const step = epoch * batchesPerEpoch + batchIndex - 1;
+      const lr = learningRateAt(config.schedule, config.lr, step, totalSteps);
+      const asked = performance.now();
+      const done = runner.step(batch, { dropoutSeed: deriveSeed(config.seed, step + 1), lr });
+      done.catch(() => undefined); // left unawaited when counting the step before throws
+      const current: Pending = { done, batch, index: batchIndex, lr, asked };
+      if (previous !== undefined) await count(previous);
+      previous = current;
     }
+    if (previous !== undefined) await count(previous);
     if (state.stopTraining) break;
     const accuracy = await runner.evaluate(network, selection, {
       resize,

@@ -152,9 +152,10 @@ describe('data-parallel training over replica threads', () => {
       const runs: Map<string, Float32Array>[] = [];
       for (let i = 0; i < 2; i++) {
         const network = createNetwork(spec, 4);
-        const { optimizer } = createOptimizer(spec.defaults);
+        const trainer = createOptimizer(spec.defaults);
+        const { optimizer } = trainer;
         for (let step = 0; step < 3; step++)
-          await replicas.step(network, optimizer, mnistBatch(64, 28, step), { dropoutSeed: step });
+          await replicas.step(network, trainer, mnistBatch(64, 28, step), { dropoutSeed: step, lr: spec.defaults.lr });
         runs.push(new Map([...network.variables].map(([name, v]) => [name, v.dataSync() as Float32Array])));
         network.dispose();
         optimizer.dispose();
@@ -170,11 +171,11 @@ describe('data-parallel training over replica threads', () => {
     const settings: OptimizerSettings = { optimizer: 'momentum', lr: 0.05, momentum: 0.5 };
     const replicas = await group(spec, 3, 64);
     const network = createNetwork(spec, 6);
-    const { optimizer, setLearningRate } = createOptimizer(settings);
+    const trainer = createOptimizer(settings);
+    const { optimizer } = trainer;
     // A 2-row batch leaves the third replica out of a step; the learning rate changes at every step.
     for (const [step, size] of [64, 2, 64, 48].entries()) {
-      setLearningRate(0.05 / (step + 1));
-      await replicas.step(network, optimizer, mnistBatch(size, 28, step), { dropoutSeed: step });
+      await replicas.step(network, trainer, mnistBatch(size, 28, step), { dropoutSeed: step, lr: 0.05 / (step + 1) });
     }
     // Gradients from the replicas' own copies (the third is brought up to date) are, to the bit, those from copies
     // of the training thread's weights given to every replica (a network object of its own, so all are reloaded).
@@ -202,16 +203,55 @@ describe('data-parallel training over replica threads', () => {
     const runs: Map<string, Float32Array>[] = [];
     for (const interrupted of [false, true]) {
       const network = createNetwork(spec, 6);
-      const { optimizer } = createOptimizer(settings);
+      const trainer = createOptimizer(settings);
+      const { optimizer } = trainer;
       for (let step = 0; step < 4; step++) {
         // Loads the other network's weights into the replicas, which must take the run's back, momentum included.
         if (interrupted && step === 2) await replicas.evaluate(other, { ...mnist.test, count: 100 });
-        await replicas.step(network, optimizer, mnistBatch(64, 28, step), { dropoutSeed: step });
+        await replicas.step(network, trainer, mnistBatch(64, 28, step), { dropoutSeed: step, lr: spec.defaults.lr });
       }
       runs.push(new Map([...network.variables].map(([name, v]) => [name, v.dataSync() as Float32Array])));
       network.dispose();
       optimizer.dispose();
     }
+    expect(maxAbsDiff(runs[0]!, runs[1]!)).toBe(0);
+    other.dispose();
+  }, 120_000);
+
+  it('takes steps asked for before the one before ends as it takes them one at a time, to the bit', async () => {
+    const spec = getModelSpec('lenet5-relu');
+    const settings: OptimizerSettings = { optimizer: 'momentum', lr: 0.05, momentum: 0.9 };
+    const replicas = await group(spec, 2, 64);
+    const other = createNetwork(spec, 7);
+    // A learning rate of its own at every step; a 1-row batch leaves a replica out, and an evaluation of another
+    // network in the middle reloads them: the steps after each must wait for this thread, the others need not.
+    const plan = [64, 64, 64, 1, 64, 64, 'evaluate', 64, 33, 64] as const;
+    const runs: Map<string, Float32Array>[] = [];
+    const losses: number[][] = [];
+    for (const ahead of [false, true]) {
+      const network = createNetwork(spec, 6);
+      const trainer = createOptimizer(settings);
+      const steps: Promise<[number, number]>[] = [];
+      for (const [step, size] of plan.entries()) {
+        if (size === 'evaluate') {
+          await replicas.evaluate(other, { ...mnist.test, count: 100 });
+          continue;
+        }
+        const done = replicas.step(network, trainer, mnistBatch(size, 28, step), {
+          dropoutSeed: step,
+          lr: 0.05 / (step + 1),
+        });
+        steps.push(done);
+        // One step ahead, as the training loop asks for them; or each awaited before the next.
+        if (!ahead) await done;
+        else if (steps.length > 1) await steps.at(-2);
+      }
+      losses.push((await Promise.all(steps)).map(([loss]) => loss));
+      runs.push(new Map([...network.variables].map(([name, v]) => [name, v.dataSync() as Float32Array])));
+      network.dispose();
+      trainer.optimizer.dispose();
+    }
+    expect(losses[1]).toEqual(losses[0]);
     expect(maxAbsDiff(runs[0]!, runs[1]!)).toBe(0);
     other.dispose();
   }, 120_000);
@@ -230,22 +270,46 @@ describe('data-parallel training over replica threads', () => {
     const spec = getModelSpec('lenet5-relu');
     const replicas = await group(spec, 2, 256);
     const network = createNetwork(spec, 1);
-    const { optimizer } = createOptimizer(spec.defaults);
-    const step = replicas.step(network, optimizer, mnistBatch(256), { dropoutSeed: 1 });
+    const trainer = createOptimizer(spec.defaults);
+    const { optimizer } = trainer;
+    const step = replicas.step(network, trainer, mnistBatch(256), { dropoutSeed: 1, lr: spec.defaults.lr });
     setTimeout(() => void replicas.threads[1]!.terminate(), 20);
     await expect(step).rejects.toMatchObject({ code: 'TRAINING_WORKER_FAILED' });
     network.dispose();
     optimizer.dispose();
   }, 120_000);
 
+  it('fails the step asked for ahead too when a worker dies, and the network keeps the last step that ended', async () => {
+    const spec = getModelSpec('lenet5-relu');
+    const replicas = await group(spec, 2, 256);
+    const network = createNetwork(spec, 1);
+    const trainer = createOptimizer(spec.defaults);
+    const options = { dropoutSeed: 1, lr: spec.defaults.lr };
+    await replicas.step(network, trainer, mnistBatch(256), options);
+    const before = network.variables.get('0.weight')!.dataSync().slice();
+    const first = replicas.step(network, trainer, mnistBatch(256, 28, 1), options);
+    await new Promise((resolve) => setImmediate(resolve)); // sent
+    const ahead = replicas.step(network, trainer, mnistBatch(256, 28, 2), options);
+    void replicas.threads[1]!.terminate();
+    const [firstResult] = await Promise.allSettled([first]);
+    await expect(ahead).rejects.toMatchObject({ code: 'TRAINING_WORKER_FAILED' });
+    if (firstResult.status === 'rejected') {
+      expect(network.variables.get('0.weight')!.dataSync()).toEqual(before);
+    }
+    await expect(replicas.evaluate(network, mnist.test)).rejects.toMatchObject({ code: 'TRAINING_WORKER_FAILED' });
+    network.dispose();
+    trainer.optimizer.dispose();
+  }, 120_000);
+
   it('fails clearly, and never hangs, when a worker thread dies', async () => {
     const spec = getModelSpec('lenet5-relu');
     const replicas = await group(spec, 2, 32);
     const network = createNetwork(spec, 1);
-    const { optimizer } = createOptimizer(spec.defaults);
+    const trainer = createOptimizer(spec.defaults);
+    const { optimizer } = trainer;
     const before = network.variables.get('0.weight')!.dataSync().slice();
     await replicas.threads[1]!.terminate();
-    const step = replicas.step(network, optimizer, mnistBatch(32), { dropoutSeed: 1 });
+    const step = replicas.step(network, trainer, mnistBatch(32), { dropoutSeed: 1, lr: spec.defaults.lr });
     await expect(step).rejects.toMatchObject({
       code: 'TRAINING_WORKER_FAILED',
       message: expect.stringMatching(/training worker 2 of 2 failed: its thread exited/),
