@@ -10,7 +10,7 @@ import { basename, dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import multipart from '@fastify/multipart';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { CnnxError } from '../common/index.js';
 import type { EpName } from '../runtime/index.js';
 import { fromClientError, fromFastifyError, rawErrorResponse } from './errors.js';
@@ -171,17 +171,27 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
 
   await app.register(multipart, { limits: { fileSize: options.bodyLimitBytes ?? 8 * 2 ** 20, files: 1, parts: 4 } });
 
-  app.addHook('onRequest', async (request) => {
+  // A request counts against --max-in-flight until it is answered or its connection closes, whichever comes first:
+  // a client that hangs up mid-body, a body that times out (408) and a connection cut for the bytes after a request
+  // never reach onResponse. Health checks are not counted: an overloaded server still says it is alive.
+  const release = (request: FastifyRequest) => {
+    const counted = request as unknown as { counted?: boolean };
+    if (counted.counted) state.inFlight--;
+    counted.counted = false;
+  };
+  app.addHook('onRequest', async (request, reply) => {
     (request as unknown as { started: bigint }).started = process.hrtime.bigint();
     if (state.draining) throw new CnnxError('server is shutting down', 'SHUTTING_DOWN', { retryAfter: 1 });
-    if (++state.inFlight > maxInFlight) {
-      (request as unknown as { counted: boolean }).counted = true;
+    if (request.url.startsWith('/v2/health/')) return;
+    state.inFlight++;
+    (request as unknown as { counted: boolean }).counted = true;
+    reply.raw.once('close', () => release(request));
+    if (state.inFlight > maxInFlight) {
       throw new CnnxError(`more than ${maxInFlight} requests in flight`, 'TOO_MANY_REQUESTS', { retryAfter: 1 });
     }
-    (request as unknown as { counted: boolean }).counted = true;
   });
   app.addHook('onResponse', async (request, reply) => {
-    if ((request as unknown as { counted?: boolean }).counted) state.inFlight--;
+    release(request);
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, status: String(reply.statusCode) });
     const started = (request as unknown as { started: bigint }).started;

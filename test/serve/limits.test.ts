@@ -1,10 +1,11 @@
 import { copyFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/index.js';
 import { segmentDigits } from '../../src/preprocess/index.js';
-import { Batcher, createServer } from '../../src/serve/index.js';
+import { Batcher, createServer, listen } from '../../src/serve/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const MODEL = 'models/lenet5-relu-mnist.onnx';
@@ -53,6 +54,45 @@ describe('limits under load', () => {
       await server.close();
     }
   });
+
+  it('frees the in-flight count of requests that never get an answer: hang-ups, stalled bodies, cut connections', async () => {
+    const server = await createServer({ model: MODEL, ep: 'cpu', maxInFlight: 4, requestTimeoutMs: 1000 });
+    try {
+      const base = await listen(server, { host: '127.0.0.1', port: 0 });
+      const { port } = new URL(base);
+      const json = JSON.stringify(body(1));
+      const head = (length: number) =>
+        `POST /v2/models/lenet5-relu-mnist/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+      /** Sends `bytes` on a connection of its own and resolves when the server has closed it (or after `ms`). */
+      const send = (bytes: string, { hangUpAfterMs }: { hangUpAfterMs?: number } = {}) =>
+        new Promise<void>((resolve) => {
+          const socket = connect(Number(port), '127.0.0.1', () => socket.write(bytes));
+          socket.on('data', () => undefined);
+          socket.on('error', () => resolve());
+          socket.on('close', () => resolve());
+          if (hangUpAfterMs !== undefined) setTimeout(() => socket.destroy(), hangUpAfterMs);
+        });
+      const half = head(json.length) + json.slice(0, json.length / 2);
+      // More of each than the limit: a count that leaked would refuse everything after.
+      for (let i = 0; i < 6; i++) await send(half, { hangUpAfterMs: 50 }); // the client hangs up mid-body
+      await Promise.all(Array.from({ length: 6 }, () => send(half))); // the body stalls: 408 after 1 s
+      for (let i = 0; i < 6; i++) await send(`${head(json.length)}${json}GARBAGE\r\n\r\n`); // bytes after a request
+      const health = await fetch(`${base}/v2/health/live`);
+      expect(health.status).toBe(200);
+      const answers = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          fetch(`${base}/v2/models/lenet5-relu-mnist/infer`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: json,
+          }),
+        ),
+      );
+      expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
+    } finally {
+      await server.close();
+    }
+  }, 60_000);
 
   /** A batcher whose runtime never answers stands in for a wedged accelerator. */
   const wedgedBatcher = (maxBatch: number, timeoutMs: number) =>
