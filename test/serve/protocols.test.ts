@@ -367,6 +367,20 @@ describe('request faults answer 4xx with the catalogue shape and a precise messa
         code: 'INVALID_JSON',
       });
     }
+    // Valid data with deep nesting beside it: "id", "outputs", "parameters", or the input's own parameters.
+    const deep = `${'['.repeat(200_000)}${']'.repeat(200_000)}`;
+    const valid = inferJson(pixels(0));
+    for (const body of [
+      valid.replace(/^\{/, `{"id":${deep},`),
+      valid.replace(/^\{/, `{"outputs":${deep},`),
+      valid.replace(/\}$/, `,"parameters":{"x":${deep}}}`),
+      valid.replace('"datatype"', `"parameters":${deep},"datatype"`),
+    ]) {
+      expect(body).not.toBe(valid);
+      const answer = await send('POST', '/v2/models/digits/infer', body);
+      expect(answer.status).toBe(400);
+      expect(json(answer).code).toBe('INVALID_JSON');
+    }
     // The JSON header of a binary request too.
     const head = Buffer.from(`{"inputs":${'['.repeat(200_000)}${']'.repeat(200_000)}}`);
     const body = Buffer.concat([head, Buffer.alloc(784 * 4)]);

@@ -225,9 +225,13 @@ function readNumbers(bytes: Uint8Array, at: number): NumbersRead | undefined {
   }
 }
 
+/** How deep a request's JSON may nest arrays and objects: deeper is refused before it is parsed. */
+export const MAX_NESTING = 32;
+
 /**
  * The infer request in `body` (UTF-8 JSON) with its first input's `data` as a JsonTensor; undefined when the
- * body is not one this fast path takes (see the module's header): parse it with `JSON.parse` instead.
+ * body is not one this fast path takes (see the module's header), or nests deeper than MAX_NESTING outside its
+ * data: parse it with `JSON.parse` instead (which refuses the latter).
  */
 export function parseInferJson(body: Uint8Array): unknown {
   let read: NumbersRead | undefined;
@@ -261,6 +265,9 @@ export function parseInferJson(body: Uint8Array): unknown {
   if (end < 0 || skipSpace(body, end) !== body.length || read === undefined || inputsSeen !== 1 || dataSeen !== 1) {
     return undefined;
   }
+  // What JSON.parse reads, around the data array, nests no deeper than any request may (MAX_NESTING).
+  const depth = depthAfter(body, MAX_NESTING, 0, dataStart, 0);
+  if (depth < 0 || depthAfter(body, MAX_NESTING, read.end, body.length, depth) < 0) return undefined;
   const buffer = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
   let request: unknown;
   try {
@@ -281,17 +288,24 @@ export function parseInferJson(body: Uint8Array): unknown {
  * A byte scan: `JSON.parse` of millions of nested brackets holds the event loop for seconds.
  */
 export function nestsDeeperThan(body: Uint8Array, limit: number): boolean {
-  let depth = 0;
-  for (let i = 0; i < body.length; i++) {
+  return depthAfter(body, limit, 0, body.length, 0) < 0;
+}
+
+/**
+ * The nesting depth after bytes [start, end) of `body`, entered at `depth`; -1 once it passes `limit`. The scan
+ * stops at a string that does not end.
+ */
+function depthAfter(body: Uint8Array, limit: number, start: number, end: number, depth: number): number {
+  for (let i = start; i < end; i++) {
     const c = body[i]!;
     if (c === Char.Quote) {
       i = skipString(body, i) - 1;
-      if (i < 0) return false; // an unterminated string: JSON.parse names it
+      if (i < 0) return depth; // an unterminated string: JSON.parse names it
     } else if (c === Char.OpenBracket || c === Char.OpenBrace) {
-      if (++depth > limit) return true;
+      if (++depth > limit) return -1;
     } else if (c === Char.CloseBracket || c === Char.CloseBrace) {
       depth--;
     }
   }
-  return false;
+  return depth;
 }

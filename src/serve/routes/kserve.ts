@@ -24,7 +24,7 @@ import {
 } from '../inference.js';
 import type { LoadedModel, ModelRegistry } from '../model-registry.js';
 import { HEADER_LENGTH, headerLengthOf, readInferBody, type InferBody } from './infer-body.js';
-import { nestsDeeperThan, parseInferJson } from './infer-json.js';
+import { MAX_NESTING, nestsDeeperThan, parseInferJson } from './infer-json.js';
 
 /** The extensions this server implements, as `GET /v2` lists them (names from Triton's protocol extensions). */
 const EXTENSIONS = Object.freeze([
@@ -47,7 +47,6 @@ const INFER_TYPES = ['', 'application/json', 'application/octet-stream', 'applic
 const invalid = (message: string) => new CnnxError(message, 'INVALID_INPUT');
 
 /** Deepest nesting a JSON part may have: a request, its inputs, an input and data nested as a 4-D shape need 7. */
-const MAX_NESTING = 32;
 
 type ModelParams = { name: string; version?: string };
 
