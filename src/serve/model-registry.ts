@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename, extname, join } from 'node:path';
+import { basename, dirname, extname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CnnxError, messageOf } from '../common/index.js';
 import {
@@ -22,6 +22,7 @@ import {
   type ModelSignature,
 } from '../runtime/index.js';
 import { Batcher } from './batcher.js';
+import { MODEL_VERSION } from './inference.js';
 import { ModelStats } from './model-stats.js';
 
 /** Nice value of each model's inference thread: the HTTP thread, which every request waits on, goes first. */
@@ -132,6 +133,8 @@ export class ModelRegistry {
   private closed = false;
   /** Last load failure per model name, for /v2/models/{name} and logs. */
   readonly failures = new Map<string, string>();
+  /** Where models come from (the model repository): folders, or one file of a folder (`only`). */
+  private readonly sources: { dir: string; only?: string }[] = [];
 
   constructor(private readonly options: RegistryOptions) {}
 
@@ -152,6 +155,7 @@ export class ModelRegistry {
       ? (await readdir(path)).filter((f) => f.endsWith('.onnx')).map((f) => join(path, f))
       : [path];
     if (files.length === 0) throw new CnnxError(`${path}: no .onnx files to serve`, 'MODEL_NOT_FOUND');
+    this.sources.push(info.isDirectory() ? { dir: path } : { dir: dirname(path), only: basename(path) });
     for (const file of files.sort()) {
       try {
         await this.load(file);
@@ -279,17 +283,79 @@ export class ModelRegistry {
     return { sessions, instances };
   }
 
-  /** Reloads a model by name from its file; on failure the old one keeps serving and the error is thrown. */
+  /**
+   * The model repository (Triton's index): every model served, every one that failed to load, and every other
+   * `.onnx` file of the served folders, with its state.
+   */
+  async index(): Promise<{ name: string; version: string; state: 'READY' | 'UNAVAILABLE'; reason: string }[]> {
+    const entries = new Map<string, { state: 'READY' | 'UNAVAILABLE'; reason: string }>();
+    for (const { dir, only } of this.sources) {
+      const files = only !== undefined ? [only] : await readdir(dir).catch(() => []);
+      for (const file of files.filter((f) => f.endsWith('.onnx'))) {
+        entries.set(modelNameOf(file), { state: 'UNAVAILABLE', reason: 'unloaded' });
+      }
+    }
+    for (const [name, reason] of this.failures) entries.set(name, { state: 'UNAVAILABLE', reason });
+    for (const name of this.models.keys()) entries.set(name, { state: 'READY', reason: '' });
+    return [...entries]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, entry]) => ({ name, version: MODEL_VERSION, ...entry }));
+  }
+
+  /**
+   * Loads model `name` from the repository: the file it was loaded from, or `<name>.onnx` in a served folder (a
+   * model that failed to load, was unloaded or is new). On failure a model that was serving keeps serving, and the
+   * error is thrown.
+   * @throws CnnxError MODEL_NOT_FOUND when no served folder holds `<name>.onnx`; the loading errors of `load`.
+   */
   async reload(name: string): Promise<LoadedModel> {
-    const current = this.models.get(name);
-    if (!current) throw new CnnxError(`model ${name} is not loaded`, 'MODEL_NOT_FOUND');
+    const file = this.models.get(name)?.file ?? (await this.repositoryFile(name));
+    if (file === undefined) {
+      throw new CnnxError(
+        `no model '${name}' in the repository (no ${name}.onnx in the served folders)`,
+        'MODEL_NOT_FOUND',
+      );
+    }
     try {
-      return await this.load(current.file);
+      return await this.load(file);
     } catch (error) {
       this.failures.set(name, messageOf(error));
       this.options.log(`reload of ${name} failed, still serving the previous version: ${messageOf(error)}`);
       throw error;
     }
+  }
+
+  /**
+   * Stops serving model `name` once the requests it holds are answered (a later change to its file loads it again,
+   * as does `reload`).
+   * @throws CnnxError MODEL_NOT_FOUND when it is not served.
+   */
+  async unload(name: string): Promise<void> {
+    const model = this.models.get(name);
+    if (model === undefined) {
+      if (this.failures.delete(name)) return;
+      throw new CnnxError(`model '${name}' not found; GET /v2 lists the served models`, 'MODEL_NOT_FOUND');
+    }
+    this.models.delete(name);
+    this.options.log(`${name}: unloaded`);
+    await this.retire(model);
+  }
+
+  /** `<name>.onnx` in a served folder, if there is one (and `name` is a plain file name). */
+  private async repositoryFile(name: string): Promise<string | undefined> {
+    if (name === '' || name !== basename(name) || name.startsWith('.')) return undefined;
+    for (const { dir, only } of this.sources) {
+      const file = `${name}.onnx`;
+      if (only !== undefined && only !== file) continue;
+      if (
+        await stat(join(dir, file)).then(
+          (info) => info.isFile(),
+          () => false,
+        )
+      )
+        return join(dir, file);
+    }
+    return undefined;
   }
 
   /**

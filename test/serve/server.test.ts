@@ -334,12 +334,55 @@ describe('models: reload, pins, other producers', () => {
     await writeFile(join(dir, 'digits.onnx'), 'this is not a model');
     const failed = await inject({ method: 'POST', url: '/v2/repository/models/digits/load' });
     expect(failed.statusCode).toBe(400);
-    expect(failed.json().error).toMatch(/reload failed, the previous version keeps serving: .*not a valid ONNX model/);
+    expect(failed.json().error).toMatch(
+      /load of 'digits' failed, the previous version keeps serving: .*not a valid ONNX model/,
+    );
     expect((await infer(inferBody([7]))).json().outputs[0].data).toEqual(before);
     await copyFile('models/lenet5-mnist.onnx', join(dir, 'digits.onnx'));
     const reloaded = await inject({ method: 'POST', url: '/v2/repository/models/digits/load' });
-    expect(reloaded.json().reloaded).toBe(true);
+    expect(reloaded.json().loaded).toBe(true);
     expect((await infer(inferBody([7]))).json().outputs[0].data).not.toEqual(before);
+  });
+
+  it("speaks Triton's model repository extension: index, load (a failed or new model too) and unload", async () => {
+    const { dir } = own;
+    const index = async () => (await inject({ method: 'POST', url: '/v2/repository/index' })).json();
+    const load = (name: string, headers: Record<string, string> = {}, payload?: string) =>
+      inject({ method: 'POST', url: `/v2/repository/models/${name}/load`, headers, payload });
+    // A new file in the served folder: listed, then loaded by name, with the bodies Triton's clients send.
+    await copyFile('models/lenet5-mnist.onnx', join(dir, 'fresh.onnx'));
+    expect(await index()).toEqual([
+      { name: 'digits', version: '1', state: 'READY', reason: '' },
+      { name: 'fresh', version: '1', state: 'UNAVAILABLE', reason: 'unloaded' },
+    ]);
+    expect((await load('fresh', { 'content-type': 'application/octet-stream' }, '{}')).statusCode).toBe(200);
+    expect((await infer(inferBody([7]), 'fresh')).statusCode).toBe(200);
+    // A model that fails to load is listed with its reason and loads once its file is fixed.
+    await writeFile(join(dir, 'fresh.onnx'), 'this is not a model');
+    const unloaded = await inject({ method: 'POST', url: '/v2/repository/models/fresh/unload' });
+    expect(unloaded.json()).toEqual({ name: 'fresh', unloaded: true });
+    expect((await infer(inferBody([7]), 'fresh')).statusCode).toBe(404);
+    const failed = await load('fresh', {}, '');
+    expect(failed.statusCode).toBe(400);
+    expect(failed.json().error).toMatch(/^load of 'fresh' failed: .*not a valid ONNX model/);
+    expect((await index())[1]).toMatchObject({
+      name: 'fresh',
+      state: 'UNAVAILABLE',
+      reason: expect.stringMatching(/not a valid ONNX/),
+    });
+    expect((await inject({ url: '/v2/models/fresh/ready' })).statusCode).toBe(503);
+    await copyFile('models/lenet5-mnist.onnx', join(dir, 'fresh.onnx'));
+    expect((await load('fresh', { 'content-type': 'application/json' }, '{"parameters":{}}')).statusCode).toBe(200);
+    expect((await inject({ url: '/v2/models/fresh/ready' })).json()).toEqual({ name: 'fresh', ready: true });
+    // What cnnx cannot do, or that is not there, is said so.
+    const overridden = await load('fresh', {}, '{"parameters":{"config":"{}"}}');
+    expect(overridden.statusCode).toBe(400);
+    expect(overridden.json().error).toMatch(/load parameters \(config, file overrides\) are not supported/);
+    for (const name of ['nothing', '..%2Fdigits', '%2Fetc%2Fpasswd']) {
+      expect((await load(name)).json().code).toBe('MODEL_NOT_FOUND');
+    }
+    expect((await inject({ method: 'POST', url: '/v2/repository/models/nothing/unload' })).statusCode).toBe(404);
+    await inject({ method: 'POST', url: '/v2/repository/models/fresh/unload' });
   });
 
   it('refuses a model whose sha256 does not match its pin', async () => {

@@ -7,7 +7,7 @@
  * what was wrong.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { CnnxError } from '../../common/index.js';
+import { CnnxError, messageOf } from '../../common/index.js';
 import {
   checkInputHeader,
   checkRequestedOutputs,
@@ -371,17 +371,53 @@ export async function registerKserveRoutes(
     }
   });
 
-  // Model repository extension: reload a model from its file (hot reload on request).
-  app.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', async (request) => {
-    requireModel(registry, request.params.name);
-    try {
-      const model = await registry.reload(request.params.name);
-      return { name: model.name, sha256: model.sha256, reloaded: true };
-    } catch (error) {
-      throw new CnnxError(
-        `reload failed, the previous version keeps serving: ${(error as Error).message}`,
-        'BAD_REQUEST',
-      );
-    }
+  // Model repository extension (Triton's): the index, load (or reload) and unload. Triton's clients send `{}` with
+  // no Content-Type or as octet-stream: the body is read whatever its type, and may only be empty JSON.
+  await app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 2 ** 10 }, (_request, body, done) =>
+      done(null, body),
+    );
+    scope.post('/v2/repository/index', async (request) => {
+      repositoryRequest(request.body);
+      return registry.index();
+    });
+    scope.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', async (request) => {
+      repositoryRequest(request.body);
+      const { name } = request.params;
+      let model;
+      try {
+        model = await registry.reload(name);
+      } catch (error) {
+        if (error instanceof CnnxError && error.code === 'MODEL_NOT_FOUND') throw error;
+        throw new CnnxError(
+          `load of '${name}' failed${registry.get(name) ? ', the previous version keeps serving' : ''}: ${messageOf(error)}`,
+          'BAD_REQUEST',
+        );
+      }
+      return { name: model.name, sha256: model.sha256, loaded: true };
+    });
+    scope.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', async (request) => {
+      repositoryRequest(request.body);
+      await registry.unload(request.params.name);
+      return { name: request.params.name, unloaded: true };
+    });
   });
+}
+
+/**
+ * Checks a model repository request's body: empty, or a JSON object without parameters (Triton's load can
+ * override a model's config and files; cnnx loads the model's own file).
+ * @throws CnnxError INVALID_JSON or BAD_REQUEST.
+ */
+function repositoryRequest(body: unknown): void {
+  if (!Buffer.isBuffer(body) || body.toString('utf8').trim() === '') return;
+  const request = parseJson(body);
+  if (!isObject(request)) throw new CnnxError('a model repository request body is a JSON object', 'BAD_REQUEST');
+  if (Object.keys(parametersOf(request, 'the request')).length > 0) {
+    throw new CnnxError(
+      'cnnx loads a model from its own .onnx file: load parameters (config, file overrides) are not supported',
+      'BAD_REQUEST',
+    );
+  }
 }
