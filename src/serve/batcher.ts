@@ -4,7 +4,7 @@
  * gather; a gathering batch goes as soon as it reaches `preferredBatch` images (as Triton's dynamic batcher does
  * with its `preferred_batch_size`), else at the end of the event loop's turn (or after `maxDelayMs`), or when a
  * running batch returns. The queue is bounded: past `maxQueue` images a request is refused at once (503 with
- * Retry-After).
+ * Retry-After), and a request of more than `maxQueue` images, which could never enter, with 400.
  */
 import { CnnxError } from '../common/index.js';
 import type { BatchTimes } from './model-stats.js';
@@ -84,6 +84,11 @@ export class Batcher {
     return this.queued;
   }
 
+  /** The most images one request may bring (`maxQueue`). */
+  get capacity(): number {
+    return this.options.maxQueue;
+  }
+
   /**
    * Queues `count` images (`data` holds count * imageSize floats); resolves to their logits. The caller gives
    * `data` up: it may be detached once its batch starts.
@@ -94,6 +99,15 @@ export class Batcher {
         new CnnxError('this model is unloading (server stopping or a new version loaded)', 'SHUTTING_DOWN', {
           retryAfter: 1,
         }),
+      );
+    }
+    if (count > this.options.maxQueue) {
+      // No wait would let it in: a client's mistake, not a busy server.
+      return Promise.reject(
+        new CnnxError(
+          `a request of ${count} images is more than this model's queue holds (${this.options.maxQueue}, --max-queue); send at most ${this.options.maxQueue} in one request`,
+          'INVALID_INPUT',
+        ),
       );
     }
     if (this.queued + count > this.options.maxQueue) {

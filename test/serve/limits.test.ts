@@ -38,6 +38,32 @@ describe('limits under load', () => {
     }
   });
 
+  it('answers 400, not a 503 to retry, to a request of more images than the queue holds', async () => {
+    const server = await createServer({ model: MODEL, ep: 'cpu', maxQueue: 8 });
+    try {
+      const response = await server.app.inject({
+        method: 'POST',
+        url: '/v2/models/lenet5-relu-mnist/infer',
+        payload: body(16),
+      });
+      expect(response.statusCode).toBe(400);
+      expect(response.json()).toEqual({
+        error:
+          "a request of 16 images is more than this model's queue holds (8, --max-queue); send at most 8 in one request",
+        code: 'INVALID_INPUT',
+      });
+      expect(response.headers['retry-after']).toBeUndefined();
+      const config = await server.app.inject({ url: '/v2/models/lenet5-relu-mnist/config' });
+      expect(config.json().max_batch_size).toBe(8);
+      expect(
+        (await server.app.inject({ method: 'POST', url: '/v2/models/lenet5-relu-mnist/infer', payload: body(8) }))
+          .statusCode,
+      ).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('answers 429 with Retry-After past the in-flight limit', async () => {
     const server = await createServer({ model: MODEL, ep: 'cpu', maxInFlight: 2, maxQueueDelayMs: 30 });
     try {

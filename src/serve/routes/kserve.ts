@@ -243,7 +243,7 @@ function modelConfig(model: LoadedModel, batching: { maxQueueDelayMs: number }) 
     platform: 'onnxruntime_onnx',
     backend: 'onnxruntime',
     version_policy: { latest: { num_versions: 1 } },
-    max_batch_size: MAX_REQUEST_IMAGES,
+    max_batch_size: Math.min(MAX_REQUEST_IMAGES, model.batcher.capacity),
     input: [
       {
         name: signature.inputName,
