@@ -122,7 +122,7 @@ describe('KServe v2 gRPC', () => {
     expect(entries[0]).toMatch(new RegExp(`^-?\\d+\\.\\d{6}:${mnist.test.labels[0]}:${mnist.test.labels[0]}$`));
   });
 
-  it.each([
+  it.each<[string, object, grpc.status, RegExp]>([
     ['an unknown model', { model_name: 'nope' }, grpc.status.NOT_FOUND, /model 'nope' not found/],
     ['an unknown version', { model_name: 'digits', model_version: '7' }, grpc.status.NOT_FOUND, /no version "7"/],
     [
@@ -145,6 +145,42 @@ describe('KServe v2 gRPC', () => {
       grpc.status.INVALID_ARGUMENT,
       /has 12 bytes of data, its shape needs 3136/,
     ],
+    [
+      'FP32 values in another typed field',
+      {
+        model_name: 'digits',
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 1, 28, 28], contents: { fp64_contents: [0.5] } }],
+      },
+      grpc.status.INVALID_ARGUMENT,
+      /input 'input' is FP32: send its values as contents.fp32_contents or raw_input_contents, not fp64_contents/,
+    ],
+    [
+      'typed values of another type beside raw contents',
+      {
+        model_name: 'digits',
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 1, 28, 28], contents: { int_contents: [1] } }],
+        raw_input_contents: [Buffer.alloc(3136)],
+      },
+      grpc.status.INVALID_ARGUMENT,
+      /not int_contents/,
+    ],
+    ...(
+      [
+        ['a string', { string_param: '3' }],
+        ['a bool', { bool_param: true }],
+        ['an empty parameter', {}],
+      ] satisfies [string, object][]
+    ).map(([kind, parameter]): [string, object, grpc.status, RegExp] => [
+      `classification given as ${kind}`,
+      {
+        model_name: 'digits',
+        inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 1, 28, 28] }],
+        raw_input_contents: [Buffer.alloc(3136)],
+        outputs: [{ name: 'logits', parameters: { classification: parameter } }],
+      },
+      grpc.status.INVALID_ARGUMENT,
+      /output 'logits' classification must be an int64_param/,
+    ]),
   ])('maps %s to its status code', async (_name, request, code, details) => {
     await expect(call('ModelInfer', { inputs: [], ...request })).rejects.toMatchObject({
       code,

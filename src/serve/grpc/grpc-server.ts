@@ -44,7 +44,7 @@ interface ModelInferRequest {
     datatype: string;
     shape: number[];
     parameters: Record<string, InferParameter>;
-    contents: { fp32_contents: number[] } | null;
+    contents: ({ fp32_contents: number[] } & Record<string, unknown[]>) | null;
   }[];
   outputs: { name: string; parameters: Record<string, InferParameter> }[];
   raw_input_contents: Buffer[];
@@ -85,9 +85,34 @@ function toGrpcError(error: unknown, log: (message: string) => void): Partial<gr
 
 const invalid = (message: string) => new CnnxError(message, 'INVALID_INPUT');
 
-/** A parameter's value, whichever of the oneof it is. */
-const parameterValue = (parameter: InferParameter | undefined) =>
-  parameter?.int64_param ?? parameter?.string_param ?? parameter?.bool_param;
+/**
+ * The classification extension's top-k of an output: Triton's clients send it as an int64_param.
+ * @throws CnnxError INVALID_INPUT for another kind of parameter, or none set.
+ */
+function classificationOf(output: string, parameter: InferParameter | undefined): number | undefined {
+  if (parameter === undefined) return undefined;
+  if (parameter.int64_param === undefined || parameter.int64_param === null) {
+    throw invalid(
+      `output '${output}' classification must be an int64_param (the number of classes), got ${JSON.stringify(parameter)}`,
+    );
+  }
+  return Number(parameter.int64_param);
+}
+
+/**
+ * The typed values of an FP32 input: `fp32_contents`.
+ * @throws CnnxError INVALID_INPUT when another typed field holds values (an FP32 tensor's values are float32).
+ */
+function fp32Contents(name: string, contents: ModelInferRequest['inputs'][number]['contents']): number[] {
+  for (const [field, values] of Object.entries(contents ?? {})) {
+    if (field !== 'fp32_contents' && Array.isArray(values) && values.length > 0) {
+      throw invalid(
+        `input '${name}' is FP32: send its values as contents.fp32_contents or raw_input_contents, not ${field}`,
+      );
+    }
+  }
+  return contents?.fp32_contents ?? [];
+}
 
 export interface GrpcOptions {
   /** Largest request message in bytes (the REST body limit). */
@@ -139,7 +164,7 @@ function handlers(registry: ModelRegistry, state: { draining: boolean }, log: (m
       const shape = input.shape.map(Number);
       const { count, values } = checkInputHeader({ ...input, shape }, model);
       const raw = request.raw_input_contents;
-      const typed = input.contents?.fp32_contents ?? [];
+      const typed = fp32Contents(inputName, input.contents);
       if (raw.length > 0 && typed.length > 0) {
         throw invalid(`input '${inputName}' has both contents and raw_input_contents; send one`);
       }
@@ -151,9 +176,7 @@ function handlers(registry: ModelRegistry, state: { draining: boolean }, log: (m
       const requested = checkRequestedOutputs(
         request.outputs.map((output): RequestedOutput => ({
           name: output.name,
-          classification: output.parameters.classification
-            ? Number(parameterValue(output.parameters.classification))
-            : undefined,
+          classification: classificationOf(output.name, output.parameters.classification),
           binary: raw.length > 0,
         })),
         model,
