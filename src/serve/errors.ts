@@ -6,6 +6,9 @@
 import { maxHeaderSize, STATUS_CODES } from 'node:http';
 import { CnnxError } from '../common/index.js';
 
+/** The most parts (fields and files) a multipart form may have (@fastify/multipart's `parts` limit). */
+export const MULTIPART_PARTS = 16;
+
 /** Maps an error fastify raised itself (body parsing, limits, content types) to the catalogue. */
 export function fromFastifyError(error: { code?: string; statusCode?: number; message: string }): CnnxError {
   switch (error.code) {
@@ -23,8 +26,12 @@ export function fromFastifyError(error: { code?: string; statusCode?: number; me
       return new CnnxError(`a path segment is too long: ${error.message}`, 'BAD_REQUEST');
     case 'FST_REQ_FILE_TOO_LARGE':
     case 'FST_FILES_LIMIT':
-    case 'FST_PARTS_LIMIT':
       return new CnnxError(error.message, 'PAYLOAD_TOO_LARGE');
+    case 'FST_PARTS_LIMIT':
+      return new CnnxError(
+        `the form has more than ${MULTIPART_PARTS} parts (fields and files); send the picture with fewer fields`,
+        'PAYLOAD_TOO_LARGE',
+      );
     default:
       break;
   }

@@ -36,8 +36,32 @@ export function requireModel(registry: ModelRegistry, name: string, version?: st
   return model;
 }
 
-/** 415 unless the request's content type is one of `accepted` (fastify would parse text/plain too). */
-export function requireContentType(header: string | undefined, accepted: string[]): void {
+/**
+ * 415 unless the body is sent as it is: no Content-Encoding, an empty one or `identity` (cnnx does not inflate
+ * compressed bodies).
+ */
+export function requireIdentityEncoding(header: string | undefined): void {
+  const encoding = (header ?? '').trim().toLowerCase();
+  if (encoding !== '' && encoding !== 'identity') {
+    throw new CnnxError(
+      `Content-Encoding ${JSON.stringify(header)} is not accepted here; send the body uncompressed`,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The content types a route takes, for the message of fastify's own 415 (see requireContentType). */
+    accepts?: readonly string[];
+  }
+}
+
+/**
+ * 415 unless the request's content type is one of `accepted` (fastify would parse text/plain too). A route that
+ * declares `config: { accepts }` gets the same message when fastify refuses a type it has no parser for.
+ */
+export function requireContentType(header: string | undefined, accepted: readonly string[]): void {
   const type = (header ?? '').split(';')[0]!.trim().toLowerCase();
   if (!accepted.includes(type)) {
     throw new CnnxError(

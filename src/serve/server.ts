@@ -13,8 +13,9 @@ import type { Server as GrpcServer } from '@grpc/grpc-js';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { CnnxError } from '../common/index.js';
 import type { EpName } from '../runtime/index.js';
-import { fromClientError, fromFastifyError, rawErrorResponse } from './errors.js';
+import { fromClientError, fromFastifyError, MULTIPART_PARTS, rawErrorResponse } from './errors.js';
 import { createGrpcServer } from './grpc/grpc-server.js';
+import { requireContentType } from './inference.js';
 import { createMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
 import { registerImageRoutes } from './routes/images.js';
@@ -169,7 +170,9 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
   const state = { draining: false, inFlight: 0 };
   const maxInFlight = options.maxInFlight ?? 1024;
 
-  await app.register(multipart, { limits: { fileSize: options.bodyLimitBytes ?? 8 * 2 ** 20, files: 1, parts: 4 } });
+  await app.register(multipart, {
+    limits: { fileSize: options.bodyLimitBytes ?? 8 * 2 ** 20, files: 1, parts: MULTIPART_PARTS },
+  });
 
   // A request counts against --max-in-flight until it is answered or its connection closes, whichever comes first:
   // a client that hangs up mid-body, a body that times out (408) and a connection cut for the bytes after a request
@@ -203,9 +206,18 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     return payload;
   });
 
-  app.setErrorHandler((error, _request, reply) => {
-    const http =
-      error instanceof CnnxError ? error : fromFastifyError(error as Error & { code?: string; statusCode?: number });
+  app.setErrorHandler((error, request, reply) => {
+    const fastifyError = error as Error & { code?: string; statusCode?: number };
+    let http = error instanceof CnnxError ? error : fromFastifyError(fastifyError);
+    // A content type fastify has no parser for, on a route that says what it takes: the route's own message.
+    const accepts = request.routeOptions.config?.accepts;
+    if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' && accepts !== undefined) {
+      try {
+        requireContentType(request.headers['content-type'], accepts);
+      } catch (refusal) {
+        http = refusal as CnnxError;
+      }
+    }
     if (http.status >= 500 && http.status !== 503)
       log(`internal error (${http.code}): ${(error as Error).stack ?? String(error)}`);
     sendError(reply, http);

@@ -238,6 +238,28 @@ describe('bad requests get a 4xx JSON error and leave the server as it was', () 
 describe('image routes', () => {
   const { inject } = useServer();
 
+  it('says which content types and encodings a picture may come in', async () => {
+    const png = await readFile('test/preprocess/fixtures/marker-7.png');
+    for (const [headers, pattern] of [
+      [{}, /^content type "none" not accepted here; use image\/png, image\/jpeg, image\/webp, multipart\/form-data$/],
+      [
+        { 'content-type': 'application/octet-stream' },
+        /^content type "application\/octet-stream" not accepted here; use image\/png/,
+      ],
+      [{ 'content-type': 'image/gif' }, /^content type "image\/gif" not accepted here; use image\/png/],
+      [
+        { 'content-type': 'image/png', 'content-encoding': 'gzip' },
+        /^Content-Encoding "gzip" is not accepted here; send the body uncompressed$/,
+      ],
+    ] as const) {
+      for (const route of ['classify', 'read-digits']) {
+        const response = await inject({ method: 'POST', url: `/v1/models/digits/${route}`, headers, payload: png });
+        expect(response.statusCode).toBe(415);
+        expect(response.json()).toEqual({ error: expect.stringMatching(pattern), code: 'UNSUPPORTED_MEDIA_TYPE' });
+      }
+    }
+  });
+
   async function paperPng(indices: number[], gap = 12): Promise<Buffer> {
     const composites = await Promise.all(
       indices.map(async (i, k) => ({

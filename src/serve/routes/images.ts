@@ -13,13 +13,15 @@ import type { PixelImage } from '../../preprocess/index.js';
 import { describeLogits, DIGIT_THRESHOLD, inputShapeOf, toModelInput, type InputShape } from '../../runtime/index.js';
 import type { LoadedModel, ModelRegistry } from '../model-registry.js';
 import type { PicturePool } from '../picture-pool.js';
-import { requireContentType, requireModel } from '../inference.js';
+import { requireContentType, requireIdentityEncoding, requireModel } from '../inference.js';
 
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
+const IMAGE_ROUTE_TYPES = [...IMAGE_TYPES, 'multipart/form-data'];
 const MAX_DIGITS = 64;
 
 async function imageFrom(request: FastifyRequest): Promise<PixelImage> {
-  requireContentType(request.headers['content-type'], [...IMAGE_TYPES, 'multipart/form-data']);
+  requireContentType(request.headers['content-type'], IMAGE_ROUTE_TYPES);
+  requireIdentityEncoding(request.headers['content-encoding']);
   let bytes: Uint8Array | undefined;
   if (request.isMultipart()) {
     bytes = await fileOfForm(request);
@@ -86,7 +88,8 @@ function requireDigitModel(model: LoadedModel): LoadedModel {
 export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistry, pictures: PicturePool): void {
   app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
 
-  app.post<{ Params: { name: string } }>('/v1/models/:name/classify', async (request) => {
+  const config = { accepts: IMAGE_ROUTE_TYPES };
+  app.post<{ Params: { name: string } }>('/v1/models/:name/classify', { config }, async (request) => {
     requireModel(registry, request.params.name);
     const image = await imageFrom(request);
     let model = requireModel(registry, request.params.name);
@@ -114,6 +117,7 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
 
   app.post<{ Params: { name: string }; Querystring: { threshold?: string | string[] } }>(
     '/v1/models/:name/read-digits',
+    { config },
     async (request) => {
       requireDigitModel(requireModel(registry, request.params.name));
       const threshold = thresholdOf(request.query.threshold);

@@ -14,6 +14,7 @@ import {
   MAX_REQUEST_IMAGES,
   MODEL_VERSION,
   outputTensors,
+  requireIdentityEncoding,
   requireModel,
   runModel,
   tensorBytes,
@@ -350,13 +351,7 @@ export async function registerKserveRoutes(
             'UNSUPPORTED_MEDIA_TYPE',
           );
         }
-        const encoding = request.headers['content-encoding'];
-        if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
-          throw new CnnxError(
-            `Content-Encoding ${JSON.stringify(encoding)} is not accepted here; send the body uncompressed`,
-            'UNSUPPORTED_MEDIA_TYPE',
-          );
-        }
+        requireIdentityEncoding(request.headers['content-encoding']);
         const model = requireModel(registry, request.params.name, request.params.version);
         const { header, binary, owned } = splitBody(request);
         const infer = parseInfer(header, binary, model, owned);
