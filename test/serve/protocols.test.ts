@@ -346,6 +346,21 @@ describe('request faults answer 4xx with the catalogue shape and a precise messa
     });
   });
 
+  it('refuses an id, binary_data or binary_data_output of the wrong type instead of dropping it', async () => {
+    for (const [extra, message] of [
+      [{ id: 7 }, '"id" must be a string, got 7'],
+      [{ parameters: { binary_data_output: 'yes' } }, 'request binary_data_output must be true or false, got "yes"'],
+      [
+        { outputs: [{ name: 'logits', parameters: { binary_data: 'yes' } }] },
+        'output "logits" binary_data must be true or false, got "yes"',
+      ],
+    ] as const) {
+      const answer = await send('POST', '/v2/models/digits/infer', inferJson(pixels(0), extra));
+      expect(answer.status).toBe(400);
+      expect(json(answer)).toEqual({ error: message, code: 'INVALID_INPUT' });
+    }
+  });
+
   it('refuses inputs that overflow the model, instead of answering null logits', async () => {
     const data = JSON.stringify(pixels(0)).replace(/^\[0,/, '[3.4e38,');
     const answer = await send('POST', '/v2/models/digits/infer', inferJson([]).replace('"data":[]', `"data":${data}`));

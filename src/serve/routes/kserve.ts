@@ -160,7 +160,12 @@ function parseInfer(header: unknown, binary: Uint8Array | undefined, model: Load
     }
     data = valuesFromJson(inputName, input.data, input.shape as number[], values);
   }
-  const binaryByDefault = parametersOf(header, 'request').binary_data_output === true;
+  if (id !== undefined && typeof id !== 'string') throw invalid(`"id" must be a string, got ${JSON.stringify(id)}`);
+  const { binary_data_output: binaryOutput } = parametersOf(header, 'request');
+  if (binaryOutput !== undefined && typeof binaryOutput !== 'boolean') {
+    throw invalid(`request binary_data_output must be true or false, got ${JSON.stringify(binaryOutput)}`);
+  }
+  const binaryByDefault = binaryOutput === true;
   if (outputs !== undefined && !Array.isArray(outputs)) throw invalid('"outputs" must be an array');
   const requested = (outputs ?? []).map((output: unknown, i: number): RequestedOutput => {
     if (!isObject(output)) throw invalid(`"outputs[${i}]" must be an object with a "name"`);
@@ -169,19 +174,24 @@ function parseInfer(header: unknown, binary: Uint8Array | undefined, model: Load
     if (classification !== undefined && typeof classification !== 'number') {
       throw invalid(`output ${JSON.stringify(output.name)} classification must be a number`);
     }
+    if (binaryData !== undefined && typeof binaryData !== 'boolean') {
+      throw invalid(
+        `output ${JSON.stringify(output.name)} binary_data must be true or false, got ${JSON.stringify(binaryData)}`,
+      );
+    }
     if (typeof output.name !== 'string') {
       throw invalid(`"outputs[${i}].name" must be a string, got ${JSON.stringify(output.name)}`);
     }
     return {
       name: output.name,
       classification: classification as number | undefined,
-      binary: typeof binaryData === 'boolean' ? binaryData : binaryByDefault,
+      binary: (binaryData as boolean | undefined) ?? binaryByDefault,
     };
   });
   return {
     data,
     count,
-    id: typeof id === 'string' ? id : undefined,
+    id: id as string | undefined,
     outputs: checkRequestedOutputs(requested, model),
     binaryByDefault,
   };
