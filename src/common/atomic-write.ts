@@ -3,7 +3,7 @@
  * crash) sees the old file or the new one, never half of one; the temporary is removed if anything fails.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CnnxError } from './errors.js';
@@ -19,6 +19,7 @@ const WRITE_FAILURES: Readonly<Record<string, string>> = Object.freeze({
   EISDIR: 'that is a folder: name a file',
   ENOTDIR: 'part of the path is a file, not a folder',
   EEXIST: 'part of the path is a file, not a folder',
+  ENOENT: 'that folder takes no new folders or files: choose another one',
 });
 
 /** `error` as a one-line CnnxError (WRITE_FAILED) naming `target` when the user can fix its cause; else itself. */
@@ -34,22 +35,28 @@ function temporaryPathFor(target: string): string {
 }
 
 /**
- * Creates `dir` and its missing parents.
+ * Creates `dir` and its missing parents, one at a time from the first that exists: Node's recursive mkdir spins
+ * forever at full CPU where a folder exists but takes no new folders (`/proc`, `/sys`: mkdir says ENOENT there),
+ * and reports every failure as ENOENT.
  * @throws CnnxError WRITE_FAILED naming `target` (default `dir`) when the user can fix the cause: a read-only or
- *   forbidden folder, a file in the path. Node's recursive mkdir reports every such failure as ENOENT; the first
- *   missing folder is then created alone, which fails with the real reason.
+ *   forbidden folder, a file in the path, a folder that takes no new folders.
  */
 export async function ensureDirectory(dir: string, target = dir): Promise<void> {
-  try {
-    await mkdir(dir, { recursive: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw writeError(error, target);
-    let missing = resolve(dir);
-    while (!existsSync(dirname(missing)) && dirname(missing) !== missing) missing = dirname(missing);
-    await mkdir(missing).catch((cause: unknown) => {
-      throw writeError(cause, target);
+  const missing: string[] = [];
+  for (let path = resolve(dir); !existsSync(path); path = dirname(path)) {
+    missing.push(path);
+    if (dirname(path) === path) break;
+  }
+  for (const path of missing.reverse()) {
+    await mkdir(path).catch((error: unknown) => {
+      // Made meanwhile by another writer: fine, if it is a folder.
+      if (
+        (error as NodeJS.ErrnoException).code === 'EEXIST' &&
+        statSync(path, { throwIfNoEntry: false })?.isDirectory()
+      )
+        return;
+      throw writeError(error, target);
     });
-    throw writeError(error, target);
   }
 }
 

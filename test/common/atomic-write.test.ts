@@ -76,3 +76,24 @@ describe('ensureDirectory on a read-only file system', () => {
     }
   });
 });
+
+describe('ensureDirectory where folders cannot be made', () => {
+  it.each([
+    ['/proc/cnnx-run', 'that folder takes no new folders or files: choose another one'],
+    ['/proc/cnnx-runs/first', 'that folder takes no new folders or files: choose another one'],
+  ])("refuses %s at once (Node's recursive mkdir spins there forever)", async (dir, why) => {
+    await expect(ensureDirectory(dir)).rejects.toMatchObject({
+      code: 'WRITE_FAILED',
+      message: `cannot write ${dir}: ${why}`,
+    });
+  });
+
+  it('makes every missing parent, and takes a folder made meanwhile', async () => {
+    const root = await tempDir();
+    const dir = join(root, 'a', 'b', 'c');
+    await Promise.all([ensureDirectory(dir), ensureDirectory(dir), ensureDirectory(join(root, 'a', 'b'))]);
+    expect(await readdir(join(root, 'a', 'b'))).toEqual(['c']);
+    await writeFile(join(root, 'file'), 'x');
+    await expect(ensureDirectory(join(root, 'file', 'run'))).rejects.toMatchObject({ code: 'WRITE_FAILED' });
+  });
+});
