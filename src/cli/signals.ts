@@ -19,13 +19,14 @@ export interface StopSignals {
 
 /**
  * Listens for SIGINT and SIGTERM until `dispose()`. `stopping` is printed on the first signal (what the work does
- * now); a second signal exits the process at once with its code.
+ * now; undefined: the work says it itself, as training does above its progress bar); a second signal exits the
+ * process at once with its code.
  */
-export function stopSignals(stopping: string): StopSignals {
+export function stopSignals(stopping: string | undefined): StopSignals {
   const controller = new AbortController();
   const onSignal = (name: StopSignal) => {
     if (controller.signal.aborted) process.exit(SIGNAL_EXIT_CODES[name]);
-    process.stderr.write(`\n${name}: ${stopping} (${name} again quits at once)\n`);
+    if (stopping !== undefined) process.stderr.write(`\n${name}: ${stopping} (${name} again quits at once)\n`);
     controller.abort(name);
   };
   const names = Object.keys(SIGNAL_EXIT_CODES) as StopSignal[];

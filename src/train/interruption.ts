@@ -19,6 +19,9 @@ export function interruptionCallback(signal: AbortSignal, progress: ProgressRepo
       onAbort = () => {
         state.stopTraining = true;
         state.stopReason = reasonOf(signal);
+        // Through the progress reporter, which takes its bar down first (a line written under a bar is overdrawn).
+        const again = state.stopReason.startsWith('SIG') ? ` (${state.stopReason} again quits at once)` : '';
+        progress.log(`${state.stopReason}: stopping after this batch and saving a checkpoint${again}`);
       };
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });

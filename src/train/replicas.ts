@@ -273,20 +273,26 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   interface StepEntry {
     network: Network;
     optimizer: tf.Optimizer;
+    participants: number;
     /** Its request has gone to the replicas. */
     sent: boolean;
   }
   let tail: Promise<unknown> = Promise.resolve();
   let last: { done: Promise<unknown>; step?: StepEntry } = { done: tail };
-  const unsettled: StepEntry[] = [];
+  /** Operations submitted and not yet settled. */
+  let unsettled = 0;
   let submittedSteps = 0;
-  /** Runs `operation` once every operation submitted before it has settled. */
-  const inTurn = <T>(operation: () => Promise<T>): Promise<T> => {
-    const done = tail.then(operation);
+  /** Makes `done` the last operation submitted. */
+  const track = <T>(done: Promise<T>, step?: StepEntry): Promise<T> => {
+    unsettled++;
+    const settle = () => void unsettled--;
+    done.then(settle, settle);
     tail = done.catch(() => undefined);
-    last = { done };
+    last = { done, step };
     return done;
   };
+  /** Runs `operation` once every operation submitted before it has settled. */
+  const inTurn = <T>(operation: () => Promise<T>, step?: StepEntry): Promise<T> => track(tail.then(operation), step);
 
   /** Sends the replicas `batch` (in `buffer`), stepping them at `lr` if given; resolves to their replies. */
   const sendTrain = (batch: Batch, buffer: 0 | 1, dropoutSeed: number, lr?: number) => {
@@ -334,47 +340,42 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
         applyStatUpdates(stats.map(({ name, values }) => [network.variables.get(name)!, tf.tensor(values)]));
         return totals(stepped);
       };
-      // The step before has been sent and is the only one unsettled, every replica took part in it and they hold
-      // this network and optimizer: send this one now, so that they go on to it without waiting for this thread,
-      // which applies the two in order. So at most two steps are in flight, and the other buffer is free.
+      // Nothing runs, or only the step before, which has been sent and which every replica took part in (so the
+      // other buffer is free): when the replicas hold this network and optimizer, this step goes to them now, so
+      // that they go on to it without waiting for this thread, which applies the steps in order.
       const previous = last.step;
-      const pipelined =
-        previous !== undefined &&
-        unsettled.length === 1 &&
-        unsettled[0] === previous &&
-        previous.sent &&
-        previous.network === network &&
-        previous.optimizer === optimizer &&
-        holdsAll(network, optimizer, workers);
-      const entry: StepEntry = { network, optimizer, sent: false };
+      const free =
+        unsettled === 0 ||
+        (unsettled === 1 &&
+          previous !== undefined &&
+          previous.sent &&
+          previous.participants === workers &&
+          previous.network === network &&
+          previous.optimizer === optimizer);
+      const entry: StepEntry = { network, optimizer, participants, sent: false };
       const send = () => {
         entry.sent = true;
         return sendTrain(batch, buffer, dropoutSeed, lr);
       };
-      let done: Promise<[number, number]>;
-      if (pipelined) {
-        const replies = send();
-        replies.catch(() => undefined); // awaited after the step before
-        const before = last.done;
-        done = (async () => {
-          await before.catch((error: unknown) => {
+      if (!free || !holdsAll(network, optimizer, participants)) {
+        return inTurn(async () => {
+          await bring(network, optimizer, participants);
+          return finish(send());
+        }, entry);
+      }
+      const before = unsettled === 0 ? undefined : last.done;
+      const replies = send();
+      replies.catch(() => undefined); // awaited after the step before
+      return track(
+        (async () => {
+          await before?.catch((error: unknown) => {
             holds.fill(undefined); // the replicas went on without this thread
             throw error;
           });
           return finish(replies);
-        })();
-        tail = done.catch(() => undefined);
-      } else {
-        done = inTurn(async () => {
-          await bring(network, optimizer, participants);
-          return finish(send());
-        });
-      }
-      last = { done, step: entry };
-      unsettled.push(entry);
-      const settle = () => void unsettled.splice(unsettled.indexOf(entry), 1);
-      done.then(settle, settle);
-      return done;
+        })(),
+        entry,
+      );
     },
     gradients(network, batch, { dropoutSeed }) {
       return inTurn(async () => {

@@ -12,7 +12,7 @@
  * Every file is written atomically. The checkpoint is the single source of truth: a kill at any moment leaves
  * at worst a metrics file one epoch behind it (rebuilt on resume) and temporaries (removed on start and resume).
  */
-import { readdir, readFile, rm, stat } from 'node:fs/promises';
+import { readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CnnxError, ensureDirectory, writeFileAtomic } from '../common/index.js';
 import type { DistortionName } from '../data/index.js';
@@ -93,9 +93,27 @@ export function runPath(dir: string, file: keyof typeof RUN_FILES): string {
   return join(dir, RUN_FILES[file]);
 }
 
+/** The members every run's config.json has had, by type: a file without them is not a cnnx run's. */
+const CONFIG_MEMBERS = {
+  model: 'string',
+  dataset: 'string',
+  backend: 'string',
+  optimizer: 'string',
+  schedule: 'string',
+  epochs: 'number',
+  batchSize: 'number',
+  lr: 'number',
+  seed: 'number',
+} as const;
+
+/**
+ * The run's config.json.
+ * @throws CnnxError BAD_RUN when it is missing, unreadable, or not a cnnx run's (a member missing or mistyped).
+ */
 export async function readRunConfig(dir: string): Promise<TrainConfig> {
+  let config: unknown;
   try {
-    return JSON.parse(await readFile(runPath(dir, 'config'), 'utf8')) as TrainConfig;
+    config = JSON.parse(await readFile(runPath(dir, 'config'), 'utf8'));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new CnnxError(
@@ -103,6 +121,20 @@ export async function readRunConfig(dir: string): Promise<TrainConfig> {
       'BAD_RUN',
     );
   }
+  const record = (typeof config === 'object' && config !== null && !Array.isArray(config) ? config : {}) as Record<
+    string,
+    unknown
+  >;
+  const lacking = Object.entries(CONFIG_MEMBERS)
+    .filter(([name, type]) => typeof record[name] !== type)
+    .map(([name]) => name);
+  if (lacking.length > 0) {
+    throw new CnnxError(
+      `${dir}: not a cnnx run directory (its config.json has no valid ${lacking.join(', ')})`,
+      'BAD_RUN',
+    );
+  }
+  return config as TrainConfig;
 }
 
 /**
@@ -139,32 +171,95 @@ export async function writeMetrics(dir: string, metrics: EpochMetrics[]): Promis
 /** Temporary files of atomic writes (`.<name>.tmp-<hex>`), left behind when a writer is killed. */
 const TEMPORARY = /^\..+\.tmp-[0-9a-f]+$/;
 
+/** The lock of a run folder: the process id of the `cnnx train` that works in it. */
+const LOCK_FILE = 'run.lock';
+
+/** Whether process `pid` exists (EPERM: it does, and is another user's). */
+function processExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
- * Makes `dir` ready for a run, or for resuming one, and removes leftover temporaries in it. A new run gets a
- * folder of its own: one that holds a run's files is refused (RUN_EXISTS) unless `replace` removes them first.
- * A path that is not a folder is refused (BAD_RUN_DIR). Resolves to true when it created the folder.
+ * Takes `dir`'s lock for this process; resolves to what releases it. A lock left by a process that has ended is
+ * taken over.
+ * @throws CnnxError RUN_IN_PROGRESS when a live process holds it; WRITE_FAILED when the folder takes no file.
  */
-export async function prepareRunDir(dir: string, options: { resume: boolean; replace?: boolean }): Promise<boolean> {
+async function lockRunDir(dir: string): Promise<() => Promise<void>> {
+  const file = join(dir, LOCK_FILE);
+  for (;;) {
+    try {
+      await writeFile(file, `${process.pid}\n`, { flag: 'wx' });
+      let held = true;
+      return async () => {
+        if (held) await rm(file, { force: true });
+        held = false;
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new CnnxError(`cannot lock ${dir}: ${(error as Error).message}`, 'WRITE_FAILED', { cause: error });
+      }
+    }
+    const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
+    if (Number.isSafeInteger(pid) && pid > 0 && processExists(pid)) {
+      throw new CnnxError(
+        `${dir}: another cnnx train (process ${pid}) is working in this folder; wait for it to end, or choose another --out`,
+        'RUN_IN_PROGRESS',
+      );
+    }
+    await rm(file, { force: true }); // left by a process that has ended
+  }
+}
+
+/**
+ * Makes `dir` ready for a run, or for resuming one, locks it for this process (RUN_IN_PROGRESS while another
+ * `cnnx train` works in it) and removes leftover temporaries in it. A new run gets a folder of its own: one that
+ * holds a run's files is refused (RUN_EXISTS) unless `replace` removes them first. A path that is not a folder is
+ * refused (BAD_RUN_DIR). Resolves to whether it created the folder, and to what releases it: the lock, and with
+ * `abandon`, a folder it created (a run that could not start leaves nothing behind).
+ */
+export async function prepareRunDir(
+  dir: string,
+  options: { resume: boolean; replace?: boolean },
+): Promise<{ created: boolean; release: (options?: { abandon?: boolean }) => Promise<void> }> {
   const existing = await stat(dir).catch(() => undefined);
   if (existing && !existing.isDirectory()) {
     throw new CnnxError(`${dir} is a file, not a run folder; choose another --out`, 'BAD_RUN_DIR');
   }
-  if (options.resume) {
-    if (!existing) throw new CnnxError(`${dir}: not a cnnx run directory (it does not exist)`, 'BAD_RUN');
-  } else if (existing) {
-    const files = new Set(await readdir(dir));
-    const runFiles = Object.values(RUN_FILES).filter((name) => files.has(name));
-    if (runFiles.length > 0 && !options.replace) {
-      throw new CnnxError(
-        `${dir} already holds a run (${runFiles.join(', ')}); use --resume ${dir} to continue it, or another --out for a new run`,
-        'RUN_EXISTS',
-      );
-    }
-    await Promise.all(runFiles.map((name) => rm(join(dir, name), { force: true })));
-  } else {
-    await ensureDirectory(dir);
+  if (options.resume && !existing) {
+    throw new CnnxError(`${dir}: not a cnnx run directory (it does not exist)`, 'BAD_RUN');
   }
-  const leftovers = (await readdir(dir)).filter((name) => TEMPORARY.test(name));
-  await Promise.all(leftovers.map((name) => rm(join(dir, name), { force: true })));
-  return existing === undefined;
+  if (!existing) await ensureDirectory(dir);
+  const created = existing === undefined;
+  const unlock = await lockRunDir(dir).catch(async (error: unknown) => {
+    if (created) await rmdir(dir).catch(() => undefined);
+    throw error;
+  });
+  const release = async ({ abandon = false } = {}) => {
+    await unlock();
+    if (abandon && created) await rmdir(dir).catch(() => undefined);
+  };
+  try {
+    if (!options.resume && existing) {
+      const files = new Set(await readdir(dir));
+      const runFiles = Object.values(RUN_FILES).filter((name) => files.has(name));
+      if (runFiles.length > 0 && !options.replace) {
+        throw new CnnxError(
+          `${dir} already holds a run (${runFiles.join(', ')}); use --resume ${dir} to continue it, or another --out for a new run`,
+          'RUN_EXISTS',
+        );
+      }
+      await Promise.all(runFiles.map((name) => rm(join(dir, name), { force: true })));
+    }
+    const leftovers = (await readdir(dir)).filter((name) => TEMPORARY.test(name));
+    await Promise.all(leftovers.map((name) => rm(join(dir, name), { force: true })));
+  } catch (error) {
+    await release({ abandon: true });
+    throw error;
+  }
+  return { created, release };
 }

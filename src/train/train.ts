@@ -4,7 +4,7 @@
  * checkpoints, loss guards, progress, Ctrl-C) is a callback around the loop, called in list order.
  */
 import { existsSync } from 'node:fs';
-import { rmdir } from 'node:fs/promises';
+import { basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CnnxError, deriveSeed, readSafetensors, writeFileAtomic } from '../common/index.js';
 import {
@@ -155,18 +155,34 @@ async function startRunner(
 
 /**
  * Trains `config.model` on `config.dataset` into `runDir` (see run-dir.ts for its files). Rejects with a
- * CnnxError for a `runDir` that already holds a run (RUN_EXISTS, unless `resume` or `replace`), a non-finite
+ * CnnxError for a `runDir` that already holds a run (RUN_EXISTS, unless `resume` or `replace`) or that another
+ * process trains in (RUN_IN_PROGRESS), a non-finite
  * loss (NON_FINITE_LOSS) or a diverging one (LOSS_DIVERGED); the best weights are kept in every case.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { release } = await prepareRunDir(options.runDir, {
+    resume: Boolean(options.resume),
+    replace: options.replace,
+  });
+  try {
+    return await trainIn(options, release);
+  } finally {
+    await release();
+  }
+}
+
+/** The run of `train`, in its prepared and locked folder; `release({ abandon })` removes a folder made for it. */
+async function trainIn(
+  options: TrainOptions,
+  release: (options: { abandon: boolean }) => Promise<void>,
+): Promise<TrainResult> {
   const { config, runDir } = options;
   const resume = Boolean(options.resume);
   const progress = options.progress ?? consoleProgress();
-  const created = await prepareRunDir(runDir, { resume, replace: options.replace });
   // A run that cannot start (no backend, bad data, an unknown distortion) leaves no empty folder behind.
   const { backend, dataset, spec, augmenter } = await loadBackendAndData(options, progress).catch(
     async (error: unknown) => {
-      if (created) await rmdir(runDir).catch(() => undefined);
+      await release({ abandon: true });
       throw error;
     },
   );
@@ -186,7 +202,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       ? await restore(network, optimizer, runDir, progress)
       : { position: startOfRun(), history: [] };
     runner = await startRunner(config, backend, network, trainer, progress, resume).catch(async (error: unknown) => {
-      if (created) await rmdir(runDir).catch(() => undefined); // a run that cannot start leaves no empty folder
+      await release({ abandon: true }); // a run that cannot start leaves no empty folder
       throw error;
     });
     if (runner.workers > 1) {
@@ -255,6 +271,14 @@ async function restore(
 ): Promise<{ position: Position; history: EpochMetrics[] }> {
   const file = runPath(runDir, 'checkpoint');
   if (!existsSync(file)) {
+    const epochs = (await readMetrics(runDir)).length;
+    if (epochs > 0 || existsSync(runPath(runDir, 'best'))) {
+      // Starting over would overwrite what it holds.
+      throw new CnnxError(
+        `${runDir} has no ${basename(file)} but holds ${epochs} completed epochs' metrics and best weights: it cannot continue without its checkpoint; start a new run with another --out (best.safetensors can still be exported)`,
+        'BAD_RUN',
+      );
+    }
     progress.log(`resuming ${runDir}: it stopped before its first checkpoint, so it starts from the beginning`);
     return { position: startOfRun(), history: [] };
   }

@@ -3,7 +3,8 @@
  * silently do nothing are refused in one line, and the benchmark prints only what it measured.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cnnxInProcess } from '../helpers/main-in-process.js';
@@ -118,4 +119,80 @@ describe('cnnx bench train', () => {
     },
     120_000,
   );
+});
+
+describe('cnnx train on run folders', () => {
+  /** A finished 2-epoch run (a few seconds), through the CLI. */
+  const finishedRun = async () => {
+    const out = join(await tempDir(), 'run');
+    const args = ['--model', 'lenet5', '--limit', '128', '--test-limit', '64', '--batch-size', '32', '--epochs', '2'];
+    const { code } = await cnnx('train', ...args, '--workers', '1', '--out', out);
+    expect(code).toBe(0);
+    return out;
+  };
+
+  it.each([
+    ['{}', /its config.json has no valid model, dataset, backend, optimizer, schedule, epochs, batchSize, lr, seed\)$/],
+    ['null', /its config.json has no valid model, dataset/],
+    ['{"model":"lenet5","dataset":"mnist","backend":7}', /its config.json has no valid backend, optimizer/],
+  ])("refuses a config.json that is not a cnnx run's (%s) in one line, for train and export", async (text, message) => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'config.json'), text);
+    for (const args of [
+      ['train', '--resume', dir],
+      ['export', '--run', dir, '--out', join(dir, 'model.onnx')],
+    ]) {
+      const { code, stderr } = await cnnx(...args);
+      expect(code).toBe(1);
+      expect(stderr.trim()).toMatch(new RegExp(`^cnnx: ${dir}: not a cnnx run directory \\(`));
+      expect(stderr.trim()).toMatch(message);
+    }
+  });
+
+  it('refuses a folder another cnnx train works in, takes over a lock its process left, and checks --epochs', async () => {
+    const out = await finishedRun();
+    expect(existsSync(join(out, 'run.lock'))).toBe(false);
+    // A live process's lock (this one's).
+    await writeFile(join(out, 'run.lock'), `${process.pid}\n`);
+    const busy = await cnnx('train', '--resume', out, '--epochs', '3');
+    expect(busy.code).toBe(1);
+    expect(busy.stderr.trim()).toBe(
+      `cnnx: ${out}: another cnnx train (process ${process.pid}) is working in this folder; wait for it to end, or choose another --out`,
+    );
+    // The lock of a process that has ended is taken over.
+    await writeFile(join(out, 'run.lock'), `${spawnSync('true').pid}\n`);
+    const below = await cnnx('train', '--resume', out, '--epochs', '1');
+    expect(below.code).toBe(1);
+    expect(below.stderr).toMatch(/has completed 2 epochs: --epochs must be at least 2/);
+    const complete = await cnnx('train', '--resume', out);
+    expect(complete.code).toBe(0);
+    expect(complete.stdout).toMatch(
+      /is complete \(2 of 2 epochs\); to train it further give the new total: cnnx train --resume .* --epochs 3/,
+    );
+    const more = await cnnx('train', '--resume', out, '--epochs', '3');
+    expect(more.code).toBe(0);
+    expect(existsSync(join(out, 'run.lock'))).toBe(false);
+  }, 120_000);
+
+  it('refuses to start a run over again when its checkpoint is gone but its work is there', async () => {
+    const out = await finishedRun();
+    await rm(join(out, 'checkpoint.safetensors'));
+    const before = await readFile(join(out, 'best.safetensors'));
+    const { code, stderr } = await cnnx('train', '--resume', out, '--epochs', '3');
+    expect(code).toBe(1);
+    expect(stderr).toMatch(
+      /has no checkpoint.safetensors but holds 2 completed epochs.*start a new run with another --out/,
+    );
+    expect(await readFile(join(out, 'best.safetensors'))).toEqual(before);
+  }, 120_000);
+
+  it('refuses --batch-size 1 for a model with batch norm (a batch of one is all zeros after it)', async () => {
+    const out = join(await tempDir(), 'run');
+    const { code, stderr } = await cnnx('train', '--model', 'lenet5-relu', '--batch-size', '1', '--out', out);
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(
+      'cnnx: lenet5-relu has batch norm, which needs at least 2 examples in a batch: give --batch-size 2 or more (or a model without batch norm, e.g. lenet5)',
+    );
+    expect(existsSync(out)).toBe(false);
+  });
 });

@@ -71,7 +71,7 @@ export function registerDemo(program: Command): void {
           `1/3 training ${spec.name} on ${config.dataset}, ${config.epochs} epoch${config.epochs === 1 ? '' : 's'} into ${runDir} ` +
             `(cnnx train --model ${spec.name} --epochs ${config.epochs})`,
         );
-        const training = stopSignals('stopping after this batch and saving a checkpoint');
+        const training = stopSignals(undefined); // training says it is stopping;
         try {
           const result = await train({ config, runDir, offline: true, signal: training.signal });
           if (result.interrupted) exitAsStopped(command, result.signal);

@@ -1,4 +1,5 @@
 /** `cnnx train`: train a model on a dataset into a run directory; `--print-shapes` shows the layer shapes. */
+import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CnnxError } from '../../common/index.js';
@@ -24,7 +25,9 @@ import {
   DEFAULT_VAL_SPLIT,
   loadRunDataset,
   OPTIMIZER_NAMES,
+  readMetrics,
   readRunConfig,
+  runPath,
   SCHEDULE_NAMES,
   SELECT_ON,
   specForRun,
@@ -181,8 +184,16 @@ ${describeDistortions()
         console.log(`parameters: ${countParameters(spec).toLocaleString('en-US')}`);
         return;
       }
-      const { config, runDir } = flags.resume ? await resumedConfig(flags.resume, flags, command) : newConfig(flags);
-      const stop = stopSignals('stopping after this batch and saving a checkpoint');
+      const { config, runDir, done } = flags.resume
+        ? await resumedConfig(flags.resume, flags, command)
+        : { ...newConfig(flags), done: 0 };
+      if (done >= config.epochs) {
+        console.log(
+          `${runDir} is complete (${done} of ${config.epochs} epochs); to train it further give the new total: cnnx train --resume ${runDir} --epochs ${done + 1}`,
+        );
+        return;
+      }
+      const stop = stopSignals(undefined); // training says it is stopping;
       try {
         const result = await train({
           config,
@@ -218,6 +229,14 @@ function newConfig(flags: TrainFlags): { config: TrainConfig; runDir: string } {
     );
   }
   if (flags.data === undefined) refuseUserDataOptions(flags);
+  if (flags.batchSize === 1 && spec.layers.some((layer) => layer.kind === 'batch-norm')) {
+    // Batch norm normalises each batch by its own statistics: a batch of one is all zeros after it (PyTorch refuses
+    // to train so: "Expected more than 1 value per channel when training").
+    throw new CnnxError(
+      `${spec.name} has batch norm, which needs at least 2 examples in a batch: give --batch-size 2 or more (or a model without batch norm, e.g. lenet5)`,
+      'BAD_OPTION',
+    );
+  }
   const selectOn = flags.selectOn ?? (flags.data !== undefined || flags.valSplit !== undefined ? 'val' : 'test');
   if (selectOn === 'test' && flags.valSplit !== undefined) {
     throw new CnnxError(
@@ -284,7 +303,11 @@ async function resumedConfig(
   runDir: string,
   flags: TrainFlags,
   command: Command,
-): Promise<{ config: TrainConfig; runDir: string }> {
+): Promise<{
+  config: TrainConfig;
+  runDir: string;
+  /** Epochs done, when the run is complete; else 0. */ done: number;
+}> {
   const given = command.options.filter((option) => {
     const key = option.attributeName();
     return !RESUMABLE.has(key) && command.getOptionValueSource(key) === 'cli';
@@ -304,8 +327,22 @@ async function resumedConfig(
         'OPTION_CONFLICT',
       );
     }
+    if (flags.testData !== undefined && config.data.testPath === undefined) {
+      // Its test pictures came from the data itself: taking others would train on those and test on new ones.
+      throw new CnnxError(
+        `${runDir} took its test pictures from ${config.data.path} itself, so --test-data cannot be given with --resume (it says where a run's own --test-data moved); start a new run with --out to test on other pictures`,
+        'OPTION_CONFLICT',
+      );
+    }
     if (flags.data !== undefined) config.data.path = resolve(flags.data);
     if (flags.testData !== undefined) config.data.testPath = resolve(flags.testData);
+  }
+  const done = (await readMetrics(runDir)).length;
+  if (flags.epochs !== undefined && flags.epochs < done) {
+    throw new CnnxError(
+      `${runDir} has completed ${done} epochs: --epochs must be at least ${done} (the total, not the epochs to add)`,
+      'BAD_OPTION',
+    );
   }
   if (flags.epochs) config.epochs = flags.epochs;
   if (command.getOptionValueSource('backend') === 'cli' && flags.backend !== config.backend) {
@@ -313,5 +350,7 @@ async function resumedConfig(
     delete config.workers;
   }
   if (flags.workers) config.workers = flags.workers;
-  return { config, runDir };
+  // Complete: every epoch done and the summary written (a run stopped in its final test has no summary yet).
+  const complete = done >= config.epochs && existsSync(runPath(runDir, 'summary'));
+  return { config, runDir, done: complete ? done : 0 };
 }

@@ -1,5 +1,6 @@
 /** The wasm backend: tfjs-backend-wasm (XNNPACK, SIMD where the engine has it) plus cnnx's training kernels. */
 import * as tf from '@tensorflow/tfjs-core';
+import { CnnxError } from '../../common/index.js';
 import { registerWasmTrainingKernels } from './wasm/register-kernels.js';
 
 export async function loadWasm() {
@@ -39,7 +40,7 @@ const GUARDED = Symbol('cnnx.guardedMalloc');
  * holds 4 GiB at most), malloc returns 0, the tensor is written over the start of the heap, and the run crashes
  * later, elsewhere, with "memory access out of bounds". The guard throws at the allocation instead, as it does for
  * a block that does not lie within the memory.
- * @throws RangeError naming the bytes asked for and the heap's size, with what to do.
+ * @throws CnnxError OUT_OF_MEMORY naming the bytes asked for and the heap's size, with what to do.
  */
 function guardAllocations(module: EmscriptenModule): void {
   if (GUARDED in module._malloc) return;
@@ -52,9 +53,11 @@ function guardAllocations(module: EmscriptenModule): void {
     // Near the 4 GiB, malloc has also been seen to return a block that ends past the memory.
     if (bytes > 0 && (address === 0 || address + bytes > module.HEAPU8.length)) {
       const heap = (module.HEAPU8.length / 2 ** 30).toFixed(2);
-      throw new RangeError(
+      throw new CnnxError(
         `wasm: out of memory allocating ${(bytes / 2 ** 20).toFixed(1)} MiB (the heap holds ${heap} GiB of the ` +
-          '4 GiB a WebAssembly memory can have); use a smaller --batch-size or more --workers',
+          '4 GiB a WebAssembly memory can have): use a smaller --batch-size in a new run, or more workers to split ' +
+          'each batch (--resume <run> --workers N)',
+        'OUT_OF_MEMORY',
       );
     }
     return address;
