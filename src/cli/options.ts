@@ -130,7 +130,7 @@ export function refuseUserDataOptions(flags: UserDataFlags): void {
   const given = (Object.keys(names) as (keyof typeof names)[]).filter((key) => flags[key] !== undefined);
   if (given.length > 0) {
     throw new CnnxError(
-      `${given.map((key) => names[key]).join(', ')} apply to your own pictures: add --data <folder or CSV>`,
+      `${given.map((key) => names[key]).join(', ')} ${given.length === 1 ? 'applies' : 'apply'} to your own pictures: add --data <folder or CSV>`,
       'OPTION_CONFLICT',
     );
   }

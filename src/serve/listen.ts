@@ -12,6 +12,8 @@ export interface ListenAddress {
   port: number;
   /** Address or host name to listen on, e.g. `127.0.0.1`, `0.0.0.0` (all interfaces), `::1`. */
   host: string;
+  /** The option that sets this port, for messages (default: `--port`; `--grpc-port` for listenGrpc). */
+  option?: string;
 }
 
 const unknownHost = ({ host }: ListenAddress) =>
@@ -30,18 +32,18 @@ const notHere = ({ host }: ListenAddress) =>
 
 /** Node's error code for a failed listen, to the error the user sees. */
 const LISTEN_FAILURES: Readonly<Record<string, (address: ListenAddress) => CnnxError>> = Object.freeze({
-  EADDRINUSE: ({ port, host }: ListenAddress) =>
+  EADDRINUSE: ({ port, host, option = '--port' }: ListenAddress) =>
     new CnnxError(
-      `port ${port} on ${host} is in use: stop the other server or pick another with --port`,
+      `port ${port} on ${host} is in use: stop the other server or pick another with ${option}`,
       'PORT_IN_USE',
     ),
-  EACCES: ({ port, host }: ListenAddress) =>
+  EACCES: ({ port, host, option = '--port' }: ListenAddress) =>
     new CnnxError(
-      `port ${port} on ${host} needs privileges this process does not have: pick one above 1023 with --port`,
+      `port ${port} on ${host} needs privileges this process does not have: pick one above 1023 with ${option}`,
       'PORT_DENIED',
     ),
-  ERR_SOCKET_BAD_PORT: ({ port }: ListenAddress) =>
-    new CnnxError(`port ${port} is out of range: pick one from 0 to 65535 with --port`, 'BAD_ADDRESS'),
+  ERR_SOCKET_BAD_PORT: ({ port, option = '--port' }: ListenAddress) =>
+    new CnnxError(`port ${port} is out of range: pick one from 0 to 65535 with ${option}`, 'BAD_ADDRESS'),
   ENOTFOUND: unknownHost,
   EAI_AGAIN: unknownHost,
   EAI_FAIL: unknownHost,
@@ -77,7 +79,7 @@ export async function listen(server: Pick<CnnxServer, 'app'>, address: ListenAdd
  * take the port before the server opens it: `listen` reports that case the same way.
  * @throws CnnxError PORT_IN_USE, PORT_DENIED or BAD_ADDRESS, as `listen`.
  */
-export async function checkPortFree(port: number, host: string): Promise<void> {
+export async function checkPortFree(port: number, host: string, option = '--port'): Promise<void> {
   const probe = createNetServer();
   try {
     await new Promise<void>((resolve, reject) => {
@@ -85,7 +87,7 @@ export async function checkPortFree(port: number, host: string): Promise<void> {
       probe.listen({ port, host, exclusive: true }, resolve);
     });
   } catch (error) {
-    throw listenError(error, { port, host });
+    throw listenError(error, { port, host, option });
   }
   await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
@@ -95,7 +97,8 @@ export async function checkPortFree(port: number, host: string): Promise<void> {
  * system picked, for port 0).
  * @throws CnnxError PORT_IN_USE, PORT_DENIED or BAD_ADDRESS, as `listen`.
  */
-export async function listenGrpc(server: Pick<CnnxServer, 'grpc'>, address: ListenAddress): Promise<string> {
+export async function listenGrpc(server: Pick<CnnxServer, 'grpc'>, given: ListenAddress): Promise<string> {
+  const address = { option: '--grpc-port', ...given };
   const host = address.host.includes(':') ? `[${address.host}]` : address.host;
   if (!Number.isSafeInteger(address.port) || address.port < 0 || address.port > 65535) {
     throw listenError({ code: 'ERR_SOCKET_BAD_PORT' }, address);

@@ -34,7 +34,7 @@ function keptAndAdvice(state: TrainingState): string {
     (position.bestAccuracy >= 0
       ? `The best weights (epoch ${position.bestEpoch}, test acc ${position.bestAccuracy.toFixed(4)}) are kept in ${runPath(state.runDir, 'best')}. `
       : 'No epoch completed, so no best weights were written. ') +
-    `Start a new run with a lower --lr (now ${config.lr}).`
+    `Start a new run with a lower --lr (now ${config.lr}) and another --out.`
   );
 }
 

@@ -135,7 +135,7 @@ describe('cnnx data info mistakes: one line and a non-zero exit', () => {
     [['data', 'info', '--dataset', 'mnist', '--data', '.'], /--dataset and --data both name a dataset; give one/],
     [
       ['data', 'info', '--dataset', 'mnist', '--image-size', '28'],
-      /--image-size apply to your own pictures: add --data/,
+      /--image-size applies to your own pictures: add --data/,
     ],
     [['data', 'info', '--data', '.', '--idx-dir', '.'], /--idx-dir applies to --dataset/],
     [['data', 'info', '--data', '/nonexistent'], /cnnx: \/nonexistent: no such file or folder \(the data\)/],

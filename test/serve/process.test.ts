@@ -99,12 +99,16 @@ describe('a port that cannot be opened', () => {
 
   it('ends `cnnx serve` at once with one line and a non-zero exit, models released', async () => {
     const serve = (...args: string[]) => finished(cnnx(['serve', '--model', MODEL, '--ep', 'cpu', ...args]));
-    const [inUse, outOfRange, unknownHost] = await Promise.all([
+    const [inUse, outOfRange, unknownHost, grpcInUse] = await Promise.all([
       serve('--port', String(busyPort)),
       serve('--port', '70000'),
       serve('--port', '0', '--host', '999.1.1.1'),
+      serve('--port', '0', '--grpc-port', String(busyPort)),
     ]);
-    for (const run of [inUse, outOfRange, unknownHost]) {
+    expect(grpcInUse.stderr.trim().split('\n').at(-1)).toBe(
+      `cnnx: port ${busyPort} on 127.0.0.1 is in use: stop the other server or pick another with --grpc-port`,
+    );
+    for (const run of [inUse, outOfRange, unknownHost, grpcInUse]) {
       expect(run.code).toBe(1); // null: still running (models held) until killed
       expect(run.stderr).not.toMatch(/^\s+at /m); // no stack trace
       expect(run.stdout).toBe('');

@@ -18,6 +18,14 @@ describe('cnnx train options', () => {
   it.each([
     [['--momentum', '0.5'], /--momentum applies only to --optimizer momentum \(the optimizer here is sgd\)/],
     [['--optimizer', 'adam', '--momentum', '0.5'], /the optimizer here is adam/],
+    [
+      ['--data', 'pics', '--idx-dir', '/tmp'],
+      /--idx-dir reads MNIST-format files for --dataset; --data trains on your own pictures: give one/,
+    ],
+    [
+      ['--optimizer', 'momentum', '--momentum', '1.5'],
+      /--momentum <m>' argument '1.5' is invalid\. expected a number from 0 to below 1/,
+    ],
   ])('refuses %j, which would do nothing', async (args, message) => {
     const { code, stderr } = await cnnx('train', ...args, '--out', join(await tempDir(), 'run'));
     expect(code).toBe(1);

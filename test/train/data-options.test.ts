@@ -62,7 +62,7 @@ describe('cnnx train --data', () => {
 
   it.each([
     [['--data', 'x', '--dataset', 'mnist'], /--data and --dataset both name what to train on/],
-    [['--channels', '3'], /--channels apply to your own pictures: add --data/],
+    [['--channels', '3'], /--channels applies to your own pictures: add --data/],
     [['--image-size', '32', '--test-data', 't'], /--test-data, --image-size apply to your own pictures/],
     [['--select-on', 'test', '--val-split', '0.2'], /--val-split holds out data .* --select-on test/],
     [['--val-split', '1'], /expected a fraction between 0 and 1/],

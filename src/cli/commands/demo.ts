@@ -54,7 +54,7 @@ export function registerDemo(program: Command): void {
         );
       }
       await checkPortFree(flags.port, flags.host);
-      await checkPortFree(flags.grpcPort, flags.host);
+      await checkPortFree(flags.grpcPort, flags.host, '--grpc-port');
       let digitsModel = COMMITTED_MODELS.digits;
       let runDir: string | undefined;
       if (!flags.skipTrain) {

@@ -106,7 +106,7 @@ export function registerServe(program: Command): void {
       }
       // Before the models load (seconds for large ones): a port that cannot be opened fails at once.
       await checkPortFree(flags.port, flags.host);
-      if (flags.grpcPort !== undefined) await checkPortFree(flags.grpcPort, flags.host);
+      if (flags.grpcPort !== undefined) await checkPortFree(flags.grpcPort, flags.host, '--grpc-port');
       const server = await createServer({
         model: flags.model,
         ep: flags.ep,

@@ -116,7 +116,7 @@ export function registerTrain(program: Command): void {
       `optimizer: ${OPTIMIZER_NAMES.join(' | ')} (default per model)`,
       oneOf(OPTIMIZER_NAMES),
     )
-    .option('--momentum <m>', 'momentum for --optimizer momentum', positiveNumber)
+    .option('--momentum <m>', 'momentum for --optimizer momentum, from 0 to below 1', momentumValue)
     .option(
       '--schedule <name>',
       `learning-rate schedule: ${SCHEDULE_NAMES.join(' | ')} (default per model)`,
@@ -211,6 +211,15 @@ ${describeDistortions()
     });
 }
 
+/** A momentum coefficient: in [0, 1) (at 1 or above the velocity never decays and training diverges). */
+function momentumValue(value: string): number {
+  const m = Number(value);
+  if (value.trim() === '' || !(m >= 0 && m < 1)) {
+    throw new InvalidArgumentError(`expected a number from 0 to below 1 (0.9 is usual), got "${value}".`);
+  }
+  return m;
+}
+
 /** The settings of a new run from the model's defaults and the flags. */
 function newConfig(flags: TrainFlags): { config: TrainConfig; runDir: string } {
   const spec = getModelSpec(flags.model ?? (flags.data === undefined ? 'lenet5' : DATA_MODEL));
@@ -229,6 +238,12 @@ function newConfig(flags: TrainFlags): { config: TrainConfig; runDir: string } {
     );
   }
   if (flags.data === undefined) refuseUserDataOptions(flags);
+  if (flags.data !== undefined && flags.idxDir !== undefined) {
+    throw new CnnxError(
+      `--idx-dir reads MNIST-format files for --dataset; --data trains on your own pictures: give one`,
+      'OPTION_CONFLICT',
+    );
+  }
   if (flags.batchSize === 1 && spec.layers.some((layer) => layer.kind === 'batch-norm')) {
     // Batch norm normalises each batch by its own statistics: a batch of one is all zeros after it (PyTorch refuses
     // to train so: "Expected more than 1 value per channel when training").
