@@ -267,8 +267,8 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
 
   /**
    * Operations run one after another, except that a training step may be sent while the step before it runs (see
-   * `step`). `tail`: the last operation submitted, settled; `last`: that operation's own promise and, for a step,
-   * its entry in `unsettled`, the steps submitted and not yet settled, oldest first.
+   * `step`); either way they settle in the order they were submitted. `tail`: the last operation submitted,
+   * settled (it never rejects); `last`: that operation's own promise and, for a step, what it steps.
    */
   interface StepEntry {
     network: Network;
