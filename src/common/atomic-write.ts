@@ -23,7 +23,7 @@ const WRITE_FAILURES: Readonly<Record<string, string>> = Object.freeze({
 });
 
 /** `error` as a one-line CnnxError (WRITE_FAILED) naming `target` when the user can fix its cause; else itself. */
-function writeError(error: unknown, target: string): unknown {
+export function writeError(error: unknown, target: string): unknown {
   const code = (error as NodeJS.ErrnoException | null)?.code;
   const why = code === undefined ? undefined : WRITE_FAILURES[code];
   return why === undefined ? error : new CnnxError(`cannot write ${target}: ${why}`, 'WRITE_FAILED', { cause: error });

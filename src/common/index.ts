@@ -1,6 +1,6 @@
 /** Pieces every stage shares: user-facing errors, atomic writes, seeded randomness, whole buffers. */
 export { CnnxError, ERROR_CODES, isUserError, messageOf, type ErrorCode } from './errors.js';
-export { ensureDirectory, writeFileAtomic, produceFileAtomic } from './atomic-write.js';
+export { ensureDirectory, writeError, writeFileAtomic, produceFileAtomic } from './atomic-write.js';
 export { deriveSeed, seededPermutation } from './random.js';
 export { encodeSafetensors, readSafetensors, type TensorMap } from './safetensors.js';
 export { ensureVulkanRuntimeDir } from './vulkan-env.js';

@@ -14,7 +14,7 @@
  */
 import { readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CnnxError, ensureDirectory, writeFileAtomic } from '../common/index.js';
+import { CnnxError, ensureDirectory, writeError, writeFileAtomic } from '../common/index.js';
 import type { DistortionName } from '../data/index.js';
 import type { TrainingDefaults } from '../models/index.js';
 import type { BackendName } from './backends/index.js';
@@ -200,9 +200,8 @@ async function lockRunDir(dir: string): Promise<() => Promise<void>> {
         held = false;
       };
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new CnnxError(`cannot lock ${dir}: ${(error as Error).message}`, 'WRITE_FAILED', { cause: error });
-      }
+      // A read-only or forbidden folder: the message every other write of the run gives.
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(error, file);
     }
     const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
     if (Number.isSafeInteger(pid) && pid > 0 && processExists(pid)) {

@@ -184,12 +184,12 @@ ${describeDistortions()
         console.log(`parameters: ${countParameters(spec).toLocaleString('en-US')}`);
         return;
       }
-      const { config, runDir, done } = flags.resume
+      const { config, runDir, completed } = flags.resume
         ? await resumedConfig(flags.resume, flags, command)
-        : { ...newConfig(flags), done: 0 };
-      if (done >= config.epochs) {
+        : { ...newConfig(flags), completed: undefined };
+      if (completed !== undefined) {
         console.log(
-          `${runDir} is complete (${done} of ${config.epochs} epochs); to train it further give the new total: cnnx train --resume ${runDir} --epochs ${done + 1}`,
+          `${runDir} is complete (${completed} of ${config.epochs} epochs); to train it further give the new total: cnnx train --resume ${runDir} --epochs ${completed + 1}`,
         );
         return;
       }
@@ -321,7 +321,8 @@ async function resumedConfig(
 ): Promise<{
   config: TrainConfig;
   runDir: string;
-  /** Epochs done, when the run is complete; else 0. */ done: number;
+  /** The epochs of a run already complete. */
+  completed?: number;
 }> {
   const given = command.options.filter((option) => {
     const key = option.attributeName();
@@ -367,5 +368,5 @@ async function resumedConfig(
   if (flags.workers) config.workers = flags.workers;
   // Complete: every epoch done and the summary written (a run stopped in its final test has no summary yet).
   const complete = done >= config.epochs && existsSync(runPath(runDir, 'summary'));
-  return { config, runDir, done: complete ? done : 0 };
+  return { config, runDir, ...(complete ? { completed: done } : {}) };
 }
