@@ -1,8 +1,9 @@
 /**
  * `npx tsx bench/serve-protocols.ts`: the serving protocols side by side in one run, on a real port (`cnnx serve`
  * in its own process): JSON and binary-tensor REST for one image and for 64, each next to an echo of the same body
- * (parse only, no inference), with autocannon and with Debian's `wrk` (lighter: it leaves the server more of a
- * 2-core machine); and gRPC ModelInfer with raw_input_contents from a @grpc/grpc-js client. One JSON line at the end.
+ * (parse only, no inference), and JSON exactly as tritonclient.http writes it (17-digit floats, spaces), with
+ * autocannon and with Debian's `wrk` (lighter: it leaves the server more of a 2-core machine); and gRPC ModelInfer
+ * with raw_input_contents from a @grpc/grpc-js client. One JSON line at the end.
  *
  * This machine's speed drifts within a minute, so the REST rows alternate in BENCH_ROUNDS rounds (default 5) of
  * BENCH_SECONDS each (default 3): each ratio is computed within a round, and the median of the rounds is reported
@@ -36,6 +37,20 @@ const jsonBody = (count: number) =>
   JSON.stringify({
     inputs: [{ name: 'input', shape: [count, 1, 28, 28], datatype: 'FP32', data: Array.from(images(count)) }],
   });
+/**
+ * A JSON request exactly as tritonclient.http writes one for `set_data_from_numpy(x, binary_data=False)` and a JSON
+ * output: Python's `json.dumps` (", " and ": " between items) of each float32 as a Python float, shortest repr of
+ * the double ("0.0" for 0, "0.20392157137393951" for float32(52/255)): 5.8 KB for the first MNIST test digit
+ * against the 4-decimal body's 3.6 KB, 379 KB for 64 digits against 245 KB.
+ */
+const pythonFloat = (value: number) => (Number.isInteger(value) ? value.toFixed(1) : String(value));
+const tritonJsonBody = (count: number) => {
+  const data = Array.from(mnist.test.pixels.subarray(0, count * 784), (v) => pythonFloat(Math.fround(v / 255)));
+  return (
+    `{"inputs": [{"name": "input", "shape": [${count}, 1, 28, 28], "datatype": "FP32", "data": [${data.join(', ')}]}], ` +
+    `"outputs": [{"name": "logits", "parameters": {"binary_data": false}}]}`
+  );
+};
 /** A binary tensor request as tritonclient.http sends it: JSON header, then the float32 bytes. */
 const binaryBody = (count: number) => {
   const values = Buffer.from(images(count).buffer);
@@ -192,6 +207,8 @@ try {
     ['echo binary (1 image)', `/debug/echo-binary/${NAME}`, bin1.body, binary(bin1.headerLength), 1],
     ['infer binary (1 image)', `/v2/models/${NAME}/infer`, bin1.body, binary(bin1.headerLength), 1],
     ['infer JSON (64 images)', `/v2/models/${NAME}/infer`, jsonBody(64), json, 64],
+    ['infer tritonclient JSON (1 image)', `/v2/models/${NAME}/infer`, tritonJsonBody(1), json, 1],
+    ['infer tritonclient JSON (64 images)', `/v2/models/${NAME}/infer`, tritonJsonBody(64), json, 64],
     ['infer binary (64 images)', `/v2/models/${NAME}/infer`, bin64.body, binary(bin64.headerLength), 64],
   ];
   await cannon('warm-up', cases[1]![1], cases[1]![2], cases[1]![3], 1);
@@ -221,7 +238,7 @@ const rows: Row[] = Object.keys(rounds[0]!).map((key) => {
 rows.push(...grpcRows);
 for (const r of rows) {
   console.log(
-    `${r.tool.padEnd(10)} ${r.name.padEnd(26)} ${String(r.requests_per_sec).padStart(7)} req/s ${String(r.images_per_sec).padStart(8)} img/s  p99 ${r.p99_ms} ms  errors ${r.errors}`,
+    `${r.tool.padEnd(10)} ${r.name.padEnd(36)} ${String(r.requests_per_sec).padStart(7)} req/s ${String(r.images_per_sec).padStart(8)} img/s  p99 ${r.p99_ms} ms  errors ${r.errors}`,
   );
 }
 /** Each ratio: numerator and denominator case names, compared on images/s within each round. */
@@ -230,6 +247,8 @@ const pairs: [string, string, string][] = [
   ['binary/JSON 64 images', 'infer binary (64 images)', 'infer JSON (64 images)'],
   ['JSON infer/echo', 'infer JSON (1 image)', 'echo JSON (1 image)'],
   ['binary infer/echo', 'infer binary (1 image)', 'echo binary (1 image)'],
+  ['binary/tritonclient JSON 1 image', 'infer binary (1 image)', 'infer tritonclient JSON (1 image)'],
+  ['binary/tritonclient JSON 64 images', 'infer binary (64 images)', 'infer tritonclient JSON (64 images)'],
 ];
 const ratios = Object.fromEntries(
   Object.entries(tools).flatMap(([tool, runner]) =>

@@ -146,16 +146,34 @@ function describeValue(value: unknown): string {
 }
 
 /**
+ * True when every value is finite: `x * 0` is 0 for a finite x and NaN for an infinity or NaN, and a NaN makes the
+ * sum NaN. Four sums let the loop run without waiting on one addition's result; it takes 27 us for 50,176 values
+ * where a `Number.isFinite` test per value takes 68 (Intel Xeon, BENCHMARKS.md, "Serving protocols").
+ */
+function allFinite(data: Float32Array): boolean {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  const whole = data.length - (data.length % 4);
+  for (let i = 0; i < whole; i += 4) {
+    s0 += data[i]! * 0;
+    s1 += data[i + 1]! * 0;
+    s2 += data[i + 2]! * 0;
+    s3 += data[i + 3]! * 0;
+  }
+  for (let i = whole; i < data.length; i++) s0 += data[i]! * 0;
+  return s0 + s1 + s2 + s3 === 0;
+}
+
+/**
  * Checks that every value is a finite float32 (JSON's 1e400 parses to Infinity; raw bytes may hold NaN).
  * @throws CnnxError INVALID_INPUT naming the first bad element.
  */
 function checkFinite(name: string, data: Float32Array, source: ArrayLike<unknown> = data): Float32Array {
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i]!)) {
-      throw invalid(`input '${name}' data[${i}] must be a finite float32, got ${describeValue(source[i])}`);
-    }
-  }
-  return data;
+  if (allFinite(data)) return data;
+  const i = data.findIndex((value) => !Number.isFinite(value));
+  throw invalid(`input '${name}' data[${i}] must be a finite float32, got ${describeValue(source[i])}`);
 }
 
 /**

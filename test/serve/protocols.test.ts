@@ -346,6 +346,40 @@ describe('request faults answer 4xx with the catalogue shape and a precise messa
     });
   });
 
+  it('names the first value of a binary tensor that is not finite, wherever it is', async () => {
+    const send3 = async (bad: [number, number][]) => {
+      const values = new Float32Array(3 * 784).fill(0.5);
+      for (const [at, value] of bad) values[at] = value;
+      const head = Buffer.from(
+        JSON.stringify({
+          inputs: [
+            { name: 'input', shape: [3, 1, 28, 28], datatype: 'FP32', parameters: { binary_data_size: 3 * 3136 } },
+          ],
+        }),
+      );
+      return send('POST', '/v2/models/digits/infer', Buffer.concat([head, Buffer.from(values.buffer)]), {
+        'inference-header-content-length': String(head.length),
+      });
+    };
+    for (const [bad, message] of [
+      [[[2351, NaN]], 'data[2351] must be a finite float32, got NaN'],
+      [
+        [
+          [1000, -Infinity],
+          [5, NaN],
+        ],
+        'data[5] must be a finite float32, got NaN',
+      ],
+      [[[1177, Infinity]], 'data[1177] must be a finite float32, got Infinity'],
+    ] as [[number, number][], string][]) {
+      const answer = await send3(bad);
+      expect(answer.status).toBe(400);
+      expect(json(answer)).toEqual({ error: `input 'input' ${message}`, code: 'INVALID_INPUT' });
+    }
+    const large = await send3([[2351, 1000]]);
+    expect([large.status, json(large)]).toEqual([200, expect.anything()]);
+  });
+
   it('refuses an id, binary_data or binary_data_output of the wrong type instead of dropping it', async () => {
     for (const [extra, message] of [
       [{ id: 7 }, '"id" must be a string, got 7'],
