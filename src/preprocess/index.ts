@@ -4,6 +4,6 @@
  */
 export { resample } from './gray-image.js';
 export { toGray, WORKING_SIDE, type PixelImage } from './ink.js';
-export { inkBox, prepareInput, procedureFor, type Prepared, type Procedure } from './procedures.js';
+export { inkBox, prepareInput, PROCEDURES, procedureFor, type Prepared, type Procedure } from './procedures.js';
 export { pictureToPixels, pixelsToInput } from './picture-input.js';
 export { segmentDigits, type DigitReading } from './segment.js';

@@ -32,7 +32,7 @@ import { pictureToPixels, pixelsToInput } from './picture-input.js';
  */
 export type Procedure = 'mnist' | 'fit' | 'resize';
 
-const PROCEDURES: readonly Procedure[] = ['mnist', 'fit', 'resize'];
+export const PROCEDURES: readonly Procedure[] = ['mnist', 'fit', 'resize'];
 
 /** A model input, or why the picture gives none (no ink; ink that is not a digit). */
 export type Prepared = { input: Float32Array } | { nothing: string };

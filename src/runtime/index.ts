@@ -5,7 +5,7 @@
 export { CUDA_HELP, EP_NAMES, openSession, type EpName } from './node.js';
 export { instancesOf, type ModelSession } from './session.js';
 export { openSessionInWorker } from './worker-session.js';
-export { inspectOnnx, METADATA_KEYS, readOnnxModel, type ModelSignature } from './model-file.js';
+export { inspectOnnx, METADATA_KEYS, readModelFile, readOnnxModel, type ModelSignature } from './model-file.js';
 export { onnx } from './onnx-proto.js';
 export { evaluateSession } from './evaluate.js';
 export {

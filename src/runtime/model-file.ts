@@ -7,7 +7,7 @@
  */
 import type { onnx as OnnxTypes } from 'onnx-proto';
 import { CnnxError } from '../common/errors.js';
-import { procedureFor, type Procedure } from '../preprocess/index.js';
+import { PROCEDURES, procedureFor, type Procedure } from '../preprocess/index.js';
 import { onnx } from './onnx-proto.js';
 
 /** The metadata_props keys of a cnnx model, by field: the one place their spelling lives. */
@@ -64,6 +64,8 @@ export interface ModelSignature {
    * logits only.
    */
   outputKind: 'logits' | 'probabilities';
+  /** What in the model's cnnx metadata was malformed and left for the default (for the server's log). */
+  warnings: string[];
 }
 
 class ModelCheckError extends CnnxError {
@@ -292,16 +294,14 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
   const inputs = (graph.input ?? []).filter((i) => !initializerNames.has(i.name));
   const outputs = graph.output ?? [];
   const expected = 'one float32 input [N, C, H, W] (C: 1 or 3) and one float32 output [N, classes]';
+  /** `input float32 [N, 1, 28, 28]`: each tensor's name, element type (ONNX's name, lower case) and shape. */
   const describe = (list: OnnxTypes.IValueInfoProto[]) =>
     list
-      .map(
-        (i) =>
-          `${i.name} [${
-            dims(i)
-              ?.shape.map((d) => (d < 0 ? 'N' : d))
-              .join(', ') ?? '?'
-          }]`,
-      )
+      .map((i) => {
+        const info = dims(i);
+        const type = info ? (onnx.TensorProto.DataType[info.elemType] ?? `type ${info.elemType}`).toLowerCase() : '?';
+        return `${i.name} ${type} [${info?.shape.map((d) => (d < 0 ? 'N' : d)).join(', ') ?? '?'}]`;
+      })
       .join(', ') || 'none';
   const unsupported = (why: string) =>
     new ModelCheckError(`${file}: signature cnnx cannot serve (${why}); expected ${expected}`, 'MODEL_SIGNATURE');
@@ -325,19 +325,40 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
   }
   const metadata = Object.fromEntries((model.metadataProps ?? []).map((p) => [p.key ?? '', p.value ?? '']));
   const classes = output.shape[1]!;
+  // Both entries are optional; a malformed one falls back to the default, with a warning that says so.
+  const warnings: string[] = [];
+  const fallback: Record<string, string> = {
+    [METADATA_KEYS.labels]: 'classes are named by index',
+    [METADATA_KEYS.preprocess]: 'pictures are prepared as its dataset implies',
+  };
+  const entry = (key: string): unknown => {
+    if (metadata[key] === undefined) return undefined;
+    try {
+      return JSON.parse(metadata[key]) as unknown;
+    } catch {
+      warnings.push(`its ${key} metadata is not JSON; ${fallback[key]}`);
+      return undefined;
+    }
+  };
   let labels = Array.from({ length: classes }, (_, i) => String(i));
-  try {
-    const parsed = JSON.parse(metadata[METADATA_KEYS.labels] ?? 'null') as unknown;
-    if (Array.isArray(parsed) && parsed.length === classes) labels = parsed.map(String);
-  } catch {
-    // labels are optional; a malformed entry falls back to indices
+  const named = entry(METADATA_KEYS.labels);
+  if (Array.isArray(named) && named.length === classes) labels = named.map(String);
+  else if (named !== undefined) {
+    warnings.push(
+      `its ${METADATA_KEYS.labels} metadata is not an array of ${classes} names (the output's classes): ${JSON.stringify(named).slice(0, 80)}; ${fallback[METADATA_KEYS.labels]}`,
+    );
   }
-  let method: unknown;
-  try {
-    const parsed = JSON.parse(metadata[METADATA_KEYS.preprocess] ?? 'null') as unknown;
-    if (typeof parsed === 'object' && parsed !== null) method = (parsed as { method?: unknown }).method;
-  } catch {
-    // as the labels: a malformed entry falls back to what the dataset implies
+  const preprocess = entry(METADATA_KEYS.preprocess);
+  const method =
+    typeof preprocess === 'object' && preprocess !== null ? (preprocess as { method?: unknown }).method : undefined;
+  if (preprocess !== undefined && method !== undefined && !(PROCEDURES as readonly unknown[]).includes(method)) {
+    warnings.push(
+      `its ${METADATA_KEYS.preprocess} method ${JSON.stringify(method)} is not one of ${PROCEDURES.join(', ')}; ${fallback[METADATA_KEYS.preprocess]}`,
+    );
+  } else if (preprocess !== undefined && (typeof preprocess !== 'object' || preprocess === null)) {
+    warnings.push(
+      `its ${METADATA_KEYS.preprocess} metadata is not a JSON object; ${fallback[METADATA_KEYS.preprocess]}`,
+    );
   }
   const dataset = metadata[METADATA_KEYS.dataset] || undefined;
   const opset = Number((model.opsetImport ?? []).find((o) => !o.domain)?.version ?? 0);
@@ -364,6 +385,7 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
     labels,
     dataset,
     procedure: procedureFor(dataset, method, input.shape[1]),
+    warnings,
     outputKind: (graph.node ?? []).some((n) => n.opType === 'Softmax' && n.output?.[0] === outputs[0]!.name)
       ? 'probabilities'
       : 'logits',
@@ -374,35 +396,85 @@ export function inspectOnnx(bytes: Uint8Array, file: string): ModelSignature {
 const DEFAULT_MAX_MODEL_BYTES = 512 * 2 ** 20;
 
 /**
- * Reads and checks an ONNX file from disk.
- * @throws ModelCheckError MODEL_UNREADABLE (missing, unreadable, or a directory), MODEL_TOO_LARGE (over
- *   `maxBytes`, default 512 MiB), and whatever `inspectOnnx` throws.
+ * The bytes of a model file, read only when it is a regular file of at most `maxBytes` (default 512 MiB). A FIFO,
+ * a device or a socket (or a link to one, such as /dev/zero) is refused without reading: a read of a FIFO waits for
+ * a writer and holds one of libuv's four file-system threads meanwhile, so four of them stop every file operation
+ * of the process. The file is opened non-blocking (a regular file swapped for a FIFO after the check does not
+ * block the open) and read to at most its size + 1 bytes (one that grows after the check is refused, not read on).
+ * @throws ModelCheckError MODEL_UNREADABLE (missing, unreadable, a directory or not a regular file),
+ *   MODEL_TOO_LARGE.
  */
-export async function readOnnxModel(
-  file: string,
-  options: { maxBytes?: number } = {},
-): Promise<{ bytes: Uint8Array; signature: ModelSignature }> {
-  const { readFile, stat } = await import('node:fs/promises');
+export async function readModelFile(file: string, options: { maxBytes?: number } = {}): Promise<Buffer> {
+  const { open, stat } = await import('node:fs/promises');
+  const { constants } = await import('node:fs');
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
   const unreadable = (error: unknown) =>
     new ModelCheckError(
       `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
       'MODEL_UNREADABLE',
     );
-  const info = await stat(file).catch((error: unknown) => {
+  const check = (info: { isDirectory(): boolean; isFile(): boolean; size: number }) => {
+    if (info.isDirectory()) {
+      throw new ModelCheckError(`${file}: is a directory; give the path of a .onnx file`, 'MODEL_UNREADABLE');
+    }
+    if (!info.isFile()) {
+      throw new ModelCheckError(
+        `${file}: is not a regular file (a FIFO, device or socket); give the path of a .onnx file`,
+        'MODEL_UNREADABLE',
+      );
+    }
+    if (info.size > maxBytes) {
+      throw new ModelCheckError(
+        `${file}: ${info.size} bytes is over the ${maxBytes}-byte model size limit`,
+        'MODEL_TOO_LARGE',
+      );
+    }
+  };
+  check(
+    await stat(file).catch((error: unknown) => {
+      throw unreadable(error);
+    }),
+  );
+  const handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK).catch((error: unknown) => {
     throw unreadable(error);
   });
-  if (info.isDirectory()) {
-    throw new ModelCheckError(`${file}: is a directory; give the path of a .onnx file`, 'MODEL_UNREADABLE');
+  try {
+    const info = await handle.stat();
+    check(info);
+    // One byte more than its size: a file that grows while it is read fills it.
+    const bytes = Buffer.allocUnsafe(info.size + 1);
+    let length = 0;
+    for (let read = -1; read !== 0 && length < bytes.length; length += read) {
+      ({ bytesRead: read } = await handle.read(bytes, length, bytes.length - length, null));
+    }
+    if (length > info.size) {
+      throw length > maxBytes
+        ? new ModelCheckError(
+            `${file}: grew past the ${maxBytes}-byte model size limit as it was read`,
+            'MODEL_TOO_LARGE',
+          )
+        : new ModelCheckError(
+            `${file}: changed as it was read; it is read again when written whole`,
+            'MODEL_UNREADABLE',
+          );
+    }
+    return bytes.subarray(0, length);
+  } catch (error) {
+    throw error instanceof ModelCheckError ? error : unreadable(error);
+  } finally {
+    await handle.close();
   }
-  if (info.size > maxBytes) {
-    throw new ModelCheckError(
-      `${file}: ${info.size} bytes is over the ${maxBytes}-byte model size limit`,
-      'MODEL_TOO_LARGE',
-    );
-  }
-  const bytes = await readFile(file).catch((error: unknown) => {
-    throw unreadable(error);
-  });
+}
+
+/**
+ * Reads and checks an ONNX file from disk (`readModelFile`, then `inspectOnnx`).
+ * @throws ModelCheckError MODEL_UNREADABLE (missing, unreadable, a directory or not a regular file), MODEL_TOO_LARGE
+ *   (over `maxBytes`, default 512 MiB), and whatever `inspectOnnx` throws.
+ */
+export async function readOnnxModel(
+  file: string,
+  options: { maxBytes?: number } = {},
+): Promise<{ bytes: Uint8Array; signature: ModelSignature }> {
+  const bytes = await readModelFile(file, options);
   return { bytes, signature: inspectOnnx(bytes, file) };
 }

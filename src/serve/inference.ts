@@ -54,6 +54,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The content types a route takes, for the message of fastify's own 415 (see requireContentType). */
     accepts?: readonly string[];
+    /** A health or readiness probe: answered while the server drains, and not counted against --max-in-flight. */
+    probe?: boolean;
   }
 }
 
@@ -72,20 +74,54 @@ export function requireContentType(header: string | undefined, accepted: readonl
 }
 
 /**
+ * Input magnitudes up to which a model whose outputs are not finite is at fault, not its input: pixel/255 inputs
+ * lie in [0, 1], and normalised ones within a few units of 0; a model needs inputs near float32's limit (3.4e38)
+ * divided by its weights to overflow.
+ */
+const PLAUSIBLE_INPUT = 1e6;
+
+/** The largest magnitude in `data` (NaN if it holds one), in four lanes as `allFinite` runs. */
+function peakOf(data: Float32Array): number {
+  let m0 = 0;
+  let m1 = 0;
+  let m2 = 0;
+  let m3 = 0;
+  const whole = data.length - (data.length % 4);
+  for (let i = 0; i < whole; i += 4) {
+    m0 = Math.max(m0, Math.abs(data[i]!));
+    m1 = Math.max(m1, Math.abs(data[i + 1]!));
+    m2 = Math.max(m2, Math.abs(data[i + 2]!));
+    m3 = Math.max(m3, Math.abs(data[i + 3]!));
+  }
+  for (let i = whole; i < data.length; i++) m0 = Math.max(m0, Math.abs(data[i]!));
+  return Math.max(m0, m1, m2, m3);
+}
+
+/**
  * Runs `count` images through the model's batcher, counting the request in the model's statistics.
- * @throws CnnxError INVALID_INPUT when the model's outputs for these images are not finite (inputs far outside the
- *   pixel/255 range the model was trained on overflow it; JSON would write the values as null).
+ * @throws CnnxError when the model's outputs for these images are not finite (JSON would write them as null):
+ *   INVALID_INPUT when some input value's magnitude is over PLAUSIBLE_INPUT (it overflows the model), else
+ *   INFERENCE_FAILED (500: the model computes them from ordinary inputs, a fault of the model).
  */
 export async function runModel(model: LoadedModel, data: Float32Array, count: number): Promise<Float32Array> {
   const started = performance.now();
   try {
+    // Taken now: the batcher may move `data` to the inference thread.
+    const peak = peakOf(data);
     const logits = await model.batcher.submit(data, count);
     const bad = logits.findIndex((value) => !Number.isFinite(value));
     if (bad >= 0) {
       const image = Math.floor(bad / (logits.length / count));
-      throw invalid(
-        `the model's outputs for image ${image} are not finite (${logits[bad]}): its input values overflow the ` +
-          'model; inputs are pixel/255, in [0, 1]',
+      if (peak > PLAUSIBLE_INPUT) {
+        throw invalid(
+          `the model's outputs for image ${image} are not finite (${logits[bad]}): its input values overflow the ` +
+            'model; inputs are pixel/255, in [0, 1]',
+        );
+      }
+      throw new CnnxError(
+        `model '${model.name}' gives outputs that are not finite (${logits[bad]}) for image ${image}, whose inputs ` +
+          `are ordinary (at most ${peak} in magnitude): the model is at fault; check it with \`cnnx eval\``,
+        'INFERENCE_FAILED',
       );
     }
     model.stats.succeeded(count, (performance.now() - started) * 1e6);
@@ -188,6 +224,39 @@ export class JsonTensor {
 }
 
 /**
+ * The items of nested `data` in row-major order. Every number must sit at the same depth and every array at one
+ * depth must hold as many items as the others (a rectangular nesting, as numpy's `tolist()` writes one): the
+ * shape's dimensions or any other split of its values, as Triton takes them.
+ * @throws CnnxError INVALID_INPUT for data nested deeper than the shape, ragged, or mixing numbers and arrays.
+ */
+function flattenNested(name: string, data: unknown[], shape: number[]): unknown[] {
+  const widths: number[] = [];
+  const flat: unknown[] = [];
+  let leafDepth = 0;
+  const fix = `; nest it as the shape ${JSON.stringify(shape)}, or send it flat`;
+  const walk = (array: unknown[], depth: number) => {
+    if (depth > shape.length) throw nestedDeeper(name, shape);
+    const width = (widths[depth] ??= array.length);
+    if (width !== array.length) {
+      throw invalid(
+        `input '${name}' data is ragged: arrays ${depth} deep hold ${width} and ${array.length} items${fix}`,
+      );
+    }
+    for (const item of array) {
+      if (Array.isArray(item)) {
+        walk(item, depth + 1);
+        continue;
+      }
+      leafDepth ||= depth;
+      if (leafDepth !== depth) throw invalid(`input '${name}' data mixes numbers and arrays at one level${fix}`);
+      flat.push(item);
+    }
+  };
+  walk(data, 1);
+  return flat;
+}
+
+/**
  * The values of a JSON `data` field, flat or nested as the tensor's shape ([[[[...]]]]), as float32; a JsonTensor
  * is checked the same way.
  * @throws CnnxError INVALID_INPUT for a wrong count, a nesting that does not follow the shape, or a value that is
@@ -200,11 +269,7 @@ export function valuesFromJson(name: string, data: unknown, shape: number[], exp
     return data.values;
   }
   if (!Array.isArray(data)) throw invalid(`input '${name}' data must be an array of ${expected} numbers`);
-  let flat: unknown[] = data;
-  if (data.length > 0 && Array.isArray(data[0])) {
-    flat = data.flat(shape.length - 1);
-    if (flat.some(Array.isArray)) throw nestedDeeper(name, shape);
-  }
+  const flat = data.some(Array.isArray) ? flattenNested(name, data, shape) : data;
   if (flat.length !== expected) throw wrongCount(name, flat.length, shape, expected);
   const values = new Float32Array(expected);
   for (let i = 0; i < expected; i++) {

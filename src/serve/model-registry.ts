@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +16,7 @@ import {
   instancesOf,
   openSession,
   openSessionInWorker,
+  readModelFile,
   readOnnxModel,
   type EpName,
   type ModelSession,
@@ -79,6 +80,14 @@ function modelNameOf(file: string): string {
   return basename(file, extname(file));
 }
 
+/**
+ * Whether a file found in a served folder is a model: a `.onnx` name that is not hidden (editors and copy tools
+ * write `.name.onnx.swp`-like temporaries, and `.onnx` or `..onnx` would make the models `.onnx` and `.`).
+ */
+function isModelFileName(file: string): boolean {
+  return file.endsWith('.onnx') && !file.startsWith('.');
+}
+
 /** Where the log points for why a provider was not used and how to get it working. */
 const PROVIDERS_HELP = 'docs/api.md, "Execution providers"';
 
@@ -125,7 +134,7 @@ function readyLine(model: LoadedModel, previous: LoadedModel | undefined): strin
 export class ModelRegistry {
   private readonly models = new Map<string, LoadedModel>();
   private readonly watchers: FSWatcher[] = [];
-  /** Per name, the load in progress (loads of one name never overlap, so the last one asked for wins). */
+  /** Per name, the load or unload in progress (they never overlap, so the last one asked for wins). */
   private readonly loading = new Map<string, Promise<unknown>>();
   /** Per name, the watcher's reload in progress; `again` marks a change seen meanwhile. */
   private readonly reloading = new Map<string, { task: Promise<void>; again: boolean }>();
@@ -146,14 +155,12 @@ export class ModelRegistry {
     return [...this.models.values()];
   }
 
-  /** Loads a file, or every .onnx file of a directory. Throws when nothing could be loaded. */
+  /** Loads a file, or every .onnx file of a directory (hidden ones left out). Throws when nothing could be loaded. */
   async loadPath(path: string): Promise<void> {
     const info = await stat(path).catch(() => {
       throw new CnnxError(`${path}: no such model file or directory`, 'MODEL_NOT_FOUND');
     });
-    const files = info.isDirectory()
-      ? (await readdir(path)).filter((f) => f.endsWith('.onnx')).map((f) => join(path, f))
-      : [path];
+    const files = info.isDirectory() ? (await readdir(path)).filter(isModelFileName).map((f) => join(path, f)) : [path];
     if (files.length === 0) throw new CnnxError(`${path}: no .onnx files to serve`, 'MODEL_NOT_FOUND');
     this.sources.push(info.isDirectory() ? { dir: path } : { dir: dirname(path), only: basename(path) });
     for (const file of files.sort()) {
@@ -182,8 +189,16 @@ export class ModelRegistry {
    */
   load(file: string): Promise<LoadedModel> {
     const name = modelNameOf(file);
+    return this.inOrder(name, () => this.loadNow(file, name));
+  }
+
+  /**
+   * Runs `operation` on model `name` once the loads and unloads of that name asked for before it have finished, so
+   * that they take effect in the order they were asked for (the last one acknowledged is what is served).
+   */
+  private inOrder<T>(name: string, operation: () => Promise<T>): Promise<T> {
     const previous = this.loading.get(name) ?? Promise.resolve();
-    const next = previous.catch(() => undefined).then(() => this.loadNow(file, name));
+    const next = previous.catch(() => undefined).then(operation);
     const settled = next.catch(() => undefined);
     this.loading.set(name, settled);
     void settled.then(() => {
@@ -243,6 +258,7 @@ export class ModelRegistry {
     this.models.set(name, loaded);
     this.failures.delete(name);
     this.options.log(readyLine(loaded, previous));
+    for (const warning of signature.warnings) this.options.log(`model ${name}: ${warning}`);
     if (previous) void this.retire(previous);
     return loaded;
   }
@@ -291,7 +307,7 @@ export class ModelRegistry {
     const entries = new Map<string, { state: 'READY' | 'UNAVAILABLE'; reason: string }>();
     for (const { dir, only } of this.sources) {
       const files = only !== undefined ? [only] : await readdir(dir).catch(() => []);
-      for (const file of files.filter((f) => f.endsWith('.onnx'))) {
+      for (const file of only !== undefined ? files : files.filter(isModelFileName)) {
         entries.set(modelNameOf(file), { state: 'UNAVAILABLE', reason: 'unloaded' });
       }
     }
@@ -330,26 +346,28 @@ export class ModelRegistry {
    * as does `reload`).
    * @throws CnnxError MODEL_NOT_FOUND when it is not served.
    */
-  async unload(name: string): Promise<void> {
-    const model = this.models.get(name);
-    if (model === undefined) {
-      if (this.failures.delete(name)) return;
-      throw new CnnxError(`model '${name}' not found; GET /v2 lists the served models`, 'MODEL_NOT_FOUND');
-    }
-    this.models.delete(name);
-    this.options.log(`${name}: unloaded`);
-    await this.retire(model);
+  unload(name: string): Promise<void> {
+    return this.inOrder(name, async () => {
+      const model = this.models.get(name);
+      if (model === undefined) {
+        if (this.failures.delete(name)) return;
+        throw new CnnxError(`model '${name}' not found; GET /v2 lists the served models`, 'MODEL_NOT_FOUND');
+      }
+      this.models.delete(name);
+      this.options.log(`${name}: unloaded`);
+      await this.retire(model);
+    });
   }
 
   /** `<name>.onnx` in a served folder, if there is one (and `name` is a plain file name). */
   private async repositoryFile(name: string): Promise<string | undefined> {
-    if (name === '' || name !== basename(name) || name.startsWith('.')) return undefined;
+    const file = `${name}.onnx`;
+    if (name === '' || name !== basename(name)) return undefined;
     for (const { dir, only } of this.sources) {
-      const file = `${name}.onnx`;
-      if (only !== undefined && only !== file) continue;
+      if (only !== undefined ? only !== file : !isModelFileName(file)) continue;
       if (
         await stat(join(dir, file)).then(
-          (info) => info.isFile(),
+          (info) => !info.isDirectory(),
           () => false,
         )
       )
@@ -364,7 +382,7 @@ export class ModelRegistry {
    */
   watch(dir: string, only?: string): void {
     const watcher = watch(dir, (_event, filename) => {
-      if (!filename || !filename.endsWith('.onnx') || (only !== undefined && filename !== only)) return;
+      if (!filename || (only !== undefined ? filename !== only : !isModelFileName(filename))) return;
       this.reloadSoon(modelNameOf(filename), join(dir, filename));
     });
     this.watchers.push(watcher);
@@ -396,7 +414,7 @@ export class ModelRegistry {
   private async reloadIfChanged(name: string, file: string): Promise<void> {
     const current = this.models.get(name);
     if (current) {
-      const bytes = await readFile(file).catch(() => undefined);
+      const bytes = await readModelFile(file, { maxBytes: this.options.maxModelBytes }).catch(() => undefined);
       if (bytes && createHash('sha256').update(bytes).digest('hex') === current.sha256) {
         this.failures.delete(name);
         return;

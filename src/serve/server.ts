@@ -7,6 +7,7 @@ import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
 import { basename, dirname } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import multipart from '@fastify/multipart';
 import type { Server as GrpcServer } from '@grpc/grpc-js';
@@ -150,6 +151,8 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     // Node checks request timeouts every 30 s by default, and only once the headers timeout (60 s) has passed
     // too: a request whose body stalls would wait a minute for its 408. Check every second, against both limits.
     http: {
+      // A request without a Host header gets the catalogue's 400 from the onRequest hook, not Node's empty one.
+      requireHostHeader: false,
       connectionsCheckingInterval: 1000,
       headersTimeout: Math.min(options.requestTimeoutMs ?? 30_000, 60_000),
       requestTimeout: options.requestTimeoutMs ?? 30_000,
@@ -157,6 +160,8 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     // Draining is done here (see close()): fastify's own 503 has another body, and closing idle connections at
     // once loses requests their clients are sending at that moment.
     return503OnClosing: false,
+    // Model names come from file names, which may be up to 255 bytes (fastify's default limit is 100).
+    routerOptions: { maxParamLength: 1024 },
     forceCloseConnections: false,
     frameworkErrors: (error, _request, reply) => sendError(reply, fromFastifyError(error)),
     clientErrorHandler: (error, socket) => {
@@ -164,6 +169,24 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
       if (http && socket.writable) socket.write(rawErrorResponse(http));
       socket.destroy();
     },
+  });
+  // Requests Node answers itself, with an empty body or none, get the catalogue's JSON: an Expect the server does
+  // not meet (417), and CONNECT (cnnx is no proxy; Node would close the connection without a word).
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const error = new CnnxError(
+      `Expect ${JSON.stringify(request.headers.expect)} is not supported; send the request without it`,
+      'EXPECTATION_FAILED',
+    );
+    const body = JSON.stringify({ error: error.message, code: error.code });
+    response.writeHead(error.status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
+    response.end(body);
+  });
+  app.server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
+    socket.end(rawErrorResponse(new CnnxError('CONNECT is not served here: cnnx is not a proxy', 'BAD_REQUEST')));
   });
   const connections = trackConnections(app);
   let closing: Promise<void> | undefined;
@@ -184,8 +207,10 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
   };
   app.addHook('onRequest', async (request, reply) => {
     (request as unknown as { started: bigint }).started = process.hrtime.bigint();
+    checkFraming(request);
+    // Probes answer for themselves while draining (readiness: 503 with "ready": false).
+    if (request.routeOptions.config?.probe === true) return;
     if (state.draining) throw new CnnxError('server is shutting down', 'SHUTTING_DOWN', { retryAfter: 1 });
-    if (request.url.startsWith('/v2/health/')) return;
     state.inFlight++;
     (request as unknown as { counted: boolean }).counted = true;
     reply.raw.once('close', () => release(request));
@@ -353,4 +378,27 @@ function trackConnections(app: FastifyInstance) {
       }
     },
   };
+}
+
+/**
+ * Refuses a request whose framing cnnx cannot honour: HTTP/1.1 without a Host header (RFC 9112, section 3.2), and a
+ * Transfer-Encoding other than chunked (a `gzip, chunked` body would be read as its compressed bytes).
+ * @throws CnnxError BAD_REQUEST or UNSUPPORTED_MEDIA_TYPE.
+ */
+function checkFraming(request: FastifyRequest): void {
+  if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
+    throw new CnnxError('an HTTP/1.1 request needs a Host header', 'BAD_REQUEST');
+  }
+  const transfer = request.headers['transfer-encoding'];
+  if (transfer === undefined) return;
+  const codings = transfer
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'chunked' && coding !== 'identity');
+  if (codings.length > 0) {
+    throw new CnnxError(
+      `Transfer-Encoding ${JSON.stringify(transfer)} is not accepted here; send the body uncompressed (chunked is fine)`,
+      'UNSUPPORTED_MEDIA_TYPE',
+    );
+  }
 }

@@ -227,8 +227,34 @@ describe('model checks when loading', () => {
       model.graph!.input![0]!.type!.tensorType!.shape!.dim![1] = { dimValue: 2 };
     });
     expect(() => inspectOnnx(twoChannels, 'm.onnx')).toThrow(
-      /signature cnnx cannot serve \(input input \[N, 2, 28, 28\]\)/,
+      /signature cnnx cannot serve \(input input float \[N, 2, 28, 28\]\)/,
     );
+    const int64Input = reencode((model) => {
+      model.graph!.input![0]!.type!.tensorType!.elemType = onnx.TensorProto.DataType.INT64;
+    });
+    expect(() => inspectOnnx(int64Input, 'm.onnx')).toThrow(/cannot serve \(input input int64 \[N, 1, 28, 28\]\)/);
+  });
+
+  it('says which cnnx metadata it could not use, and uses the defaults', () => {
+    const withMetadata = (entries: Record<string, string>) =>
+      inspectOnnx(
+        reencode((model) => {
+          model.metadataProps = Object.entries(entries).map(([key, value]) => ({ key, value }));
+        }),
+        'm.onnx',
+      );
+    const short = withMetadata({ 'cnnx.labels': '["a","b"]', 'cnnx.preprocess': '{"method":"sharpen"}' });
+    expect(short.labels).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+    expect(short.procedure).toBe('mnist');
+    expect(short.warnings).toEqual([
+      'its cnnx.labels metadata is not an array of 10 names (the output\'s classes): ["a","b"]; classes are named by index',
+      'its cnnx.preprocess method "sharpen" is not one of mnist, fit, resize; pictures are prepared as its dataset implies',
+    ]);
+    expect(withMetadata({ 'cnnx.labels': '[oops', 'cnnx.preprocess': '7' }).warnings).toEqual([
+      'its cnnx.labels metadata is not JSON; classes are named by index',
+      'its cnnx.preprocess metadata is not a JSON object; pictures are prepared as its dataset implies',
+    ]);
+    expect(withMetadata({}).warnings).toEqual([]);
   });
 
   it('reads the names of a PyTorch-style export and evaluates it the same', async () => {

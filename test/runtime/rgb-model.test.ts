@@ -88,7 +88,7 @@ describe('the signature of a model trained on the user pictures', () => {
       expect.objectContaining({
         code: 'MODEL_SIGNATURE',
         message:
-          'two.onnx: signature cnnx cannot serve (input input [N, 2, 32, 32]); expected one float32 input ' +
+          'two.onnx: signature cnnx cannot serve (input input float [N, 2, 32, 32]); expected one float32 input ' +
           '[N, C, H, W] (C: 1 or 3) and one float32 output [N, classes]',
       }),
     );

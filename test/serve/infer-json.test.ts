@@ -106,6 +106,8 @@ describe('the JSON tensor fast path', () => {
       body('[]'),
       body('[[1],[]]'),
       body('[[1,2],3]'), // numbers at two depths
+      body('[[1,2],[3]]'), // ragged
+      body('[[[1,2],[3,4]],[[5,6]]]'),
       body('[1,[2]]'),
       body('[01]'),
       body('[+1]'),

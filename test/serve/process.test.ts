@@ -99,16 +99,20 @@ describe('a port that cannot be opened', () => {
 
   it('ends `cnnx serve` at once with one line and a non-zero exit, models released', async () => {
     const serve = (...args: string[]) => finished(cnnx(['serve', '--model', MODEL, '--ep', 'cpu', ...args]));
-    const [inUse, outOfRange, unknownHost, grpcInUse] = await Promise.all([
+    const [inUse, outOfRange, unknownHost, grpcInUse, samePort] = await Promise.all([
       serve('--port', String(busyPort)),
       serve('--port', '70000'),
       serve('--port', '0', '--host', '999.1.1.1'),
       serve('--port', '0', '--grpc-port', String(busyPort)),
+      serve('--port', '8931', '--grpc-port', '8931'),
     ]);
+    expect(samePort.stderr.trim()).toBe(
+      'cnnx: --grpc-port 8931 is the HTTP port too (--port): give gRPC a port of its own, e.g. --grpc-port 8932',
+    );
     expect(grpcInUse.stderr.trim().split('\n').at(-1)).toBe(
       `cnnx: port ${busyPort} on 127.0.0.1 is in use: stop the other server or pick another with --grpc-port`,
     );
-    for (const run of [inUse, outOfRange, unknownHost, grpcInUse]) {
+    for (const run of [inUse, outOfRange, unknownHost, grpcInUse, samePort]) {
       expect(run.code).toBe(1); // null: still running (models held) until killed
       expect(run.stderr).not.toMatch(/^\s+at /m); // no stack trace
       expect(run.stdout).toBe('');

@@ -230,6 +230,37 @@ describe('requests as Triton and KServe clients send them', () => {
     expect(json(answer).outputs[0].data).toEqual(fixtureReference);
   });
 
+  it('takes any rectangular nesting of the values, and refuses ragged or mixed ones, on both parsing paths', async () => {
+    const values = pixels(0);
+    const rows = (width: number) =>
+      Array.from({ length: 784 / width }, (_, r) => values.slice(r * width, (r + 1) * width));
+    // The fast path, and JSON.parse's (a key written with an escape sends the body there).
+    const bodies = (data: unknown) => [inferJson(data), inferJson(data, { 'p\\u0061rameters': {} })];
+    for (const data of [rows(28), rows(784), [rows(28)], rows(1)]) {
+      for (const body of bodies(data)) {
+        const answer = await send('POST', '/v2/models/digits/infer', body);
+        expect(json(answer).outputs[0].data).toEqual(reference);
+      }
+    }
+    const ragged = [values.slice(0, 783), values.slice(783)];
+    const mixed = [values.slice(0, 783), values[783]];
+    const late = [...values.slice(0, 783), [values[783]]];
+    for (const [data, error] of [
+      [ragged, 'data is ragged: arrays 2 deep hold 783 and 1 items'],
+      [mixed, 'data mixes numbers and arrays at one level'],
+      [late, 'data mixes numbers and arrays at one level'],
+    ] as const) {
+      for (const body of bodies(data)) {
+        const answer = await send('POST', '/v2/models/digits/infer', body);
+        expect(answer.status).toBe(400);
+        expect(json(answer)).toEqual({
+          error: `input 'input' ${error}; nest it as the shape [1,1,28,28], or send it flat`,
+          code: 'INVALID_INPUT',
+        });
+      }
+    }
+  });
+
   it('honours requested outputs: binary_data per output, and a 400 for an unknown output', async () => {
     const binary = await send(
       'POST',

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -407,6 +408,57 @@ describe('models: reload, pins, other producers', () => {
     await inject({ method: 'POST', url: '/v2/repository/models/fresh/unload' });
   });
 
+  it('takes what tritonclient sends to unload, filters the index by ready, and lets the last of a load and an unload win', async () => {
+    const { dir } = own;
+    await copyFile('models/lenet5-mnist.onnx', join(dir, 'raced.onnx'));
+    const post = (url: string, payload?: string) => inject({ method: 'POST', url, payload });
+    expect((await post('/v2/repository/models/raced/load')).statusCode).toBe(200);
+    const ready = (await post('/v2/repository/index', '{"ready":true}')).json() as { name: string }[];
+    expect(ready.map((entry) => entry.name)).toEqual(['digits', 'raced']);
+    expect((await post('/v2/repository/index', '{"ready":"yes"}')).statusCode).toBe(400);
+    // An unload asked while a load runs is done after it: the model ends unloaded, as the last answer said.
+    const loading = post('/v2/repository/models/raced/load');
+    const unloading = post('/v2/repository/models/raced/unload', '{"parameters":{"unload_dependents":false}}');
+    expect((await loading).statusCode).toBe(200);
+    expect((await unloading).json()).toEqual({ name: 'raced', unloaded: true });
+    expect((await inject({ url: '/v2/models/raced/ready' })).statusCode).toBe(404);
+    const notReady = (await post('/v2/repository/index', '{"ready":true}')).json() as { name: string }[];
+    expect(notReady.map((entry) => entry.name)).toEqual(['digits']);
+    const other = await post('/v2/repository/models/digits/unload', '{"parameters":{"force":true}}');
+    expect(other.json().error).toBe('unload takes only the "unload_dependents" parameter, got "force"');
+    await rm(join(dir, 'raced.onnx'));
+  });
+
+  it('leaves FIFOs and hidden files in a served folder alone, and serves a model of a long name', async () => {
+    const dir = await tempDir();
+    const long = 'm'.repeat(200);
+    await copyFile(MODEL, join(dir, `${long}.onnx`));
+    await copyFile(MODEL, join(dir, '.onnx'));
+    await copyFile(MODEL, join(dir, '..onnx'));
+    // Four FIFOs would hold all four of libuv's file-system threads if they were read.
+    for (let i = 0; i < 5; i++) execFileSync('mkfifo', [join(dir, `fifo${i}.onnx`)]);
+    const server = await createServer({ model: dir, ep: 'cpu' });
+    try {
+      const index = (await server.app.inject({ method: 'POST', url: '/v2/repository/index' })).json();
+      expect(index.map((entry: { name: string }) => entry.name)).toEqual([
+        'fifo0',
+        'fifo1',
+        'fifo2',
+        'fifo3',
+        'fifo4',
+        long,
+      ]);
+      expect(index[0].reason).toMatch(/fifo0\.onnx: is not a regular file \(a FIFO, device or socket\)/);
+      const ready = await server.app.inject({ url: `/v2/models/${long}/ready` });
+      expect(ready.json()).toEqual({ name: long, ready: true });
+      const load = await server.app.inject({ method: 'POST', url: '/v2/repository/models/fifo1/load' });
+      expect(load.json().error).toMatch(/is not a regular file/);
+      expect((await server.app.inject({ url: '/' })).statusCode).toBe(200);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('refuses a model whose sha256 does not match its pin', async () => {
     const pinned = createServer({ model: MODEL, ep: 'cpu', pins: { 'lenet5-relu-mnist': '0'.repeat(64) } });
     await expect(pinned).rejects.toThrow(/sha256 [0-9a-f]{64} does not match the pinned 0{64}; refused/);
@@ -438,6 +490,54 @@ describe('models: reload, pins, other producers', () => {
       expect(argmax(response.json().outputs[0].data)).toBe(mnist.test.labels[0]);
     } finally {
       await torch.close();
+    }
+  });
+});
+
+describe('a model that computes NaN', () => {
+  it("is the model's fault (500) for ordinary inputs and pictures, and the input's (400) for values that overflow it", async () => {
+    // logits -> sqrt(-|logits|): NaN for every image.
+    const model = onnx.ModelProto.decode(await readFile(MODEL));
+    const graph = model.graph!;
+    for (const node of graph.node!) node.output = node.output!.map((name) => (name === 'logits' ? 'pre' : name));
+    graph.node!.push(
+      onnx.NodeProto.create({ opType: 'Abs', input: ['pre'], output: ['magnitude'], name: 'abs' }),
+      onnx.NodeProto.create({ opType: 'Neg', input: ['magnitude'], output: ['negative'], name: 'neg' }),
+      onnx.NodeProto.create({ opType: 'Sqrt', input: ['negative'], output: ['logits'], name: 'sqrt' }),
+    );
+    const dir = await tempDir();
+    await writeFile(join(dir, 'nan.onnx'), onnx.ModelProto.encode(model).finish());
+    const server = await createServer({ model: dir, ep: 'cpu', watch: false });
+    try {
+      const ordinary = await server.app.inject({
+        method: 'POST',
+        url: '/v2/models/nan/infer',
+        payload: inferBody([0]),
+      });
+      expect(ordinary.statusCode).toBe(500);
+      expect(ordinary.json()).toEqual({
+        error:
+          "model 'nan' gives outputs that are not finite (NaN) for image 0, whose inputs are ordinary (at most 1 in " +
+          'magnitude): the model is at fault; check it with `cnnx eval`',
+        code: 'INFERENCE_FAILED',
+      });
+      const picture = await server.app.inject({
+        method: 'POST',
+        url: '/v1/models/nan/classify',
+        headers: { 'content-type': 'image/png' },
+        payload: await sharp(Buffer.from(mnist.test.pixels.subarray(0, 784)), {
+          raw: { width: 28, height: 28, channels: 1 },
+        })
+          .png()
+          .toBuffer(),
+      });
+      expect([picture.statusCode, picture.json().code]).toEqual([500, 'INFERENCE_FAILED']);
+      const huge = inferBody([0]);
+      huge.inputs[0]!.data[0] = 3e38;
+      const overflow = await server.app.inject({ method: 'POST', url: '/v2/models/nan/infer', payload: huge });
+      expect([overflow.statusCode, overflow.json().code]).toEqual([400, 'INVALID_INPUT']);
+    } finally {
+      await server.close();
     }
   });
 });
@@ -477,6 +577,20 @@ describe('errors outside the routes are JSON with a documented code too', () => 
       400,
       'BAD_REQUEST',
     ],
+    ['HTTP/1.1 without a Host header', 'GET /v2/health/live HTTP/1.1\r\nConnection: close\r\n\r\n', 400, 'BAD_REQUEST'],
+    [
+      'an Expect the server does not meet',
+      'GET /v2 HTTP/1.1\r\nHost: x\r\nExpect: foo\r\n\r\n',
+      417,
+      'EXPECTATION_FAILED',
+    ],
+    ['CONNECT (no proxy here)', 'CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n', 400, 'BAD_REQUEST'],
+    [
+      'a gzip transfer coding',
+      'POST /v2/models/digits/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n2\r\n{}\r\n0\r\n\r\n',
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    ],
   ])('%s', async (_name, bytes, status, code) => {
     const answer = await sendRaw(bytes);
     expect(answer.status).toBe(status);
@@ -485,12 +599,64 @@ describe('errors outside the routes are JSON with a documented code too', () => 
     expect(ERROR_CODES[code as keyof typeof ERROR_CODES]).toBe(status);
   });
 
+  it('answers 413 to a client that writes its whole over-limit body before it reads, instead of resetting it', async () => {
+    // Python's http.client (tritonclient's) writes the body first: a socket closed on unread bytes sends a reset.
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.on('error', () => {});
+    const size = 9 * 2 ** 20;
+    socket.write(
+      `POST /v2/models/digits/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`,
+    );
+    const written = new Promise<boolean>((resolve) =>
+      socket.write(Buffer.alloc(size, 0x20), (error) => resolve(!error)),
+    );
+    expect(await written).toBe(true);
+    await closed;
+    const [head = '', body = ''] = Buffer.concat(chunks).toString().split('\r\n\r\n');
+    expect(head.split(' ')[1]).toBe('413');
+    expect(JSON.parse(body)).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+  });
+
   it('maps a request that did not arrive in time to 408 REQUEST_TIMEOUT, and a reset to no answer', () => {
     expect(fromClientError({ code: 'ERR_HTTP_REQUEST_TIMEOUT' })).toMatchObject({
       status: 408,
       code: 'REQUEST_TIMEOUT',
     });
     expect(fromClientError({ code: 'ECONNRESET' })).toBeUndefined();
+  });
+
+  it('answers a readiness probe with ready: false and its name while draining', async () => {
+    const server = await createServer({ model: MODEL, ep: 'cpu', watch: false });
+    const at = Number(new URL(await listen(server, { port: 0, host: '127.0.0.1' })).port);
+    // A request whose body never comes holds the drain open; a kept-alive connection asks the probes meanwhile.
+    const stalled = connect(at, '127.0.0.1');
+    stalled.on('error', () => {});
+    stalled.write('POST /v2/models/lenet5-relu-mnist/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n');
+    const probe = connect(at, '127.0.0.1');
+    await new Promise((resolve) => probe.once('connect', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closing = server.close();
+    const ask = (path: string) =>
+      new Promise<{ status: number; body: Record<string, unknown> }>((resolve) => {
+        probe.once('data', (chunk: Buffer) => {
+          const [head = '', body = ''] = chunk.toString().split('\r\n\r\n');
+          resolve({ status: Number(head.split(' ')[1]), body: JSON.parse(body) as Record<string, unknown> });
+        });
+        probe.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      });
+    try {
+      expect(await ask('/v2/models/lenet5-relu-mnist/ready')).toEqual({
+        status: 503,
+        body: { name: 'lenet5-relu-mnist', ready: false, error: 'server is shutting down', code: 'SHUTTING_DOWN' },
+      });
+    } finally {
+      probe.destroy();
+      stalled.destroy();
+      await closing;
+    }
   });
 
   it('answers a model that failed to load with ready: false and the reason as error and code', async () => {

@@ -104,6 +104,12 @@ export function registerServe(program: Command): void {
           'BAD_OPTION',
         );
       }
+      if (flags.grpcPort !== undefined && flags.grpcPort === flags.port && flags.port !== 0) {
+        throw new CnnxError(
+          `--grpc-port ${flags.grpcPort} is the HTTP port too (--port): give gRPC a port of its own, e.g. --grpc-port ${flags.port + 1}`,
+          'OPTION_CONFLICT',
+        );
+      }
       // Before the models load (seconds for large ones): a port that cannot be opened fails at once.
       await checkPortFree(flags.port, flags.host);
       if (flags.grpcPort !== undefined) await checkPortFree(flags.grpcPort, flags.host, '--grpc-port');
@@ -158,9 +164,11 @@ export function registerServe(program: Command): void {
       }
       const names = server.registry.list().map((m) => m.name);
       console.log(`cnnx serving ${names.join(', ')} at ${address}${grpcAddress ? ` and gRPC ${grpcAddress}` : ''}`);
-      console.log(`  curl ${address}/v2/models/${names[0]}`);
+      // The name as a URL path segment: a file name may hold spaces, '#' or '?'.
+      const first = encodeURIComponent(names[0]!);
+      console.log(`  curl '${address}/v2/models/${first}'`);
       console.log(
-        `  curl -X POST -H 'content-type: image/png' --data-binary @digit.png ${address}/v1/models/${names[0]}/classify`,
+        `  curl -X POST -H 'content-type: image/png' --data-binary @digit.png '${address}/v1/models/${first}/classify'`,
       );
       await stopped;
       log('stopped');

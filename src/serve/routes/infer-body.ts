@@ -36,7 +36,8 @@ export function readInferBody(
 ): void {
   const limit = request.routeOptions.bodyLimit;
   const contentLength = Number(request.headers['content-length']);
-  if (contentLength > limit) return done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+  if (contentLength > limit)
+    return discardThen(payload, limit, () => done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()));
   const headerLength = headerLengthOf(request) ?? NaN;
   // A header length of 0 is a fault the route names; so is one past the body.
   const split = Number.isSafeInteger(contentLength) && headerLength > 0 && headerLength <= contentLength;
@@ -51,7 +52,10 @@ export function readInferBody(
     done(error, body);
   };
   function onData(chunk: Buffer) {
-    if (received + chunk.length > limit) return finish(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
+    if (received + chunk.length > limit) {
+      payload.off('data', onData).off('end', onEnd).off('error', onEnd);
+      return discardThen(payload, limit, () => done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()));
+    }
     if (split) {
       if (received + chunk.length > contentLength) return finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
       const inHeader = Math.max(0, Math.min(headerLength - received, chunk.length));
@@ -81,5 +85,30 @@ export function readInferBody(
     });
   }
   payload.on('data', onData).on('end', onEnd).on('error', onEnd);
+  payload.resume();
+}
+
+/** Bytes of a refused body read and dropped, at most, before the 413 goes and the connection closes. */
+const DISCARD_MAX_BYTES = 64 * 2 ** 20;
+
+/**
+ * Reads and drops the rest of a body too large to take (up to DISCARD_MAX_BYTES, or `limit` if larger), then calls
+ * `then` (which answers 413 and closes the connection). A client that writes its whole body before it reads the
+ * answer (Python's http.client, and so tritonclient) would otherwise get a broken pipe or a reset instead of the 413:
+ * closing a socket with unread bytes makes the kernel send a reset.
+ */
+function discardThen(payload: IncomingMessage, limit: number, then: () => void): void {
+  let dropped = 0;
+  const most = Math.max(limit, DISCARD_MAX_BYTES);
+  const stop = () => {
+    payload.off('data', onData).off('end', stop).off('error', stop).off('close', stop);
+    then();
+  };
+  function onData(chunk: Buffer) {
+    dropped += chunk.length;
+    if (dropped > most) stop();
+  }
+  if (payload.complete) return then();
+  payload.on('data', onData).on('end', stop).on('error', stop).on('close', stop);
   payload.resume();
 }

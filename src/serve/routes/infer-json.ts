@@ -5,10 +5,10 @@
  * parameters) still goes through `JSON.parse`, with the `data` array's bytes replaced by `null`.
  *
  * It is a fast path only: a body it does not take whole (a `data` that is not an array of JSON numbers nested to
- * one depth, a value outside float32's finite range, an "inputs" or "data" key given twice, a key of the request or
- * of its first input written with escapes, JSON that does not parse) gives `undefined`, and the caller parses the
- * body as before, with the errors it always gave. What it does take, it reads to the same float32 values
- * `JSON.parse` then a Float32Array would give, bit for bit.
+ * one depth in arrays of one length per depth, a value outside float32's finite range, an "inputs" or "data" key
+ * given twice, a key of the request or of its first input written with escapes, JSON that does not parse) gives
+ * `undefined`, and the caller parses the body as before, with the errors it always gave. What it does take, it
+ * reads to the same float32 values `JSON.parse` then a Float32Array would give, bit for bit.
  */
 import { JsonTensor } from '../inference.js';
 
@@ -113,6 +113,13 @@ function forEachMember(bytes: Uint8Array, at: number, onMember: (key: string, va
   }
 }
 
+/** How deep a request's JSON may nest arrays and objects: deeper is refused before it is parsed. */
+export const MAX_NESTING = 32;
+
+/** readNumbers's count of items per depth, for the open array, and the width of every array at that depth. */
+const items = new Int32Array(MAX_NESTING + 1);
+const widths = new Int32Array(MAX_NESTING + 1);
+
 /** A `data` array read: its values (in `scratch`), how deep its numbers sit, and where it ends. */
 interface NumbersRead {
   count: number;
@@ -127,8 +134,8 @@ function textValue(bytes: Uint8Array, start: number, end: number): number {
 
 /**
  * Reads the array of JSON numbers (nested or not) that starts at `at` into `scratch`, growing it as needed.
- * Returns undefined for anything else in it, numbers at different depths, an empty array, or a value that is not
- * a finite float32. One loop with no calls on its way: this is the request's hot path. Reads past the end give
+ * Returns undefined for anything else in it, numbers at different depths, arrays of one depth that differ in
+ * length, an empty array, nesting deeper than MAX_NESTING, or a value that is not a finite float32. One loop with no calls on its way: this is the request's hot path. Reads past the end give
  * undefined, which is no character: every comparison with it is false.
  *
  * A number is the integer of its digits times a power of ten; the integer, built a digit at a time in a double, is
@@ -144,14 +151,21 @@ function readNumbers(bytes: Uint8Array, at: number): NumbersRead | undefined {
   let count = 0;
   let depth = 0;
   let leafDepth = 0;
+  // Items in the open array at each depth, and the items every array at that depth holds (from the first one
+  // closed): a ragged nesting goes to the caller's path, which names it.
+  items.fill(0);
+  widths.fill(-1);
   let i = at;
   let c = 0;
   for (;;) {
     // At a value: open arrays until a number.
     for (; ; i++) {
       c = bytes[i]!;
-      if (c === Char.OpenBracket) depth++;
-      else if (!isSpace(c)) break;
+      if (c === Char.OpenBracket) {
+        if (depth === MAX_NESTING) return undefined;
+        items[depth]!++;
+        items[++depth] = 0;
+      } else if (!isSpace(c)) break;
     }
     if (leafDepth === 0) leafDepth = depth;
     else if (leafDepth !== depth) return undefined;
@@ -212,10 +226,13 @@ function readNumbers(bytes: Uint8Array, at: number): NumbersRead | undefined {
       values = scratch = grown;
     }
     values[count++] = value;
+    items[depth]!++;
 
     // After a value: close arrays until a comma, or the end of the whole array.
     for (; isSpace(c); c = bytes[i]!) i++;
     while (c === Char.CloseBracket) {
+      if (widths[depth] === -1) widths[depth] = items[depth]!;
+      else if (widths[depth] !== items[depth]) return undefined;
       depth--;
       for (c = bytes[++i]!; isSpace(c); c = bytes[i]!) i++;
       if (depth === 0) return { count, depth: leafDepth, end: i };
@@ -224,9 +241,6 @@ function readNumbers(bytes: Uint8Array, at: number): NumbersRead | undefined {
     i++;
   }
 }
-
-/** How deep a request's JSON may nest arrays and objects: deeper is refused before it is parsed. */
-export const MAX_NESTING = 32;
 
 /**
  * The infer request in `body` (UTF-8 JSON) with its first input's `data` as a JsonTensor; undefined when the

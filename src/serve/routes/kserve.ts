@@ -290,8 +290,9 @@ export async function registerKserveRoutes(
   state: { draining: boolean },
   batching: { maxQueueDelayMs: number },
 ): Promise<void> {
-  app.get('/v2/health/live', async () => ({ live: true }));
-  app.get('/v2/health/ready', async (_request, reply) => {
+  const probe = { config: { probe: true } };
+  app.get('/v2/health/live', probe, async () => ({ live: true }));
+  app.get('/v2/health/ready', probe, async (_request, reply) => {
     if (state.draining)
       return notReady(reply, {}, new CnnxError('server is shutting down', 'SHUTTING_DOWN', { retryAfter: 1 }));
     if (registry.list().length === 0) {
@@ -318,7 +319,7 @@ export async function registerKserveRoutes(
     });
   }
   for (const path of bothPaths('/ready')) {
-    app.get<{ Params: ModelParams }>(path, async (request, reply) => {
+    app.get<{ Params: ModelParams }>(path, probe, async (request, reply) => {
       const { name, version } = request.params;
       try {
         requireModel(registry, name, version);
@@ -384,11 +385,15 @@ export async function registerKserveRoutes(
       done(null, body),
     );
     scope.post('/v2/repository/index', async (request) => {
-      repositoryRequest(request.body);
-      return registry.index();
+      const { ready } = repositoryRequest(request.body, 'index');
+      if (ready !== undefined && typeof ready !== 'boolean') {
+        throw new CnnxError(`"ready" must be true or false, got ${JSON.stringify(ready)}`, 'BAD_REQUEST');
+      }
+      const models = await registry.index();
+      return ready === true ? models.filter((model) => model.state === 'READY') : models;
     });
     scope.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', async (request) => {
-      repositoryRequest(request.body);
+      repositoryRequest(request.body, 'load');
       const { name } = request.params;
       let model;
       try {
@@ -403,7 +408,7 @@ export async function registerKserveRoutes(
       return { name: model.name, sha256: model.sha256, loaded: true };
     });
     scope.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', async (request) => {
-      repositoryRequest(request.body);
+      repositoryRequest(request.body, 'unload');
       await registry.unload(request.params.name);
       return { name: request.params.name, unloaded: true };
     });
@@ -411,18 +416,38 @@ export async function registerKserveRoutes(
 }
 
 /**
- * Checks a model repository request's body: empty, or a JSON object without parameters (Triton's load can
- * override a model's config and files; cnnx loads the model's own file).
+ * Checks a model repository request's body (Triton's model repository extension) and returns it: empty, or a JSON
+ * object. An index request may hold `ready` (the route checks it); an unload's parameters may hold Triton's
+ * `unload_dependents` (which tritonclient always sends; a cnnx model has no dependents, so either value unloads it
+ * alone); a load takes no parameters (Triton's override a model's config and files; cnnx loads the model's own file).
  * @throws CnnxError INVALID_JSON or BAD_REQUEST.
  */
-function repositoryRequest(body: unknown): void {
-  if (!Buffer.isBuffer(body) || body.toString('utf8').trim() === '') return;
+function repositoryRequest(body: unknown, kind: 'index' | 'load' | 'unload'): Record<string, unknown> {
+  if (!Buffer.isBuffer(body) || body.toString('utf8').trim() === '') return {};
   const request = parseJson(body);
   if (!isObject(request)) throw new CnnxError('a model repository request body is a JSON object', 'BAD_REQUEST');
-  if (Object.keys(parametersOf(request, 'the request')).length > 0) {
+  const parameters = parametersOf(request, 'the request');
+  if (kind === 'unload') {
+    const { unload_dependents: dependents, ...others } = parameters;
+    if (dependents !== undefined && typeof dependents !== 'boolean') {
+      throw new CnnxError(
+        `parameter "unload_dependents" must be true or false, got ${JSON.stringify(dependents)}`,
+        'BAD_REQUEST',
+      );
+    }
+    if (Object.keys(others).length > 0) {
+      throw new CnnxError(
+        `unload takes only the "unload_dependents" parameter, got ${Object.keys(others)
+          .map((k) => JSON.stringify(k))
+          .join(', ')}`,
+        'BAD_REQUEST',
+      );
+    }
+  } else if (Object.keys(parameters).length > 0) {
     throw new CnnxError(
       'cnnx loads a model from its own .onnx file: load parameters (config, file overrides) are not supported',
       'BAD_REQUEST',
     );
   }
+  return request;
 }
