@@ -304,7 +304,11 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     });
   }
 
-  const grpc = createGrpcServer(registry, state, { maxMessageBytes: options.bodyLimitBytes ?? 8 * 2 ** 20, log });
+  const grpc = createGrpcServer(registry, state, {
+    maxMessageBytes: options.bodyLimitBytes ?? 8 * 2 ** 20,
+    log,
+    batching: { maxQueueDelayMs },
+  });
 
   return {
     app,

@@ -76,6 +76,60 @@ describe('KServe v2 gRPC', () => {
     });
   });
 
+  it('serves every extension ServerMetadata lists that has RPCs: configuration, statistics, the repository', async () => {
+    const { config } = await call<{ config: Record<string, unknown> }>('ModelConfig', { name: 'digits' });
+    const rest = (await server.app.inject({ url: '/v2/models/digits/config' })).json();
+    // proto-loader's defaults: enums by number, 64-bit integers as numbers.
+    expect(config).toMatchObject({
+      name: 'digits',
+      platform: rest.platform,
+      backend: 'onnxruntime',
+      max_batch_size: rest.max_batch_size,
+      input: [{ name: 'input', data_type: 11, format: 2, dims: [1, 28, 28] }],
+      output: [{ name: 'logits', data_type: 11, dims: [10] }],
+      dynamic_batching: { preferred_batch_size: rest.dynamic_batching.preferred_batch_size },
+      instance_group: [{ name: 'digits', kind: 2, count: rest.instance_group[0].count }],
+      parameters: { sha256: { string_value: rest.parameters.sha256.string_value } },
+    });
+    await call('ModelInfer', {
+      model_name: 'digits',
+      inputs: [{ name: 'input', datatype: 'FP32', shape: [2, 1, 28, 28] }],
+      raw_input_contents: [Buffer.from(pixels(0, 2).buffer)],
+    });
+    const stats = await call<{ model_stats: { name: string; inference_count: number }[] }>('ModelStatistics', {
+      name: 'digits',
+    });
+    expect(stats.model_stats).toEqual([
+      expect.objectContaining({ name: 'digits', version: '1', inference_count: expect.any(Number) }),
+    ]);
+    expect(stats.model_stats[0]!.inference_count).toBe(
+      (await server.app.inject({ url: '/v2/models/digits/stats' })).json().model_stats[0].inference_count,
+    );
+    expect((await call<{ model_stats: unknown[] }>('ModelStatistics', {})).model_stats).toHaveLength(1);
+    expect(await call('RepositoryIndex', { ready: true })).toEqual({
+      models: [{ name: 'digits', version: '1', state: 'READY', reason: '' }],
+    });
+    // What tritonclient.grpc sends to unload, then a load.
+    expect(
+      await call('RepositoryModelUnload', {
+        model_name: 'digits',
+        parameters: { unload_dependents: { bool_param: false } },
+      }),
+    ).toEqual({});
+    expect(await call('ModelReady', { name: 'digits' }).catch((error: grpc.ServiceError) => error.code)).toBe(
+      grpc.status.NOT_FOUND,
+    );
+    expect(await call('RepositoryModelLoad', { model_name: 'digits' })).toEqual({});
+    expect(await call('ModelReady', { name: 'digits' })).toEqual({ ready: true });
+    const refused = await call('RepositoryModelLoad', {
+      model_name: 'digits',
+      parameters: { config: { string_param: '{}' } },
+    }).catch((error: grpc.ServiceError) => error);
+    expect(refused).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    const missing = await call('ModelConfig', { name: 'nothing' }).catch((error: grpc.ServiceError) => error);
+    expect(missing).toMatchObject({ code: grpc.status.NOT_FOUND });
+  });
+
   it('infers from raw_input_contents as Triton sends them, with the REST logits in raw_output_contents', async () => {
     const data = pixels(0, 3);
     const response = await call<{ outputs: { shape: number[] }[]; raw_output_contents: Buffer[]; id: string }>(

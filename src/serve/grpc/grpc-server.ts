@@ -1,7 +1,8 @@
 /**
  * KServe v2 gRPC (`inference.GRPCInferenceService`, grpc_service.proto beside this module) with @grpc/grpc-js:
- * ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata and ModelInfer, on the same models and
- * batchers as REST. ModelInfer takes FP32 values as typed `contents.fp32_contents` or as `raw_input_contents`
+ * ServerLive, ServerReady, ModelReady, ServerMetadata, ModelMetadata and ModelInfer, and the RPCs of Triton's
+ * extensions that ServerMetadata lists (ModelConfig, ModelStatistics, RepositoryIndex, RepositoryModelLoad and
+ * RepositoryModelUnload), on the same models and batchers as REST. ModelInfer takes FP32 values as typed `contents.fp32_contents` or as `raw_input_contents`
  * (what Triton's gRPC client sends) and answers in the same form. Errors carry gRPC status codes from the error
  * catalogue's codes (CODE_STATUS), the message as the details.
  */
@@ -23,7 +24,15 @@ import {
   type RequestedOutput,
 } from '../inference.js';
 import type { ModelRegistry } from '../model-registry.js';
-import { modelMetadata, SERVER_METADATA } from '../routes/kserve.js';
+import {
+  checkRepositoryParameters,
+  modelConfig,
+  modelMetadata,
+  modelStatistics,
+  repositoryIndex,
+  repositoryLoad,
+  SERVER_METADATA,
+} from '../routes/kserve.js';
 
 /** The protocol file, beside this module: in the sources, and in dist/ where `npm run build` copies it. */
 const PROTO_FILE = fileURLToPath(new URL('./grpc_service.proto', import.meta.url));
@@ -118,10 +127,31 @@ export interface GrpcOptions {
   /** Largest request message in bytes (the REST body limit). */
   maxMessageBytes: number;
   log: (message: string) => void;
+  /** The batching settings a model configuration reports (as REST's). */
+  batching: { maxQueueDelayMs: number };
+}
+
+/** A ModelRepositoryParameter as proto-loader gives it (`oneofs: true`): the field set, and its value. */
+interface RepositoryParameter {
+  parameter_choice?: 'bool_param' | 'int64_param' | 'string_param' | 'bytes_param';
+  bool_param?: boolean;
+  int64_param?: number;
+  string_param?: string;
+  bytes_param?: Buffer;
+}
+
+/** The parameters of a model repository request, each as its plain value. */
+function repositoryParameters(parameters: Record<string, RepositoryParameter> | undefined): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(parameters ?? {}).map(([key, value]) => [
+      key,
+      value.parameter_choice && value[value.parameter_choice],
+    ]),
+  );
 }
 
 /** The service's handlers over `registry`; `state.draining` makes readiness false and new calls UNAVAILABLE. */
-function handlers(registry: ModelRegistry, state: { draining: boolean }, log: (message: string) => void) {
+function handlers(registry: ModelRegistry, state: { draining: boolean }, { log, batching }: GrpcOptions) {
   const unary =
     <Request, Response>(
       handle: (request: Request) => Response | Promise<Response>,
@@ -153,6 +183,29 @@ function handlers(registry: ModelRegistry, state: { draining: boolean }, log: (m
     ServerMetadata: unary(() => ({ ...SERVER_METADATA, extensions: [...SERVER_METADATA.extensions] })),
     ModelMetadata: unary((request: { name: string; version: string }) =>
       modelMetadata(requireModel(registry, request.name, request.version)),
+    ),
+    ModelConfig: unary((request: { name: string; version: string }) => ({
+      config: modelConfig(requireModel(registry, request.name, request.version), batching),
+    })),
+    ModelStatistics: unary((request: { name: string; version: string }) =>
+      modelStatistics(registry, request.name, request.version || undefined),
+    ),
+    RepositoryIndex: unary(async (request: { ready: boolean }) => ({
+      models: await repositoryIndex(registry, request.ready),
+    })),
+    RepositoryModelLoad: unary(
+      async (request: { model_name: string; parameters: Record<string, RepositoryParameter> }) => {
+        checkRepositoryParameters('load', repositoryParameters(request.parameters));
+        await repositoryLoad(registry, request.model_name);
+        return {};
+      },
+    ),
+    RepositoryModelUnload: unary(
+      async (request: { model_name: string; parameters: Record<string, RepositoryParameter> }) => {
+        checkRepositoryParameters('unload', repositoryParameters(request.parameters));
+        await registry.unload(request.model_name);
+        return {};
+      },
     ),
     ModelInfer: unary(async (request: ModelInferRequest) => {
       const model = requireModel(registry, request.model_name, request.model_version);
@@ -236,6 +289,6 @@ export function createGrpcServer(
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': -1,
   });
-  server.addService(service, handlers(registry, state, options.log) as unknown as grpc.UntypedServiceImplementation);
+  server.addService(service, handlers(registry, state, options) as unknown as grpc.UntypedServiceImplementation);
   return server;
 }

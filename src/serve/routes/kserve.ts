@@ -247,7 +247,7 @@ export function modelMetadata(model: LoadedModel) {
  * dims leave out the batch dimension, which `max_batch_size` covers (any size up to it; a model whose batch is
  * fixed runs in chunks of that size).
  */
-function modelConfig(model: LoadedModel, batching: { maxQueueDelayMs: number }) {
+export function modelConfig(model: LoadedModel, batching: { maxQueueDelayMs: number }) {
   const { signature, session } = model;
   return {
     name: model.name,
@@ -337,14 +337,11 @@ export async function registerKserveRoutes(
       modelConfig(requireModel(registry, request.params.name, request.params.version), batching),
     );
   }
-  app.get('/v2/models/stats', async () => ({
-    model_stats: registry.list().map((model) => model.stats.toJSON(model.name, MODEL_VERSION)),
-  }));
+  app.get('/v2/models/stats', async () => modelStatistics(registry, '', undefined));
   for (const path of bothPaths('/stats')) {
-    app.get<{ Params: ModelParams }>(path, async (request) => {
-      const model = requireModel(registry, request.params.name, request.params.version);
-      return { model_stats: [model.stats.toJSON(model.name, MODEL_VERSION)] };
-    });
+    app.get<{ Params: ModelParams }>(path, async (request) =>
+      modelStatistics(registry, request.params.name, request.params.version),
+    );
   }
 
   // Inference reads its body as bytes whatever the Content-Type says (Triton's client sends none), in a scope of
@@ -389,22 +386,11 @@ export async function registerKserveRoutes(
       if (ready !== undefined && typeof ready !== 'boolean') {
         throw new CnnxError(`"ready" must be true or false, got ${JSON.stringify(ready)}`, 'BAD_REQUEST');
       }
-      const models = await registry.index();
-      return ready === true ? models.filter((model) => model.state === 'READY') : models;
+      return repositoryIndex(registry, ready === true);
     });
     scope.post<{ Params: { name: string } }>('/v2/repository/models/:name/load', async (request) => {
       repositoryRequest(request.body, 'load');
-      const { name } = request.params;
-      let model;
-      try {
-        model = await registry.reload(name);
-      } catch (error) {
-        if (error instanceof CnnxError && error.code === 'MODEL_NOT_FOUND') throw error;
-        throw new CnnxError(
-          `load of '${name}' failed${registry.get(name) ? ', the previous version keeps serving' : ''}: ${messageOf(error)}`,
-          'BAD_REQUEST',
-        );
-      }
+      const model = await repositoryLoad(registry, request.params.name);
       return { name: model.name, sha256: model.sha256, loaded: true };
     });
     scope.post<{ Params: { name: string } }>('/v2/repository/models/:name/unload', async (request) => {
@@ -415,18 +401,40 @@ export async function registerKserveRoutes(
   });
 }
 
+/** The model repository's index (Triton's), only the models ready for inference when `ready`. */
+export async function repositoryIndex(registry: ModelRegistry, ready: boolean) {
+  const models = await registry.index();
+  return ready ? models.filter((model) => model.state === 'READY') : models;
+}
+
 /**
- * Checks a model repository request's body (Triton's model repository extension) and returns it: empty, or a JSON
- * object. An index request may hold `ready` (the route checks it); an unload's parameters may hold Triton's
- * `unload_dependents` (which tritonclient always sends; a cnnx model has no dependents, so either value unloads it
- * alone); a load takes no parameters (Triton's override a model's config and files; cnnx loads the model's own file).
- * @throws CnnxError INVALID_JSON or BAD_REQUEST.
+ * Loads (or reloads) model `name` from the repository (ModelRegistry.reload).
+ * @throws CnnxError MODEL_NOT_FOUND when the repository has no such model; BAD_REQUEST saying why a load failed
+ *   (and that the previous version keeps serving, if one was).
  */
-function repositoryRequest(body: unknown, kind: 'index' | 'load' | 'unload'): Record<string, unknown> {
-  if (!Buffer.isBuffer(body) || body.toString('utf8').trim() === '') return {};
-  const request = parseJson(body);
-  if (!isObject(request)) throw new CnnxError('a model repository request body is a JSON object', 'BAD_REQUEST');
-  const parameters = parametersOf(request, 'the request');
+export async function repositoryLoad(registry: ModelRegistry, name: string): Promise<LoadedModel> {
+  try {
+    return await registry.reload(name);
+  } catch (error) {
+    if (error instanceof CnnxError && error.code === 'MODEL_NOT_FOUND') throw error;
+    throw new CnnxError(
+      `load of '${name}' failed${registry.get(name) ? ', the previous version keeps serving' : ''}: ${messageOf(error)}`,
+      'BAD_REQUEST',
+    );
+  }
+}
+
+/**
+ * Checks the parameters of a model repository request (Triton's model repository extension): an unload's may hold
+ * Triton's `unload_dependents` (which tritonclient always sends; a cnnx model has no dependents, so either value
+ * unloads it alone); a load or an index takes none (Triton's load parameters override a model's config and files;
+ * cnnx loads the model's own file).
+ * @throws CnnxError BAD_REQUEST.
+ */
+export function checkRepositoryParameters(
+  kind: 'index' | 'load' | 'unload',
+  parameters: Record<string, unknown>,
+): void {
   if (kind === 'unload') {
     const { unload_dependents: dependents, ...others } = parameters;
     if (dependents !== undefined && typeof dependents !== 'boolean') {
@@ -449,5 +457,23 @@ function repositoryRequest(body: unknown, kind: 'index' | 'load' | 'unload'): Re
       'BAD_REQUEST',
     );
   }
+}
+
+/** The statistics of model `name` (every model's when it is empty), as Triton's statistics extension gives them. */
+export function modelStatistics(registry: ModelRegistry, name: string, version: string | undefined) {
+  const models = name === '' ? registry.list() : [requireModel(registry, name, version)];
+  return { model_stats: models.map((model) => model.stats.toJSON(model.name, MODEL_VERSION)) };
+}
+
+/**
+ * Checks a model repository request's body and returns it: empty, or a JSON object whose parameters
+ * `checkRepositoryParameters` takes. An index request may hold `ready` (the route checks it).
+ * @throws CnnxError INVALID_JSON or BAD_REQUEST.
+ */
+function repositoryRequest(body: unknown, kind: 'index' | 'load' | 'unload'): Record<string, unknown> {
+  if (!Buffer.isBuffer(body) || body.toString('utf8').trim() === '') return {};
+  const request = parseJson(body);
+  if (!isObject(request)) throw new CnnxError('a model repository request body is a JSON object', 'BAD_REQUEST');
+  checkRepositoryParameters(kind, parametersOf(request, 'the request'));
   return request;
 }
