@@ -78,6 +78,7 @@ export async function buildProgram(load: readonly CommandName[] = []): Promise<C
   const finish = (command: Command) => {
     command.exitOverride();
     reportTyposFirst(command);
+    refuseEmptyValues(command);
     command.commands.forEach(finish);
   };
   finish(program);
@@ -101,6 +102,32 @@ function reportTyposFirst(command: Command): void {
         });
       }
     }
+  });
+}
+
+/**
+ * Refuses an option or argument given as an empty string (`--resume ''`, `--out "$UNSET"`), with commander's own
+ * message: no cnnx option means anything when empty, and read as a path '' is the working folder (`--data ''` read
+ * it as class folders, `--resume ''` started a new run).
+ */
+function refuseEmptyValues(command: Command): void {
+  command.hook('preAction', (_command, actionCommand) => {
+    if (actionCommand !== command) return;
+    for (const option of command.options) {
+      const value: unknown = command.getOptionValue(option.attributeName());
+      if (typeof value === 'string' && value.trim() === '') {
+        command.error(`error: option '${option.flags}' is empty; give a value or leave the option out`, {
+          code: 'commander.invalidArgument',
+        });
+      }
+    }
+    command.args.forEach((arg, i) => {
+      if (arg.trim() === '') {
+        command.error(`error: argument ${i + 1} is empty; give a value or leave it out`, {
+          code: 'commander.invalidArgument',
+        });
+      }
+    });
   });
 }
 

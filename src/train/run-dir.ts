@@ -47,6 +47,14 @@ export interface TrainConfig extends TrainingDefaults {
   data?: UserData;
   /** Class names in logit order, as the data gave them (absent in runs made before they were recorded). */
   classes?: string[];
+  /** The folder of IDX files a built-in dataset was read from (`--idx-dir`, absolute); absent for its usual source. */
+  idxDir?: string;
+  /**
+   * SHA-256 of a built-in dataset's pictures and labels, and where they came from in words: a resumed run must
+   * train on the same ones (absent in runs made before they were recorded).
+   */
+  dataFingerprint?: string;
+  dataSource?: string;
   /** Where the best epoch is chosen (absent: `test`, as runs made before this option did). */
   selectOn?: SelectOn;
   /** Fraction of the training data held out for validation (stratified, seeded by `seed`) when `selectOn` is `val`. */

@@ -84,6 +84,12 @@ describe('cnnx eval / predict / export on the command line', () => {
       ['data', 'info', '--dataset', 'mnist', '--idx-dir', 'package.json'],
       /package.json: not a folder; --idx-dir names the folder that holds the four IDX files/,
     ],
+    // An unset shell variable: '' would be the working folder (a new run, the folder read as class folders).
+    [['train', '--resume', ''], /^error: option '--resume <run>' is empty; give a value or leave the option out\n$/],
+    [['train', '--data', ' '], /^error: option '--data <path>' is empty/],
+    [['train', '--out', '', '--limit', '8'], /^error: option '-o, --out <dir>' is empty/],
+    [['serve', '--model', 'models', '--host', ''], /^error: option '--host <address>' is empty/],
+    [['predict', '--model', 'models/lenet5-mnist.onnx', ''], /^error: argument 1 is empty/],
   ])('answers %j with one line', async (args, message) => {
     const { code, stderr } = await run(...args);
     expect(code).not.toBe(0);

@@ -248,6 +248,27 @@ describe('training on real MNIST', () => {
     expect(Buffer.compare(await readFile(runPath(dir, 'best')), bestBefore)).toBe(0);
   });
 
+  it('refuses to resume on other pictures of its dataset (another source), and resumes on the same ones', async () => {
+    const dir = join(root, 'pinned');
+    await train({ config: smallConfig({ epochs: 1 }), runDir: dir, progress: silentProgress, dataset: mnist });
+    const recorded = await readRunConfig(dir);
+    expect(recorded.dataFingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(recorded.dataSource).toBe(mnist.source);
+    const pixels = new Uint8Array(mnist.train.pixels); // a copy (a Buffer's slice is a view)
+    pixels[100] = 255 - pixels[100]!;
+    const other = { ...mnist, source: 'local IDX files in /elsewhere', train: { ...mnist.train, pixels } };
+    const config = { ...recorded, epochs: 2 };
+    const error = await train({ config, runDir: dir, resume: true, progress: silentProgress, dataset: other }).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: 'DATASET_MISMATCH' });
+    expect((error as Error).message).toBe(
+      `the mnist pictures found now (local IDX files in /elsewhere) are not those this run was trained on (${mnist.source}); give --idx-dir the folder of those files, or start a new run (--out)`,
+    );
+    const resumed = await train({ config, runDir: dir, resume: true, progress: silentProgress, dataset: mnist });
+    expect(resumed.epochsCompleted).toBe(2);
+  });
+
   it('keeps the best epoch, not the last, when a later epoch is worse', async () => {
     const dir = join(root, 'best');
     await train({ config: smallConfig({ epochs: 1 }), runDir: dir, progress: silentProgress, dataset: mnist });

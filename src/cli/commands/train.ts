@@ -274,6 +274,7 @@ function newConfig(flags: TrainFlags): { config: TrainConfig; runDir: string } {
           },
         }
       : {}),
+    ...(flags.idxDir !== undefined ? { idxDir: resolve(flags.idxDir) } : {}),
     selectOn,
     ...(selectOn === 'val' ? { valSplit: flags.valSplit ?? DEFAULT_VAL_SPLIT } : {}),
     epochs: flags.epochs ?? d.epochs,
