@@ -12,6 +12,7 @@
  * Every file is written atomically. The checkpoint is the single source of truth: a kill at any moment leaves
  * at worst a metrics file one epoch behind it (rebuilt on resume) and temporaries (removed on start and resume).
  */
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CnnxError, ensureDirectory, writeError, writeFileAtomic } from '../common/index.js';
@@ -179,8 +180,23 @@ export async function writeMetrics(dir: string, metrics: EpochMetrics[]): Promis
 /** Temporary files of atomic writes (`.<name>.tmp-<hex>`), left behind when a writer is killed. */
 const TEMPORARY = /^\..+\.tmp-[0-9a-f]+$/;
 
-/** The lock of a run folder: the process id of the `cnnx train` that works in it. */
+/**
+ * The lock of a run folder: the process id of the `cnnx train` that works in it and, on Linux, that process's start
+ * time (so that a lock left by a process whose id has since gone to another, as every container's node is process 1,
+ * is known to be stale).
+ */
 const LOCK_FILE = 'run.lock';
+
+/** Process `pid`'s start time in clock ticks since boot (/proc/PID/stat, field 22); undefined off Linux. */
+function startTimeOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
 
 /** Whether process `pid` exists (EPERM: it does, and is another user's). */
 function processExists(pid: number): boolean {
@@ -193,6 +209,18 @@ function processExists(pid: number): boolean {
 }
 
 /**
+ * The process holding the lock `text` ("PID START"), if it is alive: one that exists and, where the start time was
+ * recorded and can be read, the same process that wrote it (not another that was given its id since).
+ */
+function lockHolder(text: string): number | undefined {
+  const [pidText = '', started] = text.trim().split(/\s+/);
+  const pid = Number(pidText);
+  if (!Number.isSafeInteger(pid) || pid <= 0 || !processExists(pid)) return undefined;
+  const now = startTimeOf(pid);
+  return started !== undefined && now !== undefined && now !== started ? undefined : pid;
+}
+
+/**
  * Takes `dir`'s lock for this process; resolves to what releases it. A lock left by a process that has ended is
  * taken over.
  * @throws CnnxError RUN_IN_PROGRESS when a live process holds it; WRITE_FAILED when the folder takes no file.
@@ -201,7 +229,7 @@ async function lockRunDir(dir: string): Promise<() => Promise<void>> {
   const file = join(dir, LOCK_FILE);
   for (;;) {
     try {
-      await writeFile(file, `${process.pid}\n`, { flag: 'wx' });
+      await writeFile(file, `${process.pid} ${startTimeOf(process.pid) ?? ''}`.trim() + '\n', { flag: 'wx' });
       let held = true;
       return async () => {
         if (held) await rm(file, { force: true });
@@ -211,10 +239,11 @@ async function lockRunDir(dir: string): Promise<() => Promise<void>> {
       // A read-only or forbidden folder: the message every other write of the run gives.
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(error, file);
     }
-    const pid = Number((await readFile(file, 'utf8').catch(() => '')).trim());
-    if (Number.isSafeInteger(pid) && pid > 0 && processExists(pid)) {
+    const pid = lockHolder(await readFile(file, 'utf8').catch(() => ''));
+    if (pid !== undefined) {
       throw new CnnxError(
-        `${dir}: another cnnx train (process ${pid}) is working in this folder; wait for it to end, or choose another --out`,
+        `${dir}: another cnnx train (process ${pid}) is working in this folder; wait for it to end, or choose another --out ` +
+          `(if no cnnx train runs there, delete ${file})`,
         'RUN_IN_PROGRESS',
       );
     }

@@ -165,9 +165,13 @@ describe('cnnx train on run folders', () => {
     const busy = await cnnx('train', '--resume', out, '--epochs', '3');
     expect(busy.code).toBe(1);
     expect(busy.stderr.trim()).toBe(
-      `cnnx: ${out}: another cnnx train (process ${process.pid}) is working in this folder; wait for it to end, or choose another --out`,
+      `cnnx: ${out}: another cnnx train (process ${process.pid}) is working in this folder; wait for it to end, or choose another --out ` +
+        `(if no cnnx train runs there, delete ${join(out, 'run.lock')})`,
     );
-    // The lock of a process that has ended is taken over.
+    // A lock whose process id now belongs to another process (its start time differs) is stale, as is the lock of
+    // a process that has ended: each is taken over.
+    await writeFile(join(out, 'run.lock'), `${process.pid} 1\n`);
+    expect((await cnnx('train', '--resume', out)).code).toBe(0);
     await writeFile(join(out, 'run.lock'), `${spawnSync('true').pid}\n`);
     const below = await cnnx('train', '--resume', out, '--epochs', '1');
     expect(below.code).toBe(1);
