@@ -4,6 +4,7 @@
  * over replica threads, on the same batches, a few steps each in turn (the scaling). Optionally a per-kernel profile of one step on this thread.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { CnnxError } from '../common/index.js';
 import { iterateBatches, loadDataset, type DatasetName } from '../data/index.js';
 import { getModelSpec, parameterSpecs } from '../models/index.js';
 import { useBackend, type BackendName } from './backends/index.js';
@@ -70,7 +71,13 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
     if (batches.length === warmup + steps) break;
     batches.push(batch);
   }
-  if (batches.length < warmup + steps) throw new Error('benchmark ran out of data; use fewer --steps');
+  if (batches.length < warmup + steps) {
+    throw new CnnxError(
+      `${warmup + steps} steps (--warmup ${warmup} and --steps ${steps}) of ${options.batchSize} examples need ` +
+        `${(warmup + steps) * options.batchSize}; ${dataset.name} has ${dataset.train.count}: give fewer --steps or a smaller --batch-size`,
+      'BAD_OPTION',
+    );
+  }
   let peakRss = process.memoryUsage().rss;
 
   type Step = (network: Network, trainer: Trainer, batch: Batch, seed: number) => Promise<unknown>;

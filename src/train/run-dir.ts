@@ -137,6 +137,13 @@ export async function readRunConfig(dir: string): Promise<TrainConfig> {
   const lacking = Object.entries(CONFIG_MEMBERS)
     .filter(([name, type]) => typeof record[name] !== type)
     .map(([name]) => name);
+  // Counts a hand-edited file may spoil: each a whole number of at least 1 where given.
+  const counts = ['epochs', 'batchSize', 'workers', 'limit', 'testLimit'].filter((name) =>
+    (CONFIG_MEMBERS as Record<string, string>)[name] !== undefined || record[name] !== undefined
+      ? !(Number.isSafeInteger(record[name]) && (record[name] as number) >= 1)
+      : false,
+  );
+  lacking.push(...counts.filter((name) => !lacking.includes(name)));
   if (lacking.length > 0) {
     throw new CnnxError(
       `${dir}: not a cnnx run directory (its config.json has no valid ${lacking.join(', ')})`,

@@ -113,6 +113,8 @@ async function startRunner(
   trainer: Trainer,
   progress: ProgressReporter,
   resumed: boolean,
+  /** Examples in the training part: no batch is larger (a --batch-size past it makes one batch of them all). */
+  trainingExamples: number,
 ): Promise<StepRunner> {
   const cpuBackend = backend.name === 'wasm' || backend.name === 'cpu' ? backend.name : undefined;
   const [channels, height, width] = network.spec.input;
@@ -143,7 +145,7 @@ async function startRunner(
     spec: network.spec,
     backend: cpuBackend,
     workers,
-    batchSize: config.batchSize,
+    batchSize: Math.min(config.batchSize, trainingExamples),
   });
   return {
     workers,
@@ -201,10 +203,12 @@ async function trainIn(
     const { position, history } = resume
       ? await restore(network, optimizer, runDir, progress)
       : { position: startOfRun(), history: [] };
-    runner = await startRunner(config, backend, network, trainer, progress, resume).catch(async (error: unknown) => {
-      await release({ abandon: true }); // a run that cannot start leaves no empty folder
-      throw error;
-    });
+    runner = await startRunner(config, backend, network, trainer, progress, resume, splits.train.count).catch(
+      async (error: unknown) => {
+        await release({ abandon: true }); // a run that cannot start leaves no empty folder
+        throw error;
+      },
+    );
     if (runner.workers > 1) {
       progress.log(
         `workers: ${runner.workers} threads, each training on its share of every batch (--workers 1 trains on this thread)`,

@@ -129,6 +129,27 @@ describe('cnnx bench train', () => {
   );
 });
 
+describe('a batch larger than the data', () => {
+  it('trains one batch of all the examples on every worker count', async () => {
+    const out = join(await tempDir(), 'huge-batch');
+    const args = [
+      '--model',
+      'lenet5',
+      '--limit',
+      '64',
+      '--test-limit',
+      '32',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '99999999',
+    ];
+    const { code, stderr } = await cnnx('train', ...args, '--workers', '2', '--out', out);
+    expect(code).toBe(0);
+    expect(stderr).not.toMatch(/Error|\n\s+at /);
+  }, 120_000);
+});
+
 describe('cnnx train on run folders', () => {
   /** A finished 2-epoch run (a few seconds), through the CLI. */
   const finishedRun = async () => {
@@ -143,6 +164,10 @@ describe('cnnx train on run folders', () => {
     ['{}', /its config.json has no valid model, dataset, backend, optimizer, schedule, epochs, batchSize, lr, seed\)$/],
     ['null', /its config.json has no valid model, dataset/],
     ['{"model":"lenet5","dataset":"mnist","backend":7}', /its config.json has no valid backend, optimizer/],
+    [
+      '{"model":"lenet5","dataset":"mnist","backend":"wasm","optimizer":"sgd","schedule":"constant","epochs":2,"batchSize":0,"lr":0.1,"seed":1,"workers":-5}',
+      /its config.json has no valid batchSize, workers\)$/,
+    ],
   ])("refuses a config.json that is not a cnnx run's (%s) in one line, for train and export", async (text, message) => {
     const dir = await tempDir();
     await writeFile(join(dir, 'config.json'), text);
