@@ -1,8 +1,9 @@
 /**
- * `cnnx train` as a real process: Ctrl-C and SIGTERM stop it mid-epoch within moments, with a checkpoint that
+ * `cnnx train` as a real process: Ctrl-C, SIGTERM and SIGHUP stop it mid-epoch within moments, with a checkpoint that
  * `--resume` continues from and the shell's exit codes (130, 143); a kill -9 at any moment leaves a run whose
  * metrics and checkpoint agree once resumed.
  */
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -53,7 +54,7 @@ async function checkpointOf(dir: string) {
 }
 
 describe('cnnx train as a process', () => {
-  it('stops mid-epoch on SIGINT (exit 130) and SIGTERM (exit 143) with a checkpoint --resume continues', async () => {
+  it('stops mid-epoch on SIGINT (exit 130), SIGTERM (exit 143) and SIGHUP (129) with a checkpoint --resume continues', async () => {
     const dir = join(await tempDir(), 'run');
     // All 60,000 training images in batches of 64: an epoch takes a minute or more here, so a stop within
     // 15 s can only come from the signal, not from the end of the epoch.
@@ -99,7 +100,17 @@ describe('cnnx train as a process', () => {
     const savedAgain = await checkpointOf(dir);
     expect(savedAgain.position.epoch).toBe(0);
     expect(savedAgain.position.batch).toBeGreaterThanOrEqual(batch);
-  }, 180_000);
+
+    // The terminal closed (SIGHUP): the same clean stop, exit 129, and the folder free for the next resume.
+    const hungUp = cnnx(['train', '--resume', dir]);
+    await hungUp.output(/^resuming /m);
+    await sleep(1500);
+    hungUp.child.kill('SIGHUP');
+    expect((await hungUp.exit).code, hungUp.stderr()).toBe(129);
+    expect(hungUp.stderr()).toMatch(/interrupted \(SIGHUP\): checkpoint saved/);
+    expect((await checkpointOf(dir)).position.batch).toBeGreaterThanOrEqual(savedAgain.position.batch);
+    expect(existsSync(join(dir, 'run.lock'))).toBe(false);
+  }, 240_000);
 
   it('leaves metrics and checkpoint in agreement after kill -9 at a random moment, once resumed', async () => {
     const root = await tempDir();
