@@ -1,11 +1,13 @@
 /**
  * Atomic file writes: write to a temporary file beside the target, fsync, then rename over it. A reader (or a
- * crash) sees the old file or the new one, never half of one; the temporary is removed if anything fails.
+ * crash) sees the old file or the new one, never half of one; the temporary is removed if anything fails, or if
+ * the process is ended (Ctrl-C) while it is written.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, rmSync, statSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { onExit } from 'signal-exit';
 import { CnnxError } from './errors.js';
 
 /** What a failed write means to the user, by Node's error code; other failures are bugs and keep their stack. */
@@ -29,9 +31,27 @@ export function writeError(error: unknown, target: string): unknown {
   return why === undefined ? error : new CnnxError(`cannot write ${target}: ${why}`, 'WRITE_FAILED', { cause: error });
 }
 
-/** Temporary path beside `target`, unique per call; matches the `*.tmp-*` ignore pattern. */
+/** Temporary files being written now: removed if the process ends first (Ctrl-C during an export, say). */
+const temporaries = new Set<string>();
+let removeOnExit: (() => void) | undefined;
+
+/**
+ * Temporary path beside `target`, unique per call; matches the `*.tmp-*` ignore pattern. Until `settled` is called
+ * with it, it is removed if the process ends (signal-exit: on exit, or on a signal that ends the process because
+ * nothing else handles it; a command that handles its signals, as training does, settles its writes itself).
+ */
 function temporaryPathFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}.tmp-${randomBytes(6).toString('hex')}`);
+  removeOnExit ??= onExit(() => {
+    for (const path of temporaries) rmSync(path, { force: true });
+  });
+  const path = join(dirname(target), `.${basename(target)}.tmp-${randomBytes(6).toString('hex')}`);
+  temporaries.add(path);
+  return path;
+}
+
+/** The temporary is gone (renamed into place or removed). */
+function settled(temporary: string): void {
+  temporaries.delete(temporary);
 }
 
 /**
@@ -80,6 +100,8 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
   } catch (error) {
     await rm(temporary, { force: true });
     throw writeError(error, target);
+  } finally {
+    settled(temporary);
   }
 }
 
@@ -96,5 +118,7 @@ export async function produceFileAtomic(target: string, produce: (temporary: str
   } catch (error) {
     await rm(temporary, { force: true });
     throw writeError(error, target);
+  } finally {
+    settled(temporary);
   }
 }

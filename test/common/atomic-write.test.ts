@@ -1,5 +1,6 @@
 /** Atomic writes when the disk says no: a full disk or a folder in the file's place is a one-line user error. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +24,29 @@ describe('writeFileAtomic', () => {
     });
     expect(await readdir(dir)).toEqual(['model.onnx']);
   });
+});
+
+describe('a write the process does not live to finish', () => {
+  it('leaves no temporary file when Ctrl-C ends the process in the middle of it', async () => {
+    const out = await tempDir();
+    const module = new URL('../../src/common/atomic-write.ts', import.meta.url).href;
+    // A writer that writes part of its file, then never finishes: Ctrl-C comes while the temporary exists.
+    const script = `import { produceFileAtomic } from ${JSON.stringify(module)};
+      import { writeFileSync } from 'node:fs';
+      await produceFileAtomic(${JSON.stringify(join(out, 'model.onnx'))}, async (temporary) => {
+        writeFileSync(temporary, 'part of a model');
+        console.log('writing');
+        await new Promise(() => setInterval(() => {}, 1000));
+      });`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: 'pipe' });
+    child.stderr.resume();
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    expect((await readdir(out)).filter((name) => name.includes('.tmp-'))).toHaveLength(1);
+    child.kill('SIGINT');
+    const [, signal] = (await once(child, 'exit')) as [number | null, string | null];
+    expect(signal).toBe('SIGINT');
+    expect(await readdir(out)).toEqual([]);
+  }, 60_000);
 });
 
 /** A 64 KiB tmpfs: a real full disk. Mounting needs root (CI runs as root); elsewhere the test says why it skips. */
