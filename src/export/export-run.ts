@@ -5,8 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
-import { CnnxError, readSafetensors } from '../common/index.js';
+import { basename, dirname, join } from 'node:path';
+import { CnnxError, ensureDirectory, readSafetensors } from '../common/index.js';
 import type { Dataset } from '../data/index.js';
 import { inspectOnnx } from '../runtime/index.js';
 import {
@@ -84,8 +84,13 @@ export function preprocessFor(
   };
 }
 
-/** Refuses, before any work, an output that is not a path for a `.onnx` file. */
-export async function checkOutput(out: string): Promise<void> {
+/**
+ * Refuses, before any work, an output that is not a path for a named `.onnx` file, and a Triton repository folder
+ * (`triton`) that cannot be written: its model folder is made now, so that a refusal comes before the ONNX file is
+ * written, not after.
+ * @throws CnnxError BAD_OUTPUT; WRITE_FAILED for a Triton folder that takes no new folders or files.
+ */
+export async function checkOutput(out: string, triton?: string): Promise<void> {
   const info = await stat(out).catch(() => undefined);
   if (info?.isDirectory()) {
     throw new CnnxError(
@@ -99,6 +104,13 @@ export async function checkOutput(out: string): Promise<void> {
       'BAD_OUTPUT',
     );
   }
+  if (basename(out) === '.onnx') {
+    throw new CnnxError(
+      `--out ${out}: give the file a name before .onnx (it is the model's name when served), e.g. ${join(dirname(out), 'model.onnx')}`,
+      'BAD_OUTPUT',
+    );
+  }
+  if (triton !== undefined) await ensureDirectory(join(triton, basename(out, '.onnx'), '1'));
 }
 
 /**
@@ -108,7 +120,7 @@ export async function checkOutput(out: string): Promise<void> {
  */
 export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const log = options.log ?? (() => {});
-  await checkOutput(options.out);
+  await checkOutput(options.out, options.triton);
   const config = await readRunConfig(options.runDir);
   const dataset = options.dataset ?? (await loadRunDataset(config, { log, offline: true }));
   const spec = specForRun(config);

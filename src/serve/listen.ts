@@ -114,3 +114,16 @@ export async function listenGrpc(server: Pick<CnnxServer, 'grpc'>, given: Listen
   });
   return `${host}:${port}`;
 }
+
+/**
+ * Refuses one port for both HTTP and gRPC (0, a free port each, excepted), before any work: the second listen would
+ * fail only after the models loaded (or a demo trained), with a grpc-js line of its own.
+ * @throws CnnxError OPTION_CONFLICT.
+ */
+export function checkDistinctPorts(port: number, grpcPort: number | undefined): void {
+  if (grpcPort === undefined || grpcPort !== port || port === 0) return;
+  throw new CnnxError(
+    `--grpc-port ${grpcPort} is the HTTP port too (--port): give gRPC a port of its own, e.g. --grpc-port ${port + 1}`,
+    'OPTION_CONFLICT',
+  );
+}

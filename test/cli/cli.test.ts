@@ -88,6 +88,10 @@ describe('cnnx eval / predict / export on the command line', () => {
       ['bench', 'train', '--batch-size', '4096'],
       /^cnnx: 23 steps \(--warmup 3 and --steps 20\) of 4096 examples need 94208; mnist has 60000: give fewer --steps or a smaller --batch-size\n$/,
     ],
+    [
+      ['demo', '--port', '8931', '--grpc-port', '8931'],
+      /^cnnx: --grpc-port 8931 is the HTTP port too \(--port\): give gRPC a port of its own, e.g. --grpc-port 8932\n$/,
+    ],
     // An unset shell variable: '' would be the working folder (a new run, the folder read as class folders).
     [['train', '--resume', ''], /^error: option '--resume <run>' is empty; give a value or leave the option out\n$/],
     [['train', '--data', ' '], /^error: option '--data <path>' is empty/],

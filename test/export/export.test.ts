@@ -319,4 +319,19 @@ describe('cnnx export on the command line: where the model goes', () => {
     );
     expect(existsSync(out)).toBe(false);
   });
+
+  it('refuses a nameless .onnx, and a Triton folder it cannot write before it writes the ONNX file', async () => {
+    const nameless = join(root, '.onnx');
+    const refused = await cnnx('export', '--run', run.runDir, '--out', nameless);
+    expect(refused.stderr).toBe(
+      `cnnx: --out ${nameless}: give the file a name before .onnx (it is the model's name when served), e.g. ${join(root, 'model.onnx')}`,
+    );
+    const out = join(root, 'first.onnx');
+    const file = join(root, 'a-file');
+    await writeFile(file, 'not a folder');
+    const triton = await cnnx('export', '--run', run.runDir, '--out', out, '--triton', join(file, 'repo'));
+    expect(triton.code).toBe(1);
+    expect(triton.stderr).toMatch(/^cnnx: cannot write .*a-file\/repo.*: part of the path is a file, not a folder$/);
+    expect(existsSync(out)).toBe(false);
+  });
 });

@@ -9,7 +9,7 @@ import { Option, type Command } from 'commander';
 import { CnnxError, COMMITTED_MODELS } from '../../common/index.js';
 import { exportRun } from '../../export/index.js';
 import { getModelSpec } from '../../models/index.js';
-import { checkPortFree, createServer, listen, listenGrpc } from '../../serve/index.js';
+import { checkDistinctPorts, checkPortFree, createServer, listen, listenGrpc } from '../../serve/index.js';
 import { runPath, train, type TrainConfig } from '../../train/index.js';
 import { defaultRunDir, port, positiveInt } from '../options.js';
 import { exitAsStopped, stopSignals } from '../signals.js';
@@ -53,6 +53,7 @@ export function registerDemo(program: Command): void {
           'OPTION_CONFLICT',
         );
       }
+      checkDistinctPorts(flags.port, flags.grpcPort);
       await checkPortFree(flags.port, flags.host);
       await checkPortFree(flags.grpcPort, flags.host, '--grpc-port');
       let digitsModel = COMMITTED_MODELS.digits;

@@ -6,7 +6,14 @@ import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CnnxError } from '../../common/index.js';
 import { EP_NAMES, type EpName } from '../../runtime/index.js';
-import { checkPortFree, createServer, DEFAULT_PREFERRED_BATCH, listen, listenGrpc } from '../../serve/index.js';
+import {
+  checkDistinctPorts,
+  checkPortFree,
+  createServer,
+  DEFAULT_PREFERRED_BATCH,
+  listen,
+  listenGrpc,
+} from '../../serve/index.js';
 import { nonNegativeNumber, oneOf, port, positiveInt } from '../options.js';
 
 interface ServeFlags {
@@ -104,12 +111,7 @@ export function registerServe(program: Command): void {
           'BAD_OPTION',
         );
       }
-      if (flags.grpcPort !== undefined && flags.grpcPort === flags.port && flags.port !== 0) {
-        throw new CnnxError(
-          `--grpc-port ${flags.grpcPort} is the HTTP port too (--port): give gRPC a port of its own, e.g. --grpc-port ${flags.port + 1}`,
-          'OPTION_CONFLICT',
-        );
-      }
+      checkDistinctPorts(flags.port, flags.grpcPort);
       // Before the models load (seconds for large ones): a port that cannot be opened fails at once.
       await checkPortFree(flags.port, flags.host);
       if (flags.grpcPort !== undefined) await checkPortFree(flags.grpcPort, flags.host, '--grpc-port');

@@ -80,7 +80,7 @@ async function compareOnInputs(
  */
 export async function exportTfjsModel(options: TfjsExportOptions): Promise<TfjsExportResult> {
   const log = options.log ?? (() => {});
-  await checkOutput(options.out);
+  await checkOutput(options.out, options.triton);
   const opset = checkOpset(options.opset ?? DEFAULT_OPSET);
   const backend = await useBackend('wasm').catch(() => useBackend('cpu'));
   const saved = await readTfjsModel(options.model);
