@@ -2,7 +2,7 @@
 export { CnnxError, ERROR_CODES, isUserError, messageOf, type ErrorCode } from './errors.js';
 export { ensureDirectory, writeError, writeFileAtomic, produceFileAtomic } from './atomic-write.js';
 export { deriveSeed, seededPermutation } from './random.js';
-export { encodeSafetensors, readSafetensors, type TensorMap } from './safetensors.js';
+export { encodeSafetensors, readSafetensors, readSafetensorsMetadata, type TensorMap } from './safetensors.js';
 export { ensureVulkanRuntimeDir } from './vulkan-env.js';
 export { spansWholeBuffer } from './buffers.js';
 export { missingGpuDevice } from './gpu-devices.js';

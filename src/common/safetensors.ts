@@ -3,7 +3,7 @@
  * ({name: {dtype, shape, data_offsets}}, plus string `__metadata__`), then the raw data. Simple, safe to parse,
  * and readable by Python tooling (safetensors, PyTorch) for people who want to compare with the notebook.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { CnnxError } from './errors.js';
 
 interface NamedTensor {
@@ -89,4 +89,38 @@ export async function readSafetensors(file: string): Promise<{ tensors: TensorMa
     );
   }
   return decodeSafetensors(bytes, file);
+}
+
+/**
+ * The `__metadata__` of a safetensors file, read from its header alone (a checkpoint's position, without reading its
+ * tensors).
+ * @throws CnnxError BAD_WEIGHTS for a file that cannot be read or whose header is not a safetensors header.
+ */
+export async function readSafetensorsMetadata(file: string): Promise<Record<string, string>> {
+  const fail = (why: string) => new CnnxError(`${file}: not a valid weights file (${why})`, 'BAD_WEIGHTS');
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (error) {
+    throw new CnnxError(
+      `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+      'BAD_WEIGHTS',
+    );
+  }
+  try {
+    const size = Buffer.alloc(8);
+    if ((await handle.read(size, 0, 8, 0)).bytesRead < 8) throw fail('too short');
+    const headerLength = Number(size.readBigUInt64LE(0));
+    if (headerLength > (await handle.stat()).size - 8) throw fail('header longer than the file');
+    const header = Buffer.alloc(headerLength);
+    await handle.read(header, 0, headerLength, 8);
+    try {
+      const parsed = JSON.parse(header.toString('utf8')) as { __metadata__?: Record<string, string> };
+      return parsed.__metadata__ ?? {};
+    } catch {
+      throw fail('header is not JSON');
+    }
+  } finally {
+    await handle.close();
+  }
 }

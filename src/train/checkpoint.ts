@@ -5,7 +5,14 @@
  * saved one stopped, and the run's metrics file can always be rebuilt to agree with it.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { CnnxError, readSafetensors, writeFileAtomic, encodeSafetensors, type TensorMap } from '../common/index.js';
+import {
+  CnnxError,
+  encodeSafetensors,
+  readSafetensors,
+  readSafetensorsMetadata,
+  writeFileAtomic,
+  type TensorMap,
+} from '../common/index.js';
 import type { Network } from './network.js';
 import { optimizerState, restoreOptimizerState } from './optimizer.js';
 import type { EpochMetrics } from './run-dir.js';
@@ -94,4 +101,15 @@ export async function loadCheckpoint(
     position: JSON.parse(metadata.position) as Position,
     metrics: metadata.metrics === undefined ? undefined : (JSON.parse(metadata.metrics) as EpochMetrics[]),
   };
+}
+
+/**
+ * Where a checkpoint stands, read from its header alone (no weights): what `--resume` counts the completed epochs
+ * by when the metrics file cannot be read.
+ * @throws CnnxError BAD_WEIGHTS (unreadable), BAD_CHECKPOINT (no position).
+ */
+export async function checkpointPosition(file: string): Promise<Position> {
+  const metadata = await readSafetensorsMetadata(file);
+  if (metadata.position === undefined) throw new CnnxError(`${file}: not a checkpoint (no position)`, 'BAD_CHECKPOINT');
+  return JSON.parse(metadata.position) as Position;
 }

@@ -2,7 +2,7 @@
 export { train } from './train.js';
 export { NonFiniteLossError, DivergedLossError } from './loss-guards.js';
 export { createNetwork, type Network } from './network.js';
-export { assignWeights, weightsOf } from './checkpoint.js';
+export { assignWeights, checkpointPosition, weightsOf } from './checkpoint.js';
 export { OPTIMIZER_NAMES, SCHEDULE_NAMES } from './optimizer.js';
 export { readMetrics, readRunConfig, runPath, SELECT_ON, type SelectOn, type TrainConfig } from './run-dir.js';
 export { classesOf, DEFAULT_VAL_SPLIT, loadRunDataset, specForRun, trainingCommand } from './run-data.js';

@@ -4,7 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cnnxInProcess } from '../helpers/main-in-process.js';
@@ -209,6 +209,15 @@ describe('cnnx train on run folders', () => {
     const more = await cnnx('train', '--resume', out, '--epochs', '3');
     expect(more.code).toBe(0);
     expect(existsSync(join(out, 'run.lock'))).toBe(false);
+  }, 120_000);
+
+  it('resumes a run whose metrics file was damaged, and rewrites it from the checkpoint', async () => {
+    const out = await finishedRun();
+    await appendFile(join(out, 'metrics.jsonl'), '{"epo\n');
+    const more = await cnnx('train', '--resume', out, '--epochs', '3');
+    expect([more.code, more.stderr]).toEqual([0, expect.not.stringMatching(/not JSON/)]);
+    const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n');
+    expect(lines.map((line) => (JSON.parse(line) as { epoch: number }).epoch)).toEqual([1, 2, 3]);
   }, 120_000);
 
   it('refuses to start a run over again when its checkpoint is gone but its work is there', async () => {

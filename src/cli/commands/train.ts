@@ -25,6 +25,7 @@ import {
   DEFAULT_VAL_SPLIT,
   loadRunDataset,
   OPTIMIZER_NAMES,
+  checkpointPosition,
   readMetrics,
   readRunConfig,
   runPath,
@@ -354,7 +355,15 @@ async function resumedConfig(
     if (flags.data !== undefined) config.data.path = resolve(flags.data);
     if (flags.testData !== undefined) config.data.testPath = resolve(flags.testData);
   }
-  const done = (await readMetrics(runDir)).length;
+  // The metrics file is rewritten from the checkpoint on resume: one damaged by hand does not stop it.
+  const checkpoint = runPath(runDir, 'checkpoint');
+  const done = await readMetrics(runDir).then(
+    (metrics) => metrics.length,
+    async (error: unknown) => {
+      if (!existsSync(checkpoint)) throw error;
+      return (await checkpointPosition(checkpoint)).epoch;
+    },
+  );
   if (flags.epochs !== undefined && flags.epochs < done) {
     throw new CnnxError(
       `${runDir} has completed ${done} epochs: --epochs must be at least ${done} (the total, not the epochs to add)`,
