@@ -280,6 +280,14 @@ export async function prepareRunDir(
   const created = existing === undefined;
   const unlock = await lockRunDir(dir).catch(async (error: unknown) => {
     if (created) await rmdir(dir).catch(() => undefined);
+    // A run resumes in its own folder: the usual "choose another folder" cannot be followed.
+    if (options.resume && error instanceof CnnxError && error.code === 'WRITE_FAILED') {
+      throw new CnnxError(
+        `${error.message.replace(/: [^:]*$/, '')}: a run resumes in its own folder; make ${dir} writable, or copy it somewhere writable and resume the copy`,
+        'WRITE_FAILED',
+        { cause: error },
+      );
+    }
     throw error;
   });
   const release = async ({ abandon = false } = {}) => {
@@ -294,6 +302,16 @@ export async function prepareRunDir(
         throw new CnnxError(
           `${dir} already holds a run (${runFiles.join(', ')}); use --resume ${dir} to continue it, or another --out for a new run`,
           'RUN_EXISTS',
+        );
+      }
+      // A run's files go in a folder of their own, not among others' (`--out .` in a project, `--out /`).
+      const others = [...files].filter(
+        (name) => !name.startsWith('.') && name !== LOCK_FILE && !(Object.values(RUN_FILES) as string[]).includes(name),
+      );
+      if (others.length > 0) {
+        throw new CnnxError(
+          `${dir} holds other files (${others.slice(0, 3).join(', ')}${others.length > 3 ? ', ...' : ''}); a run gets a folder of its own: give --out a new or empty folder`,
+          'BAD_RUN_DIR',
         );
       }
       await Promise.all(runFiles.map((name) => rm(join(dir, name), { force: true })));

@@ -211,6 +211,17 @@ describe('cnnx train on run folders', () => {
     expect(existsSync(join(out, 'run.lock'))).toBe(false);
   }, 120_000);
 
+  it('refuses to scatter a new run among other files (--out . in a project)', async () => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'package.json'), '{}');
+    await writeFile(join(dir, '.gitkeep'), '');
+    const { code, stderr } = await cnnx('train', '--limit', '64', '--out', dir);
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(
+      `cnnx: ${dir} holds other files (package.json); a run gets a folder of its own: give --out a new or empty folder`,
+    );
+  });
+
   it('resumes a run whose metrics file was damaged, and rewrites it from the checkpoint', async () => {
     const out = await finishedRun();
     await appendFile(join(out, 'metrics.jsonl'), '{"epo\n');
