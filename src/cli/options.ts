@@ -20,10 +20,21 @@ export function nonNegativeInt(value: string): number {
   return n;
 }
 
+/** A decimal number as people write one (`0.01`, `1e-3`, `.5`): not hex (`0x10`), binary, `Infinity` or blank. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * A positive decimal number that float32 holds (tfjs trains in float32: 1e-300 would be 0 there, 1e39 infinite).
+ */
 export function positiveNumber(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
+  if (!DECIMAL.test(value.trim()) || !Number.isFinite(n) || n <= 0) {
     throw new InvalidArgumentError(`expected a positive number, got "${value}".`);
+  }
+  if (Math.fround(n) === 0 || !Number.isFinite(Math.fround(n))) {
+    throw new InvalidArgumentError(
+      `"${value}" is ${Math.fround(n) === 0 ? '0' : 'infinite'} in float32, in which training runs.`,
+    );
   }
   return n;
 }
@@ -38,7 +49,7 @@ export function oneOf<T extends string>(choices: readonly T[]): (value: string) 
 
 export function nonNegativeNumber(value: string): number {
   const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+  if (!DECIMAL.test(value.trim()) || !Number.isFinite(n) || n < 0) {
     throw new InvalidArgumentError(`expected a number >= 0, got "${value}".`);
   }
   return n;

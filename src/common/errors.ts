@@ -134,3 +134,22 @@ export function isUserError(error: unknown): error is CnnxError {
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
+
+/** Why a file could not be read, in words, by Node's error code (the code itself when it has no words here). */
+const READ_FAILURES: Readonly<Record<string, string>> = Object.freeze({
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'it is a folder: give a file',
+  ENOTDIR: 'part of the path is a file, not a folder',
+  ELOOP: 'a loop of symbolic links',
+  EIO: 'input/output error: a failing disk or a gone network share',
+  EMFILE: 'too many files open',
+});
+
+/** `error`'s cause for a "cannot read" message: words for a known errno code, else the code or the message. */
+export function whyUnreadable(error: unknown): string {
+  const code = (error as { code?: string } | null)?.code;
+  if (code !== undefined) return READ_FAILURES[code] ?? code;
+  return error instanceof Error ? error.message : String(error);
+}

@@ -4,7 +4,7 @@
  * and readable by Python tooling (safetensors, PyTorch) for people who want to compare with the notebook.
  */
 import { open, readFile } from 'node:fs/promises';
-import { CnnxError } from './errors.js';
+import { CnnxError, whyUnreadable } from './errors.js';
 
 interface NamedTensor {
   shape: number[];
@@ -83,10 +83,7 @@ export async function readSafetensors(file: string): Promise<{ tensors: TensorMa
   try {
     bytes = await readFile(file);
   } catch (error) {
-    throw new CnnxError(
-      `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-      'BAD_WEIGHTS',
-    );
+    throw new CnnxError(`${file}: cannot read (${whyUnreadable(error)})`, 'BAD_WEIGHTS');
   }
   return decodeSafetensors(bytes, file);
 }
@@ -102,10 +99,7 @@ export async function readSafetensorsMetadata(file: string): Promise<Record<stri
   try {
     handle = await open(file, 'r');
   } catch (error) {
-    throw new CnnxError(
-      `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-      'BAD_WEIGHTS',
-    );
+    throw new CnnxError(`${file}: cannot read (${whyUnreadable(error)})`, 'BAD_WEIGHTS');
   }
   try {
     const size = Buffer.alloc(8);

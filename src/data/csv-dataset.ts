@@ -27,7 +27,7 @@ import { constants } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { CnnxError, messageOf } from '../common/index.js';
+import { CnnxError, whyUnreadable } from '../common/index.js';
 import { pictureToPixels, type PixelImage } from '../preprocess/index.js';
 import { byCodePoint, type RenderTarget } from './image-folder.js';
 import { MAX_CLASSES } from './split.js';
@@ -143,10 +143,7 @@ function scanRow(line: string, expected: number, labelColumn: number, out: Uint8
  */
 export async function readCsvTable(file: string): Promise<CsvTable> {
   const unreadable = (error: unknown) =>
-    new CnnxError(
-      `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? messageOf(error)})`,
-      'DATA_UNREADABLE',
-    );
+    new CnnxError(`${file}: cannot read (${whyUnreadable(error)})`, 'DATA_UNREADABLE');
   const info = await stat(file).catch((error: unknown) => {
     throw unreadable(error);
   });

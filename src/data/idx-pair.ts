@@ -1,7 +1,7 @@
 /** Loads a train/test pair of IDX files from a directory, verifying structure and (where pinned) checksums. */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CnnxError } from '../common/index.js';
+import { CnnxError, whyUnreadable } from '../common/index.js';
 import { IDX_FILE_NAMES, PINNED_MD5, verifyChecksum, type ChecksumPolicy, type IdxFileRole } from './checksums.js';
 import { checkPairAgrees, gunzipIfNeeded, parseIdxImages, parseIdxLabels } from './idx-reader.js';
 import type { Split } from './split.js';
@@ -62,7 +62,7 @@ async function loadSplit(
       throw new CnnxError(`${dir}: missing ${IDX_FILE_NAMES[role]} (or ${IDX_FILE_NAMES[role]}.gz)`, 'IDX_MISSING');
     }
     const bytes = await readFile(path).catch((error: NodeJS.ErrnoException) => {
-      throw new CnnxError(`${path}: cannot read (${error.code ?? error.message})`, 'IDX_UNREADABLE');
+      throw new CnnxError(`${path}: cannot read (${whyUnreadable(error)})`, 'IDX_UNREADABLE');
     });
     const content = gunzipIfNeeded(bytes, path);
     const checksum =

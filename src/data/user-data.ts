@@ -32,7 +32,7 @@ import { createHash } from 'node:crypto';
 import { open, stat } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { CnnxError, messageOf, produceFileAtomic } from '../common/index.js';
+import { CnnxError, messageOf, produceFileAtomic, whyUnreadable } from '../common/index.js';
 import { WORKING_SIDE, type PixelImage } from '../preprocess/index.js';
 import { csvClasses, csvGeometry, readCsvTable, renderCsv } from './csv-dataset.js';
 import { defaultDataDir, type Dataset } from './datasets.js';
@@ -185,7 +185,7 @@ function csvListed(file: string, info: { size: number; mtimeMs: number }, option
 async function kindOf(path: string, what: string): Promise<{ folder: boolean; size: number; mtimeMs: number }> {
   const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
     if (error.code === 'ENOENT') throw new CnnxError(`${path}: no such file or folder (${what})`, 'DATA_NOT_FOUND');
-    throw new CnnxError(`${path}: cannot read (${error.code ?? error.message})`, 'DATA_UNREADABLE');
+    throw new CnnxError(`${path}: cannot read (${whyUnreadable(error)})`, 'DATA_UNREADABLE');
   });
   if (info.isDirectory()) return { folder: true, size: info.size, mtimeMs: info.mtimeMs };
   if (info.isFile() && /\.csv$/i.test(path)) return { folder: false, size: info.size, mtimeMs: info.mtimeMs };

@@ -6,7 +6,7 @@
  * assumed. Isomorphic: Node's file system is imported only by `readOnnxModel`, when called.
  */
 import type { onnx as OnnxTypes } from 'onnx-proto';
-import { CnnxError } from '../common/errors.js';
+import { CnnxError, whyUnreadable } from '../common/errors.js';
 import { PROCEDURES, procedureFor, type Procedure } from '../preprocess/index.js';
 import { onnx } from './onnx-proto.js';
 
@@ -409,10 +409,7 @@ export async function readModelFile(file: string, options: { maxBytes?: number }
   const { constants } = await import('node:fs');
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_MODEL_BYTES;
   const unreadable = (error: unknown) =>
-    new ModelCheckError(
-      `${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
-      'MODEL_UNREADABLE',
-    );
+    new ModelCheckError(`${file}: cannot read (${whyUnreadable(error)})`, 'MODEL_UNREADABLE');
   const check = (info: { isDirectory(): boolean; isFile(): boolean; size: number }) => {
     if (info.isDirectory()) {
       throw new ModelCheckError(`${file}: is a directory; give the path of a .onnx file`, 'MODEL_UNREADABLE');

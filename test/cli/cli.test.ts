@@ -67,7 +67,7 @@ describe('cnnx CLI', () => {
 
 describe('cnnx eval / predict / export on the command line', () => {
   it.each([
-    [['eval', '--model', '/nonexistent.onnx'], /\/nonexistent.onnx: cannot read \(ENOENT\)/],
+    [['eval', '--model', '/nonexistent.onnx'], /\/nonexistent.onnx: cannot read \(no such file\)/],
     [['eval', '--model', 'package.json'], /package.json: not a valid ONNX model/],
     [['predict', '--model', 'package.json', 'x.png'], /package.json: not a valid ONNX model/],
     [['export', '--run', '/nonexistent', '--out', '/tmp/x.onnx'], /\/nonexistent: not a cnnx run directory/],
@@ -91,6 +91,18 @@ describe('cnnx eval / predict / export on the command line', () => {
     [
       ['demo', '--port', '8931', '--grpc-port', '8931'],
       /^cnnx: --grpc-port 8931 is the HTTP port too \(--port\): give gRPC a port of its own, e.g. --grpc-port 8932\n$/,
+    ],
+    [
+      ['train', '--lr', '0x10'],
+      /^error: option '--lr <rate>' argument '0x10' is invalid\. expected a positive number, got "0x10"\.\n$/,
+    ],
+    [
+      ['train', '--lr', '1e-300'],
+      /argument '1e-300' is invalid\. "1e-300" is 0 in float32, in which training runs\.\n$/,
+    ],
+    [
+      ['predict', '--model', 'models/lenet5-mnist.onnx', 'models'],
+      /^cnnx: models: cannot read \(it is a folder: give a file\)/,
     ],
     // An unset shell variable: '' would be the working folder (a new run, the folder read as class folders).
     [['train', '--resume', ''], /^error: option '--resume <run>' is empty; give a value or leave the option out\n$/],

@@ -329,7 +329,7 @@ describe('cnnx export --tfjs-model: what it refuses, writing nothing', () => {
     });
     await expect(exportTfjsModel({ model: root, out })).rejects.toMatchObject({
       code: 'TFJS_MODEL_INVALID',
-      message: `${join(root, 'model.json')}: cannot read (ENOENT)`,
+      message: `${join(root, 'model.json')}: cannot read (no such file)`,
     });
     expect(existsSync(out)).toBe(false);
   });

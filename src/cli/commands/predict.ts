@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { CnnxError } from '../../common/index.js';
+import { CnnxError, whyUnreadable } from '../../common/index.js';
 import { decodeImage } from '../../data/index.js';
 import { classifyImages, CUDA_HELP, EP_NAMES, openSession, readOnnxModel, type EpName } from '../../runtime/index.js';
 import { oneOf } from '../options.js';
@@ -32,7 +32,7 @@ export function registerPredict(program: Command): void {
       const settled = await Promise.allSettled(
         images.map(async (file) => {
           const data = await readFile(file).catch((error: NodeJS.ErrnoException) => {
-            throw new CnnxError(`${file}: cannot read (${error.code ?? error.message})`, 'BAD_IMAGE');
+            throw new CnnxError(`${file}: cannot read (${whyUnreadable(error)})`, 'BAD_IMAGE');
           });
           return decodeImage(data, file);
         }),

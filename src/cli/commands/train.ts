@@ -215,7 +215,7 @@ ${describeDistortions()
 /** A momentum coefficient: in [0, 1) (at 1 or above the velocity never decays and training diverges). */
 function momentumValue(value: string): number {
   const m = Number(value);
-  if (value.trim() === '' || !(m >= 0 && m < 1)) {
+  if (!/^[+]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(value.trim()) || !(m >= 0 && m < 1)) {
     throw new InvalidArgumentError(`expected a number from 0 to below 1 (0.9 is usual), got "${value}".`);
   }
   return m;

@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CnnxError } from '../../common/index.js';
+import { CnnxError, whyUnreadable } from '../../common/index.js';
 
 export interface SavedTfjsModel {
   /** The model.json that was read. */
@@ -28,7 +28,7 @@ export async function readTfjsModel(path: string): Promise<SavedTfjsModel> {
   const file = info.isDirectory() ? join(path, 'model.json') : path;
   const invalid = (why: string) => new CnnxError(`${file}: ${why}`, 'TFJS_MODEL_INVALID');
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw invalid(`cannot read (${error.code ?? error.message})`);
+    throw invalid(`cannot read (${whyUnreadable(error)})`);
   });
   let json: tf.io.ModelJSON;
   try {
