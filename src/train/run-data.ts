@@ -151,8 +151,10 @@ export function runSplits(dataset: Dataset, config: TrainConfig): RunSplits {
   if (empty !== undefined) {
     throw new CnnxError(
       `the ${empty[0]} part of ${dataset.name} is empty (${dataset.train.count} training and ${dataset.test.count} test pictures` +
-        `${selectOn === 'val' ? `, ${config.valSplit ?? DEFAULT_VAL_SPLIT} of training held out for validation` : ''}); ` +
-        `add pictures, or change --val-split`,
+        `${selectOn === 'val' ? `, ${config.valSplit ?? DEFAULT_VAL_SPLIT} of training held out for validation` : ''}` +
+        `${config.limit !== undefined ? `, --limit ${config.limit} of the training pictures` : ''}` +
+        `${config.testLimit !== undefined ? `, --test-limit ${config.testLimit}` : ''}); ` +
+        `${config.limit !== undefined || config.testLimit !== undefined ? 'raise --limit or --test-limit, ' : ''}add pictures, or change --val-split`,
       'DATA_EMPTY_CLASS',
     );
   }

@@ -188,7 +188,13 @@ async function trainIn(
       throw error;
     },
   );
-  const splits = runSplits(dataset, config);
+  let splits: RunSplits;
+  try {
+    splits = runSplits(dataset, config);
+  } catch (error) {
+    await release({ abandon: true }); // an empty part: the run never starts, and leaves no folder behind
+    throw error;
+  }
   if (splits.selectOn === 'val') {
     progress.log(
       `best epoch chosen on validation: ${splits.selection.count} training examples held out (stratified, seed ${config.seed}); the test set is evaluated once, for the chosen weights`,

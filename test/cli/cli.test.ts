@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
@@ -115,6 +116,16 @@ describe('cnnx eval / predict / export on the command line', () => {
     expect(code).not.toBe(0);
     expect(stderr).toMatch(message);
     expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('names --limit as the cause of an empty validation part', async () => {
+    const out = join(await tempDir(), 'run');
+    const { code, stderr } = await run('train', '--limit', '5', '--val-split', '0.1', '--backend', 'cpu', '--out', out);
+    expect(code).toBe(1);
+    expect(existsSync(out)).toBe(false); // a run that cannot start leaves no folder
+    expect(stderr.trim().split('\n').at(-1)).toMatch(
+      /^cnnx: the validation part of mnist is empty \(.*, --limit 5 of the training pictures\); raise --limit or --test-limit, /,
+    );
   });
 
   it('trains on your own IDX folder (--idx-dir), and names what is missing there', async () => {
