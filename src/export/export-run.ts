@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { CnnxError, ensureDirectory, readSafetensors } from '../common/index.js';
 import type { Dataset } from '../data/index.js';
 import { inspectOnnx } from '../runtime/index.js';
@@ -35,6 +35,12 @@ export interface ExportOptions {
   /** Test images compared between tfjs and ONNX Runtime (default 256; 32 for AlexNet). */
   parityCount?: number;
   dataset?: Dataset;
+  /**
+   * Where a run trained on the user's pictures finds them now (folder or CSV; and its separate test set), when they
+   * moved since: the parity check reads its test pictures.
+   */
+  dataPath?: string;
+  testDataPath?: string;
   log?: (message: string) => void;
   /** Layer emitters (default: all of cnnx's). */
   emitters?: EmitterRegistry;
@@ -122,6 +128,16 @@ export async function exportRun(options: ExportOptions): Promise<ExportResult> {
   const log = options.log ?? (() => {});
   await checkOutput(options.out, options.triton);
   const config = await readRunConfig(options.runDir);
+  if (options.dataPath !== undefined || options.testDataPath !== undefined) {
+    if (config.data === undefined) {
+      throw new CnnxError(
+        `${options.runDir} trained on ${config.dataset}, not on your own pictures: --data and --test-data do not apply`,
+        'OPTION_CONFLICT',
+      );
+    }
+    if (options.dataPath !== undefined) config.data.path = resolve(options.dataPath);
+    if (options.testDataPath !== undefined) config.data.testPath = resolve(options.testDataPath);
+  }
   const dataset = options.dataset ?? (await loadRunDataset(config, { log, offline: true }));
   const spec = specForRun(config);
   const weightsFile = runPath(options.runDir, 'best');

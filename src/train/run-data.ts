@@ -48,6 +48,16 @@ export async function loadRunDataset(config: TrainConfig, options: DataSourceOpt
           testPath: data.testPath,
           dataDir: options.dataDir,
           log: options.log,
+        }).catch((error: unknown) => {
+          // The run's own pictures, gone from where it recorded them: most often moved.
+          if (config.classes !== undefined && error instanceof CnnxError && error.code === 'DATA_NOT_FOUND') {
+            throw new CnnxError(
+              `${error.message}; if the run's pictures moved, give their new place with --data (and --test-data for its test set)`,
+              'DATA_NOT_FOUND',
+              { cause: error },
+            );
+          }
+          throw error;
         });
   recordDataset(config, dataset);
   // The same pictures in another folder (moved): the run reads them there from now on.

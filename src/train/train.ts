@@ -32,7 +32,7 @@ import {
   metricsFileCallback,
   summaryCallback,
 } from './run-callbacks.js';
-import { prepareRunDir, readMetrics, runPath, type EpochMetrics, type TrainConfig } from './run-dir.js';
+import { prepareRunDir, readMetrics, RUN_FILES, runPath, type EpochMetrics, type TrainConfig } from './run-dir.js';
 import { loadRunDataset, recordDataset, runSplits, specForRun, type RunSplits } from './run-data.js';
 import { checkWorkers, defaultWorkers, startReplicas } from './replicas.js';
 import { trainStep, type Batch } from './step.js';
@@ -292,7 +292,14 @@ async function restore(
     progress.log(`resuming ${runDir}: it stopped before its first checkpoint, so it starts from the beginning`);
     return { position: startOfRun(), history: [] };
   }
-  const { position, metrics } = await loadCheckpoint(network, optimizer, file);
+  const { position, metrics } = await loadCheckpoint(network, optimizer, file).catch((error: unknown) => {
+    if (!(error instanceof CnnxError && error.code === 'BAD_WEIGHTS')) throw error;
+    throw new CnnxError(
+      `${error.message}: the run cannot continue from a damaged checkpoint; restore the file from a backup, or start a new run with another --out (${RUN_FILES.best} can still be exported)`,
+      'BAD_CHECKPOINT',
+      { cause: error },
+    );
+  });
   // Said as the interruption says it: the epoch in progress, counted from 1, and the batches of it done.
   progress.log(
     position.batch === 0

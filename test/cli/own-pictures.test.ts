@@ -4,7 +4,7 @@
  * CPU runtime path (parity against onnxruntime-node), `cnnx predict` on a colour PNG, and the server's classify route
  * answering the class name.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -112,6 +112,21 @@ describe('your own colour pictures', () => {
       dataset: 'pics',
     });
     expect(JSON.parse(signature.metadata['cnnx.metrics']!)).toMatchObject({ selectedOn: 'val' });
+
+    // The pictures moved: export says how to say where they are now, and takes --data.
+    await rename(join(root, 'pics'), join(root, 'moved'));
+    try {
+      const again = join(root, 'models', 'again.onnx');
+      const lost = await cnnx(['export', '--run', run, '--out', again]);
+      expect(lost.code).toBe(1);
+      expect(lost.stderr.trim().split('\n').at(-1)).toMatch(
+        /pics: no such file or folder .*; if the run's pictures moved, give their new place with --data/,
+      );
+      const found = await cnnx(['export', '--run', run, '--out', again, '--data', join(root, 'moved')]);
+      expect(found.code, found.stderr).toBe(0);
+    } finally {
+      await rename(join(root, 'moved'), join(root, 'pics'));
+    }
   }, 600_000);
 
   it('gives the same logits through tfjs, onnxruntime-web WASM and onnxruntime-node', async () => {

@@ -222,6 +222,16 @@ describe('cnnx train on run folders', () => {
     );
   });
 
+  it('says what to do with a damaged checkpoint', async () => {
+    const out = await finishedRun();
+    await writeFile(join(out, 'checkpoint.safetensors'), 'garbage');
+    const { code, stderr } = await cnnx('train', '--resume', out, '--epochs', '3');
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n').at(-1)).toMatch(
+      /checkpoint.safetensors: not a valid weights file \(.*\): the run cannot continue from a damaged checkpoint; restore the file from a backup, or start a new run with another --out \(best.safetensors can still be exported\)$/,
+    );
+  }, 120_000);
+
   it('resumes a run whose metrics file was damaged, and rewrites it from the checkpoint', async () => {
     const out = await finishedRun();
     await appendFile(join(out, 'metrics.jsonl'), '{"epo\n');

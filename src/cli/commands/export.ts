@@ -17,6 +17,8 @@ interface ExportFlags {
   parityCount?: number;
   labels?: string[];
   dataset?: DatasetName;
+  data?: string;
+  testData?: string;
 }
 
 /** `a,b,c` -> ['a', 'b', 'c'], refusing empty names. */
@@ -47,6 +49,15 @@ export function registerExport(program: Command): void {
     )
     .option('--opset <n>', `ONNX opset, ${MIN_OPSET}..${MAX_OPSET}`, positiveInt, DEFAULT_OPSET)
     .option('--triton <dir>', 'also write a Triton Inference Server model repository here')
+    .addOption(
+      new Option(
+        '--data <path>',
+        "with --run: where the run's own pictures (folder or CSV) are now, if they moved since it trained",
+      ).conflicts('tfjsModel'),
+    )
+    .addOption(
+      new Option('--test-data <path>', "with --run: where the run's own test pictures are now").conflicts('tfjsModel'),
+    )
     .option(
       '--parity-count <n>',
       'inputs compared between tfjs and ONNX Runtime (test images for --run, seeded random inputs for --tfjs-model)',
@@ -82,7 +93,7 @@ export function registerExport(program: Command): void {
           dataset: flags.dataset,
         });
       } else if (flags.run !== undefined) {
-        result = await exportRun({ ...common, runDir: flags.run });
+        result = await exportRun({ ...common, runDir: flags.run, dataPath: flags.data, testDataPath: flags.testData });
       } else {
         throw new CnnxError('give --run <dir> (a training run) or --tfjs-model <dir|model.json>', 'BAD_OPTION');
       }
