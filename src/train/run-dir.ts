@@ -300,7 +300,7 @@ export async function prepareRunDir(
       const runFiles = Object.values(RUN_FILES).filter((name) => files.has(name));
       if (runFiles.length > 0 && !options.replace) {
         throw new CnnxError(
-          `${dir} already holds a run (${runFiles.join(', ')}); use --resume ${dir} to continue it, or another --out for a new run`,
+          `${dir} already holds a run (${runFiles.join(', ')}); continue it with cnnx train --resume ${dir}, or give another --out for a new run`,
           'RUN_EXISTS',
         );
       }

@@ -91,7 +91,7 @@ describe('cnnx train options', () => {
     expect(code).toBe(1);
     expect(stderr.trim()).toMatch(
       new RegExp(
-        `^cnnx: ${dir} already holds a run .*use --resume ${dir} to continue it, or another --out for a new run$`,
+        `^cnnx: ${dir} already holds a run .*; continue it with cnnx train --resume ${dir}, or give another --out for a new run$`,
       ),
     );
   });

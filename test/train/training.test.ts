@@ -318,7 +318,9 @@ describe('run folders and divergence', () => {
     const again = train({ config, runDir: dir, progress: silentProgress, dataset: mnist });
     await expect(again).rejects.toMatchObject({
       code: 'RUN_EXISTS',
-      message: expect.stringMatching(/already holds a run .*use --resume .* or another --out/) as string,
+      message: expect.stringMatching(
+        /already holds a run .*continue it with cnnx train --resume .* or give another --out/,
+      ) as string,
     });
     expect((await readMetrics(dir)).map((m) => m.epoch)).toEqual([1]);
     // Asked for explicitly, a fresh run replaces the old one.
