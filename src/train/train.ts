@@ -366,6 +366,8 @@ async function epochs(
     const startBatch = position.batch;
     await callbacks.call('onEpochBegin', state, epoch + 1, startBatch);
     const started = performance.now();
+    // A resumed epoch's steps before the stop count in its seconds (the checkpoint keeps their time).
+    const secondsBefore = position.partial.seconds;
     let batchIndex = 0;
     const order = { batchSize: config.batchSize, shuffle: true, seed: config.seed, epoch, resize };
     const batches = data.augmenter
@@ -431,7 +433,7 @@ async function epochs(
       ...(selectOn === 'val' ? { valAccuracy: accuracy } : { testAccuracy: accuracy }),
       lr: learningRateAt(config.schedule, config.lr, (epoch + 1) * batchesPerEpoch - 1, totalSteps),
       examplesPerSec: partial.seen / Math.max(partial.seconds, 1e-9),
-      seconds: (performance.now() - started) / 1000,
+      seconds: secondsBefore + (performance.now() - started) / 1000,
       best: accuracy > position.bestAccuracy,
     };
     state.position = {

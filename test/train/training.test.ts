@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { readSafetensors } from '../../src/common/index.js';
+import { encodeSafetensors, readSafetensors } from '../../src/common/index.js';
 import { limitSplit, loadDataset, type Dataset } from '../../src/data/index.js';
 import { getModelSpec } from '../../src/models/index.js';
 import {
@@ -153,6 +153,26 @@ describe('training on real MNIST', () => {
     expect((await readMetrics(split)).map((m) => m.testAccuracy)).toEqual(
       (await readMetrics(whole)).map((m) => m.testAccuracy),
     );
+  });
+
+  it("counts a resumed epoch's steps before the stop in its seconds", async () => {
+    const dir = join(root, 'timed');
+    const controller = new AbortController();
+    const config = smallConfig({ epochs: 1 });
+    const progress = abortingAt(controller, (epoch, batch) => epoch === 1 && batch === 5);
+    await train({ config, runDir: dir, progress, dataset: mnist, signal: controller.signal });
+    // The checkpoint's time of the steps before the stop, made long enough to stand out.
+    const { tensors, metadata } = await readSafetensors(runPath(dir, 'checkpoint'));
+    const position = JSON.parse(metadata.position!) as { partial: { seconds: number } };
+    position.partial.seconds = 1000;
+    await writeFile(
+      runPath(dir, 'checkpoint'),
+      encodeSafetensors(tensors, { ...metadata, position: JSON.stringify(position) }),
+    );
+    await train({ config, runDir: dir, resume: true, progress: silentProgress, dataset: mnist });
+    const [epoch] = await readMetrics(dir);
+    expect(epoch!.seconds).toBeGreaterThan(1000);
+    expect(epoch!.seconds).toBeLessThan(1000 + 120);
   });
 
   it('resumes a run split over 2 workers to exactly the weights of an uninterrupted one, and learns as 1 worker does', async () => {
