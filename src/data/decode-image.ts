@@ -35,7 +35,7 @@ export async function decodeImage(bytes: Uint8Array, name = 'image'): Promise<Pi
     const why = (error as Error).message;
     if (/pixel limit/i.test(why)) {
       throw new CnnxError(
-        `${name} has more than ${MAX_IMAGE_PIXELS / 1e6} megapixels; send a smaller image (a digit needs far fewer)`,
+        `${name} has more than ${MAX_IMAGE_PIXELS / 1e6} megapixels (the most cnnx decodes); scale it down (a picture for a CNN needs far fewer)`,
         'PAYLOAD_TOO_LARGE',
       );
     }

@@ -69,7 +69,12 @@ function unavailable(ep: Provider, error: unknown): ProviderRefused {
     return new ProviderRefused(ep, 'CUDA provider libraries not installed', 'EP_UNAVAILABLE', help);
   }
   if (ep === 'webgpu' && /WebGPU adapter|No supported adapters/i.test(message)) {
-    return new ProviderRefused(ep, 'no WebGPU adapter', 'EP_UNAVAILABLE');
+    return new ProviderRefused(
+      ep,
+      'no WebGPU adapter',
+      'EP_UNAVAILABLE',
+      ' (a GPU with Vulkan drivers is needed); use --ep cpu, or --ep auto, which falls back to the CPU',
+    );
   }
   // "/onnxruntime_src/.../file.cc:136 function signature ... What went wrong": keep what went wrong.
   const line = message

@@ -194,7 +194,7 @@ describe('cnnx eval / predict / export on the command line', () => {
     const { code, stderr } = await run('predict', '--model', 'models/lenet5-mnist.onnx', huge);
     expect(code).toBe(1);
     expect(stderr.trim()).toBe(
-      `cnnx: ${huge} has more than 25 megapixels; send a smaller image (a digit needs far fewer)`,
+      `cnnx: ${huge} has more than 25 megapixels (the most cnnx decodes); scale it down (a picture for a CNN needs far fewer)`,
     );
   });
 });
