@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
@@ -360,14 +360,15 @@ export class ModelRegistry {
 
   /**
    * Stops serving model `name` once the requests it holds are answered (a later change to its file loads it again,
-   * as does `reload`).
-   * @throws CnnxError MODEL_NOT_FOUND when it is not served.
+   * as does `reload`). A model of the repository that is not served (unloaded, or failed to load) is a no-op.
+   * @throws CnnxError MODEL_NOT_FOUND when neither served nor in the repository.
    */
   unload(name: string): Promise<void> {
     return this.inOrder(name, async () => {
       const model = this.models.get(name);
       if (model === undefined) {
-        if (this.failures.delete(name)) return;
+        // Not served, but in the repository: already unloaded, as Triton answers it.
+        if (this.failures.delete(name) || (await this.repositoryFile(name)) !== undefined) return;
         throw new CnnxError(`model '${name}' not found; GET /v2 lists the served models`, 'MODEL_NOT_FOUND');
       }
       this.models.delete(name);
@@ -376,15 +377,19 @@ export class ModelRegistry {
     });
   }
 
-  /** `<name>.onnx` in a served folder, if there is one (and `name` is a plain file name). */
+  /**
+   * `<name>.onnx` in a served folder, if there is anything of that name (and `name` is a plain file name, not hidden
+   * in a folder); whether it loads is for the load to say.
+   */
   private async repositoryFile(name: string): Promise<string | undefined> {
     const file = `${name}.onnx`;
     if (name === '' || name !== basename(name)) return undefined;
     for (const { dir, only } of this.sources) {
       if (only !== undefined ? only !== file : !isModelFileName(file)) continue;
+      // Anything of that name (a folder, a dangling link, a FIFO): loading it says what is wrong with it.
       if (
-        await stat(join(dir, file)).then(
-          (info) => !info.isDirectory(),
+        await lstat(join(dir, file)).then(
+          () => true,
           () => false,
         )
       )

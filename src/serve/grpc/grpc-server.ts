@@ -264,7 +264,8 @@ function handlers(registry: ModelRegistry, state: { draining: boolean }, { log, 
 
 /**
  * A gRPC server with the KServe v2 inference service over `registry`; bind it with `listenGrpc`.
- * @throws Error when grpc_service.proto is not beside this module (the package was not built with it).
+ * @throws Error when grpc_service.proto is not beside this module, or lacks a method served here (a build left it
+ *   behind).
  */
 export function createGrpcServer(
   registry: ModelRegistry,
@@ -289,6 +290,14 @@ export function createGrpcServer(
     'grpc.max_receive_message_length': options.maxMessageBytes,
     'grpc.max_send_message_length': -1,
   });
-  server.addService(service, handlers(registry, state, options) as unknown as grpc.UntypedServiceImplementation);
+  const implementation = handlers(registry, state, options);
+  // A handler the loaded .proto has no method for would answer UNIMPLEMENTED without a word (a stale proto file).
+  const missing = Object.keys(implementation).filter((method) => !(method in service));
+  if (missing.length > 0) {
+    throw new Error(
+      `${PROTO_FILE} has no ${missing.join(', ')}: it is out of date; \`npm run build\` copies the current one`,
+    );
+  }
+  server.addService(service, implementation as unknown as grpc.UntypedServiceImplementation);
   return server;
 }

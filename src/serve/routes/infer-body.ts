@@ -36,8 +36,11 @@ export function readInferBody(
 ): void {
   const limit = request.routeOptions.bodyLimit;
   const contentLength = Number(request.headers['content-length']);
-  if (contentLength > limit)
+  if (contentLength > limit) {
+    // A body that could be drained whole is, so that its client reads the 413; a larger one is refused at once.
+    if (contentLength > Math.max(limit, DISCARD_MAX_BYTES)) return done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE());
     return discardThen(payload, limit, () => done(new errorCodes.FST_ERR_CTP_BODY_TOO_LARGE()));
+  }
   const headerLength = headerLengthOf(request) ?? NaN;
   // A header length of 0 is a fault the route names; so is one past the body.
   const split = Number.isSafeInteger(contentLength) && headerLength > 0 && headerLength <= contentLength;
