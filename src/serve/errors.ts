@@ -55,6 +55,12 @@ export function fromClientError(error: { code?: string }): CnnxError | undefined
       return new CnnxError('the request was not received in time; send it again', 'REQUEST_TIMEOUT');
     case 'HPE_HEADER_OVERFLOW':
       return new CnnxError(`the request headers are over the ${maxHeaderSize}-byte limit`, 'HEADERS_TOO_LARGE');
+    case 'HPE_INVALID_TRANSFER_ENCODING':
+      // `Transfer-Encoding: gzip` without chunked: a compressed body whose end only the closing connection marks.
+      return new CnnxError(
+        'this Transfer-Encoding is not accepted here; send the body uncompressed with a Content-Length (or chunked)',
+        'UNSUPPORTED_MEDIA_TYPE',
+      );
     default:
       return new CnnxError(`malformed HTTP request (${error.code ?? 'parse error'})`, 'BAD_REQUEST');
   }

@@ -394,13 +394,17 @@ function trackConnections(app: FastifyInstance) {
 }
 
 /**
- * Refuses a request whose framing cnnx cannot honour: HTTP/1.1 without a Host header (RFC 9112, section 3.2), and a
- * Transfer-Encoding other than chunked (a `gzip, chunked` body would be read as its compressed bytes).
+ * Refuses a request whose framing cnnx cannot honour: HTTP/1.1 without a Host header or with two (RFC 9112, section
+ * 3.2), and a Transfer-Encoding other than chunked (a `gzip, chunked` body would be read as its compressed bytes).
  * @throws CnnxError BAD_REQUEST or UNSUPPORTED_MEDIA_TYPE.
  */
 function checkFraming(request: FastifyRequest): void {
   if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) {
     throw new CnnxError('an HTTP/1.1 request needs a Host header', 'BAD_REQUEST');
+  }
+  // Node keeps the first of two Host headers; RFC 9112 (section 3.2) says to refuse the request.
+  if (request.raw.rawHeaders.filter((name, i) => i % 2 === 0 && name.toLowerCase() === 'host').length > 1) {
+    throw new CnnxError('the request has more than one Host header; send one', 'BAD_REQUEST');
   }
   const transfer = request.headers['transfer-encoding'];
   if (transfer === undefined) return;

@@ -597,6 +597,13 @@ describe('errors outside the routes are JSON with a documented code too', () => 
       417,
       'EXPECTATION_FAILED',
     ],
+    ['two Host headers', 'GET /v2 HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n', 400, 'BAD_REQUEST'],
+    [
+      'a gzip transfer coding without chunked',
+      'POST /v2/models/digits/infer HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n{}',
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    ],
     ['CONNECT (no proxy here)', 'CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n', 400, 'BAD_REQUEST'],
     [
       'a gzip transfer coding',
