@@ -47,18 +47,35 @@ export function encodeSafetensors(tensors: TensorMap, metadata: Record<string, s
 }
 
 /** Parses safetensors bytes; `file` names the source in errors. */
-function decodeSafetensors(bytes: Uint8Array, file: string): { tensors: TensorMap; metadata: Record<string, string> } {
-  const fail = (why: string) => new CnnxError(`${file}: not a valid weights file (${why})`, 'BAD_WEIGHTS');
-  if (bytes.length < 8) throw fail('too short');
+const invalidFile = (file: string, why: string) =>
+  new CnnxError(`${file}: not a valid weights file (${why})`, 'BAD_WEIGHTS');
+
+/** The header's length, from the first 8 bytes of a safetensors file of `size` bytes. */
+function headerLengthOf(bytes: Uint8Array, size: number, file: string): number {
+  if (bytes.length < 8) throw invalidFile(file, 'too short');
   const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  if (headerLength > bytes.length - 8) throw fail('header longer than the file');
-  let header: Record<string, unknown>;
+  if (headerLength > size - 8) throw invalidFile(file, 'header longer than the file');
+  return headerLength;
+}
+
+/** The JSON header of safetensors `bytes` (the file, or its first 8 + header-length bytes) of a `size`-byte file. */
+function decodeHeader(
+  bytes: Uint8Array,
+  size: number,
+  file: string,
+): { header: Record<string, unknown>; dataStart: number } {
+  const headerLength = headerLengthOf(bytes, size, file);
   try {
-    header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<string, unknown>;
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength))) as Record<string, unknown>;
+    return { header, dataStart: 8 + headerLength };
   } catch {
-    throw fail('header is not JSON');
+    throw invalidFile(file, 'header is not JSON');
   }
-  const dataStart = 8 + headerLength;
+}
+
+function decodeSafetensors(bytes: Uint8Array, file: string): { tensors: TensorMap; metadata: Record<string, string> } {
+  const fail = (why: string) => invalidFile(file, why);
+  const { header, dataStart } = decodeHeader(bytes, bytes.length, file);
   const tensors: TensorMap = new Map();
   let metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(header)) {
@@ -78,13 +95,13 @@ function decodeSafetensors(bytes: Uint8Array, file: string): { tensors: TensorMa
   return { tensors, metadata };
 }
 
+const unreadable = (file: string, error: unknown) =>
+  new CnnxError(`${file}: cannot read (${whyUnreadable(error)})`, 'BAD_WEIGHTS');
+
 export async function readSafetensors(file: string): Promise<{ tensors: TensorMap; metadata: Record<string, string> }> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(file);
-  } catch (error) {
-    throw new CnnxError(`${file}: cannot read (${whyUnreadable(error)})`, 'BAD_WEIGHTS');
-  }
+  const bytes = await readFile(file).catch((error: unknown) => {
+    throw unreadable(file, error);
+  });
   return decodeSafetensors(bytes, file);
 }
 
@@ -94,26 +111,17 @@ export async function readSafetensors(file: string): Promise<{ tensors: TensorMa
  * @throws CnnxError BAD_WEIGHTS for a file that cannot be read or whose header is not a safetensors header.
  */
 export async function readSafetensorsMetadata(file: string): Promise<Record<string, string>> {
-  const fail = (why: string) => new CnnxError(`${file}: not a valid weights file (${why})`, 'BAD_WEIGHTS');
-  let handle;
+  const handle = await open(file, 'r').catch((error: unknown) => {
+    throw unreadable(file, error);
+  });
   try {
-    handle = await open(file, 'r');
-  } catch (error) {
-    throw new CnnxError(`${file}: cannot read (${whyUnreadable(error)})`, 'BAD_WEIGHTS');
-  }
-  try {
-    const size = Buffer.alloc(8);
-    if ((await handle.read(size, 0, 8, 0)).bytesRead < 8) throw fail('too short');
-    const headerLength = Number(size.readBigUInt64LE(0));
-    if (headerLength > (await handle.stat()).size - 8) throw fail('header longer than the file');
-    const header = Buffer.alloc(headerLength);
-    await handle.read(header, 0, headerLength, 8);
-    try {
-      const parsed = JSON.parse(header.toString('utf8')) as { __metadata__?: Record<string, string> };
-      return parsed.__metadata__ ?? {};
-    } catch {
-      throw fail('header is not JSON');
-    }
+    const { size } = await handle.stat();
+    const start = Buffer.alloc(Math.min(8, size));
+    await handle.read(start, 0, start.length, 0);
+    const head = Buffer.alloc(8 + headerLengthOf(start, size, file));
+    await handle.read(head, 0, head.length, 0);
+    const { header } = decodeHeader(head, size, file);
+    return (header.__metadata__ as Record<string, string> | undefined) ?? {};
   } finally {
     await handle.close();
   }

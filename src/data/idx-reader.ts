@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { CnnxError, type ErrorCode } from '../common/index.js';
+import { CnnxError, whyUnreadable, type ErrorCode } from '../common/index.js';
 
 const IMAGES_MAGIC = 2051;
 const LABELS_MAGIC = 2049;
@@ -152,8 +152,7 @@ async function readFileNamed(path: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new CnnxError(`${path}: cannot read (${code ?? (error as Error).message})`, 'IDX_UNREADABLE');
+    throw new CnnxError(`${path}: cannot read (${whyUnreadable(error)})`, 'IDX_UNREADABLE');
   }
 }
 

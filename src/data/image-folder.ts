@@ -16,7 +16,7 @@ import { open, readdir, readFile, realpath, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { extname, join } from 'node:path';
 import sharp from 'sharp';
-import { CnnxError, messageOf } from '../common/index.js';
+import { CnnxError, messageOf, whyUnreadable } from '../common/index.js';
 import { pictureToPixels, type PixelImage } from '../preprocess/index.js';
 import { decodeImage } from './decode-image.js';
 
@@ -74,8 +74,7 @@ export interface ClassFolders {
 const isHidden = (name: string) => name.startsWith('.');
 
 function unreadable(path: string, error: unknown): CnnxError {
-  const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-  return new CnnxError(`${path}: cannot read (${code})`, 'DATA_UNREADABLE', { cause: error });
+  return new CnnxError(`${path}: cannot read (${whyUnreadable(error)})`, 'DATA_UNREADABLE', { cause: error });
 }
 
 /** `n` things in words: 1 picture, 2 pictures. */
