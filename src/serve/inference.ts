@@ -80,7 +80,20 @@ export function requireContentType(header: string | undefined, accepted: readonl
  */
 const PLAUSIBLE_INPUT = 1e6;
 
-/** The largest magnitude in `data` (NaN if it holds one), in four lanes as `allFinite` runs. */
+/**
+ * An input tensor's values, checked, and their largest magnitude: what tells an input that overflows a model from a
+ * model at fault when the outputs are not finite (taken before inference, which may move the values to its thread).
+ */
+export interface InputValues {
+  values: Float32Array;
+  peak: number;
+}
+
+/**
+ * The largest magnitude in `data`: Infinity if it holds one, NaN if it holds a NaN (Math.max passes NaN on). Four
+ * running maxima let the loop go on without waiting for one comparison's result: 45 us for 50,176 values, where a
+ * `Number.isFinite` test per value alone takes 89 (`npx tsx bench/input-checks.ts`, BENCHMARKS.md).
+ */
 function peakOf(data: Float32Array): number {
   let m0 = 0;
   let m1 = 0;
@@ -103,12 +116,11 @@ function peakOf(data: Float32Array): number {
  *   INVALID_INPUT when some input value's magnitude is over PLAUSIBLE_INPUT (it overflows the model), else
  *   INFERENCE_FAILED (500: the model computes them from ordinary inputs, a fault of the model).
  */
-export async function runModel(model: LoadedModel, data: Float32Array, count: number): Promise<Float32Array> {
+export async function runModel(model: LoadedModel, input: InputValues, count: number): Promise<Float32Array> {
   const started = performance.now();
+  const { peak } = input;
   try {
-    // Taken now: the batcher may move `data` to the inference thread.
-    const peak = peakOf(data);
-    const logits = await model.batcher.submit(data, count);
+    const logits = await model.batcher.submit(input.values, count);
     const bad = logits.findIndex((value) => !Number.isFinite(value));
     if (bad >= 0) {
       const image = Math.floor(bad / (logits.length / count));
@@ -181,33 +193,19 @@ function describeValue(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
 
-/**
- * True when every value is finite: `x * 0` is 0 for a finite x and NaN for an infinity or NaN, and a NaN makes the
- * sum NaN. Four sums let the loop run without waiting on one addition's result; it takes 27 us for 50,176 values
- * where a `Number.isFinite` test per value takes 68 (Intel Xeon, BENCHMARKS.md, "Serving protocols").
- */
-function allFinite(data: Float32Array): boolean {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  const whole = data.length - (data.length % 4);
-  for (let i = 0; i < whole; i += 4) {
-    s0 += data[i]! * 0;
-    s1 += data[i + 1]! * 0;
-    s2 += data[i + 2]! * 0;
-    s3 += data[i + 3]! * 0;
-  }
-  for (let i = whole; i < data.length; i++) s0 += data[i]! * 0;
-  return s0 + s1 + s2 + s3 === 0;
+/** Values the server made itself (a prepared picture): with their peak, for `runModel`. */
+export function inputValues(values: Float32Array): InputValues {
+  return { values, peak: peakOf(values) };
 }
 
 /**
- * Checks that every value is a finite float32 (JSON's 1e400 parses to Infinity; raw bytes may hold NaN).
+ * Checks that every value is a finite float32 (JSON's 1e400 parses to Infinity; raw bytes may hold NaN), in the
+ * same pass that finds their peak.
  * @throws CnnxError INVALID_INPUT naming the first bad element.
  */
-function checkFinite(name: string, data: Float32Array, source: ArrayLike<unknown> = data): Float32Array {
-  if (allFinite(data)) return data;
+function checkFinite(name: string, data: Float32Array, source: ArrayLike<unknown> = data): InputValues {
+  const checked = inputValues(data);
+  if (Number.isFinite(checked.peak)) return checked;
   const i = data.findIndex((value) => !Number.isFinite(value));
   throw invalid(`input '${name}' data[${i}] must be a finite float32, got ${describeValue(source[i])}`);
 }
@@ -262,11 +260,11 @@ function flattenNested(name: string, data: unknown[], shape: number[]): unknown[
  * @throws CnnxError INVALID_INPUT for a wrong count, a nesting that does not follow the shape, or a value that is
  *   not a finite number in float32's range.
  */
-export function valuesFromJson(name: string, data: unknown, shape: number[], expected: number): Float32Array {
+export function valuesFromJson(name: string, data: unknown, shape: number[], expected: number): InputValues {
   if (data instanceof JsonTensor) {
     if (data.depth > shape.length) throw nestedDeeper(name, shape);
     if (data.values.length !== expected) throw wrongCount(name, data.values.length, shape, expected);
-    return data.values;
+    return inputValues(data.values); // finite already: the reader takes no other number
   }
   if (!Array.isArray(data)) throw invalid(`input '${name}' data must be an array of ${expected} numbers`);
   const flat = data.some(Array.isArray) ? flattenNested(name, data, shape) : data;
@@ -289,7 +287,7 @@ export function valuesFromJson(name: string, data: unknown, shape: number[], exp
  * that are `owned` (the caller's to give) and fill their own ArrayBuffer are used in place.
  * @throws CnnxError INVALID_INPUT for a byte count other than 4 per value, or a value that is not finite.
  */
-export function valuesFromBytes(name: string, bytes: Uint8Array, expected: number, owned = false): Float32Array {
+export function valuesFromBytes(name: string, bytes: Uint8Array, expected: number, owned = false): InputValues {
   if (bytes.byteLength !== expected * 4) {
     throw invalid(`input '${name}' has ${bytes.byteLength} bytes of data, its shape needs ${expected * 4} (FP32)`);
   }

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { CnnxError, messageOf } from '../../common/index.js';
-import { runModel } from '../inference.js';
+import { inputValues, runModel } from '../inference.js';
 import { decodeImage } from '../../data/index.js';
 import type { PixelImage } from '../../preprocess/index.js';
 import { describeLogits, DIGIT_THRESHOLD, inputShapeOf, toModelInput, type InputShape } from '../../runtime/index.js';
@@ -103,7 +103,7 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
       const same = current.signature.procedure === procedure && sameShape(inputShapeOf(current.signature), shape);
       if (same) {
         const input = procedure === 'resize' ? prepared.input : toModelInput(prepared.input, shape);
-        const logits = await runModel(current, input, 1);
+        const logits = await runModel(current, inputValues(input), 1);
         return describeLogits(logits, current.signature.labels, 3, current.signature.outputKind);
       }
       if (attempt === 2) {
@@ -136,7 +136,7 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
       const size = shape[0] * shape[1] * shape[2];
       const batch = new Float32Array(segments.length * size);
       segments.forEach((s, i) => batch.set(toModelInput(s.input, shape), i * size));
-      const logits = await runModel(model, batch, segments.length);
+      const logits = await runModel(model, inputValues(batch), segments.length);
       const classes = model.signature.classes;
       const digits = segments.map((segment, i) => {
         const result = describeLogits(

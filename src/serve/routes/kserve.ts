@@ -20,6 +20,7 @@ import {
   tensorBytes,
   valuesFromBytes,
   valuesFromJson,
+  type InputValues,
   type OutputTensor,
   type RequestedOutput,
 } from '../inference.js';
@@ -118,7 +119,7 @@ function splitBody(request: FastifyRequest): { header: unknown; binary: Uint8Arr
 
 /** A REST infer request checked against the model: its images, id and the outputs asked for. */
 interface RestInfer {
-  data: Float32Array;
+  data: InputValues;
   count: number;
   id: string | undefined;
   outputs: RequestedOutput[];
@@ -140,7 +141,7 @@ function parseInfer(header: unknown, binary: Uint8Array | undefined, model: Load
   if (!isObject(input)) throw invalid('"inputs[0]" must be an object');
   const { count, values } = checkInputHeader(input, model);
   const binarySize = parametersOf(input, `input '${inputName}'`).binary_data_size;
-  let data: Float32Array;
+  let data: InputValues;
   if (binarySize !== undefined) {
     if (input.data !== undefined) {
       throw invalid(`input '${inputName}' has both "data" and binary_data_size; send one`);
