@@ -1,5 +1,5 @@
 /**
- * What the training thread and its replica threads share (replicas.ts, replica-thread.ts): the thread's start-up
+ * What the training thread and its replica threads share (replicas.ts, replica-thread.ts): a thread's start-up
  * data, the messages, how the parameters lie in the shared weight and gradient arrays, and which rows of a batch
  * each replica takes. Imports nothing heavy, so a replica thread starts with tfjs and the model code only.
  */
@@ -8,9 +8,7 @@ import type { ModelSpec, ParameterSpec } from '../models/index.js';
 import type { ReduceBuffers } from './all-reduce.js';
 import type { OptimizerSettings } from './optimizer.js';
 
-type BufferPair = readonly [SharedArrayBuffer, SharedArrayBuffer];
-
-/** Start-up data of replica `index`. */
+/** Start-up data of replica thread `index` (1 to N - 1: the training thread is replica 0). */
 export interface ReplicaData {
   spec: ModelSpec;
   /** The tfjs backend the training thread uses (one that runs on the CPU). */
@@ -18,42 +16,38 @@ export interface ReplicaData {
   index: number;
   /** Float32 weights of every parameter, laid out by `parameterLayout` (written by the training thread). */
   weights: SharedArrayBuffer;
-  /** Float32 gradients, one `parameterLayout` row per replica (each written by its replica). */
-  gradients: SharedArrayBuffer;
   /**
-   * Two of each of the following, so that the training thread can hand over the next step while one runs: a request
-   * names the pair's member (`buffer`) it uses.
-   * - Float32 gradients summed over the replicas, one `parameterLayout` row (written by replica 0 as it steps).
-   * - Float32 examples [rows, height, width, channels] of a batch, and its Int32 labels [rows].
+   * Float32 gradients: two sets (a step uses set `step % 2`, so that a replica still summing a step's rows never
+   * sees the next step's) of one `parameterLayout` row per replica, each written by its replica.
    */
-  summed: BufferPair;
-  inputs: BufferPair;
-  labels: BufferPair;
+  gradients: SharedArrayBuffer;
+  /** Float32 examples [rows, height, width, channels] of the batch, and its Int32 labels [rows]. */
+  inputs: SharedArrayBuffer;
+  labels: SharedArrayBuffer;
+  /** Float64 [replica, 2]: each replica's part of the step's mean loss and its correct predictions. */
+  results: SharedArrayBuffer;
   reduce: ReduceBuffers;
 }
 
 /**
  * - `load`: copy the weights in the shared array into the network and, when `optimizer` is given, start a new
  *   optimizer of those settings from that state (optimizer.ts's settingsOf and optimizerState).
- * - `train`: the batch is in `inputs[buffer]` and `labels[buffer]`; `rows` is its size (the replicas with index <
- *   `participants` each take a shard of it). A replica takes the requests in the order they were sent, so the next
- *   step can be sent before this one ends.
- *   Each writes its gradient row; with `lr`, each then sums the rows in replica order and takes the optimizer step
- *   itself at that learning rate, as the training thread does from `summed[buffer]`, so weights never travel between
- *   steps.
+ * - `train`: the batch is in `inputs` and `labels`; `rows` is its size (the replicas with index < `participants`
+ *   each take a shard of it). Each writes its gradient row of set `set` and its results, then meets the others at
+ *   the barrier; with `lr`, each then sums the rows in replica order and takes the optimizer step itself at that
+ *   learning rate, as the training thread does, so weights never travel between steps. No reply, but an error.
  * - `evaluate`: count the correct predictions on its shard.
  */
 export type ReplicaRequest =
   | { type: 'load'; optimizer?: { settings: OptimizerSettings; order: string[]; tensors: TensorMap } }
-  | { type: 'train'; buffer: 0 | 1; rows: number; participants: number; dropoutSeed: number; lr?: number }
-  | { type: 'evaluate'; buffer: 0 | 1; rows: number; participants: number };
+  | { type: 'train'; set: 0 | 1; rows: number; participants: number; dropoutSeed: number; lr?: number }
+  | { type: 'evaluate'; rows: number; participants: number };
 
 export type ReplicaReply =
-  | { type: 'ready' }
+  /** `tid`: the thread's Linux thread id, where /proc/thread-self tells it (so that its exit can be seen). */
+  | { type: 'ready'; tid?: number }
   | { type: 'failed'; message: string }
   | { type: 'loaded' }
-  /** `loss`: this shard's part of the batch's mean loss; `stats`: new batch-norm running statistics (replica 0). */
-  | { type: 'trained'; loss: number; correct: number; stats: { name: string; values: Float32Array }[] }
   | { type: 'evaluated'; correct: number }
   /** `aborted`: it stopped because another replica failed. */
   | { type: 'error'; message: string; aborted: boolean };

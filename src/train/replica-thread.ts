@@ -1,10 +1,11 @@
 /**
  * A replica thread of data-parallel training (replicas.ts): a copy of the network and of the optimizer on its own
- * tfjs backend. For each step it takes its shard of the batch in shared memory, computes the shard's gradients
- * (batch norm synchronised with the other replicas) and writes them to its row of the shared gradient array; then
- * it sums every replica's row, in replica order, and takes the optimizer step itself, as every other replica and
- * the training thread do with the same sums, so the copies stay equal without weights travelling between steps.
+ * tfjs backend. For each step it takes its shard of the batch in shared memory and does replica-step.ts's part, as
+ * the training thread does for replica 0: the shard's gradients (batch norm synchronised with the other replicas)
+ * to its row of shared memory, then, once every row is written, the rows summed in replica order and the optimizer
+ * step taken on its copy, so the copies stay equal without weights travelling between steps.
  */
+import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { messageOf } from '../common/index.js';
@@ -19,7 +20,8 @@ import {
   type ReplicaReply,
   type ReplicaRequest,
 } from './replica-protocol.js';
-import { applyStatUpdates, batchGradients, countCorrect } from './step.js';
+import { stepFromRows, writeShardGradients, type ReplicaShared } from './replica-step.js';
+import { applyStatUpdates, countCorrect } from './step.js';
 
 const data = workerData as ReplicaData;
 const port = parentPort!;
@@ -30,19 +32,22 @@ try {
   const network = createNetwork(data.spec, 0);
   /** The optimizer, from the training thread's settings and state (the first `load` that carries them). */
   let trainer: Trainer | undefined;
-  let learningRate = NaN;
   const [channels, height, width] = data.spec.input;
-  const shape: [number, number, number] = [height, width, channels];
   const exampleSize = channels * height * width;
   const layout = parameterLayout(network.parameters);
   const weights = new Float32Array(data.weights);
-  const rows = new Float32Array(data.gradients);
-  const ownRow = rows.subarray(data.index * layout.size, (data.index + 1) * layout.size);
-  const summed = data.summed.map((buffer) => new Float32Array(buffer));
-  const inputs = data.inputs.map((buffer) => new Float32Array(buffer));
-  const labels = data.labels.map((buffer) => new Int32Array(buffer));
-  const paramOf = new Map([...network.variables].map(([param, variable]) => [variable.name, param]));
-  const slotOf = new Map(layout.slots.map((slot) => [slot.name, slot]));
+  const inputs = new Float32Array(data.inputs);
+  const labels = new Int32Array(data.labels);
+  const slotByParameter = new Map(layout.slots.map((slot) => [slot.name, slot]));
+  const shared: ReplicaShared = {
+    network,
+    index: data.index,
+    replicas: data.results.byteLength / (2 * Float64Array.BYTES_PER_ELEMENT),
+    rowSize: layout.size,
+    slotOf: new Map([...network.variables].map(([param, variable]) => [variable.name, slotByParameter.get(param)!])),
+    rows: new Float32Array(data.gradients),
+    results: new Float64Array(data.results),
+  };
 
   /** Takes the published weights and, when given, a new optimizer started from the training thread's state. */
   const load = async (request: Extract<ReplicaRequest, { type: 'load' }>): Promise<ReplicaReply> => {
@@ -56,7 +61,6 @@ try {
       const { settings, order, tensors } = request.optimizer;
       trainer?.optimizer.dispose();
       trainer = createOptimizer(settings);
-      learningRate = settings.lr;
       await restoreOptimizerState(network, trainer.optimizer, order, tensors, 'the training thread');
     }
     return { type: 'loaded' };
@@ -68,92 +72,30 @@ try {
     return {
       offset,
       batch: {
-        xs: inputs[request.buffer]!.slice(offset * exampleSize, (offset + count) * exampleSize),
-        labels: labels[request.buffer]!.slice(offset, offset + count),
+        xs: inputs.slice(offset * exampleSize, (offset + count) * exampleSize),
+        labels: labels.slice(offset, offset + count),
         size: count,
       },
     };
   };
 
-  /**
-   * The gradients summed over the `participants` rows, row 0 first, by variable name in `network.trainable`'s order
-   * (the order the optimizer's state is kept in). This replica's own row is its gradient tensor itself, disposed
-   * once summed; each partial sum and each other row is freed once added. So a few tensors of one variable at a time
-   * are in memory, and a replica holds one extra copy of the parameters (the sums) whatever the replica count.
-   */
-  const sumRows = (own: tf.NamedTensorMap, participants: number): tf.NamedTensorMap => {
-    const sums: tf.NamedTensorMap = {};
-    try {
-      for (const variable of network.trainable) {
-        const slot = slotOf.get(paramOf.get(variable.name)!)!;
-        const mine = own[variable.name]!;
-        let sum: tf.Tensor | undefined;
-        for (let r = 0; r < participants; r++) {
-          const start = r * layout.size + slot.offset;
-          const row = r === data.index ? mine : tf.tensor(rows.slice(start, start + slot.size), slot.shape);
-          if (sum === undefined) {
-            sum = row;
-            continue;
-          }
-          const next = tf.add(sum, row);
-          for (const added of [sum, row]) if (added !== mine) added.dispose();
-          sum = next;
-        }
-        // A tensor of its own even with one participant, so that disposing `own` leaves the sum alone.
-        sums[variable.name] = sum === mine ? mine.clone() : sum!;
-        mine.dispose();
-      }
-    } catch (error) {
-      tf.dispose(Object.values(sums));
-      throw error;
+  const train = (request: Extract<ReplicaRequest, { type: 'train' }>): undefined => {
+    if (request.lr !== undefined && trainer === undefined) {
+      throw new Error('a training step before any optimizer was loaded');
     }
-    return sums;
-  };
-
-  const train = (request: Extract<ReplicaRequest, { type: 'train' }>): ReplicaReply => {
     const { offset, batch } = shardBatch(request);
-    const member = reduceMember(data.reduce, data.index, request.participants);
-    const result = batchGradients(network, batch, shape, {
-      dropoutSeed: request.dropoutSeed,
-      shard: { offset, total: request.rows, allReduce: member.allReduce },
-    });
-    for (const [name, grad] of Object.entries(result.grads)) {
-      ownRow.set(grad.dataSync() as Float32Array, slotOf.get(paramOf.get(name)!)!.offset);
-    }
-    // Every replica computes the same statistics from the same all-reduced sums; replica 0 reports them.
-    const stats =
-      data.index === 0
-        ? result.updates.map(([variable, value]) => ({
-            name: paramOf.get(variable.name)!,
-            values: value.dataSync() as Float32Array,
-          }))
-        : [];
-    const reply: ReplicaReply = {
-      type: 'trained',
-      loss: result.loss.dataSync()[0]!,
-      correct: result.correct.dataSync()[0]!,
-      stats,
-    };
+    const { set, participants, lr } = request;
+    const member = reduceMember(data.reduce, data.index, participants);
+    const step = { shard: batch, offset, total: request.rows, set, dropoutSeed: request.dropoutSeed };
+    const updates = writeShardGradients(shared, step, member);
     try {
-      if (request.lr === undefined) return reply;
-      if (trainer === undefined) throw new Error('a training step before any optimizer was loaded');
       member.barrier(); // every row written
-      const sums = sumRows(result.grads, request.participants);
-      try {
-        if (request.lr !== learningRate) trainer.setLearningRate((learningRate = request.lr));
-        trainer.optimizer.applyGradients(sums);
-        if (data.index === 0) {
-          for (const [name, sum] of Object.entries(sums)) {
-            summed[request.buffer]!.set(sum.dataSync() as Float32Array, slotOf.get(paramOf.get(name)!)!.offset);
-          }
-        }
-      } finally {
-        tf.dispose(Object.values(sums));
-      }
-      applyStatUpdates(result.updates.splice(0));
-      return reply;
+      if (lr === undefined) return undefined;
+      stepFromRows(shared, trainer!, { set, participants, lr });
+      applyStatUpdates(updates.splice(0));
+      return undefined;
     } finally {
-      tf.dispose([result.loss, result.correct, ...Object.values(result.grads), ...result.updates.map(([, v]) => v)]);
+      tf.dispose(updates.map(([, value]) => value));
     }
   };
 
@@ -165,14 +107,16 @@ try {
     return { type: 'evaluated', correct };
   };
 
+  type Handler = (request: ReplicaRequest) => ReplicaReply | undefined | Promise<ReplicaReply>;
   const handlers: {
     [K in ReplicaRequest['type']]: (
       request: Extract<ReplicaRequest, { type: K }>,
-    ) => ReplicaReply | Promise<ReplicaReply>;
+    ) => ReplicaReply | undefined | Promise<ReplicaReply>;
   } = { load, train, evaluate };
   port.on('message', async (request: ReplicaRequest) => {
     try {
-      post(await (handlers[request.type] as (r: ReplicaRequest) => ReplicaReply | Promise<ReplicaReply>)(request));
+      const reply = await (handlers[request.type] as Handler)(request);
+      if (reply !== undefined) post(reply);
     } catch (error) {
       const aborted = error instanceof GroupAborted;
       // The others may be waiting for this replica in an all-reduce: release them.
@@ -180,7 +124,17 @@ try {
       post({ type: 'error', message: messageOf(error), aborted });
     }
   });
-  post({ type: 'ready' });
+  post({ type: 'ready', tid: threadId() });
 } catch (error) {
   post({ type: 'failed', message: messageOf(error) });
+}
+
+/** This thread's Linux thread id (the last part of /proc/thread-self's target); undefined elsewhere. */
+function threadId(): number | undefined {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
+    return Number.isInteger(tid) ? tid : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -1,44 +1,47 @@
 /**
- * Data-parallel training on every core: N replica threads (replica-thread.ts), each with a copy of the network and
- * of the optimizer on its own tfjs backend, take contiguous shards of each batch. Batch and gradients travel
- * through shared memory. Each replica writes its gradient row, sums all rows in replica order and takes the
- * optimizer step on its copy; the training thread takes the same step on its own network from the sums replica 0
- * leaves in shared memory. Every copy does the same float operations in the same order, so all stay bit-identical
- * and weights (with the optimizer's state) travel only when a replica must start from another state: the first
- * step of a network, a step after another network was evaluated, and a step after a batch smaller than the worker
- * count left the replica out. Batch norm is synchronised (the whole batch's statistics) and dropout masks are the whole
- * batch's, so N replicas compute the gradients one network computes (up to float rounding), and a fixed N gives
- * the same bits every time.
+ * Data-parallel training on every core: N replicas, the training thread (replica 0) and N - 1 replica threads
+ * (replica-thread.ts), each with a copy of the network and of the optimizer on its own tfjs backend, take contiguous
+ * shards of each batch. Batch and gradients travel through shared memory. Each replica writes its gradient row, and
+ * once every row is written, sums all rows in replica order and takes the optimizer step on its copy
+ * (replica-step.ts, the same code everywhere). Every copy does the same float operations in the same order, so all
+ * stay bit-identical and weights (with the optimizer's state) travel only when a replica thread must start from
+ * another state: the first step of a network, a step after another network was evaluated, and a step after a batch
+ * smaller than the worker count left the thread out. Batch norm is synchronised (the whole batch's statistics) and
+ * dropout masks are the whole batch's, so N replicas compute the gradients one network computes (up to float
+ * rounding), and a fixed N gives the same bits every time.
  *
- * The training loop asks for the next step before it awaits the one in flight; the replicas get it at once (two
- * batch buffers and two sum buffers alternate), so they go from one step to the next without waiting for the
- * training thread to take the step before, count it and report progress.
+ * The training thread computes a shard itself rather than waiting on the threads: on N cores, N busy threads and no
+ * more, so no thread is taken off a core to make room for the one that only coordinates (measured in BENCHMARKS.md:
+ * a third thread that applied the steps and waited lost 10-15% of the step time on 2 cores).
  *
  * This is PyTorch DistributedDataParallel's scheme: an all-reduce of gradients, then identical optimizer steps on
  * every replica.
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { CnnxError } from '../common/index.js';
+import { CnnxError, messageOf } from '../common/index.js';
 import { iterateBatches, type Split } from '../data/index.js';
 import { parameterSpecs, type ModelSpec, type OptimizerName, type ParameterSpec } from '../models/index.js';
-import { abortGroup, createReduceBuffers } from './all-reduce.js';
-import type { Network } from './network.js';
+import { abortGroup, createReduceBuffers, GroupAborted, reduceMember } from './all-reduce.js';
+import type { Network, StatUpdates } from './network.js';
 import { optimizerState, settingsOf, type Trainer } from './optimizer.js';
 import {
   parameterLayout,
+  shardOf,
   type ParameterSlot,
   type ReplicaData,
   type ReplicaReply,
   type ReplicaRequest,
 } from './replica-protocol.js';
-import { applyStatUpdates, type Batch } from './step.js';
+import { stepFromRows, stepTotals, sumRows, writeShardGradients, type ReplicaShared } from './replica-step.js';
+import { applyStatUpdates, countCorrect, type Batch } from './step.js';
 
 /**
  * Copies of the parameters a worker holds at its peak, measured on AlexNet with one row a worker (a worker's
  * WebAssembly heap after a step: 1.09 GiB with sgd, 1.67 GiB with adam, of 187 MB of parameters): its weights,
- * gradients, their sums, the copies a step makes and its shared gradient row; momentum keeps one more copy (its
+ * gradients, their sums, the copies a step makes and its two shared gradient rows; momentum keeps one more copy (its
  * velocities) and Adam three (two moments, and its temporaries).
  */
 function copiesPerWorker(optimizer: OptimizerName): number {
@@ -59,6 +62,9 @@ function defaultWorkersWithin(parameters: readonly ParameterSpec[], optimizer: O
   const bytes = parameterLayout(parameters).size * Float32Array.BYTES_PER_ELEMENT;
   return Math.max(1, Math.min(most, Math.floor(totalmem() / 2 / (copiesPerWorker(optimizer) * bytes))));
 }
+
+/** How long a replica that saw the group aborted waits for the failed replica's report (ms). */
+const REPORT_WAIT_MS = 5000;
 
 const MEMORY_HINT =
   "if it ran out of memory: a worker's WebAssembly memory holds at most 4 GB, and a smaller --batch-size, or more --workers, gives each a smaller share of the batch; each worker also holds copies of the model (more with --optimizer adam)";
@@ -92,20 +98,24 @@ export interface ReplicaGroupOptions {
 }
 
 export interface ReplicaGroup {
+  /** Replicas: the training thread and `threads`. */
   readonly workers: number;
-  /** The replica threads, in replica order (to watch their resource use; terminating one fails the group). */
+  /**
+   * The replica threads, replicas 1 to N - 1 in order (to watch their resource use; terminating one fails the
+   * group).
+   */
   readonly threads: readonly Worker[];
   /**
-   * One optimizer step of `network` on `batch` at learning rate `lr`, its gradients computed by the replicas;
-   * resolves to the batch's mean loss and number of correct predictions. The replicas keep copies of `network` and
-   * `trainer`'s optimizer and step them alike, so `network` must change through this method only while they do
-   * (another `network` or optimizer object gives them its state first).
+   * One optimizer step of `network` on `batch` at learning rate `lr`, its gradients computed by the replicas (this
+   * thread computes the first shard, blocking its event loop for that long); resolves to the batch's mean loss and
+   * number of correct predictions. The replica threads keep copies of `network` and `trainer`'s optimizer and step
+   * them alike, so `network` must change through this method only while they do (another `network` or optimizer
+   * object gives them its state first).
    *
-   * The next step may be asked for before this one resolves: when nothing has to travel first, it goes to the
-   * replicas at once, so that they need not wait for this thread between steps (the steps still resolve, and are
-   * applied to `network`, in order). The batch is copied before this returns.
+   * The next step may be asked for before this one resolves: steps (and every other operation) run in the order
+   * asked for. `batch` must not change until its step resolves.
    * @throws CnnxError TRAINING_WORKER_FAILED when a replica fails (the network keeps its weights from the last step
-   * that resolved; a step sent after a failed one fails too).
+   * that resolved; a step asked for after a failed one fails too).
    */
   step(
     network: Network,
@@ -139,7 +149,8 @@ function threadEntry(): { script: URL; execArgv?: string[] } {
 }
 
 /**
- * Starts `workers` replica threads for `spec` and resolves when each has its backend and network.
+ * Starts the `workers` - 1 replica threads for `spec` and resolves when each has its backend and network; this
+ * thread is replica 0, on the backend it already uses.
  * @throws CnnxError TRAINING_WORKER_FAILED when a thread cannot start.
  */
 export async function startReplicas(options: ReplicaGroupOptions): Promise<ReplicaGroup> {
@@ -151,25 +162,24 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   const maxRows = Math.max(options.batchSize, evaluationRows(exampleSize));
   const layout = parameterLayout(parameterSpecs(spec));
   const floats = (n: number) => new SharedArrayBuffer(n * Float32Array.BYTES_PER_ELEMENT);
-  const pair = (make: () => SharedArrayBuffer) => [make(), make()] as const;
   const buffers = {
     weights: floats(layout.size),
-    gradients: floats(layout.size * workers),
-    summed: pair(() => floats(layout.size)),
-    inputs: pair(() => floats(maxRows * exampleSize)),
-    labels: pair(() => new SharedArrayBuffer(maxRows * Int32Array.BYTES_PER_ELEMENT)),
+    gradients: floats(2 * workers * layout.size),
+    inputs: floats(maxRows * exampleSize),
+    labels: new SharedArrayBuffer(maxRows * Int32Array.BYTES_PER_ELEMENT),
+    results: new SharedArrayBuffer(2 * workers * Float64Array.BYTES_PER_ELEMENT),
     reduce: createReduceBuffers(workers, reduceWidth(layout.slots)),
   };
   const weights = new Float32Array(buffers.weights);
-  const gradients = new Float32Array(buffers.gradients);
-  const summed = buffers.summed.map((buffer) => new Float32Array(buffer));
-  const inputs = buffers.inputs.map((buffer) => new Float32Array(buffer));
-  const labels = buffers.labels.map((buffer) => new Int32Array(buffer));
+  const inputs = new Float32Array(buffers.inputs);
+  const labels = new Int32Array(buffers.labels);
+  const rows = new Float32Array(buffers.gradients);
+  const results = new Float64Array(buffers.results);
 
   const { script, execArgv } = threadEntry();
   const threads: Worker[] = [];
   try {
-    for (let index = 0; index < workers; index++) {
+    for (let index = 1; index < workers; index++) {
       const workerData: ReplicaData = { spec, backend: options.backend, index, ...buffers };
       threads.push(new Worker(script, { workerData, ...(execArgv ? { execArgv } : {}) }));
     }
@@ -178,10 +188,16 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     throw error;
   }
   type Waiter = { resolve: (reply: ReplicaReply) => void; reject: (error: Error) => void };
-  /** Each replica's unanswered requests, oldest first (a replica answers in the order it was asked). */
+  /** Each thread's unanswered requests, oldest first (a thread answers in the order it was asked). */
   const waiting: Waiter[][] = threads.map(() => []);
+  /** Each thread's Linux thread id, where it told it: its exit shows while this thread waits blocked. */
+  const threadIds: (number | undefined)[] = threads.map(() => undefined);
+  const peersAlive = () => threadIds.every((tid) => tid === undefined || existsSync(`/proc/self/task/${tid}`));
   let failure: CnnxError | undefined;
+  let reportFailure = () => {};
+  const failed = new Promise<void>((resolve) => (reportFailure = resolve));
   let closing = false;
+  /** Fails the group for good: replica `index` failed. */
   const fail = (index: number, message: string) => {
     const hint = /memory|OOM|alloc/i.test(message) ? ` (${MEMORY_HINT})` : '';
     failure ??= new CnnxError(
@@ -190,41 +206,41 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     );
     abortGroup(buffers.reduce);
     for (const queue of waiting) for (const waiter of queue.splice(0)) waiter.reject(failure);
+    reportFailure();
+    return failure;
   };
-  threads.forEach((thread, index) => {
+  threads.forEach((thread, t) => {
     thread.on('message', (reply: ReplicaReply) => {
-      if (reply.type === 'failed' || (reply.type === 'error' && !reply.aborted)) return fail(index, reply.message);
-      const waiter = waiting[index]!.shift();
-      if (reply.type === 'error') waiter?.reject(new CnnxError(reply.message, 'TRAINING_WORKER_FAILED'));
-      else waiter?.resolve(reply);
+      // A step is answered only when it fails; a thread that stopped because another failed (`aborted`) adds nothing
+      // to that one's report.
+      if (reply.type === 'error' && reply.aborted) return;
+      if (reply.type === 'failed' || reply.type === 'error') return void fail(t + 1, reply.message);
+      if (reply.type === 'ready') threadIds[t] = reply.tid;
+      waiting[t]!.shift()?.resolve(reply);
     });
-    thread.on('error', (error) => fail(index, error.message));
+    thread.on('error', (error) => fail(t + 1, error.message));
     thread.on('exit', (code) => {
-      if (!closing) fail(index, `its thread exited (code ${code})`);
+      if (!closing) fail(t + 1, `its thread exited (code ${code})`);
     });
   });
 
-  /** Sends `request` to the replicas `indices` at once; resolves to their replies in that order. */
+  /** Sends `request` to the threads `indices` at once; resolves to their replies in that order. */
   const ask = async (request: ReplicaRequest, indices: readonly number[]): Promise<ReplicaReply[]> => {
     if (failure) throw failure;
     const replies = indices.map(
-      (index) =>
+      (t) =>
         new Promise<ReplicaReply>((resolve, reject) => {
-          waiting[index]!.push({ resolve, reject });
-          threads[index]!.postMessage(request);
+          waiting[t]!.push({ resolve, reject });
+          threads[t]!.postMessage(request);
         }),
     );
     const settled = await Promise.allSettled(replies);
     if (failure) throw failure;
-    const rejected = settled.find((s) => s.status === 'rejected');
-    if (rejected) throw rejected.reason;
     return settled.map((s) => (s as PromiseFulfilledResult<ReplicaReply>).value);
   };
 
   const ready = await Promise.allSettled(
-    threads.map(
-      (_, index) => new Promise<ReplicaReply>((resolve, reject) => waiting[index]!.push({ resolve, reject })),
-    ),
+    threads.map((_, t) => new Promise<ReplicaReply>((resolve, reject) => waiting[t]!.push({ resolve, reject }))),
   );
   if (failure || ready.some((r) => r.status === 'rejected')) {
     closing = true;
@@ -233,21 +249,18 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   }
 
   /**
-   * What each replica's copy holds once the operations sent to it are done: the weights of `network` and, with
-   * `optimizer`, that optimizer's state (a replica holding both steps in step with them). Undefined: nothing known
+   * What each thread's copy holds once the requests sent to it are done: the weights of `network` and, with
+   * `optimizer`, that optimizer's state (a thread holding both steps in step with them). Undefined: nothing known
    * to be current.
    */
   const holds: ({ network: Network; optimizer?: tf.Optimizer } | undefined)[] = threads.map(() => undefined);
-  const first = (count: number) => [...Array(count).keys()];
-  const holdsAll = (network: Network, optimizer: tf.Optimizer | undefined, count: number) =>
-    first(count).every(
-      (i) => holds[i]?.network === network && (optimizer === undefined || holds[i]!.optimizer === optimizer),
-    );
+  /** The threads that take part with this thread when `participants` replicas share a batch. */
+  const threadsOf = (participants: number) => [...Array(participants - 1).keys()];
 
-  /** Gives the first `count` replicas that lack them `network`'s weights and, if given, `optimizer`'s state. */
-  const bring = async (network: Network, optimizer: tf.Optimizer | undefined, count: number) => {
-    const stale = first(count).filter(
-      (i) => holds[i]?.network !== network || (optimizer !== undefined && holds[i]!.optimizer !== optimizer),
+  /** Gives the threads of `participants` that lack them `network`'s weights and, if given, `optimizer`'s state. */
+  const bring = async (network: Network, optimizer: tf.Optimizer | undefined, participants: number) => {
+    const stale = threadsOf(participants).filter(
+      (t) => holds[t]?.network !== network || (optimizer !== undefined && holds[t]!.optimizer !== optimizer),
     );
     if (stale.length === 0) return;
     for (const slot of layout.slots) {
@@ -255,137 +268,117 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     }
     const state =
       optimizer === undefined ? undefined : { settings: settingsOf(optimizer), ...(await optimizerState(optimizer)) };
-    for (const i of stale) holds[i] = undefined;
+    for (const t of stale) holds[t] = undefined;
     await ask({ type: 'load', ...(state ? { optimizer: state } : {}) }, stale);
-    for (const i of stale) holds[i] = { network, optimizer };
-  };
-  const putBatch = (batch: Batch, buffer: 0 | 1) => {
-    if (batch.size > maxRows) throw new RangeError(`batch of ${batch.size} rows, at most ${maxRows}`);
-    inputs[buffer]!.set(batch.xs);
-    labels[buffer]!.set(batch.labels);
+    for (const t of stale) holds[t] = { network, optimizer };
   };
 
-  /**
-   * Operations run one after another, except that a training step may be sent while the step before it runs (see
-   * `step`); either way they settle in the order they were submitted. `tail`: the last operation submitted,
-   * settled (it never rejects); `last`: that operation's own promise and, for a step, what it steps.
-   */
-  interface StepEntry {
-    network: Network;
-    optimizer: tf.Optimizer;
-    participants: number;
-    /** Its request has gone to the replicas. */
-    sent: boolean;
-  }
+  /** Replica 0's view of the shared rows, for `network` (whose variables it names). */
+  const sharedFor = new WeakMap<Network, ReplicaShared>();
+  const sharedOf = (network: Network): ReplicaShared => {
+    let shared = sharedFor.get(network);
+    if (shared === undefined) {
+      const slotByParameter = new Map(layout.slots.map((slot) => [slot.name, slot]));
+      const slotOf = new Map([...network.variables].map(([param, v]) => [v.name, slotByParameter.get(param)!]));
+      shared = { network, index: 0, replicas: workers, rowSize: layout.size, slotOf, rows, results };
+      sharedFor.set(network, shared);
+    }
+    return shared;
+  };
+  /** Rows [0, rows) of `batch`: replica 0's shard. */
+  const head = (batch: Batch, rows: number): Batch => ({
+    xs: batch.xs.subarray(0, rows * exampleSize),
+    labels: batch.labels.subarray(0, rows),
+    size: rows,
+  });
+  const putBatch = (batch: Batch) => {
+    if (batch.size > maxRows) throw new RangeError(`batch of ${batch.size} rows, at most ${maxRows}`);
+    inputs.set(batch.xs);
+    labels.set(batch.labels);
+  };
+
+  /** Operations run one after another, in the order they were asked for. `tail`: the last, settled. */
   let tail: Promise<unknown> = Promise.resolve();
-  let last: { done: Promise<unknown>; step?: StepEntry } = { done: tail };
-  /** Operations submitted and not yet settled. */
-  let unsettled = 0;
-  let submittedSteps = 0;
-  /** Makes `done` the last operation submitted. */
-  const track = <T>(done: Promise<T>, step?: StepEntry): Promise<T> => {
-    unsettled++;
-    const settle = () => void unsettled--;
-    done.then(settle, settle);
+  const inTurn = <T>(operation: () => Promise<T>): Promise<T> => {
+    const done = tail.then(operation);
     tail = done.catch(() => undefined);
-    last = { done, step };
     return done;
   };
-  /** Runs `operation` once every operation submitted before it has settled. */
-  const inTurn = <T>(operation: () => Promise<T>, step?: StepEntry): Promise<T> => track(tail.then(operation), step);
+  let stepCount = 0;
 
-  /** Sends the replicas `batch` (in `buffer`), stepping them at `lr` if given; resolves to their replies. */
-  const sendTrain = (batch: Batch, buffer: 0 | 1, dropoutSeed: number, lr?: number) => {
-    putBatch(batch, buffer);
-    const participants = Math.min(workers, batch.size);
-    return ask(
-      { type: 'train', buffer, rows: batch.size, participants, dropoutSeed, ...(lr === undefined ? {} : { lr }) },
-      first(participants),
-    ) as Promise<Extract<ReplicaReply, { type: 'trained' }>[]>;
+  /**
+   * Every participant's gradient row of the batch written (this thread's shard computed here, the others' sent to
+   * the threads), and, with `lr`, each thread stepping its copy from them; resolves to this thread's batch-norm
+   * statistic updates.
+   */
+  const shardStep = async (
+    network: Network,
+    batch: Batch,
+    { set, participants, dropoutSeed, lr }: { set: 0 | 1; participants: number; dropoutSeed: number; lr?: number },
+  ): Promise<StatUpdates> => {
+    if (failure) throw failure;
+    putBatch(batch);
+    const request: ReplicaRequest = {
+      type: 'train',
+      set,
+      rows: batch.size,
+      participants,
+      dropoutSeed,
+      ...(lr === undefined ? {} : { lr }),
+    };
+    for (const t of threadsOf(participants)) threads[t]!.postMessage(request);
+    const member = reduceMember(buffers.reduce, 0, participants, { peersAlive });
+    const { rows: count } = shardOf(0, participants, batch.size);
+    const step = { shard: head(batch, count), offset: 0, total: batch.size, set, dropoutSeed };
+    let updates: StatUpdates = [];
+    try {
+      updates = writeShardGradients(sharedOf(network), step, member);
+      await member.barrierAsync(); // every row written
+      return updates;
+    } catch (error) {
+      tf.dispose(updates.map(([, value]) => value));
+      holds.fill(undefined); // some threads may have stepped, some not
+      if (!(error instanceof GroupAborted)) throw fail(0, messageOf(error));
+      // Another replica failed: its report (an error message, or its thread's exit) follows.
+      await Promise.race([failed, new Promise((resolve) => setTimeout(resolve, REPORT_WAIT_MS).unref())]);
+      throw failure ?? fail(0, 'another training worker stopped without a report');
+    }
   };
-  /** The replies' summed losses and correct counts. */
-  const totals = (replies: readonly Extract<ReplicaReply, { type: 'trained' }>[]): [number, number] => [
-    replies.reduce((sum, reply) => sum + reply.loss, 0),
-    replies.reduce((sum, reply) => sum + reply.correct, 0),
-  ];
 
   return {
     workers,
     threads,
     step(network, trainer, batch, { dropoutSeed, lr }) {
-      const { optimizer } = trainer;
-      const participants = Math.min(workers, batch.size);
-      const buffer = (submittedSteps++ % 2) as 0 | 1;
-      /** The replies (sent now, or after the operations before), then the training thread's own step. */
-      const finish = async (replies: ReturnType<typeof sendTrain>) => {
-        let stepped: Extract<ReplicaReply, { type: 'trained' }>[];
+      return inTurn(async () => {
+        const participants = Math.min(workers, batch.size);
+        await bring(network, trainer.optimizer, participants);
+        const set = (stepCount++ % 2) as 0 | 1;
+        const updates = await shardStep(network, batch, { set, participants, dropoutSeed, lr });
         try {
-          stepped = await replies;
+          stepFromRows(sharedOf(network), trainer, { set, participants, lr });
+          applyStatUpdates(updates.splice(0));
         } catch (error) {
-          holds.fill(undefined); // some may have stepped, some not
+          holds.fill(undefined); // the threads took the step this thread could not: they are given its weights
           throw error;
+        } finally {
+          tf.dispose(updates.map(([, value]) => value));
         }
-        // Replicas that sat this step out are a step behind.
-        for (let i = participants; i < workers; i++) holds[i] = undefined;
-        // The replicas' step, from replica 0's sums, in network.trainable's order (the optimizer keeps its state so).
-        trainer.setLearningRate(lr);
-        const named: tf.NamedTensorMap = {};
-        for (const slot of layout.slots.filter((s) => s.trainable)) {
-          const variable = network.variables.get(slot.name)!;
-          named[variable.name] = tf.tensor(summed[buffer]!.slice(slot.offset, slot.offset + slot.size), slot.shape);
-        }
-        optimizer.applyGradients(named);
-        tf.dispose(Object.values(named));
-        const { stats } = stepped[0]!;
-        applyStatUpdates(stats.map(({ name, values }) => [network.variables.get(name)!, tf.tensor(values)]));
-        return totals(stepped);
-      };
-      // Nothing runs, or only the step before, which has been sent and which every replica took part in (so the
-      // other buffer is free): when the replicas hold this network and optimizer, this step goes to them now, so
-      // that they go on to it without waiting for this thread, which applies the steps in order.
-      const previous = last.step;
-      const free =
-        unsettled === 0 ||
-        (unsettled === 1 &&
-          previous !== undefined &&
-          previous.sent &&
-          previous.participants === workers &&
-          previous.network === network &&
-          previous.optimizer === optimizer);
-      const entry: StepEntry = { network, optimizer, participants, sent: false };
-      const send = () => {
-        entry.sent = true;
-        return sendTrain(batch, buffer, dropoutSeed, lr);
-      };
-      if (!free || !holdsAll(network, optimizer, participants)) {
-        return inTurn(async () => {
-          await bring(network, optimizer, participants);
-          return finish(send());
-        }, entry);
-      }
-      const before = unsettled === 0 ? undefined : last.done;
-      const replies = send();
-      replies.catch(() => undefined); // awaited after the step before
-      return track(
-        (async () => {
-          await before?.catch((error: unknown) => {
-            holds.fill(undefined); // the replicas went on without this thread
-            throw error;
-          });
-          return finish(replies);
-        })(),
-        entry,
-      );
+        // Threads that sat this step out are a step behind.
+        for (let t = participants - 1; t < threads.length; t++) holds[t] = undefined;
+        return stepTotals(sharedOf(network), participants);
+      });
     },
     gradients(network, batch, { dropoutSeed }) {
       return inTurn(async () => {
-        await bring(network, undefined, Math.min(workers, batch.size));
-        const replies = await sendTrain(batch, 0, dropoutSeed);
-        const participants = replies.length;
+        const participants = Math.min(workers, batch.size);
+        await bring(network, undefined, participants);
+        const set = (stepCount++ % 2) as 0 | 1;
+        tf.dispose((await shardStep(network, batch, { set, participants, dropoutSeed })).map(([, value]) => value));
+        const shared = sharedOf(network);
         const grads = new Map<string, Float32Array>();
         for (const slot of layout.slots.filter((s) => s.trainable))
-          grads.set(slot.name, sumRows(gradients, slot, participants, layout.size));
-        return { loss: totals(replies)[0], grads };
+          grads.set(slot.name, sumRows(shared, slot, set, participants));
+        return { loss: stepTotals(shared, participants)[0], grads };
       });
     },
     evaluate(network, split, { resize, shouldStop } = {}) {
@@ -394,13 +387,15 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
         let correct = 0;
         for (const batch of iterateBatches(split, { batchSize: evaluationRows(exampleSize), resize })) {
           if (shouldStop?.()) return undefined;
-          putBatch(batch, 0);
+          if (failure) throw failure;
+          putBatch(batch);
           const participants = Math.min(workers, batch.size);
-          const replies = await ask(
-            { type: 'evaluate', buffer: 0, rows: batch.size, participants },
-            first(participants),
-          );
-          for (const reply of replies) correct += (reply as Extract<ReplicaReply, { type: 'evaluated' }>).correct;
+          const replies = ask({ type: 'evaluate', rows: batch.size, participants }, threadsOf(participants));
+          replies.catch(() => undefined); // awaited below
+          const hits = countCorrect(network, head(batch, shardOf(0, participants, batch.size).rows));
+          correct += hits.dataSync()[0]!;
+          hits.dispose();
+          for (const reply of await replies) correct += (reply as Extract<ReplicaReply, { type: 'evaluated' }>).correct;
         }
         return correct / split.count;
       });
@@ -415,14 +410,4 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
 /** Floats one all-reduce carries at most: batch norm's two per-channel sums of its widest layer. */
 function reduceWidth(slots: readonly ParameterSlot[]): number {
   return Math.max(1, ...slots.filter((s) => s.name.endsWith('.running_mean')).map((s) => 2 * s.size));
-}
-
-/** Sum of one parameter's gradient over the first `count` replica rows, row 0 first. */
-function sumRows(rows: Float32Array, slot: ParameterSlot, count: number, rowSize: number): Float32Array {
-  const sum = rows.slice(slot.offset, slot.offset + slot.size);
-  for (let r = 1; r < count; r++) {
-    const start = r * rowSize + slot.offset;
-    for (let i = 0; i < slot.size; i++) sum[i]! += rows[start + i]!;
-  }
-  return sum;
 }

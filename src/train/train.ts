@@ -403,8 +403,9 @@ async function epochs(
       });
       await yieldToEventLoop(); // lets signal handlers run between steps
     };
-    // Each step is asked for before the one before it is counted, so that replica threads go on to it at once. A
-    // step asked for is counted even after a stop: the network has taken it.
+    // Each step is asked for before the one before it is counted, so that the workers start it as soon as the one
+    // before ends, and the counting (progress, callbacks) runs while this thread waits for them. A step asked for is
+    // counted even after a stop: the network has taken it.
     let previous: Pending | undefined;
     for (const batch of batches) {
       if (batchIndex++ < startBatch) continue;

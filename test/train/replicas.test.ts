@@ -276,10 +276,33 @@ describe('data-parallel training over replica threads', () => {
     const trainer = createOptimizer(spec.defaults);
     const { optimizer } = trainer;
     const step = replicas.step(network, trainer, mnistBatch(256), { dropoutSeed: 1, lr: spec.defaults.lr });
-    setTimeout(() => void replicas.threads[1]!.terminate(), 20);
+    setTimeout(() => void replicas.threads[0]!.terminate(), 20);
     await expect(step).rejects.toMatchObject({ code: 'TRAINING_WORKER_FAILED' });
     network.dispose();
     optimizer.dispose();
+  }, 120_000);
+
+  it('fails clearly, and never hangs, when a thread dies while this thread waits for it blocked in batch norm', async () => {
+    // The training thread computes replica 0's shard synchronously: its all-reduces in batch norm wait blocked, so
+    // it cannot hear of the thread's exit from its event loop; it must see that the thread is gone.
+    const spec = getModelSpec('lenet5-relu');
+    const replicas = await group(spec, 2, 64);
+    const network = createNetwork(spec, 1);
+    const trainer = createOptimizer(spec.defaults);
+    const options = { dropoutSeed: 1, lr: spec.defaults.lr };
+    await replicas.step(network, trainer, mnistBatch(64), options); // the thread holds the network: no load first
+    const before = network.variables.get('0.weight')!.dataSync().slice();
+    void replicas.threads[0]!.terminate();
+    const started = performance.now();
+    const step = replicas.step(network, trainer, mnistBatch(64, 28, 1), options);
+    await expect(step).rejects.toMatchObject({
+      code: 'TRAINING_WORKER_FAILED',
+      message: expect.stringMatching(/training worker 2 of 2 failed: its thread exited/),
+    });
+    expect(performance.now() - started).toBeLessThan(30_000);
+    expect(network.variables.get('0.weight')!.dataSync()).toEqual(before);
+    network.dispose();
+    trainer.optimizer.dispose();
   }, 120_000);
 
   it('fails the step asked for ahead too when a worker dies, and the network keeps the last step that ended', async () => {
@@ -293,7 +316,7 @@ describe('data-parallel training over replica threads', () => {
     const first = replicas.step(network, trainer, mnistBatch(256, 28, 1), options);
     await new Promise((resolve) => setImmediate(resolve)); // sent
     const ahead = replicas.step(network, trainer, mnistBatch(256, 28, 2), options);
-    void replicas.threads[1]!.terminate();
+    void replicas.threads[0]!.terminate();
     const [firstResult] = await Promise.allSettled([first]);
     await expect(ahead).rejects.toMatchObject({ code: 'TRAINING_WORKER_FAILED' });
     if (firstResult.status === 'rejected') {
@@ -311,7 +334,7 @@ describe('data-parallel training over replica threads', () => {
     const trainer = createOptimizer(spec.defaults);
     const { optimizer } = trainer;
     const before = network.variables.get('0.weight')!.dataSync().slice();
-    await replicas.threads[1]!.terminate();
+    await replicas.threads[0]!.terminate();
     const step = replicas.step(network, trainer, mnistBatch(32), { dropoutSeed: 1, lr: spec.defaults.lr });
     await expect(step).rejects.toMatchObject({
       code: 'TRAINING_WORKER_FAILED',
