@@ -52,6 +52,7 @@ export function* iterateBatches(split: Split, options: BatchOptions): Generator<
   }
   const resize = side === undefined ? undefined : bilinearResizer(split.rows, split.cols, side);
   const outSize = side === undefined ? sourceSize : side * side;
+  const { pixels } = split;
   for (let start = 0; start < split.count; start += batchSize) {
     const indices = order.subarray(start, Math.min(start + batchSize, split.count));
     const size = indices.length;
@@ -60,13 +61,17 @@ export function* iterateBatches(split: Split, options: BatchOptions): Generator<
     for (let b = 0; b < size; b++) {
       const index = indices[b]!;
       labels[b] = split.labels[index]!;
-      if (resize) {
-        resize(split.pixels, index * sourceSize, xs, b * outSize);
-      } else {
-        const offset = index * sourceSize;
-        for (let p = 0; p < sourceSize; p++) xs[b * outSize + p] = split.pixels[offset + p]! / 255;
-      }
+      if (resize) resize(pixels, index * sourceSize, xs, b * outSize);
+      else scaleBytes(pixels, index * sourceSize, sourceSize, xs, b * outSize);
     }
     yield { xs, labels, size, indices };
   }
+}
+
+/** Each byte value over 255, as float32: the same floats as `byte / 255` stored in a Float32Array. */
+const UNIT_SCALE = Float32Array.from({ length: 256 }, (_, value) => value / 255);
+
+/** Writes bytes [from, from + count) of `source` to `out` from `at`, each over 255 (through UNIT_SCALE). */
+function scaleBytes(source: Uint8Array, from: number, count: number, out: Float32Array, at: number): void {
+  for (let p = 0; p < count; p++) out[at + p] = UNIT_SCALE[source[from + p]!]!;
 }

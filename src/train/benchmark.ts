@@ -95,7 +95,9 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
   };
   /**
    * Milliseconds per timed step of each of `steppers`, each with a fresh network and optimizer (seed 0). They take
-   * turns, STEPS_PER_TURN steps each, so that a machine whose speed drifts (a shared one) slows them alike.
+   * turns, STEPS_PER_TURN steps each, so that a machine whose speed drifts (a shared one) slows them alike. Each turn
+   * starts with an untimed step (the turn's batch before, again): a training run never switches between the two, and
+   * the first step after a switch pays for it (caches, and threads that sat idle through the other's turn).
    */
   const timeSteps = async (steppers: Step[]): Promise<number[]> => {
     const states = steppers.map(() => ({ network: createNetwork(spec, 0), trainer: createOptimizer(spec.defaults) }));
@@ -106,6 +108,7 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
       for (let from = warmup; from < batches.length; from += STEPS_PER_TURN) {
         const to = Math.min(from + STEPS_PER_TURN, batches.length);
         for (const [k, step] of steppers.entries()) {
+          if (from > 0) await runSteps(step, states[k]!.network, states[k]!.trainer, from - 1, from);
           const started = performance.now();
           await runSteps(step, states[k]!.network, states[k]!.trainer, from, to);
           elapsed[k]! += performance.now() - started;
