@@ -96,7 +96,8 @@ console.log(`${cpu}, ${cores} cores; PyTorch from ${python} on ${cores} threads;
 const lenet = { torch: [] as number[], one: [] as number[], parallel: [] as number[] };
 for (let r = 1; r <= rounds; r++) {
   lenet.torch.push(torchSteps('lenet5', []));
-  const result = cnnxSteps('lenet5', 256, ['--steps', '30']);
+  // PyTorch's 10 warm-up steps (torch_baseline.py), and twice the timed steps cnnx's turns need to cover drift.
+  const result = cnnxSteps('lenet5', 256, ['--steps', '60', '--warmup', '10']);
   lenet.parallel.push(result.examples_per_sec);
   lenet.one.push(result.one_worker?.examples_per_sec ?? result.examples_per_sec);
   console.log(
