@@ -76,6 +76,7 @@ export const ERROR_CODES = Object.freeze({
   BACKEND_FAILED: 503,
   BACKEND_UNAVAILABLE: 503,
   TRAINING_WORKER_FAILED: 500,
+  TRAINING_STEP_FAILED: 500,
   OUT_OF_MEMORY: 507,
   // Models and runtimes
   BAD_MODEL: 400,
@@ -128,6 +129,11 @@ export class CnnxError extends Error {
 /** True for errors whose message is meant for the user as it is. */
 export function isUserError(error: unknown): error is CnnxError {
   return error instanceof CnnxError;
+}
+
+/** The CnnxError code of a thrown value; undefined for any other value (one that crossed a thread keeps its code). */
+export function codeOf(error: unknown): ErrorCode | undefined {
+  return error instanceof CnnxError ? error.code : undefined;
 }
 
 /** Message of any thrown value, for reporting. */

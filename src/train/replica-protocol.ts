@@ -3,7 +3,7 @@
  * data, the messages, how the parameters lie in the shared weight and gradient arrays, and which rows of a batch
  * each replica takes. Imports nothing heavy, so a replica thread starts with tfjs and the model code only.
  */
-import type { TensorMap } from '../common/index.js';
+import type { ErrorCode, TensorMap } from '../common/index.js';
 import type { ModelSpec, ParameterSpec } from '../models/index.js';
 import type { ReduceBuffers } from './all-reduce.js';
 import type { OptimizerSettings } from './optimizer.js';
@@ -46,11 +46,12 @@ export type ReplicaRequest =
 export type ReplicaReply =
   /** `tid`: the thread's Linux thread id, where /proc/thread-self tells it (so that its exit can be seen). */
   | { type: 'ready'; tid?: number }
-  | { type: 'failed'; message: string }
+  /** `code`: the failure's CnnxError code, when it has one (`OUT_OF_MEMORY` changes the advice the run ends with). */
+  | { type: 'failed'; message: string; code?: ErrorCode }
   | { type: 'loaded' }
   | { type: 'evaluated'; correct: number }
   /** `aborted`: it stopped because another replica failed. */
-  | { type: 'error'; message: string; aborted: boolean };
+  | { type: 'error'; message: string; code?: ErrorCode; aborted: boolean };
 
 export interface ParameterSlot {
   name: string;

@@ -82,22 +82,44 @@ export function sumRows(shared: ReplicaShared, slot: ParameterSlot, set: 0 | 1, 
 }
 
 /**
- * Once every participant's row of `set` is written: the optimizer's step on this replica's network from the summed
- * rows, in `network.trainable`'s order (the order the optimizer keeps its state in), at learning rate `lr`.
+ * Once every participant's row of `set` is written: each trainable parameter's gradient summed over the rows, keyed
+ * by its name and shaped as it is. The caller disposes them.
  */
-export function stepFromRows(
-  shared: ReplicaShared,
-  trainer: Trainer,
-  { set, participants, lr }: { set: 0 | 1; participants: number; lr: number },
-): void {
+export function summedGradients(shared: ReplicaShared, set: 0 | 1, participants: number): tf.NamedTensorMap {
   const sums: tf.NamedTensorMap = {};
   try {
     for (const variable of shared.network.trainable) {
       const slot = shared.slotOf.get(variable.name)!;
       sums[variable.name] = tf.tensor(sumRows(shared, slot, set, participants), slot.shape);
     }
-    trainer.setLearningRate(lr);
-    trainer.optimizer.applyGradients(sums);
+    return sums;
+  } catch (error) {
+    tf.dispose(Object.values(sums));
+    throw error;
+  }
+}
+
+/**
+ * The optimizer's step on this replica's network from `sums` (summedGradients), in `network.trainable`'s order (the
+ * order the optimizer keeps its state in), at learning rate `lr`. A failure part-way leaves some weights stepped.
+ */
+export function applySums(trainer: Trainer, sums: tf.NamedTensorMap, lr: number): void {
+  trainer.setLearningRate(lr);
+  trainer.optimizer.applyGradients(sums);
+}
+
+/**
+ * Once every participant's row of `set` is written: the optimizer's step on this replica's network from the summed
+ * rows (summedGradients, then applySums).
+ */
+export function stepFromRows(
+  shared: ReplicaShared,
+  trainer: Trainer,
+  { set, participants, lr }: { set: 0 | 1; participants: number; lr: number },
+): void {
+  const sums = summedGradients(shared, set, participants);
+  try {
+    applySums(trainer, sums, lr);
   } finally {
     tf.dispose(Object.values(sums));
   }

@@ -8,7 +8,7 @@
 import { readlinkSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { messageOf } from '../common/index.js';
+import { codeOf, messageOf } from '../common/index.js';
 import { abortGroup, GroupAborted, reduceMember } from './all-reduce.js';
 import { useBackend } from './backends/index.js';
 import { createNetwork } from './network.js';
@@ -121,12 +121,12 @@ try {
       const aborted = error instanceof GroupAborted;
       // The others may be waiting for this replica in an all-reduce: release them.
       if (!aborted) abortGroup(data.reduce);
-      post({ type: 'error', message: messageOf(error), aborted });
+      post({ type: 'error', message: messageOf(error), code: codeOf(error), aborted });
     }
   });
   post({ type: 'ready', tid: threadId() });
 } catch (error) {
-  post({ type: 'failed', message: messageOf(error) });
+  post({ type: 'failed', message: messageOf(error), code: codeOf(error) });
 }
 
 /** This thread's Linux thread id (the last part of /proc/thread-self's target); undefined elsewhere. */

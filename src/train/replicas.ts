@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { CnnxError, messageOf } from '../common/index.js';
+import { CnnxError, codeOf, messageOf, type ErrorCode } from '../common/index.js';
 import { iterateBatches, type Split } from '../data/index.js';
 import { parameterSpecs, type ModelSpec, type OptimizerName, type ParameterSpec } from '../models/index.js';
 import { abortGroup, createReduceBuffers, GroupAborted, reduceMember } from './all-reduce.js';
@@ -35,7 +35,14 @@ import {
   type ReplicaReply,
   type ReplicaRequest,
 } from './replica-protocol.js';
-import { stepFromRows, stepTotals, sumRows, writeShardGradients, type ReplicaShared } from './replica-step.js';
+import {
+  applySums,
+  stepTotals,
+  summedGradients,
+  sumRows,
+  writeShardGradients,
+  type ReplicaShared,
+} from './replica-step.js';
 import { applyStatUpdates, countCorrect, type Batch } from './step.js';
 
 /**
@@ -75,13 +82,17 @@ const MEMORY_HINT =
  * @throws CnnxError BAD_OPTION, naming the largest count that would do.
  */
 export function checkWorkers(workers: number, parameters: readonly ParameterSpec[], optimizer: OptimizerName): void {
-  const cores = availableParallelism();
-  const most = Math.min(4 * cores, defaultWorkersWithin(parameters, optimizer, 4 * cores));
+  const most = mostWorkers(parameters, optimizer);
   if (workers <= most) return;
   throw new CnnxError(
     `--workers ${workers} is more than this machine can use: at most ${most} (4 a core, and copies of the model within half the memory); the default is one per core`,
     'BAD_OPTION',
   );
+}
+
+/** The most workers checkWorkers lets a run have on this machine. */
+export function mostWorkers(parameters: readonly ParameterSpec[], optimizer: OptimizerName): number {
+  return defaultWorkersWithin(parameters, optimizer, 4 * availableParallelism());
 }
 
 /** Rows of an evaluation batch: 500 (as on one thread), fewer for large inputs (at most 64 MiB of floats). */
@@ -197,12 +208,19 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   let reportFailure = () => {};
   const failed = new Promise<void>((resolve) => (reportFailure = resolve));
   let closing = false;
-  /** Fails the group for good: replica `index` failed. */
-  const fail = (index: number, message: string) => {
-    const hint = /memory|OOM|alloc/i.test(message) ? ` (${MEMORY_HINT})` : '';
+  const nameOf = (index: number) =>
+    index === 0 ? `the training thread (worker 1 of ${workers})` : `training worker ${index + 1} of ${workers}`;
+  /**
+   * Fails the group for good: replica `index` failed with `message` (and the CnnxError `code` it had, which the
+   * failure keeps as its `cause`).
+   */
+  const fail = (index: number, message: string, code?: ErrorCode) => {
+    // Out of memory in words other than the guard's own (which says what to do): a hint.
+    const hint = code !== 'OUT_OF_MEMORY' && /memory|OOM|alloc/i.test(message) ? ` (${MEMORY_HINT})` : '';
     failure ??= new CnnxError(
-      `training worker ${index + 1} of ${workers} failed: ${message}${hint}`,
+      `${nameOf(index)} failed: ${message}${hint}`,
       'TRAINING_WORKER_FAILED',
+      code === undefined ? {} : { cause: new CnnxError(message, code) },
     );
     abortGroup(buffers.reduce);
     for (const queue of waiting) for (const waiter of queue.splice(0)) waiter.reject(failure);
@@ -214,7 +232,7 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
       // A step is answered only when it fails; a thread that stopped because another failed (`aborted`) adds nothing
       // to that one's report.
       if (reply.type === 'error' && reply.aborted) return;
-      if (reply.type === 'failed' || reply.type === 'error') return void fail(t + 1, reply.message);
+      if (reply.type === 'failed' || reply.type === 'error') return void fail(t + 1, reply.message, reply.code);
       if (reply.type === 'ready') threadIds[t] = reply.tid;
       waiting[t]!.shift()?.resolve(reply);
     });
@@ -338,7 +356,7 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     } catch (error) {
       tf.dispose(updates.map(([, value]) => value));
       holds.fill(undefined); // some threads may have stepped, some not
-      if (!(error instanceof GroupAborted)) throw fail(0, messageOf(error));
+      if (!(error instanceof GroupAborted)) throw fail(0, messageOf(error), codeOf(error));
       // Another replica failed: its report (an error message, or its thread's exit) follows.
       await Promise.race([failed, new Promise((resolve) => setTimeout(resolve, REPORT_WAIT_MS).unref())]);
       throw failure ?? fail(0, 'another training worker stopped without a report');
@@ -354,14 +372,30 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
         await bring(network, trainer.optimizer, participants);
         const set = (stepCount++ % 2) as 0 | 1;
         const updates = await shardStep(network, batch, { set, participants, dropoutSeed, lr });
+        let sums: tf.NamedTensorMap = {};
         try {
-          stepFromRows(sharedOf(network), trainer, { set, participants, lr });
-          applyStatUpdates(updates.splice(0));
+          try {
+            sums = summedGradients(sharedOf(network), set, participants);
+          } catch (error) {
+            // The weights are as the last step left them, which the checkpoint then saves.
+            throw fail(0, messageOf(error), codeOf(error));
+          }
+          try {
+            applySums(trainer, sums, lr);
+            applyStatUpdates(updates.splice(0));
+          } catch (error) {
+            fail(0, messageOf(error), codeOf(error));
+            throw new CnnxError(
+              `${nameOf(0)} failed part-way through the optimizer step, which left its weights part-updated: ${messageOf(error)}`,
+              'TRAINING_STEP_FAILED',
+              { cause: error },
+            );
+          }
         } catch (error) {
-          holds.fill(undefined); // the threads took the step this thread could not: they are given its weights
+          holds.fill(undefined); // the threads may have taken the step this thread could not
           throw error;
         } finally {
-          tf.dispose(updates.map(([, value]) => value));
+          tf.dispose([...Object.values(sums), ...updates.map(([, value]) => value)]);
         }
         // Threads that sat this step out are a step behind.
         for (let t = participants - 1; t < threads.length; t++) holds[t] = undefined;

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CnnxError, deriveSeed, readSafetensors, writeFileAtomic } from '../common/index.js';
+import { CnnxError, codeOf, deriveSeed, messageOf, readSafetensors, writeFileAtomic } from '../common/index.js';
 import {
   batchCount,
   createAugmenter,
@@ -34,7 +34,7 @@ import {
 } from './run-callbacks.js';
 import { prepareRunDir, readMetrics, RUN_FILES, runPath, type EpochMetrics, type TrainConfig } from './run-dir.js';
 import { loadRunDataset, recordDataset, runSplits, specForRun, type RunSplits } from './run-data.js';
-import { checkWorkers, defaultWorkers, startReplicas } from './replicas.js';
+import { checkWorkers, defaultWorkers, mostWorkers, startReplicas } from './replicas.js';
 import { trainStep, type Batch } from './step.js';
 
 export interface TrainOptions {
@@ -250,7 +250,7 @@ async function trainIn(
     await fit(state, callbacks, runner, { splits, augmenter });
     if (state.failure) {
       throw new CnnxError(
-        `${state.failure.message}. The checkpoint holds the last completed step; continue with: cnnx train --resume ${runDir}`,
+        `${state.failure.message}. The checkpoint holds the last completed step; ${continuation(state.failure, config, network, runDir)}`,
         'TRAINING_WORKER_FAILED',
       );
     }
@@ -270,6 +270,21 @@ async function trainIn(
     network.dispose();
     optimizer.dispose();
   }
+}
+
+/**
+ * How a run that `failure` stopped goes on: as it was, or, when a worker ran out of memory (the same batch would
+ * again), with more workers to split each batch, while this machine allows more (mostWorkers).
+ */
+function continuation(failure: Error, config: TrainConfig, network: Network, runDir: string): string {
+  const again = `cnnx train --resume ${runDir}`;
+  if (codeOf(failure.cause) !== 'OUT_OF_MEMORY') return `continue with: ${again}`;
+  const workers = config.workers ?? 1;
+  const more = Math.min(2 * workers, mostWorkers(network.parameters, config.optimizer), config.batchSize);
+  if (more > workers) {
+    return `continue with more workers, each taking a smaller share of every batch: ${again} --workers ${more}`;
+  }
+  return `this machine runs no more workers (--workers ${workers}), so a batch of ${config.batchSize} does not fit: start a new run with a smaller --batch-size`;
 }
 
 /** Loads the run's checkpoint; the completed epochs' metrics come from it (from metrics.jsonl for old ones). */
@@ -341,11 +356,19 @@ async function fit(
       }
     }
   } catch (error) {
+    if (codeOf(error) === 'TRAINING_STEP_FAILED') {
+      // The weights are part-stepped: the checkpoint on disk is left as it is.
+      throw new CnnxError(
+        `${messageOf(error)}. The run keeps its last checkpoint; continue from it with: cnnx train --resume ${state.runDir}`,
+        'TRAINING_STEP_FAILED',
+        { cause: error },
+      );
+    }
     // A failed worker stops the run as a signal would: the checkpoint saves the last completed step.
-    if (!(error instanceof CnnxError) || error.code !== 'TRAINING_WORKER_FAILED') throw error;
+    if (codeOf(error) !== 'TRAINING_WORKER_FAILED') throw error;
     state.stopTraining = true;
     state.stopReason = 'a training worker failed';
-    state.failure = error;
+    state.failure = error as CnnxError;
   }
   await callbacks.call('onTrainEnd', state);
 }

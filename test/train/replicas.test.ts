@@ -327,6 +327,56 @@ describe('data-parallel training over replica threads', () => {
     trainer.optimizer.dispose();
   }, 120_000);
 
+  it('names the training thread when its own shard runs out of memory, and keeps the weights and the cause', async () => {
+    const spec = getModelSpec('lenet5-relu');
+    const replicas = await group(spec, 2, 256);
+    const network = createNetwork(spec, 1);
+    const trainer = createOptimizer(spec.defaults);
+    const options = { dropoutSeed: 1, lr: spec.defaults.lr };
+    await replicas.step(network, trainer, mnistBatch(256), options);
+    const before = network.variables.get('0.weight')!.dataSync().slice();
+    // This thread's WebAssembly heap filled to within a MiB: its shard of the next step cannot be allocated.
+    const failure = await whileHeapFull(() => replicas.step(network, trainer, mnistBatch(256, 28, 1), options));
+    expect(failure).toMatchObject({
+      code: 'TRAINING_WORKER_FAILED',
+      message: expect.stringMatching(/^the training thread \(worker 1 of 2\) failed: wasm: out of memory allocating/),
+      cause: { code: 'OUT_OF_MEMORY' },
+    });
+    // The guard's message says what to do; no second hint is added.
+    expect((failure as Error).message).not.toMatch(/if it ran out of memory/);
+    expect(network.variables.get('0.weight')!.dataSync()).toEqual(before);
+    await expect(replicas.evaluate(network, mnist.test)).rejects.toMatchObject({ code: 'TRAINING_WORKER_FAILED' });
+    network.dispose();
+    trainer.optimizer.dispose();
+  }, 120_000);
+
+  it('reports an optimizer step that fails part-way on the training thread as such, and ends the group', async () => {
+    const spec = getModelSpec('lenet5-relu');
+    const replicas = await group(spec, 2, 64);
+    const network = createNetwork(spec, 1);
+    const trainer = createOptimizer(spec.defaults);
+    const options = { dropoutSeed: 1, lr: spec.defaults.lr };
+    await replicas.step(network, trainer, mnistBatch(64), options);
+    // An optimizer that steps the first parameter and then fails, as one that ran out of memory part-way would.
+    const applyGradients = trainer.optimizer.applyGradients.bind(trainer.optimizer);
+    trainer.optimizer.applyGradients = (gradients) => {
+      const [name] = Object.keys(gradients);
+      applyGradients({ [name!]: (gradients as tf.NamedTensorMap)[name!]! });
+      throw new Error('could not allocate the second update');
+    };
+    await expect(replicas.step(network, trainer, mnistBatch(64, 28, 1), options)).rejects.toMatchObject({
+      code: 'TRAINING_STEP_FAILED',
+      message: expect.stringMatching(
+        /^the training thread \(worker 1 of 2\) failed part-way through the optimizer step, which left its weights part-updated: could not allocate the second update$/,
+      ),
+    });
+    await expect(replicas.step(network, trainer, mnistBatch(64), options)).rejects.toMatchObject({
+      code: 'TRAINING_WORKER_FAILED',
+    });
+    network.dispose();
+    trainer.optimizer.dispose();
+  }, 120_000);
+
   it('fails clearly, and never hangs, when a worker thread dies', async () => {
     const spec = getModelSpec('lenet5-relu');
     const replicas = await group(spec, 2, 32);
@@ -347,3 +397,29 @@ describe('data-parallel training over replica threads', () => {
     optimizer.dispose();
   }, 120_000);
 });
+
+/**
+ * Runs `body` while this thread's wasm heap is full to within a MiB (held in blocks, as address space: nothing is
+ * written to it); resolves to what `body` rejected with.
+ */
+async function whileHeapFull(body: () => Promise<unknown>): Promise<unknown> {
+  const module = (tf.backend() as unknown as { wasm: { _malloc(n: number): number; _free(p: number): void } }).wasm;
+  const held: number[] = [];
+  try {
+    for (let block = 2 ** 30; block >= 2 ** 20; block /= 2) {
+      for (;;) {
+        try {
+          held.push(module._malloc(block));
+        } catch {
+          break; // the guard refuses it: try a smaller block
+        }
+      }
+    }
+    return await body().then(
+      () => expect.fail('the step succeeded with a full heap'),
+      (error: unknown) => error,
+    );
+  } finally {
+    for (const address of held) module._free(address);
+  }
+}
