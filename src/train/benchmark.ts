@@ -10,7 +10,7 @@ import { getModelSpec, parameterSpecs } from '../models/index.js';
 import { useBackend, type BackendName } from './backends/index.js';
 import { createNetwork, type Network } from './network.js';
 import { createOptimizer, type Trainer } from './optimizer.js';
-import { checkWorkers, defaultWorkers, startReplicas } from './replicas.js';
+import { checkWorkers, defaultWorkers, startReplicas, STEPS_AHEAD } from './replicas.js';
 import { trainStep, type Batch } from './step.js';
 
 export interface TrainBenchmarkOptions {
@@ -81,17 +81,17 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
   let peakRss = process.memoryUsage().rss;
 
   type Step = (network: Network, trainer: Trainer, batch: Batch, seed: number) => Promise<unknown>;
-  /** Steps batches [from, to) (seed: the index) as the training loop does: each asked for before the one before ends. */
+  /** Steps batches [from, to) (seed: the index) as the training loop does: STEPS_AHEAD asked for before awaited. */
   const runSteps = async (step: Step, network: Network, trainer: Trainer, from: number, to: number) => {
-    let previous: Promise<unknown> | undefined;
+    const pending: Promise<unknown>[] = [];
     for (let i = from; i < to; i++) {
       const done = step(network, trainer, batches[i]!, i);
-      done.catch(() => undefined); // awaited next
-      if (previous !== undefined) await previous;
-      previous = done;
+      done.catch(() => undefined); // awaited in turn
+      pending.push(done);
+      if (pending.length > STEPS_AHEAD) await pending.shift();
       peakRss = Math.max(peakRss, process.memoryUsage().rss);
     }
-    await previous;
+    for (const done of pending) await done;
   };
   /**
    * Milliseconds per timed step of each of `steppers`, each with a fresh network and optimizer (seed 0). They take

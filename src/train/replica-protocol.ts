@@ -24,7 +24,10 @@ export interface ReplicaData {
   /** Float32 examples [rows, height, width, channels] of the batch, and its Int32 labels [rows]. */
   inputs: SharedArrayBuffer;
   labels: SharedArrayBuffer;
-  /** Float64 [replica, 2]: each replica's part of the step's mean loss and its correct predictions. */
+  /**
+   * Float64 [set, replica, 2]: each replica's part of the step's mean loss and its correct predictions, in set
+   * `step % 2` as the gradients.
+   */
   results: SharedArrayBuffer;
   reduce: ReduceBuffers;
 }

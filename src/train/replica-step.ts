@@ -24,7 +24,7 @@ export interface ReplicaShared {
   slotOf: Map<string, ParameterSlot>;
   /** Two sets of `replicas` gradient rows (ReplicaData.gradients). */
   rows: Float32Array;
-  /** [replica, 2]: loss part and correct count (ReplicaData.results). */
+  /** [set, replica, 2]: loss part and correct count (ReplicaData.results). */
   results: Float64Array;
 }
 
@@ -56,8 +56,9 @@ export function writeShardGradients(shared: ReplicaShared, step: ShardStep, memb
     for (const [name, grad] of Object.entries(result.grads)) {
       shared.rows.set(grad.dataSync() as Float32Array, row + shared.slotOf.get(name)!.offset);
     }
-    shared.results[2 * shared.index] = result.loss.dataSync()[0]!;
-    shared.results[2 * shared.index + 1] = result.correct.dataSync()[0]!;
+    const at = 2 * (step.set * shared.replicas + shared.index);
+    shared.results[at] = result.loss.dataSync()[0]!;
+    shared.results[at + 1] = result.correct.dataSync()[0]!;
     return result.updates;
   } catch (error) {
     tf.dispose(result.updates.map(([, value]) => value));
@@ -125,13 +126,14 @@ export function stepFromRows(
   }
 }
 
-/** The participants' summed loss parts (the batch's mean loss) and correct counts, in replica order. */
-export function stepTotals(shared: ReplicaShared, participants: number): [number, number] {
+/** The participants' summed loss parts (the batch's mean loss) and correct counts in set `set`, in replica order. */
+export function stepTotals(shared: ReplicaShared, set: 0 | 1, participants: number): [number, number] {
   let loss = 0;
   let correct = 0;
   for (let r = 0; r < participants; r++) {
-    loss += shared.results[2 * r]!;
-    correct += shared.results[2 * r + 1]!;
+    const at = 2 * (set * shared.replicas + r);
+    loss += shared.results[at]!;
+    correct += shared.results[at + 1]!;
   }
   return [loss, correct];
 }

@@ -42,7 +42,7 @@ try {
   const shared: ReplicaShared = {
     network,
     index: data.index,
-    replicas: data.results.byteLength / (2 * Float64Array.BYTES_PER_ELEMENT),
+    replicas: data.results.byteLength / (4 * Float64Array.BYTES_PER_ELEMENT),
     rowSize: layout.size,
     slotOf: new Map([...network.variables].map(([param, variable]) => [variable.name, slotByParameter.get(param)!])),
     rows: new Float32Array(data.gradients),

@@ -70,6 +70,13 @@ function defaultWorkersWithin(parameters: readonly ParameterSpec[], optimizer: O
   return Math.max(1, Math.min(most, Math.floor(totalmem() / 2 / (copiesPerWorker(optimizer) * bytes))));
 }
 
+/**
+ * Steps a caller asks for before it awaits the first of them: with two, the next step is already asked for when a
+ * step ends, even while the caller counts the one before (progress, callbacks, a turn of the event loop), so that
+ * it starts at once and the threads are sent it while this thread takes the step before (ReplicaGroup.step).
+ */
+export const STEPS_AHEAD = 2;
+
 /** How long a replica that saw the group aborted waits for the failed replica's report (ms). */
 const REPORT_WAIT_MS = 5000;
 
@@ -124,7 +131,9 @@ export interface ReplicaGroup {
    * object gives them its state first).
    *
    * The next step may be asked for before this one resolves: steps (and every other operation) run in the order
-   * asked for. `batch` must not change until its step resolves.
+   * asked for, and a step asked for ahead is sent to the threads as soon as every shard of the one before is
+   * computed, while this thread takes that one's optimizer step (when the threads it needs took part in that one,
+   * and so hold what it leaves). `batch` must not change until its step resolves.
    * @throws CnnxError TRAINING_WORKER_FAILED when a replica fails (the network keeps its weights from the last step
    * that resolved; a step asked for after a failed one fails too).
    */
@@ -178,7 +187,7 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     gradients: floats(2 * workers * layout.size),
     inputs: floats(maxRows * exampleSize),
     labels: new SharedArrayBuffer(maxRows * Int32Array.BYTES_PER_ELEMENT),
-    results: new SharedArrayBuffer(2 * workers * Float64Array.BYTES_PER_ELEMENT),
+    results: new SharedArrayBuffer(4 * workers * Float64Array.BYTES_PER_ELEMENT),
     reduce: createReduceBuffers(workers, reduceWidth(layout.slots)),
   };
   const weights = new Float32Array(buffers.weights);
@@ -275,11 +284,17 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   /** The threads that take part with this thread when `participants` replicas share a batch. */
   const threadsOf = (participants: number) => [...Array(participants - 1).keys()];
 
-  /** Gives the threads of `participants` that lack them `network`'s weights and, if given, `optimizer`'s state. */
-  const bring = async (network: Network, optimizer: tf.Optimizer | undefined, participants: number) => {
-    const stale = threadsOf(participants).filter(
+  /** The threads of `participants` that lack `network`'s weights or, if given, `optimizer`'s state. */
+  const staleThreads = (network: Network, optimizer: tf.Optimizer | undefined, participants: number) =>
+    threadsOf(participants).filter(
       (t) => holds[t]?.network !== network || (optimizer !== undefined && holds[t]!.optimizer !== optimizer),
     );
+  /**
+   * Gives the stale threads (staleThreads) their state. Awaited only when there are some, so that a step whose
+   * threads are current starts at once.
+   */
+  const bring = async (network: Network, optimizer: tf.Optimizer | undefined, participants: number) => {
+    const stale = staleThreads(network, optimizer, participants);
     if (stale.length === 0) return;
     for (const slot of layout.slots) {
       weights.set((await network.variables.get(slot.name)!.data()) as Float32Array, slot.offset);
@@ -315,27 +330,51 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     labels.set(batch.labels);
   };
 
-  /** Operations run one after another, in the order they were asked for. `tail`: the last, settled. */
-  let tail: Promise<unknown> = Promise.resolve();
-  const inTurn = <T>(operation: () => Promise<T>): Promise<T> => {
-    const done = tail.then(operation);
-    tail = done.catch(() => undefined);
-    return done;
+  /**
+   * Operations waiting their turn, oldest first. `ahead`, for a step: sends the threads their part of it while the
+   * step before it ends on this thread (given that step's participants), when it can go ahead.
+   */
+  const queue: { run: () => void; ahead?: (before: number) => void }[] = [];
+  let running = false;
+  const runNext = () => {
+    running = queue.length > 0;
+    queue.shift()?.run();
   };
+  /**
+   * Runs operations one after another, in the order they were asked for. The next starts as the one before settles,
+   * before whoever awaits that one hears of it, so that a step asked for ahead keeps the threads busy.
+   */
+  const inTurn = <T>(operation: () => Promise<T>, ahead?: (before: number) => void): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      queue.push({
+        ahead,
+        run: () =>
+          void operation().then(
+            (value) => {
+              runNext();
+              resolve(value);
+            },
+            (error: unknown) => {
+              runNext();
+              reject(error);
+            },
+          ),
+      });
+      if (!running) runNext();
+    });
   let stepCount = 0;
 
   /**
-   * Every participant's gradient row of the batch written (this thread's shard computed here, the others' sent to
-   * the threads), and, with `lr`, each thread stepping its copy from them; resolves to this thread's batch-norm
-   * statistic updates.
+   * Sends the participating threads their shards of `batch` (a step's gradients and, with `lr`, its optimizer step
+   * on their copies); returns the gradient set the step uses.
    */
-  const shardStep = async (
-    network: Network,
+  const sendShards = (
     batch: Batch,
-    { set, participants, dropoutSeed, lr }: { set: 0 | 1; participants: number; dropoutSeed: number; lr?: number },
-  ): Promise<StatUpdates> => {
+    { participants, dropoutSeed, lr }: { participants: number; dropoutSeed: number; lr?: number },
+  ): 0 | 1 => {
     if (failure) throw failure;
     putBatch(batch);
+    const set = (stepCount++ % 2) as 0 | 1;
     const request: ReplicaRequest = {
       type: 'train',
       set,
@@ -345,6 +384,19 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
       ...(lr === undefined ? {} : { lr }),
     };
     for (const t of threadsOf(participants)) threads[t]!.postMessage(request);
+    return set;
+  };
+
+  /**
+   * Once the threads were sent their shards (sendShards): this thread's shard computed here and every
+   * participant's gradient row written; resolves to this thread's batch-norm statistic updates.
+   */
+  const shardStep = async (
+    network: Network,
+    batch: Batch,
+    { set, participants, dropoutSeed }: { set: 0 | 1; participants: number; dropoutSeed: number },
+  ): Promise<StatUpdates> => {
+    if (failure) throw failure;
     const member = reduceMember(buffers.reduce, 0, participants, { peersAlive });
     const { rows: count } = shardOf(0, participants, batch.size);
     const step = { shard: head(batch, count), offset: 0, total: batch.size, set, dropoutSeed };
@@ -367,11 +419,30 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
     workers,
     threads,
     step(network, trainer, batch, { dropoutSeed, lr }) {
+      const participants = Math.min(workers, batch.size);
+      /** The gradient set, once the threads were sent their shards. */
+      let sent: 0 | 1 | undefined;
+      // Sent ahead only to threads that took part in the step before, and so hold what it leaves.
+      const ahead = (before: number) => {
+        if (failure || participants > before) return;
+        if (staleThreads(network, trainer.optimizer, participants).length > 0) return;
+        try {
+          sent = sendShards(batch, { participants, dropoutSeed, lr });
+        } catch {
+          // Not sent: the step sends it in its turn, and fails there.
+        }
+      };
       return inTurn(async () => {
-        const participants = Math.min(workers, batch.size);
-        await bring(network, trainer.optimizer, participants);
-        const set = (stepCount++ % 2) as 0 | 1;
-        const updates = await shardStep(network, batch, { set, participants, dropoutSeed, lr });
+        let set = sent;
+        if (set === undefined) {
+          if (staleThreads(network, trainer.optimizer, participants).length > 0) {
+            await bring(network, trainer.optimizer, participants);
+          }
+          set = sendShards(batch, { participants, dropoutSeed, lr });
+        }
+        const updates = await shardStep(network, batch, { set, participants, dropoutSeed });
+        // Every shard is computed: the threads can go on to the next step while this thread takes this one's.
+        queue[0]?.ahead?.(participants);
         let sums: tf.NamedTensorMap = {};
         try {
           try {
@@ -399,20 +470,20 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
         }
         // Threads that sat this step out are a step behind.
         for (let t = participants - 1; t < threads.length; t++) holds[t] = undefined;
-        return stepTotals(sharedOf(network), participants);
-      });
+        return stepTotals(sharedOf(network), set, participants);
+      }, ahead);
     },
     gradients(network, batch, { dropoutSeed }) {
       return inTurn(async () => {
         const participants = Math.min(workers, batch.size);
         await bring(network, undefined, participants);
-        const set = (stepCount++ % 2) as 0 | 1;
+        const set = sendShards(batch, { participants, dropoutSeed });
         tf.dispose((await shardStep(network, batch, { set, participants, dropoutSeed })).map(([, value]) => value));
         const shared = sharedOf(network);
         const grads = new Map<string, Float32Array>();
         for (const slot of layout.slots.filter((s) => s.trainable))
           grads.set(slot.name, sumRows(shared, slot, set, participants));
-        return { loss: stepTotals(shared, participants)[0], grads };
+        return { loss: stepTotals(shared, set, participants)[0], grads };
       });
     },
     evaluate(network, split, { resize, shouldStop } = {}) {

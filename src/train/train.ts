@@ -34,7 +34,7 @@ import {
 } from './run-callbacks.js';
 import { prepareRunDir, readMetrics, RUN_FILES, runPath, type EpochMetrics, type TrainConfig } from './run-dir.js';
 import { loadRunDataset, recordDataset, runSplits, specForRun, type RunSplits } from './run-data.js';
-import { checkWorkers, defaultWorkers, mostWorkers, startReplicas } from './replicas.js';
+import { checkWorkers, defaultWorkers, mostWorkers, startReplicas, STEPS_AHEAD } from './replicas.js';
 import { trainStep, type Batch } from './step.js';
 
 export interface TrainOptions {
@@ -426,10 +426,10 @@ async function epochs(
       });
       await yieldToEventLoop(); // lets signal handlers run between steps
     };
-    // Each step is asked for before the one before it is counted, so that the workers start it as soon as the one
-    // before ends, and the counting (progress, callbacks) runs while this thread waits for them. A step asked for is
+    // Steps are asked for STEPS_AHEAD before they are counted, so that each starts as soon as the one before ends,
+    // and the counting (progress, callbacks) runs while this thread waits for the threads. A step asked for is
     // counted even after a stop: the network has taken it.
-    let previous: Pending | undefined;
+    const pending: Pending[] = [];
     for (const batch of batches) {
       if (batchIndex++ < startBatch) continue;
       if (state.stopTraining) break;
@@ -437,12 +437,11 @@ async function epochs(
       const lr = learningRateAt(config.schedule, config.lr, step, totalSteps);
       const asked = performance.now();
       const done = runner.step(batch, { dropoutSeed: deriveSeed(config.seed, step + 1), lr });
-      done.catch(() => undefined); // left unawaited when counting the step before throws
-      const current: Pending = { done, batch, index: batchIndex, lr, asked };
-      if (previous !== undefined) await count(previous);
-      previous = current;
+      done.catch(() => undefined); // left unawaited when counting a step before it throws
+      pending.push({ done, batch, index: batchIndex, lr, asked });
+      if (pending.length > STEPS_AHEAD) await count(pending.shift()!);
     }
-    if (previous !== undefined) await count(previous);
+    for (const step of pending.splice(0)) await count(step);
     if (state.stopTraining) break;
     const accuracy = await runner.evaluate(network, selection, {
       resize,

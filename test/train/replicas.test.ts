@@ -218,7 +218,7 @@ describe('data-parallel training over replica threads', () => {
     other.dispose();
   }, 120_000);
 
-  it('takes steps asked for before the one before ends as it takes them one at a time, to the bit', async () => {
+  it('takes steps all asked for at once (each sent ahead while the one before ends) as one at a time, to the bit', async () => {
     const spec = getModelSpec('lenet5-relu');
     const settings: OptimizerSettings = { optimizer: 'momentum', lr: 0.05, momentum: 0.9 };
     const replicas = await group(spec, 2, 64);
@@ -232,23 +232,25 @@ describe('data-parallel training over replica threads', () => {
       const network = createNetwork(spec, 6);
       const trainer = createOptimizer(settings);
       const steps: Promise<[number, number]>[] = [];
+      const evaluations: Promise<unknown>[] = [];
+      // Each awaited before the next is asked for; or all asked for at once. The step after the one that leaves a
+      // replica out, and the step after the evaluation, must not be sent ahead: the replica must first be given
+      // the weights.
       for (const [step, size] of plan.entries()) {
         if (size === 'evaluate') {
-          await replicas.evaluate(other, { ...mnist.test, count: 100 });
+          const evaluation = replicas.evaluate(other, { ...mnist.test, count: 100 });
+          if (ahead) evaluations.push(evaluation);
+          else await evaluation;
           continue;
         }
-        // The step that leaves a replica out goes alone, and the next is asked for while it runs: the replica left
-        // out must be given the weights before it takes that next step.
-        if (ahead && size === 1) await Promise.all(steps);
         const done = replicas.step(network, trainer, mnistBatch(size, 28, step), {
           dropoutSeed: step,
           lr: 0.05 / (step + 1),
         });
         steps.push(done);
-        // One step ahead, as the training loop asks for them; or each awaited before the next.
         if (!ahead) await done;
-        else if (size !== 1 && steps.length > 1) await steps.at(-2);
       }
+      await Promise.all(evaluations);
       losses.push((await Promise.all(steps)).map(([loss]) => loss));
       runs.push(new Map([...network.variables].map(([name, v]) => [name, v.dataSync() as Float32Array])));
       network.dispose();
