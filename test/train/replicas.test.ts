@@ -35,6 +35,17 @@ function mnistBatch(size: number, side = 28, skip = 0): Batch {
   return batches.next().value!;
 }
 
+/** A group of 2 replicas of lenet5-relu for batches of `batchSize`, and a network that took one step with it. */
+async function steppedGroup(batchSize: number) {
+  const spec = getModelSpec('lenet5-relu');
+  const replicas = await group(spec, 2, batchSize);
+  const network = createNetwork(spec, 1);
+  const trainer = createOptimizer(spec.defaults);
+  const options = { dropoutSeed: 1, lr: spec.defaults.lr };
+  await replicas.step(network, trainer, mnistBatch(batchSize), options);
+  return { replicas, network, trainer, options };
+}
+
 /** Gradients of one network on this thread, by parameter name. */
 function oneWorker(
   network: Network,
@@ -287,12 +298,7 @@ describe('data-parallel training over replica threads', () => {
   it('fails clearly, and never hangs, when a thread dies while this thread waits for it blocked in batch norm', async () => {
     // The training thread computes replica 0's shard synchronously: its all-reduces in batch norm wait blocked, so
     // it cannot hear of the thread's exit from its event loop; it must see that the thread is gone.
-    const spec = getModelSpec('lenet5-relu');
-    const replicas = await group(spec, 2, 64);
-    const network = createNetwork(spec, 1);
-    const trainer = createOptimizer(spec.defaults);
-    const options = { dropoutSeed: 1, lr: spec.defaults.lr };
-    await replicas.step(network, trainer, mnistBatch(64), options); // the thread holds the network: no load first
+    const { replicas, network, trainer, options } = await steppedGroup(64); // the thread holds the network: no load first
     const before = network.variables.get('0.weight')!.dataSync().slice();
     void replicas.threads[0]!.terminate();
     const started = performance.now();
@@ -308,15 +314,11 @@ describe('data-parallel training over replica threads', () => {
   }, 120_000);
 
   it('fails the step asked for ahead too when a worker dies, and the network keeps the last step that ended', async () => {
-    const spec = getModelSpec('lenet5-relu');
-    const replicas = await group(spec, 2, 256);
-    const network = createNetwork(spec, 1);
-    const trainer = createOptimizer(spec.defaults);
-    const options = { dropoutSeed: 1, lr: spec.defaults.lr };
-    await replicas.step(network, trainer, mnistBatch(256), options);
+    const { replicas, network, trainer, options } = await steppedGroup(256);
     const before = network.variables.get('0.weight')!.dataSync().slice();
+    // The first step is sent (and this thread's shard of it computed) as it is asked for; the thread is told to
+    // stop before this thread's event loop turns again, so before the step asked for ahead can end.
     const first = replicas.step(network, trainer, mnistBatch(256, 28, 1), options);
-    await new Promise((resolve) => setImmediate(resolve)); // sent
     const ahead = replicas.step(network, trainer, mnistBatch(256, 28, 2), options);
     void replicas.threads[0]!.terminate();
     const [firstResult] = await Promise.allSettled([first]);
@@ -330,12 +332,7 @@ describe('data-parallel training over replica threads', () => {
   }, 120_000);
 
   it('names the training thread when its own shard runs out of memory, and keeps the weights and the cause', async () => {
-    const spec = getModelSpec('lenet5-relu');
-    const replicas = await group(spec, 2, 256);
-    const network = createNetwork(spec, 1);
-    const trainer = createOptimizer(spec.defaults);
-    const options = { dropoutSeed: 1, lr: spec.defaults.lr };
-    await replicas.step(network, trainer, mnistBatch(256), options);
+    const { replicas, network, trainer, options } = await steppedGroup(256);
     const before = network.variables.get('0.weight')!.dataSync().slice();
     // This thread's WebAssembly heap filled to within a MiB: its shard of the next step cannot be allocated.
     const failure = await whileHeapFull(() => replicas.step(network, trainer, mnistBatch(256, 28, 1), options));
@@ -353,12 +350,7 @@ describe('data-parallel training over replica threads', () => {
   }, 120_000);
 
   it('reports an optimizer step that fails part-way on the training thread as such, and ends the group', async () => {
-    const spec = getModelSpec('lenet5-relu');
-    const replicas = await group(spec, 2, 64);
-    const network = createNetwork(spec, 1);
-    const trainer = createOptimizer(spec.defaults);
-    const options = { dropoutSeed: 1, lr: spec.defaults.lr };
-    await replicas.step(network, trainer, mnistBatch(64), options);
+    const { replicas, network, trainer, options } = await steppedGroup(64);
     // An optimizer that steps the first parameter and then fails, as one that ran out of memory part-way would.
     const applyGradients = trainer.optimizer.applyGradients.bind(trainer.optimizer);
     trainer.optimizer.applyGradients = (gradients) => {
