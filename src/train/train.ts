@@ -373,6 +373,9 @@ async function fit(
   await callbacks.call('onTrainEnd', state);
 }
 
+/** A step longer than this (ms) is asked for one ahead of the one counted, not STEPS_AHEAD (see `epochs`). */
+const LONG_STEP_MS = 250;
+
 /** The epochs of `fit`, from where `state.position` stands. */
 async function epochs(
   state: TrainingState,
@@ -404,6 +407,8 @@ async function epochs(
       asked: number;
     }
     let lastCounted = performance.now();
+    /** How long the last step counted took (ms); until one is counted, as long as a long one. */
+    let stepMs = Number.POSITIVE_INFINITY;
     /** Waits for a step and counts it: totals, position, callbacks (which may stop the run, or throw). */
     const count = async ({ done, batch, index, lr, asked }: Pending) => {
       const [loss, correct] = await done;
@@ -412,7 +417,8 @@ async function epochs(
       partial.loss += loss * batch.size;
       partial.correct += correct;
       partial.seen += batch.size;
-      partial.seconds += (now - Math.max(asked, lastCounted)) / 1000;
+      stepMs = now - Math.max(asked, lastCounted);
+      partial.seconds += stepMs / 1000;
       lastCounted = now;
       position.batch = index;
       const examplesPerSec = partial.seen / Math.max(partial.seconds, 1e-9);
@@ -428,7 +434,8 @@ async function epochs(
     };
     // Steps are asked for STEPS_AHEAD before they are counted, so that each starts as soon as the one before ends,
     // and the counting (progress, callbacks) runs while this thread waits for the threads. A step asked for is
-    // counted even after a stop: the network has taken it.
+    // counted even after a stop (the network has taken it), so steps longer than LONG_STEP_MS, where a millisecond
+    // saved a step is worth nothing, are asked for one ahead only: a stop then waits for two steps at most.
     const pending: Pending[] = [];
     for (const batch of batches) {
       if (batchIndex++ < startBatch) continue;
@@ -439,7 +446,8 @@ async function epochs(
       const done = runner.step(batch, { dropoutSeed: deriveSeed(config.seed, step + 1), lr });
       done.catch(() => undefined); // left unawaited when counting a step before it throws
       pending.push({ done, batch, index: batchIndex, lr, asked });
-      if (pending.length > STEPS_AHEAD) await count(pending.shift()!);
+      const ahead = stepMs > LONG_STEP_MS ? 1 : STEPS_AHEAD;
+      while (pending.length > ahead) await count(pending.shift()!);
     }
     for (const step of pending.splice(0)) await count(step);
     if (state.stopTraining) break;
