@@ -21,7 +21,7 @@ export function interruptionCallback(signal: AbortSignal, progress: ProgressRepo
         state.stopReason = reasonOf(signal);
         // Through the progress reporter, which takes its bar down first (a line written under a bar is overdrawn).
         const again = state.stopReason.startsWith('SIG') ? ` (${state.stopReason} again quits at once)` : '';
-        progress.log(`${state.stopReason}: stopping after this batch and saving a checkpoint${again}`);
+        progress.log(`${state.stopReason}: stopping after the steps under way and saving a checkpoint${again}`);
       };
       if (signal.aborted) onAbort();
       else signal.addEventListener('abort', onAbort, { once: true });

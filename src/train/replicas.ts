@@ -332,9 +332,9 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
 
   /**
    * Operations waiting their turn, oldest first. `ahead`, for a step: sends the threads their part of it while the
-   * step before it ends on this thread (given that step's participants), when it can go ahead.
+   * step before it ends on this thread, when it can go ahead.
    */
-  const queue: { run: () => void; ahead?: (before: number) => void }[] = [];
+  const queue: { run: () => void; ahead?: () => void }[] = [];
   let running = false;
   const runNext = () => {
     running = queue.length > 0;
@@ -344,7 +344,7 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
    * Runs operations one after another, in the order they were asked for. The next starts as the one before settles,
    * before whoever awaits that one hears of it, so that a step asked for ahead keeps the threads busy.
    */
-  const inTurn = <T>(operation: () => Promise<T>, ahead?: (before: number) => void): Promise<T> =>
+  const inTurn = <T>(operation: () => Promise<T>, ahead?: () => void): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       queue.push({
         ahead,
@@ -384,6 +384,9 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
       ...(lr === undefined ? {} : { lr }),
     };
     for (const t of threadsOf(participants)) threads[t]!.postMessage(request);
+    // A thread that sits this out falls a step behind, and may still be summing this set's rows of an earlier step:
+    // before it takes part again it is given the state, a request it reads only once that earlier work is done.
+    for (let t = participants - 1; t < threads.length; t++) holds[t] = undefined;
     return set;
   };
 
@@ -422,10 +425,9 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
       const participants = Math.min(workers, batch.size);
       /** The gradient set, once the threads were sent their shards. */
       let sent: 0 | 1 | undefined;
-      // Sent ahead only to threads that took part in the step before, and so hold what it leaves.
-      const ahead = (before: number) => {
-        if (failure || participants > before) return;
-        if (staleThreads(network, trainer.optimizer, participants).length > 0) return;
+      // Sent ahead only to threads that hold what the step before leaves (they took part in it).
+      const ahead = () => {
+        if (failure || staleThreads(network, trainer.optimizer, participants).length > 0) return;
         try {
           sent = sendShards(batch, { participants, dropoutSeed, lr });
         } catch {
@@ -442,7 +444,7 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
         }
         const updates = await shardStep(network, batch, { set, participants, dropoutSeed });
         // Every shard is computed: the threads can go on to the next step while this thread takes this one's.
-        queue[0]?.ahead?.(participants);
+        queue[0]?.ahead?.();
         let sums: tf.NamedTensorMap = {};
         try {
           try {
@@ -468,8 +470,6 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
         } finally {
           tf.dispose([...Object.values(sums), ...updates.map(([, value]) => value)]);
         }
-        // Threads that sat this step out are a step behind.
-        for (let t = participants - 1; t < threads.length; t++) holds[t] = undefined;
         return stepTotals(sharedOf(network), set, participants);
       }, ahead);
     },

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { CnnxError, codeOf, deriveSeed, messageOf, readSafetensors, writeFileAtomic } from '../common/index.js';
+import type { ParameterSpec } from '../models/index.js';
 import {
   batchCount,
   createAugmenter,
@@ -250,7 +251,7 @@ async function trainIn(
     await fit(state, callbacks, runner, { splits, augmenter });
     if (state.failure) {
       throw new CnnxError(
-        `${state.failure.message}. The checkpoint holds the last completed step; ${continuation(state.failure, config, network, runDir)}`,
+        `${state.failure.message}. The checkpoint holds the last completed step; ${continuation(state.failure, config, network.parameters, runDir)}`,
         'TRAINING_WORKER_FAILED',
       );
     }
@@ -276,15 +277,24 @@ async function trainIn(
  * How a run that `failure` stopped goes on: as it was, or, when a worker ran out of memory (the same batch would
  * again), with more workers to split each batch, while this machine allows more (mostWorkers).
  */
-function continuation(failure: Error, config: TrainConfig, network: Network, runDir: string): string {
+export function continuation(
+  failure: Error,
+  config: Pick<TrainConfig, 'workers' | 'batchSize' | 'optimizer'>,
+  parameters: readonly ParameterSpec[],
+  runDir: string,
+): string {
   const again = `cnnx train --resume ${runDir}`;
   if (codeOf(failure.cause) !== 'OUT_OF_MEMORY') return `continue with: ${again}`;
   const workers = config.workers ?? 1;
-  const more = Math.min(2 * workers, mostWorkers(network.parameters, config.optimizer), config.batchSize);
+  if (workers >= config.batchSize) {
+    return "every worker already takes a single example: the model does not fit in a worker's WebAssembly memory; train it on a GPU (--backend webgpu or tensorflow)";
+  }
+  const most = mostWorkers(parameters, config.optimizer);
+  const more = Math.min(2 * workers, most, config.batchSize);
   if (more > workers) {
     return `continue with more workers, each taking a smaller share of every batch: ${again} --workers ${more}`;
   }
-  return `this machine runs no more workers (--workers ${workers}), so a batch of ${config.batchSize} does not fit: start a new run with a smaller --batch-size`;
+  return `this machine runs at most ${most} workers, so more cannot split the batch further: start a new run with a smaller --batch-size`;
 }
 
 /** Loads the run's checkpoint; the completed epochs' metrics come from it (from metrics.jsonl for old ones). */
@@ -358,8 +368,11 @@ async function fit(
   } catch (error) {
     if (codeOf(error) === 'TRAINING_STEP_FAILED') {
       // The weights are part-stepped: the checkpoint on disk is left as it is.
+      const again = `cnnx train --resume ${state.runDir}`;
       throw new CnnxError(
-        `${messageOf(error)}. The run keeps its last checkpoint; continue from it with: cnnx train --resume ${state.runDir}`,
+        existsSync(runPath(state.runDir, 'checkpoint'))
+          ? `${messageOf(error)}. The run keeps its last checkpoint; continue from it with: ${again}`
+          : `${messageOf(error)}. No checkpoint was written yet; ${again} starts the run again`,
         'TRAINING_STEP_FAILED',
         { cause: error },
       );
