@@ -6,6 +6,7 @@ import { createNetwork, useBackend, type Network } from '../../src/train/index.j
 import { createOptimizer, type OptimizerSettings } from '../../src/train/optimizer.js';
 import { startReplicas, type ReplicaGroup } from '../../src/train/replicas.js';
 import { batchGradients, type Batch } from '../../src/train/step.js';
+import { holdWasmHeap } from '../helpers/wasm-heap.js';
 
 let mnist: Dataset;
 const groups: ReplicaGroup[] = [];
@@ -397,23 +398,13 @@ describe('data-parallel training over replica threads', () => {
  * written to it); resolves to what `body` rejected with.
  */
 async function whileHeapFull(body: () => Promise<unknown>): Promise<unknown> {
-  const module = (tf.backend() as unknown as { wasm: { _malloc(n: number): number; _free(p: number): void } }).wasm;
-  const held: number[] = [];
+  const release = holdWasmHeap();
   try {
-    for (let block = 2 ** 30; block >= 2 ** 20; block /= 2) {
-      for (;;) {
-        try {
-          held.push(module._malloc(block));
-        } catch {
-          break; // the guard refuses it: try a smaller block
-        }
-      }
-    }
     return await body().then(
       () => expect.fail('the step succeeded with a full heap'),
       (error: unknown) => error,
     );
   } finally {
-    for (const address of held) module._free(address);
+    release();
   }
 }

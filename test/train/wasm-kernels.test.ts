@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useBackend } from '../../src/train/index.js';
+import { holdWasmHeap } from '../helpers/wasm-heap.js';
 
 /**
  * Runs `f` on the cpu backend and on wasm (with cnnx's kernels) from the same inputs; returns the max abs diff.
@@ -232,13 +233,11 @@ describe('wasm training kernels against the cpu backend', () => {
 /** Runs `body` while `bytes` of the wasm backend's heap are held (address space only: nothing is written to it). */
 async function whileHolding(bytes: number, body: () => Promise<void> | void): Promise<void> {
   await useBackend('wasm');
-  const module = (tf.backend() as unknown as { wasm: { _malloc(n: number): number; _free(p: number): void } }).wasm;
-  const held = module._malloc(bytes);
-  expect(held).not.toBe(0);
+  const release = holdWasmHeap(bytes);
   try {
     await body();
   } finally {
-    module._free(held);
+    release();
   }
 }
 
