@@ -58,6 +58,11 @@ export interface TrainingCallback {
   /** `epoch` counts from 1; `startBatch` batches of it are already done (a resumed run). */
   onEpochBegin?(state: TrainingState, epoch: number, startBatch: number): Promise<void> | void;
   onBatchEnd?(state: TrainingState, logs: BatchLogs): Promise<void> | void;
+  /**
+   * Within an epoch, when the run's checkpoint interval (`TrainOptions.checkpointEvery`) has passed since the last
+   * checkpoint: no step is in flight, and `state.position` counts exactly the steps the network has taken.
+   */
+  onSaveDue?(state: TrainingState): Promise<void> | void;
   /** `metrics` is already in `state.history`, and `state.position` is at the start of the next epoch. */
   onEpochEnd?(state: TrainingState, metrics: EpochMetrics): Promise<void> | void;
   /** After the last epoch, or after a stop (`state.stopTraining`); not after an error. */

@@ -45,7 +45,7 @@ export function bestWeightsCallback(): TrainingCallback {
   };
 }
 
-/** Writes the checkpoint after every epoch and when training stops early. */
+/** Writes the checkpoint after every epoch, when training stops early, and within an epoch when one is due. */
 export function checkpointCallback(): TrainingCallback {
   const save = (state: TrainingState) =>
     saveCheckpoint(
@@ -55,6 +55,7 @@ export function checkpointCallback(): TrainingCallback {
       runPath(state.runDir, 'checkpoint'),
     );
   return {
+    onSaveDue: save,
     onEpochEnd: save,
     async onTrainEnd(state: TrainingState) {
       if (state.stopTraining) await save(state);

@@ -58,7 +58,16 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** A loaded dataset to use instead of loading the config's (tests). */
   dataset?: Dataset;
+  /**
+   * Seconds between checkpoints within an epoch (default CHECKPOINT_EVERY_S), so that a killed or crashed run loses
+   * at most this much of a long epoch; 0 saves only after each epoch (and on a stop). Either way a resumed run
+   * continues bit-identically.
+   */
+  checkpointEvery?: number;
 }
+
+/** Default seconds between checkpoints within an epoch: 10 minutes, a few AlexNet steps on a CPU. */
+export const CHECKPOINT_EVERY_S = 600;
 
 export interface TrainResult {
   runDir: string;
@@ -248,7 +257,8 @@ async function trainIn(
       summaryCallback(progress),
       ...(options.signal ? [interruptionCallback(options.signal, progress)] : []),
     ]);
-    await fit(state, callbacks, runner, { splits, augmenter });
+    const checkpointEvery = options.checkpointEvery ?? CHECKPOINT_EVERY_S;
+    await fit(state, callbacks, runner, { splits, augmenter, checkpointEvery });
     if (state.failure) {
       throw new CnnxError(
         `${state.failure.message}. The checkpoint holds the last completed step; ${continuation(state.failure, config, network.parameters, runDir)}`,
@@ -342,7 +352,7 @@ async function fit(
   state: TrainingState,
   callbacks: CallbackList,
   runner: StepRunner,
-  data: { splits: RunSplits; augmenter?: Augmenter },
+  data: { splits: RunSplits; augmenter?: Augmenter; checkpointEvery: number },
 ): Promise<void> {
   const { config, network } = state;
   const { train: trainSplit, test, selectOn } = data.splits;
@@ -394,12 +404,14 @@ async function epochs(
   state: TrainingState,
   callbacks: CallbackList,
   runner: StepRunner,
-  data: { splits: RunSplits; augmenter?: Augmenter; resize?: number },
+  data: { splits: RunSplits; augmenter?: Augmenter; resize?: number; checkpointEvery: number },
 ): Promise<void> {
   const { config, network, batchesPerEpoch } = state;
   const { train: trainSplit, selection, selectOn } = data.splits;
   const { resize } = data;
   const totalSteps = batchesPerEpoch * config.epochs;
+  const saveEveryMs = data.checkpointEvery > 0 ? data.checkpointEvery * 1000 : Number.POSITIVE_INFINITY;
+  let lastSaved = performance.now();
   for (let epoch = state.position.epoch; epoch < config.epochs && !state.stopTraining; epoch++) {
     const position = state.position;
     const startBatch = position.batch;
@@ -461,6 +473,12 @@ async function epochs(
       pending.push({ done, batch, index: batchIndex, lr, asked });
       const ahead = stepMs > LONG_STEP_MS ? 1 : STEPS_AHEAD;
       while (pending.length > ahead) await count(pending.shift()!);
+      if (performance.now() - lastSaved >= saveEveryMs && !state.stopTraining) {
+        // A checkpoint must hold the steps its position counts, and no more: none may be in flight.
+        for (const step of pending.splice(0)) await count(step);
+        await callbacks.call('onSaveDue', state);
+        lastSaved = performance.now();
+      }
     }
     for (const step of pending.splice(0)) await count(step);
     if (state.stopTraining) break;
@@ -489,6 +507,7 @@ async function epochs(
     };
     state.history.push(metrics);
     await callbacks.call('onEpochEnd', state, metrics);
+    lastSaved = performance.now(); // the epoch's checkpoint
   }
 }
 

@@ -26,6 +26,8 @@ describe('cnnx train options', () => {
       ['--optimizer', 'momentum', '--momentum', '1.5'],
       /--momentum <m>' argument '1.5' is invalid\. expected a number from 0 to below 1/,
     ],
+    [['--checkpoint-every', '-1'], /--checkpoint-every <minutes>' argument '-1' is invalid\. expected a number >= 0/],
+    [['--checkpoint-every', 'often'], /--checkpoint-every <minutes>' argument 'often' is invalid/],
   ])('refuses %j, which would do nothing', async (args, message) => {
     const { code, stderr } = await cnnx('train', ...args, '--out', join(await tempDir(), 'run'));
     expect(code).toBe(1);
@@ -49,8 +51,8 @@ describe('cnnx train options', () => {
     expect(code).toBe(1);
     expect(stderr.trim()).toBe(
       'cnnx: --resume continues a run with its own settings, so --batch-size, --lr cannot be given (only --epochs, ' +
-        '--backend and --workers can change, and --data or --test-data name where moved data is); start a new run ' +
-        'with --out to change them',
+        '--backend, --workers and --checkpoint-every can change, and --data or --test-data name where moved data ' +
+        'is); start a new run with --out to change them',
     );
   });
 

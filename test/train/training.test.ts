@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -85,6 +86,29 @@ function uninterrupted(): Promise<string> {
     return dir;
   })();
   return wholeRun;
+}
+
+/** The uninterrupted two-epoch run over 2 workers. */
+let wholeRun2: Promise<string> | undefined;
+function uninterrupted2(): Promise<string> {
+  wholeRun2 ??= (async () => {
+    const dir = join(root, 'whole-2-workers');
+    await train({ config: smallConfig({ workers: 2 }), runDir: dir, progress: silentProgress, dataset: mnist });
+    return dir;
+  })();
+  return wholeRun2;
+}
+
+/** A progress reporter that throws, as a crash would, when `when(epoch, batch)` says so. */
+function crashingAt(when: (epoch: number, batch: number) => boolean): ProgressReporter {
+  let epoch = 0;
+  return {
+    ...silentProgress,
+    startEpoch: (e) => (epoch = e),
+    step: (batch) => {
+      if (when(epoch, batch)) throw new Error('crashed');
+    },
+  };
 }
 
 describe('training on real MNIST', () => {
@@ -178,8 +202,7 @@ describe('training on real MNIST', () => {
 
   it('resumes a run split over 2 workers to exactly the weights of an uninterrupted one, and learns as 1 worker does', async () => {
     const config = smallConfig({ workers: 2 });
-    const whole = join(root, 'whole-2-workers');
-    await train({ config, runDir: whole, progress: silentProgress, dataset: mnist });
+    const whole = await uninterrupted2();
     expect((await readRunConfig(whole)).workers).toBe(2);
     const split = join(root, 'split-2-workers');
     const controller = new AbortController();
@@ -199,6 +222,41 @@ describe('training on real MNIST', () => {
     const [one, two] = [(await accuracies(await uninterrupted())).at(-1)!, (await accuracies(whole)).at(-1)!];
     expect(Math.abs(two - one)).toBeLessThan(0.05);
   }, 300_000);
+
+  it.each([1, 2])(
+    'checkpoints within an epoch, so a crash loses only the steps since; resumed, the weights are exact (%i workers)',
+    async (workers) => {
+      const config = smallConfig({ workers });
+      const whole = await (workers === 1 ? uninterrupted() : uninterrupted2());
+      const crashed = join(root, `crashed-${workers}-workers`);
+      // A checkpoint after every step (any interval above 0 has passed), and a crash in the middle of epoch 1.
+      const run = train({
+        config,
+        runDir: crashed,
+        progress: crashingAt((epoch, batch) => epoch === 1 && batch === 9),
+        dataset: mnist,
+        checkpointEvery: 1e-9,
+      });
+      await expect(run).rejects.toThrow('crashed');
+      const { metadata } = await readSafetensors(runPath(crashed, 'checkpoint'));
+      expect(JSON.parse(metadata.position!)).toMatchObject({ epoch: 0, batch: 8, partial: { seen: 8 * 32 } });
+      await train({ config, runDir: crashed, resume: true, progress: silentProgress, dataset: mnist });
+      expect(await differingWeights(whole, crashed)).toEqual([]);
+    },
+  );
+
+  it('checkpoints only after each epoch with checkpointEvery 0', async () => {
+    const dir = join(root, 'epoch-checkpoints');
+    const run = train({
+      config: smallConfig({ epochs: 1 }),
+      runDir: dir,
+      progress: crashingAt((epoch, batch) => epoch === 1 && batch === 9),
+      dataset: mnist,
+      checkpointEvery: 0,
+    });
+    await expect(run).rejects.toThrow('crashed');
+    expect(existsSync(runPath(dir, 'checkpoint'))).toBe(false);
+  });
 
   it("resumes exactly when stopped after an epoch's last batch, before its evaluation", async () => {
     const config = smallConfig();

@@ -22,6 +22,7 @@ import {
 } from '../../models/index.js';
 import {
   BACKEND_NAMES,
+  CHECKPOINT_EVERY_S,
   DEFAULT_VAL_SPLIT,
   loadRunDataset,
   OPTIMIZER_NAMES,
@@ -42,6 +43,7 @@ import {
   addUserDataOptions,
   defaultRunDir,
   nonNegativeInt,
+  nonNegativeNumber,
   oneOf,
   positiveInt,
   positiveNumber,
@@ -70,6 +72,8 @@ interface TrainFlags extends DataSourceFlags, UserDataFlags {
   testLimit?: number;
   backend: BackendName;
   workers?: number;
+  /** Minutes between checkpoints within an epoch; 0: after each epoch only. */
+  checkpointEvery: number;
   out?: string;
   resume?: string;
   printShapes?: boolean;
@@ -133,10 +137,16 @@ export function registerTrain(program: Command): void {
         'The same N gives the same weights every time; another N the same up to float rounding',
       positiveInt,
     )
+    .option(
+      '--checkpoint-every <minutes>',
+      'minutes between checkpoints within an epoch, so that a killed run loses at most that much of it (0: after each epoch only)',
+      nonNegativeNumber,
+      CHECKPOINT_EVERY_S / 60,
+    )
     .option('-o, --out <dir>', 'run directory (default runs/<model>-<dataset>-<time>)')
     .option(
       '--resume <run>',
-      'continue the run in this directory after its last checkpoint (only --epochs, --backend and --workers may change; --data and --test-data say where moved data is now)',
+      'continue the run in this directory after its last checkpoint (only --epochs, --backend, --workers and --checkpoint-every may change; --data and --test-data say where moved data is now)',
     )
     .option(
       '--augment [names]',
@@ -204,6 +214,7 @@ ${describeDistortions()
           idxDir: flags.idxDir,
           offline: flags.offline,
           signal: stop.signal,
+          checkpointEvery: flags.checkpointEvery * 60,
         });
         if (result.interrupted) exitAsStopped(command, result.signal);
       } finally {
@@ -303,6 +314,7 @@ const RESUMABLE = new Set([
   'epochs',
   'backend',
   'workers',
+  'checkpointEvery',
   'resume',
   'dataDir',
   'idxDir',
@@ -333,7 +345,7 @@ async function resumedConfig(
   if (given.length > 0) {
     throw new CnnxError(
       `--resume continues a run with its own settings, so ${given.map((o) => o.long).join(', ')} cannot be given ` +
-        `(only --epochs, --backend and --workers can change, and --data or --test-data name where moved data is); start a new run with --out to change them`,
+        `(only --epochs, --backend, --workers and --checkpoint-every can change, and --data or --test-data name where moved data is); start a new run with --out to change them`,
       'OPTION_CONFLICT',
     );
   }
