@@ -5,5 +5,6 @@ export { deriveSeed, seededPermutation } from './random.js';
 export { encodeSafetensors, readSafetensors, readSafetensorsMetadata, type TensorMap } from './safetensors.js';
 export { ensureVulkanRuntimeDir } from './vulkan-env.js';
 export { spansWholeBuffer } from './buffers.js';
+export { workerEntry } from './worker-entry.js';
 export { missingGpuDevice } from './gpu-devices.js';
 export { COMMITTED_MODELS, PAGE_DIR } from './package-paths.js';

@@ -4,22 +4,10 @@
  * on a worker thread, HTTP work and inference overlap on two cores.
  */
 import { Worker } from 'node:worker_threads';
-import { CnnxError, ensureVulkanRuntimeDir, messageOf, spansWholeBuffer } from '../common/index.js';
+import { CnnxError, ensureVulkanRuntimeDir, messageOf, spansWholeBuffer, workerEntry } from '../common/index.js';
 import type { NodeSession, SessionOptions } from './node.js';
 import type { Logits } from './session.js';
 import type { WorkerData, WorkerReply, WorkerRequest } from './worker-session-thread.js';
-
-/**
- * The thread's module, beside this one: compiled JavaScript in the package; TypeScript when running from the
- * sources (tests, tsx), where the thread first loads tsx (a devDependency) through common/tsx-worker-loader.mjs.
- */
-function workerEntry(): { script: URL; execArgv?: string[] } {
-  if (!import.meta.url.endsWith('.ts')) return { script: new URL('./worker-session-thread.js', import.meta.url) };
-  return {
-    script: new URL('./worker-session-thread.ts', import.meta.url),
-    execArgv: [...process.execArgv, '--import', new URL('../common/tsx-worker-loader.mjs', import.meta.url).href],
-  };
-}
 
 export interface WorkerSessionOptions extends SessionOptions {
   /**
@@ -39,7 +27,7 @@ export async function openSessionInWorker(
 ): Promise<NodeSession> {
   if (options.ep !== 'cpu') ensureVulkanRuntimeDir(); // here: the worker's environment is a copy
   const workerData: WorkerData = { model, options, nice };
-  const { script, execArgv } = workerEntry();
+  const { script, execArgv } = workerEntry('./worker-session-thread', import.meta.url);
   const worker = new Worker(script, { workerData, ...(execArgv ? { execArgv } : {}) });
   const pending = new Map<number, { resolve: (logits: Logits) => void; reject: (error: Error) => void }>();
   let nextId = 0;

@@ -222,6 +222,14 @@ export class JsonTensor {
 }
 
 /**
+ * A JSON `data` that a JSON pool thread (json-pool.ts) already read against the request's name and shape, and
+ * refused: valuesFromJson throws its message, as it would have on this thread.
+ */
+export class RefusedData {
+  constructor(readonly message: string) {}
+}
+
+/**
  * The items of nested `data` in row-major order. Every number must sit at the same depth and every array at one
  * depth must hold as many items as the others (a rectangular nesting, as numpy's `tolist()` writes one): the
  * shape's dimensions or any other split of its values, as Triton takes them.
@@ -261,6 +269,7 @@ function flattenNested(name: string, data: unknown[], shape: number[]): unknown[
  *   not a finite number in float32's range.
  */
 export function valuesFromJson(name: string, data: unknown, shape: number[], expected: number): InputValues {
+  if (data instanceof RefusedData) throw invalid(data.message);
   if (data instanceof JsonTensor) {
     if (data.depth > shape.length) throw nestedDeeper(name, shape);
     if (data.values.length !== expected) throw wrongCount(name, data.values.length, shape, expected);

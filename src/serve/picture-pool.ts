@@ -6,18 +6,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { CnnxError } from '../common/index.js';
+import { CnnxError, workerEntry } from '../common/index.js';
 import type { DigitReading, PixelImage, Prepared, Procedure } from '../preprocess/index.js';
 import type { PictureTask } from './picture-worker.js';
-
-/** Compiled JavaScript in the package; the TypeScript module with tsx's loader when running from the sources. */
-function workerEntry(): { filename: string; execArgv?: string[] } {
-  if (!import.meta.url.endsWith('.ts')) return { filename: new URL('./picture-worker.js', import.meta.url).href };
-  return {
-    filename: new URL('./picture-worker.ts', import.meta.url).href,
-    execArgv: [...process.execArgv, '--import', new URL('../common/tsx-worker-loader.mjs', import.meta.url).href],
-  };
-}
 
 export interface PicturePoolOptions {
   /** Threads; default half the cores, at least one (inference and HTTP need the rest). */
@@ -31,9 +22,9 @@ export class PicturePool {
 
   constructor(options: PicturePoolOptions = {}) {
     const threads = options.threads ?? Math.max(1, Math.floor(availableParallelism() / 2));
-    const { filename, execArgv } = workerEntry();
+    const { script, execArgv } = workerEntry('./picture-worker', import.meta.url);
     this.#pool = new Piscina({
-      filename,
+      filename: script.href,
       ...(execArgv ? { execArgv } : {}),
       minThreads: threads,
       maxThreads: threads,

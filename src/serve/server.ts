@@ -20,6 +20,7 @@ import { requireContentType } from './inference.js';
 import { createMetrics } from './metrics.js';
 import { ModelRegistry } from './model-registry.js';
 import { registerImageRoutes } from './routes/images.js';
+import { JsonPool } from './json-pool.js';
 import { PicturePool } from './picture-pool.js';
 import { registerKserveRoutes } from './routes/kserve.js';
 import { registerPageRoutes } from './routes/page.js';
@@ -261,7 +262,8 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
   });
 
   const maxQueueDelayMs = options.maxQueueDelayMs ?? 0;
-  await registerKserveRoutes(app, registry, state, { maxQueueDelayMs });
+  const json = new JsonPool();
+  await registerKserveRoutes(app, registry, state, { maxQueueDelayMs }, json);
   const pictures = new PicturePool({ threads: options.pictureThreads });
   registerImageRoutes(app, registry, pictures);
   registerPageRoutes(app, registry);
@@ -340,7 +342,7 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
         }
         await app.close();
         await grpcDrained;
-        await Promise.all([registry.close(), pictures.close()]);
+        await Promise.all([registry.close(), pictures.close(), json.close()]);
       })();
       return closing;
     },

@@ -21,7 +21,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { CnnxError, codeOf, messageOf, type ErrorCode } from '../common/index.js';
+import { CnnxError, codeOf, messageOf, workerEntry, type ErrorCode } from '../common/index.js';
 import { iterateBatches, type Split } from '../data/index.js';
 import { parameterSpecs, type ModelSpec, type OptimizerName, type ParameterSpec } from '../models/index.js';
 import { abortGroup, createReduceBuffers, GroupAborted, reduceMember } from './all-reduce.js';
@@ -159,15 +159,6 @@ export interface ReplicaGroup {
   close(): Promise<void>;
 }
 
-/** The thread's module: compiled JavaScript in the package, TypeScript (through tsx) from the sources. */
-function threadEntry(): { script: URL; execArgv?: string[] } {
-  if (!import.meta.url.endsWith('.ts')) return { script: new URL('./replica-thread.js', import.meta.url) };
-  return {
-    script: new URL('./replica-thread.ts', import.meta.url),
-    execArgv: [...process.execArgv, '--import', new URL('../common/tsx-worker-loader.mjs', import.meta.url).href],
-  };
-}
-
 /**
  * Starts the `workers` - 1 replica threads for `spec` and resolves when each has its backend and network; this
  * thread is replica 0, on the backend it already uses.
@@ -196,7 +187,7 @@ export async function startReplicas(options: ReplicaGroupOptions): Promise<Repli
   const rows = new Float32Array(buffers.gradients);
   const results = new Float64Array(buffers.results);
 
-  const { script, execArgv } = threadEntry();
+  const { script, execArgv } = workerEntry('./replica-thread', import.meta.url);
   const threads: Worker[] = [];
   try {
     for (let index = 1; index < workers; index++) {

@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset, type Dataset } from '../../src/data/index.js';
 import { createServer, listen, type CnnxServer } from '../../src/serve/index.js';
+import { OFF_LOOP_BYTES } from '../../src/serve/json-pool.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const MODEL = 'models/lenet5-relu-mnist.onnx';
@@ -353,6 +354,101 @@ describe('requests as Triton and KServe clients send them', () => {
     expect(json(await send('GET', '/v2/models/stats')).model_stats.map((m: { name: string }) => m.name)).toEqual([
       'digits',
     ]);
+  });
+});
+
+describe('JSON bodies of OFF_LOOP_BYTES or more, read on a thread', () => {
+  const count = 400;
+  const values = () => Array.from({ length: count }, (_, i) => pixels(i)).flat();
+  const largeJson = (data: unknown, extra: Record<string, unknown> = {}, name = 'input') =>
+    JSON.stringify({ inputs: [{ name, shape: [count, 1, 28, 28], datatype: 'FP32', data }], ...extra });
+  /** The logits of the same images sent as a binary tensor (read on the event loop). */
+  async function binaryLogits(): Promise<number[]> {
+    const tensor = Buffer.from(Float32Array.from(values()).buffer);
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [
+          {
+            name: 'input',
+            shape: [count, 1, 28, 28],
+            datatype: 'FP32',
+            parameters: { binary_data_size: tensor.length },
+          },
+        ],
+        outputs: [{ name: 'logits', parameters: { binary_data: false } }],
+      }),
+    );
+    const answer = await send('POST', '/v2/models/digits/infer', Buffer.concat([header, tensor]), {
+      'inference-header-content-length': String(header.length),
+    });
+    expect(answer.status, answer.body.toString()).toBe(200);
+    return json(answer).outputs[0].data;
+  }
+
+  it('answers as for the same images in binary, on the fast reader, JSON.parse, and nested', async () => {
+    const expected = await binaryLogits();
+    const flat = values();
+    const nested = Array.from({ length: count }, (_, i) => [
+      Array.from({ length: 28 }, (_, r) => flat.slice(i * 784 + r * 28, i * 784 + (r + 1) * 28)),
+    ]);
+    for (const body of [
+      largeJson(flat),
+      largeJson(flat, { 'p\\u0061rameters': {} }), // a key written with an escape: JSON.parse reads it
+      largeJson(nested),
+      largeJson(nested, { 'p\\u0061rameters': {} }),
+      `{"__proto__":{"x":1},${largeJson(flat).slice(1)}`,
+    ]) {
+      expect(Buffer.byteLength(body)).toBeGreaterThanOrEqual(OFF_LOOP_BYTES);
+      const answer = await send('POST', '/v2/models/digits/infer', body);
+      expect(answer.status, answer.body.toString().slice(0, 300)).toBe(200);
+      expect(json(answer).outputs[0].data).toEqual(expected);
+    }
+  });
+
+  it('refuses what it refuses in a small body with the same message, the header checked first', async () => {
+    const flat: unknown[] = values();
+    flat[1000] = 'x';
+    const ragged = [flat.slice(0, 1000), flat.slice(1000)];
+    for (const [body, error] of [
+      [largeJson(flat), `input 'input' data[1000] must be a finite number, got "x"`],
+      [largeJson(flat, { 'p\\u0061rameters': {} }), `input 'input' data[1000] must be a finite number, got "x"`],
+      [
+        largeJson(ragged),
+        `input 'input' data is ragged: arrays 2 deep hold 1000 and ${count * 784 - 1000} items; nest it as the shape [${count},1,28,28], or send it flat`,
+      ],
+      [largeJson(flat, {}, 'pixels'), `input name must be 'input', got "pixels"`],
+      [
+        largeJson(values().slice(1)),
+        `input 'input' data has ${count * 784 - 1} values, shape [${count},1,28,28] needs ${count * 784}`,
+      ],
+    ] as const) {
+      const answer = await send('POST', '/v2/models/digits/infer', body);
+      expect(answer.status).toBe(400);
+      expect(json(answer)).toEqual({ error, code: 'INVALID_INPUT' });
+    }
+    const truncated = await send('POST', '/v2/models/digits/infer', largeJson(values()).slice(0, -3));
+    expect(truncated.status).toBe(400);
+    expect(json(truncated)).toMatchObject({
+      code: 'INVALID_JSON',
+      error: expect.stringMatching(/^request body is not valid JSON: /),
+    });
+  });
+
+  it('reads a binary request whose JSON header is that large, and keeps its tensor', async () => {
+    const id = 'i'.repeat(OFF_LOOP_BYTES);
+    const tensor = Buffer.from(Float32Array.from(pixels(0)).buffer);
+    const header = Buffer.from(
+      JSON.stringify({
+        id,
+        inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', parameters: { binary_data_size: 3136 } }],
+        outputs: [{ name: 'logits', parameters: { binary_data: false } }],
+      }),
+    );
+    const answer = await send('POST', '/v2/models/digits/infer', Buffer.concat([header, tensor]), {
+      'inference-header-content-length': String(header.length),
+    });
+    expect(answer.status).toBe(200);
+    expect(json(answer)).toMatchObject({ id, outputs: [{ data: reference }] });
   });
 });
 

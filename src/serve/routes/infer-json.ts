@@ -10,6 +10,7 @@
  * `undefined`, and the caller parses the body as before, with the errors it always gave. What it does take, it
  * reads to the same float32 values `JSON.parse` then a Float32Array would give, bit for bit.
  */
+import { CnnxError } from '../../common/index.js';
 import { JsonTensor } from '../inference.js';
 
 const enum Char {
@@ -114,7 +115,7 @@ function forEachMember(bytes: Uint8Array, at: number, onMember: (key: string, va
 }
 
 /** How deep a request's JSON may nest arrays and objects: deeper is refused before it is parsed. */
-export const MAX_NESTING = 32;
+const MAX_NESTING = 32;
 
 /** readNumbers's count of items per depth, for the open array, and the width of every array at that depth. */
 const items = new Int32Array(MAX_NESTING + 1);
@@ -301,7 +302,7 @@ export function parseInferJson(body: Uint8Array): unknown {
  * Whether the JSON in `body` nests arrays and objects deeper than `limit` (brackets inside strings do not count).
  * A byte scan: `JSON.parse` of millions of nested brackets holds the event loop for seconds.
  */
-export function nestsDeeperThan(body: Uint8Array, limit: number): boolean {
+function nestsDeeperThan(body: Uint8Array, limit: number): boolean {
   return depthAfter(body, limit, 0, body.length, 0) < 0;
 }
 
@@ -322,4 +323,35 @@ function depthAfter(body: Uint8Array, limit: number, start: number, end: number,
     }
   }
   return depth;
+}
+
+/**
+ * `JSON.parse` of a request's JSON part (the whole body, or the header before binary tensors); an own `__proto__`
+ * key is a plain key here, never a prototype.
+ * @throws CnnxError INVALID_JSON for an empty part, one nested more than MAX_NESTING deep (refused before parsing:
+ *   JSON.parse of millions of brackets holds the event loop for seconds), or one that does not parse.
+ */
+export function parseJson(bytes: Buffer): unknown {
+  const text = bytes.toString('utf8');
+  if (text.trim() === '') throw new CnnxError('request body is empty; send a JSON infer request', 'INVALID_JSON');
+  if (nestsDeeperThan(bytes, MAX_NESTING)) {
+    throw new CnnxError(
+      `request body nests arrays or objects more than ${MAX_NESTING} deep; "data" nests at most as deep as its shape`,
+      'INVALID_JSON',
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CnnxError(`request body is not valid JSON: ${(error as Error).message}`, 'INVALID_JSON');
+  }
+}
+
+/**
+ * A request's JSON part (the whole body, or the header before binary tensors) as `JSON.parse` reads it, with the
+ * first input's `data` read straight to float32 (a JsonTensor) when the fast reader takes the part.
+ * @throws CnnxError INVALID_JSON as parseJson
+ */
+export function readJsonPart(bytes: Buffer): unknown {
+  return parseInferJson(bytes) ?? parseJson(bytes);
 }

@@ -26,7 +26,8 @@ import {
 } from '../inference.js';
 import type { LoadedModel, ModelRegistry } from '../model-registry.js';
 import { HEADER_LENGTH, headerLengthOf, readInferBody, type InferBody } from './infer-body.js';
-import { MAX_NESTING, nestsDeeperThan, parseInferJson } from './infer-json.js';
+import type { JsonPool } from '../json-pool.js';
+import { parseJson } from './infer-json.js';
 
 /** The extensions this server implements, as `GET /v2` lists them (names from Triton's protocol extensions). */
 const EXTENSIONS = Object.freeze([
@@ -52,28 +53,6 @@ const invalid = (message: string) => new CnnxError(message, 'INVALID_INPUT');
 
 type ModelParams = { name: string; version?: string };
 
-/**
- * `JSON.parse` of a request's JSON part (the whole body, or the header before binary tensors); an own `__proto__`
- * key is a plain key here, never a prototype.
- * @throws CnnxError INVALID_JSON for an empty part, one nested more than MAX_NESTING deep (refused before parsing:
- *   JSON.parse of millions of brackets holds the event loop for seconds), or one that does not parse.
- */
-function parseJson(bytes: Buffer): unknown {
-  const text = bytes.toString('utf8');
-  if (text.trim() === '') throw new CnnxError('request body is empty; send a JSON infer request', 'INVALID_JSON');
-  if (nestsDeeperThan(bytes, MAX_NESTING)) {
-    throw new CnnxError(
-      `request body nests arrays or objects more than ${MAX_NESTING} deep; "data" nests at most as deep as its shape`,
-      'INVALID_JSON',
-    );
-  }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new CnnxError(`request body is not valid JSON: ${(error as Error).message}`, 'INVALID_JSON');
-  }
-}
-
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 
@@ -86,14 +65,18 @@ function parametersOf(owner: Record<string, unknown>, what: string): Record<stri
 }
 
 /**
- * Splits an infer body into its JSON header and the binary section after it (binary tensor data extension); the
- * section is `owned` when it fills memory of its own (infer-body.ts read it so).
- * @throws CnnxError BAD_REQUEST for a header length that is not a whole number within the body.
+ * Splits an infer body into its JSON header, read by `json` (on a thread when large), and the binary section after
+ * it (binary tensor data extension); the section is `owned` when it fills memory of its own (infer-body.ts read it
+ * so).
+ * @throws CnnxError BAD_REQUEST for a header length that is not a whole number within the body; INVALID_JSON.
  */
-function splitBody(request: FastifyRequest): { header: unknown; binary: Uint8Array | undefined; owned?: boolean } {
+async function splitBody(
+  request: FastifyRequest,
+  json: JsonPool,
+): Promise<{ header: unknown; binary: Uint8Array | undefined; owned?: boolean }> {
   const read = request.body as InferBody | undefined;
   if (read !== undefined && !Buffer.isBuffer(read)) {
-    return { header: parseJson(read.header), binary: read.tensor, owned: true };
+    return { header: await json.read(read.header, 'header'), binary: read.tensor, owned: true };
   }
   const body = read ?? Buffer.alloc(0);
   const length = headerLengthOf(request);
@@ -105,7 +88,7 @@ function splitBody(request: FastifyRequest): { header: unknown; binary: Uint8Arr
         'BAD_REQUEST',
       );
     }
-    return { header: parseInferJson(body) ?? parseJson(body), binary: undefined };
+    return { header: await json.read(body, 'body'), binary: undefined };
   }
   if (!(length >= 1 && length <= body.length)) {
     throw new CnnxError(
@@ -114,7 +97,7 @@ function splitBody(request: FastifyRequest): { header: unknown; binary: Uint8Arr
       'BAD_REQUEST',
     );
   }
-  return { header: parseJson(body.subarray(0, length)), binary: body.subarray(length) };
+  return { header: await json.read(body.subarray(0, length), 'header'), binary: body.subarray(length) };
 }
 
 /** A REST infer request checked against the model: its images, id and the outputs asked for. */
@@ -290,6 +273,7 @@ export async function registerKserveRoutes(
   registry: ModelRegistry,
   state: { draining: boolean },
   batching: { maxQueueDelayMs: number },
+  json: JsonPool,
 ): Promise<void> {
   const probe = { config: { probe: true } };
   app.get('/v2/health/live', probe, async () => ({ live: true }));
@@ -362,7 +346,7 @@ export async function registerKserveRoutes(
         }
         requireIdentityEncoding(request.headers['content-encoding']);
         const model = requireModel(registry, request.params.name, request.params.version);
-        const { header, binary, owned } = splitBody(request);
+        const { header, binary, owned } = await splitBody(request, json);
         const infer = parseInfer(header, binary, model, owned);
         const logits = await runModel(model, infer.data, infer.count);
         return sendInferAnswer(
