@@ -13,8 +13,10 @@
  * at worst a metrics file one epoch behind it (rebuilt on resume) and temporaries (removed on start and resume).
  */
 import { readFileSync } from 'node:fs';
-import { readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { link, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CnnxError, ensureDirectory, writeError, writeFileAtomic } from '../common/index.js';
 import type { DistortionName } from '../data/index.js';
 import type { TrainingDefaults } from '../models/index.js';
@@ -187,6 +189,9 @@ export async function writeMetrics(dir: string, metrics: EpochMetrics[]): Promis
 /** Temporary files of atomic writes (`.<name>.tmp-<hex>`), left behind when a writer is killed. */
 const TEMPORARY = /^\..+\.tmp-[0-9a-f]+$/;
 
+/** A lock's draft (`.run.lock.<pid>-<hex>.new`), written whole before it is linked into place (lockRunDir). */
+const LOCK_DRAFT = /^\.run\.lock\.(\d+)-[0-9a-f]+\.new$/;
+
 /**
  * The lock of a run folder: the process id of the `cnnx train` that works in it and, on Linux, that process's start
  * time (so that a lock left by a process whose id has since gone to another, as every container's node is process 1,
@@ -229,32 +234,68 @@ function lockHolder(text: string): number | undefined {
 
 /**
  * Takes `dir`'s lock for this process; resolves to what releases it. A lock left by a process that has ended is
- * taken over.
+ * taken over. The lock appears whole (written under a name of its own, then linked into place: a link fails where a
+ * file exists), so no process ever reads one half-written and takes it for stale.
  * @throws CnnxError RUN_IN_PROGRESS when a live process holds it; WRITE_FAILED when the folder takes no file.
  */
 async function lockRunDir(dir: string): Promise<() => Promise<void>> {
   const file = join(dir, LOCK_FILE);
-  for (;;) {
-    try {
-      await writeFile(file, `${process.pid} ${startTimeOf(process.pid) ?? ''}`.trim() + '\n', { flag: 'wx' });
-      let held = true;
-      return async () => {
-        if (held) await rm(file, { force: true });
-        held = false;
-      };
-    } catch (error) {
-      // A read-only or forbidden folder: the message every other write of the run gives.
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(error, file);
+  const draft = join(dir, `.${LOCK_FILE}.${process.pid}-${randomBytes(4).toString('hex')}.new`);
+  try {
+    // A read-only or forbidden folder: the message every other write of the run gives.
+    await writeFile(draft, `${process.pid} ${startTimeOf(process.pid) ?? ''}`.trim() + '\n').catch((error: unknown) => {
+      throw writeError(error, file);
+    });
+    for (;;) {
+      try {
+        await link(draft, file);
+        let held = true;
+        return async () => {
+          if (held) await rm(file, { force: true });
+          held = false;
+        };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(error, file);
+      }
+      const text = await readFile(file, 'utf8').catch(() => undefined);
+      if (text === undefined) continue; // released meanwhile
+      const pid = lockHolder(text);
+      if (pid !== undefined) {
+        throw new CnnxError(
+          `${dir}: another cnnx train (process ${pid}) is working in this folder; wait for it to end, or choose another --out ` +
+            `(if no cnnx train runs there, delete ${file})`,
+          'RUN_IN_PROGRESS',
+        );
+      }
+      await removeStaleLock(file, draft);
     }
-    const pid = lockHolder(await readFile(file, 'utf8').catch(() => ''));
-    if (pid !== undefined) {
-      throw new CnnxError(
-        `${dir}: another cnnx train (process ${pid}) is working in this folder; wait for it to end, or choose another --out ` +
-          `(if no cnnx train runs there, delete ${file})`,
-        'RUN_IN_PROGRESS',
-      );
-    }
-    await rm(file, { force: true }); // left by a process that has ended
+  } finally {
+    await rm(draft, { force: true });
+  }
+}
+
+/**
+ * Removes the lock `file` if its process has ended. Several processes may find it stale at once, and one may take
+ * the folder over before another removes what it found: so a stale lock is removed only by the holder of a second
+ * lock beside it (`draft` linked as `.run.lock.takeover`), after reading it again. While that is held, the lock can
+ * be neither removed nor replaced by another process. A takeover lock whose process ended is removed.
+ */
+async function removeStaleLock(file: string, draft: string): Promise<void> {
+  const guard = join(dirname(file), `.${LOCK_FILE}.takeover`);
+  try {
+    await link(draft, guard);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(error, file);
+    const holder = lockHolder(await readFile(guard, 'utf8').catch(() => ''));
+    if (holder === undefined) await rm(guard, { force: true });
+    else await sleep(5); // another process is taking the folder over: see who won
+    return;
+  }
+  try {
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text !== undefined && lockHolder(text) === undefined) await rm(file, { force: true });
+  } finally {
+    await rm(guard, { force: true });
   }
 }
 
@@ -316,7 +357,11 @@ export async function prepareRunDir(
       }
       await Promise.all(runFiles.map((name) => rm(join(dir, name), { force: true })));
     }
-    const leftovers = (await readdir(dir)).filter((name) => TEMPORARY.test(name));
+    // Also the lock drafts of processes that ended before they could remove them.
+    const leftovers = (await readdir(dir)).filter((name) => {
+      const draft = LOCK_DRAFT.exec(name);
+      return TEMPORARY.test(name) || (draft !== null && !processExists(Number(draft[1])));
+    });
     await Promise.all(leftovers.map((name) => rm(join(dir, name), { force: true })));
   } catch (error) {
     await release({ abandon: true });
