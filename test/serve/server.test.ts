@@ -426,6 +426,14 @@ describe('models: reload, pins, other producers', () => {
     expect(notReady.map((entry) => entry.name)).toEqual(['digits']);
     const other = await post('/v2/repository/models/digits/unload', '{"parameters":{"force":true}}');
     expect(other.json().error).toBe('unload takes only the "unload_dependents" parameter, got "force"');
+    for (const parameters of ['null', '[]', '"force"']) {
+      const odd = await post('/v2/repository/models/digits/unload', `{"parameters":${parameters}}`);
+      expect(odd.statusCode).toBe(400);
+      expect(odd.json()).toEqual({
+        error: `the request "parameters" must be an object, got ${parameters}`,
+        code: 'BAD_REQUEST',
+      });
+    }
     await rm(join(dir, 'raced.onnx'));
   });
 

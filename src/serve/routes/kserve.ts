@@ -459,6 +459,10 @@ function repositoryRequest(body: unknown, kind: 'index' | 'load' | 'unload'): Re
   if (!Buffer.isBuffer(body) || body.toString('utf8').trim() === '') return {};
   const request = parseJson(body);
   if (!isObject(request)) throw new CnnxError('a model repository request body is a JSON object', 'BAD_REQUEST');
-  checkRepositoryParameters(kind, parametersOf(request, 'the request'));
+  const { parameters = {} } = request;
+  if (!isObject(parameters)) {
+    throw new CnnxError(`the request "parameters" must be an object, got ${JSON.stringify(parameters)}`, 'BAD_REQUEST');
+  }
+  checkRepositoryParameters(kind, parameters);
   return request;
 }
