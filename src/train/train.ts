@@ -378,11 +378,11 @@ async function fit(
   } catch (error) {
     if (codeOf(error) === 'TRAINING_STEP_FAILED') {
       // The weights are part-stepped: the checkpoint on disk is left as it is.
-      const again = `cnnx train --resume ${state.runDir}`;
+      const how = continuation(error as Error, config, network.parameters, state.runDir);
       throw new CnnxError(
         existsSync(runPath(state.runDir, 'checkpoint'))
-          ? `${messageOf(error)}. The run keeps its last checkpoint; continue from it with: ${again}`
-          : `${messageOf(error)}. No checkpoint was written yet; ${again} starts the run again`,
+          ? `${messageOf(error)}. The run keeps its last checkpoint; ${how}`
+          : `${messageOf(error)}. No checkpoint was written yet, so --resume starts the run again; ${how}`,
         'TRAINING_STEP_FAILED',
         { cause: error },
       );
