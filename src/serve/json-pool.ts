@@ -32,14 +32,14 @@ export class JsonPool {
 
   /**
    * A JSON part read: a whole JSON `body` by readJsonPart, the `header` before binary tensors (which carries no data)
-   * by parseJson; on a pool thread for OFF_LOOP_BYTES or more (the bytes are then the thread's: moved when they fill
-   * memory of their own, else copied), else here. The first input's data, when the thread read it, is a JsonTensor,
+   * by parseJson; on a pool thread for OFF_LOOP_BYTES or more, else here. Bytes the caller can `give` (nothing reads
+   * them after) move to the thread when they fill memory of their own; others are copied. The first input's data, when the thread read it, is a JsonTensor,
    * or a RefusedData that valuesFromJson refuses with the message the thread found.
    * @throws CnnxError INVALID_JSON as parseJson
    */
-  async read(bytes: Buffer, part: JsonPart['part']): Promise<unknown> {
+  async read(bytes: Buffer, part: JsonPart['part'], { give = false } = {}): Promise<unknown> {
     if (bytes.length < OFF_LOOP_BYTES) return part === 'body' ? readJsonPart(bytes) : parseJson(bytes);
-    const own = spansWholeBuffer(bytes) ? bytes : new Uint8Array(bytes);
+    const own = give && spansWholeBuffer(bytes) ? bytes : new Uint8Array(bytes);
     const read = await this.#pool.run({ bytes: own, part }, { transferList: [own.buffer as ArrayBuffer] });
     if ('error' in read) throw new CnnxError(read.error.message, read.error.code);
     const { request, data } = read;

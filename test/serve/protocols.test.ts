@@ -32,7 +32,16 @@ function send(
     const url = new URL(path, base);
     const request = httpRequest(
       url,
-      { method, headers: { ...headers, ...(body !== undefined ? { 'content-length': Buffer.byteLength(body) } : {}) } },
+      {
+        method,
+        headers: {
+          ...headers,
+          // A body is sent with its length, unless chunked is asked for.
+          ...(body !== undefined && headers['transfer-encoding'] === undefined
+            ? { 'content-length': Buffer.byteLength(body) }
+            : {}),
+        },
+      },
       (response) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -432,6 +441,36 @@ describe('JSON bodies of OFF_LOOP_BYTES or more, read on a thread', () => {
       code: 'INVALID_JSON',
       error: expect.stringMatching(/^request body is not valid JSON: /),
     });
+  });
+
+  it('reads a body that is all JSON header, sent chunked (so read into memory of its own)', async () => {
+    const body = largeJson(values());
+    const expected = json(await send('POST', '/v2/models/digits/infer', body)).outputs[0].data;
+    const answer = await send('POST', '/v2/models/digits/infer', body, {
+      'transfer-encoding': 'chunked',
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(Buffer.byteLength(body)),
+    });
+    expect(answer.status, answer.body.toString().slice(0, 300)).toBe(200);
+    expect(json(answer).outputs[0].data).toEqual(expected);
+  });
+
+  it('answers large bodies from the model served when they are read, while the model is reloaded', async () => {
+    const body = largeJson(values());
+    const until = performance.now() + 3000;
+    const statuses: number[] = [];
+    const client = async () => {
+      while (performance.now() < until) statuses.push((await send('POST', '/v2/models/digits/infer', body)).status);
+    };
+    const reloads = async () => {
+      while (performance.now() < until) {
+        expect((await send('POST', '/v2/repository/models/digits/load', '{}')).status).toBe(200);
+        await new Promise((next) => setTimeout(next, 20));
+      }
+    };
+    await Promise.all([client(), client(), reloads()]);
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
   });
 
   it('reads a binary request whose JSON header is that large, and keeps its tensor', async () => {

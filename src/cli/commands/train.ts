@@ -140,7 +140,7 @@ export function registerTrain(program: Command): void {
     .option(
       '--checkpoint-every <minutes>',
       'minutes between checkpoints within an epoch, so that a killed run loses at most that much of it (0: after each epoch only)',
-      nonNegativeNumber,
+      checkpointMinutes,
       CHECKPOINT_EVERY_S / 60,
     )
     .option('-o, --out <dir>', 'run directory (default runs/<model>-<dataset>-<time>)')
@@ -221,6 +221,15 @@ ${describeDistortions()
         stop.dispose();
       }
     });
+}
+
+/** `--checkpoint-every`'s minutes: a number >= 0, and not one so small that it reads as 0, which turns them off. */
+function checkpointMinutes(value: string): number {
+  const minutes = nonNegativeNumber(value);
+  if (minutes === 0 && /[1-9]/.test(value.replace(/e.*$/i, ''))) {
+    throw new InvalidArgumentError(`"${value}" is 0 as a number, which turns checkpoints within an epoch off.`);
+  }
+  return minutes;
 }
 
 /** A momentum coefficient: in [0, 1) (at 1 or above the velocity never decays and training diverges). */

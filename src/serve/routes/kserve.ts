@@ -76,7 +76,7 @@ async function splitBody(
 ): Promise<{ header: unknown; binary: Uint8Array | undefined; owned?: boolean }> {
   const read = request.body as InferBody | undefined;
   if (read !== undefined && !Buffer.isBuffer(read)) {
-    return { header: await json.read(read.header, 'header'), binary: read.tensor, owned: true };
+    return { header: await json.read(read.header, 'header', { give: true }), binary: read.tensor, owned: true };
   }
   const body = read ?? Buffer.alloc(0);
   const length = headerLengthOf(request);
@@ -88,7 +88,7 @@ async function splitBody(
         'BAD_REQUEST',
       );
     }
-    return { header: await json.read(body, 'body'), binary: undefined };
+    return { header: await json.read(body, 'body', { give: true }), binary: undefined };
   }
   if (!(length >= 1 && length <= body.length)) {
     throw new CnnxError(
@@ -97,6 +97,7 @@ async function splitBody(
       'BAD_REQUEST',
     );
   }
+  // The header shares its memory with the binary section: the pool copies what it reads on a thread.
   return { header: await json.read(body.subarray(0, length), 'header'), binary: body.subarray(length) };
 }
 
@@ -345,8 +346,10 @@ export async function registerKserveRoutes(
           );
         }
         requireIdentityEncoding(request.headers['content-encoding']);
-        const model = requireModel(registry, request.params.name, request.params.version);
+        requireModel(registry, request.params.name, request.params.version); // said before the body is read
         const { header, binary, owned } = await splitBody(request, json);
+        // Looked up again: a large body is read on a thread, and the model may have been reloaded meanwhile.
+        const model = requireModel(registry, request.params.name, request.params.version);
         const infer = parseInfer(header, binary, model, owned);
         const logits = await runModel(model, infer.data, infer.count);
         return sendInferAnswer(
