@@ -98,6 +98,16 @@ afterAll(() => server?.close());
 const inferJson = (data: unknown, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data }], ...extra });
 
+/** A binary tensor request of `count` images: its JSON header (with `extra` members), then the float32 bytes. */
+function binaryInfer(values: Float32Array, count: number, extra: Record<string, unknown> = {}) {
+  const tensor = Buffer.from(values.buffer, values.byteOffset, values.byteLength);
+  const input = { name: 'input', shape: [count, 1, 28, 28], datatype: 'FP32' };
+  const header = Buffer.from(
+    JSON.stringify({ inputs: [{ ...input, parameters: { binary_data_size: tensor.length } }], ...extra }),
+  );
+  return { header, body: Buffer.concat([header, tensor]) };
+}
+
 describe('requests as Triton and KServe clients send them', () => {
   it("answers a JSON infer request with no Content-Type header, and with curl -d's", async () => {
     const answer = await send('POST', '/v2/models/digits/infer', inferJson(pixels(0)));
@@ -131,19 +141,7 @@ describe('requests as Triton and KServe clients send them', () => {
         JSON.stringify({ inputs: [{ name: 'input', shape: [count, 1, 28, 28], datatype: 'FP32', data: [...values] }] }),
       ),
     ).outputs[0].data;
-    const head = Buffer.from(
-      JSON.stringify({
-        inputs: [
-          {
-            name: 'input',
-            shape: [count, 1, 28, 28],
-            datatype: 'FP32',
-            parameters: { binary_data_size: values.byteLength },
-          },
-        ],
-      }),
-    );
-    const body = Buffer.concat([head, Buffer.from(values.buffer)]);
+    const { header: head, body } = binaryInfer(values, count);
     /** Writes `pieces` one event-loop turn apart; with `length`, a Content-Length, else chunked encoding. */
     const sendPieces = (pieces: Buffer[], length: boolean) =>
       new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
@@ -373,21 +371,10 @@ describe('JSON bodies of OFF_LOOP_BYTES or more, read on a thread', () => {
     JSON.stringify({ inputs: [{ name, shape: [count, 1, 28, 28], datatype: 'FP32', data }], ...extra });
   /** The logits of the same images sent as a binary tensor (read on the event loop). */
   async function binaryLogits(): Promise<number[]> {
-    const tensor = Buffer.from(Float32Array.from(values()).buffer);
-    const header = Buffer.from(
-      JSON.stringify({
-        inputs: [
-          {
-            name: 'input',
-            shape: [count, 1, 28, 28],
-            datatype: 'FP32',
-            parameters: { binary_data_size: tensor.length },
-          },
-        ],
-        outputs: [{ name: 'logits', parameters: { binary_data: false } }],
-      }),
-    );
-    const answer = await send('POST', '/v2/models/digits/infer', Buffer.concat([header, tensor]), {
+    const { header, body } = binaryInfer(Float32Array.from(values()), count, {
+      outputs: [{ name: 'logits', parameters: { binary_data: false } }],
+    });
+    const answer = await send('POST', '/v2/models/digits/infer', body, {
       'inference-header-content-length': String(header.length),
     });
     expect(answer.status, answer.body.toString()).toBe(200);
