@@ -241,14 +241,15 @@ function lockHolder(text: string): number | undefined {
 async function lockRunDir(dir: string): Promise<() => Promise<void>> {
   const file = join(dir, LOCK_FILE);
   const draft = join(dir, `.${LOCK_FILE}.${process.pid}-${randomBytes(4).toString('hex')}.new`);
+  const content = `${process.pid} ${startTimeOf(process.pid) ?? ''}`.trim() + '\n';
   try {
     // A read-only or forbidden folder: the message every other write of the run gives.
-    await writeFile(draft, `${process.pid} ${startTimeOf(process.pid) ?? ''}`.trim() + '\n').catch((error: unknown) => {
+    await writeFile(draft, content).catch((error: unknown) => {
       throw writeError(error, file);
     });
     for (;;) {
       try {
-        await link(draft, file);
+        await createExclusive(draft, file, content);
         let held = true;
         return async () => {
           if (held) await rm(file, { force: true });
@@ -267,23 +268,40 @@ async function lockRunDir(dir: string): Promise<() => Promise<void>> {
           'RUN_IN_PROGRESS',
         );
       }
-      await removeStaleLock(file, draft);
+      await removeStaleLock(file, draft, content);
     }
   } finally {
     await rm(draft, { force: true });
   }
 }
 
+/** What link() gives on a filesystem without hard links (FAT, exFAT, some network and FUSE filesystems). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * Creates `target` holding `content` (which `draft` holds), failing with EEXIST where a file is there: by linking
+ * `draft` into place, so that it appears whole; on a filesystem without hard links, by creating it and then writing
+ * it, where another process may read it empty for a moment and take it for stale.
+ */
+async function createExclusive(draft: string, target: string, content: string): Promise<void> {
+  try {
+    await link(draft, target);
+  } catch (error) {
+    if (!NO_HARD_LINKS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    await writeFile(target, content, { flag: 'wx' });
+  }
+}
+
 /**
  * Removes the lock `file` if its process has ended. Several processes may find it stale at once, and one may take
  * the folder over before another removes what it found: so a stale lock is removed only by the holder of a second
- * lock beside it (`draft` linked as `.run.lock.takeover`), after reading it again. While that is held, the lock can
+ * lock beside it (`draft`, holding `content`, placed as `.run.lock.takeover`), after reading it again. While that is held, the lock can
  * be neither removed nor replaced by another process. A takeover lock whose process ended is removed.
  */
-async function removeStaleLock(file: string, draft: string): Promise<void> {
+async function removeStaleLock(file: string, draft: string, content: string): Promise<void> {
   const guard = join(dirname(file), `.${LOCK_FILE}.takeover`);
   try {
-    await link(draft, guard);
+    await createExclusive(draft, guard, content);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(error, file);
     const holder = lockHolder(await readFile(guard, 'utf8').catch(() => ''));

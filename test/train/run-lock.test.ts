@@ -9,11 +9,24 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { prepareRunDir } from '../../src/train/run-dir.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 const CONTENDER = fileURLToPath(new URL('../helpers/lock-contender.ts', import.meta.url));
+
+// A filesystem without hard links (FAT, exFAT, some network ones), where link() fails with EPERM, when asked.
+const links = vi.hoisted(() => ({ refused: false }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const fs = await importOriginal<typeof import('node:fs/promises')>();
+  return {
+    ...fs,
+    link: (existing: string, target: string) =>
+      links.refused
+        ? Promise.reject(Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' }))
+        : fs.link(existing, target),
+  };
+});
 
 describe("a run folder's lock", () => {
   it('is held by one process at a time while several take it, release it and take stale ones over', async () => {
@@ -54,5 +67,22 @@ describe("a run folder's lock", () => {
     expect(await readdir(dir)).toEqual(['run.lock']);
     await release();
     expect(existsSync(join(dir, 'run.lock'))).toBe(false);
+  });
+
+  it('is taken, refused while held, and taken over when stale on a filesystem without hard links', async () => {
+    links.refused = true;
+    try {
+      const dir = await tempDir();
+      const { release } = await prepareRunDir(dir, { resume: true });
+      expect((await readFile(join(dir, 'run.lock'), 'utf8')).split(' ')[0]).toBe(String(process.pid));
+      await expect(prepareRunDir(dir, { resume: true })).rejects.toMatchObject({ code: 'RUN_IN_PROGRESS' });
+      await release();
+      await writeFile(join(dir, 'run.lock'), '999999999 1\n');
+      const again = await prepareRunDir(dir, { resume: true });
+      expect(await readdir(dir)).toEqual(['run.lock']);
+      await again.release();
+    } finally {
+      links.refused = false;
+    }
   });
 });
