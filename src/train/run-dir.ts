@@ -14,10 +14,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { link, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
+import { link, lstat, readdir, readFile, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CnnxError, ensureDirectory, writeError, writeFileAtomic } from '../common/index.js';
+import { CnnxError, ensureDirectory, whyUnreadable, writeError, writeFileAtomic } from '../common/index.js';
 import type { DistortionName } from '../data/index.js';
 import type { TrainingDefaults } from '../models/index.js';
 import type { BackendName } from './backends/index.js';
@@ -236,12 +236,14 @@ function lockHolder(text: string): number | undefined {
  * Takes `dir`'s lock for this process; resolves to what releases it. A lock left by a process that has ended is
  * taken over. The lock appears whole (written under a name of its own, then linked into place: a link fails where a
  * file exists), so no process ever reads one half-written and takes it for stale.
- * @throws CnnxError RUN_IN_PROGRESS when a live process holds it; WRITE_FAILED when the folder takes no file.
+ * @throws CnnxError RUN_IN_PROGRESS when a live process holds it (or has held its takeover for TAKEOVER_MS);
+ *   WRITE_FAILED when the folder takes no file; BAD_RUN_DIR when what is in the lock's place is no readable file.
  */
 async function lockRunDir(dir: string): Promise<() => Promise<void>> {
   const file = join(dir, LOCK_FILE);
   const draft = join(dir, `.${LOCK_FILE}.${process.pid}-${randomBytes(4).toString('hex')}.new`);
   const content = `${process.pid} ${startTimeOf(process.pid) ?? ''}`.trim() + '\n';
+  const started = performance.now();
   try {
     // A read-only or forbidden folder: the message every other write of the run gives.
     await writeFile(draft, content).catch((error: unknown) => {
@@ -258,7 +260,7 @@ async function lockRunDir(dir: string): Promise<() => Promise<void>> {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(error, file);
       }
-      const text = await readFile(file, 'utf8').catch(() => undefined);
+      const text = await readLock(file, dir);
       if (text === undefined) continue; // released meanwhile
       const pid = lockHolder(text);
       if (pid !== undefined) {
@@ -268,53 +270,89 @@ async function lockRunDir(dir: string): Promise<() => Promise<void>> {
           'RUN_IN_PROGRESS',
         );
       }
-      await removeStaleLock(file, draft, content);
+      const taker = await removeStaleLock(file, draft, content);
+      if (taker !== undefined && performance.now() - started > TAKEOVER_MS) {
+        throw new CnnxError(
+          `${dir}: process ${taker} has been taking over the lock of an ended run for over ${TAKEOVER_MS / 1000} s; ` +
+            `if no cnnx train runs there, delete ${join(dir, TAKEOVER_FILE)}`,
+          'RUN_IN_PROGRESS',
+        );
+      }
     }
   } finally {
     await rm(draft, { force: true });
   }
 }
 
-/** What link() gives on a filesystem without hard links (FAT, exFAT, some network and FUSE filesystems). */
-const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+/**
+ * The text of the lock at `path` (the run lock or the takeover lock); undefined when there is none.
+ * @throws CnnxError BAD_RUN_DIR for a folder, a link or an unreadable file in its place.
+ */
+async function readLock(path: string, dir: string): Promise<string | undefined> {
+  const unreadable = (why: string) =>
+    new CnnxError(
+      `${path} is no lock cnnx can read (${why}); if no cnnx train works in ${dir}, delete it`,
+      'BAD_RUN_DIR',
+    );
+  try {
+    const stats = await lstat(path);
+    if (!stats.isFile()) throw unreadable(stats.isDirectory() ? 'it is a folder' : 'it is not a plain file');
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if (error instanceof CnnxError) throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw unreadable(whyUnreadable(error));
+  }
+}
 
 /**
- * Creates `target` holding `content` (which `draft` holds), failing with EEXIST where a file is there: by linking
- * `draft` into place, so that it appears whole; on a filesystem without hard links, by creating it and then writing
- * it, where another process may read it empty for a moment and take it for stale.
+ * Creates `target` holding `content` (which `draft` holds), failing with EEXIST where something is there: by linking
+ * `draft` into place, so that it appears whole; where the filesystem makes no hard links (FAT and exFAT, some
+ * network and FUSE filesystems: EPERM on Linux, EISDIR on Windows) or the link fails otherwise, by creating it and
+ * then writing it, when another process may read it empty for a moment and take it for stale.
  */
 async function createExclusive(draft: string, target: string, content: string): Promise<void> {
   try {
     await link(draft, target);
   } catch (error) {
-    if (!NO_HARD_LINKS.has((error as NodeJS.ErrnoException).code ?? '')) throw error;
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw error;
     await writeFile(target, content, { flag: 'wx' });
   }
 }
 
+/** The lock a process holds while it takes over a stale run lock (removeStaleLock). */
+const TAKEOVER_FILE = `.${LOCK_FILE}.takeover`;
+
+/** How long a takeover, which takes milliseconds, may be seen under way before it is reported as stuck. */
+const TAKEOVER_MS = 10_000;
+
 /**
  * Removes the lock `file` if its process has ended. Several processes may find it stale at once, and one may take
  * the folder over before another removes what it found: so a stale lock is removed only by the holder of a second
- * lock beside it (`draft`, holding `content`, placed as `.run.lock.takeover`), after reading it again. While that is held, the lock can
- * be neither removed nor replaced by another process. A takeover lock whose process ended is removed.
+ * lock beside it (`draft`, holding `content`, placed as TAKEOVER_FILE), after reading it again. While that is held,
+ * the lock can be neither removed nor replaced by another process. A takeover lock whose process ended is removed.
+ * Resolves to the id of another process found taking the folder over, if one was.
  */
-async function removeStaleLock(file: string, draft: string, content: string): Promise<void> {
-  const guard = join(dirname(file), `.${LOCK_FILE}.takeover`);
+async function removeStaleLock(file: string, draft: string, content: string): Promise<number | undefined> {
+  const dir = dirname(file);
+  const guard = join(dir, TAKEOVER_FILE);
   try {
     await createExclusive(draft, guard, content);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw writeError(error, file);
-    const holder = lockHolder(await readFile(guard, 'utf8').catch(() => ''));
-    if (holder === undefined) await rm(guard, { force: true });
+    const text = await readLock(guard, dir);
+    const taker = text === undefined ? undefined : lockHolder(text);
+    if (taker === undefined) await rm(guard, { force: true });
     else await sleep(5); // another process is taking the folder over: see who won
-    return;
+    return taker;
   }
   try {
-    const text = await readFile(file, 'utf8').catch(() => undefined);
+    const text = await readLock(file, dir);
     if (text !== undefined && lockHolder(text) === undefined) await rm(file, { force: true });
   } finally {
     await rm(guard, { force: true });
   }
+  return undefined;
 }
 
 /**

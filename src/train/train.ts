@@ -476,6 +476,7 @@ async function epochs(
       if (performance.now() - lastSaved >= saveEveryMs && !state.stopTraining) {
         // A checkpoint must hold the steps its position counts, and no more: none may be in flight.
         for (const step of pending.splice(0)) await count(step);
+        if (state.stopTraining) break; // the stop's checkpoint follows
         await callbacks.call('onSaveDue', state);
         lastSaved = performance.now();
       }

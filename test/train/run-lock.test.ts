@@ -6,7 +6,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, vi } from 'vitest';
@@ -67,6 +67,26 @@ describe("a run folder's lock", () => {
     expect(await readdir(dir)).toEqual(['run.lock']);
     await release();
     expect(existsSync(join(dir, 'run.lock'))).toBe(false);
+  });
+
+  it('is refused in one line, not waited on, where a folder or a link is in its place', async () => {
+    const stale = await tempDir();
+    await writeFile(join(stale, 'run.lock'), '999999999 1\n');
+    await mkdir(join(stale, '.run.lock.takeover'));
+    const dangling = await tempDir();
+    await symlink(join(dangling, 'gone'), join(dangling, 'run.lock'));
+    const folder = await tempDir();
+    await mkdir(join(folder, 'run.lock'));
+    for (const [dir, lock, why] of [
+      [folder, 'run.lock', 'it is a folder'],
+      [dangling, 'run.lock', 'it is not a plain file'],
+      [stale, '.run.lock.takeover', 'it is a folder'],
+    ] as const) {
+      await expect(prepareRunDir(dir, { resume: true })).rejects.toMatchObject({
+        code: 'BAD_RUN_DIR',
+        message: `${join(dir, lock)} is no lock cnnx can read (${why}); if no cnnx train works in ${dir}, delete it`,
+      });
+    }
   });
 
   it('is taken, refused while held, and taken over when stale on a filesystem without hard links', async () => {
