@@ -78,7 +78,7 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
       'BAD_OPTION',
     );
   }
-  let peakRss = process.memoryUsage().rss;
+  let peakRss = process.memoryUsage.rss();
 
   type Step = (network: Network, trainer: Trainer, batch: Batch, seed: number) => Promise<unknown>;
   /** Steps batches [from, to) (seed: the index) as the training loop does: STEPS_AHEAD asked for before awaited. */
@@ -89,7 +89,7 @@ export async function benchmarkTraining(options: TrainBenchmarkOptions): Promise
       done.catch(() => undefined); // awaited in turn
       pending.push(done);
       if (pending.length > STEPS_AHEAD) await pending.shift();
-      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      peakRss = Math.max(peakRss, process.memoryUsage.rss()); // rss() alone: memoryUsage() costs ~90 us
     }
     for (const done of pending) await done;
   };
