@@ -75,5 +75,10 @@ export function progressCallback(progress: ProgressReporter): TrainingCallback {
     onEpochEnd(_state: TrainingState, metrics: EpochMetrics) {
       progress.endEpoch(metrics);
     },
+    onSaveDue(state: TrainingState) {
+      // After the checkpoint callback's save: a long run says now and then that its work is safe.
+      const { epoch, batch } = state.position;
+      progress.log(`checkpoint saved: epoch ${epoch + 1}, batch ${batch} of ${state.batchesPerEpoch}`);
+    },
   };
 }

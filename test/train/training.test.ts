@@ -99,11 +99,12 @@ function uninterrupted2(): Promise<string> {
   return wholeRun2;
 }
 
-/** A progress reporter that throws, as a crash would, when `when(epoch, batch)` says so. */
-function crashingAt(when: (epoch: number, batch: number) => boolean): ProgressReporter {
+/** A progress reporter that throws, as a crash would, when `when(epoch, batch)` says so; it keeps the lines logged. */
+function crashingAt(when: (epoch: number, batch: number) => boolean, lines: string[] = []): ProgressReporter {
   let epoch = 0;
   return {
     ...silentProgress,
+    log: (line) => lines.push(line),
     startEpoch: (e) => (epoch = e),
     step: (batch) => {
       if (when(epoch, batch)) throw new Error('crashed');
@@ -230,16 +231,20 @@ describe('training on real MNIST', () => {
       const whole = await (workers === 1 ? uninterrupted() : uninterrupted2());
       const crashed = join(root, `crashed-${workers}-workers`);
       // A checkpoint after every step (any interval above 0 has passed), and a crash in the middle of epoch 1.
+      const lines: string[] = [];
       const run = train({
         config,
         runDir: crashed,
-        progress: crashingAt((epoch, batch) => epoch === 1 && batch === 9),
+        progress: crashingAt((epoch, batch) => epoch === 1 && batch === 9, lines),
         dataset: mnist,
         checkpointEvery: 1e-9,
       });
       await expect(run).rejects.toThrow('crashed');
       const { metadata } = await readSafetensors(runPath(crashed, 'checkpoint'));
       expect(JSON.parse(metadata.position!)).toMatchObject({ epoch: 0, batch: 8, partial: { seen: 8 * 32 } });
+      expect(lines.filter((line) => line.startsWith('checkpoint saved'))).toEqual(
+        Array.from({ length: 8 }, (_, i) => `checkpoint saved: epoch 1, batch ${i + 1} of 16`),
+      );
       await train({ config, runDir: crashed, resume: true, progress: silentProgress, dataset: mnist });
       expect(await differingWeights(whole, crashed)).toEqual([]);
     },
