@@ -9,6 +9,9 @@ import { CnnxError } from '../common/index.js';
 /** The most parts (fields and files) a multipart form may have (@fastify/multipart's `parts` limit). */
 export const MULTIPART_PARTS = 16;
 
+/** The longest path parameter (a model's name or version) routes take: file names may be up to 255 bytes. */
+export const MAX_PARAM_LENGTH = 1024;
+
 /** Maps an error fastify raised itself (body parsing, limits, content types) to the catalogue. */
 export function fromFastifyError(error: { code?: string; statusCode?: number; message: string }): CnnxError {
   switch (error.code) {
@@ -23,7 +26,11 @@ export function fromFastifyError(error: { code?: string; statusCode?: number; me
     case 'FST_ERR_BAD_URL':
       return new CnnxError(`the URL is not valid: ${error.message}`, 'BAD_REQUEST');
     case 'FST_ERR_MAX_PARAM_LENGTH':
-      return new CnnxError(`a path segment is too long: ${error.message}`, 'BAD_REQUEST');
+      // Every path parameter is a model's name or version, which no served model has that long (gRPC: NOT_FOUND).
+      return new CnnxError(
+        `no model has a name or version over ${MAX_PARAM_LENGTH} characters; GET /v2 lists the served models`,
+        'MODEL_NOT_FOUND',
+      );
     case 'FST_REQ_FILE_TOO_LARGE':
     case 'FST_FILES_LIMIT':
       return new CnnxError(error.message, 'PAYLOAD_TOO_LARGE');

@@ -14,7 +14,7 @@ import type { Server as GrpcServer } from '@grpc/grpc-js';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { CnnxError } from '../common/index.js';
 import type { EpName } from '../runtime/index.js';
-import { fromClientError, fromFastifyError, MULTIPART_PARTS, rawErrorResponse } from './errors.js';
+import { fromClientError, fromFastifyError, MAX_PARAM_LENGTH, MULTIPART_PARTS, rawErrorResponse } from './errors.js';
 import { createGrpcServer } from './grpc/grpc-server.js';
 import { requireContentType } from './inference.js';
 import { createMetrics } from './metrics.js';
@@ -161,8 +161,7 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     // Draining is done here (see close()): fastify's own 503 has another body, and closing idle connections at
     // once loses requests their clients are sending at that moment.
     return503OnClosing: false,
-    // Model names come from file names, which may be up to 255 bytes (fastify's default limit is 100).
-    routerOptions: { maxParamLength: 1024 },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH }, // fastify's default, 100, is below a file name's 255 bytes
     forceCloseConnections: false,
     frameworkErrors: (error, _request, reply) => sendError(reply, fromFastifyError(error)),
     clientErrorHandler: (error, socket) => {

@@ -459,6 +459,17 @@ describe('models: reload, pins, other producers', () => {
       expect(index[0].reason).toMatch(/fifo0\.onnx: is not a regular file \(a FIFO, device or socket\)/);
       const ready = await server.app.inject({ url: `/v2/models/${long}/ready` });
       expect(ready.json()).toEqual({ name: long, ready: true });
+      // A name longer than any file's is not found, as over gRPC, in a line that does not repeat it.
+      for (const url of [`/v2/models/${'m'.repeat(1025)}/ready`, `/v2/models/${long}/versions/${'1'.repeat(1025)}`]) {
+        const tooLong = await server.app.inject({ url });
+        expect([tooLong.statusCode, tooLong.json()]).toEqual([
+          404,
+          {
+            error: 'no model has a name or version over 1024 characters; GET /v2 lists the served models',
+            code: 'MODEL_NOT_FOUND',
+          },
+        ]);
+      }
       const load = await server.app.inject({ method: 'POST', url: '/v2/repository/models/fifo1/load' });
       expect(load.json().error).toMatch(/is not a regular file/);
       // A folder and a dangling link of a model's name: load says what is wrong, as the index does.
