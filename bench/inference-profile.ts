@@ -1,7 +1,8 @@
 /**
- * `npx tsx bench/inference-profile.ts [model.onnx] [batch]`: where ONNX Runtime's time goes for one batch on one
- * thread, as the server's inference threads run it (graph optimisation `all`): microseconds per node, from ORT's
- * own profiler, averaged over 200 runs after 50 warm-up runs (default: the served LeNet, batch 64).
+ * `npx tsx bench/inference-profile.ts [model.onnx] [batch] [level]`: where ONNX Runtime's time goes for one batch on
+ * one thread, as the server's inference threads run it (graph optimisation `level`, default `all`, as `cnnx serve
+ * --graph-optimization`): microseconds per node, from ORT's own profiler, averaged over 200 runs after 50 warm-up
+ * runs (default: the served LeNet, batch 64).
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
@@ -10,11 +11,12 @@ import * as ort from 'onnxruntime-node';
 
 const model = process.argv[2] ?? 'models/lenet5-relu-mnist.onnx';
 const batch = Number(process.argv[3] ?? 64);
+const level = (process.argv[4] ?? 'all') as 'disabled' | 'basic' | 'extended' | 'all';
 const RUNS = 200;
 const prefix = join(tmpdir(), `cnnx-ort-profile-${process.pid}`);
 const session = await ort.InferenceSession.create(model, {
   intraOpNumThreads: 1,
-  graphOptimizationLevel: 'all',
+  graphOptimizationLevel: level,
   executionProviders: ['cpu'],
 });
 const [c, h, w] = [1, 28, 28];
@@ -32,7 +34,7 @@ await session.release();
 
 const profiled = await ort.InferenceSession.create(model, {
   intraOpNumThreads: 1,
-  graphOptimizationLevel: 'all',
+  graphOptimizationLevel: level,
   executionProviders: ['cpu'],
   enableProfiling: true,
   profileFilePrefix: prefix,
@@ -56,7 +58,7 @@ for (const event of events) {
   const key = `${event.args.op_name} ${event.name.replace(/_kernel_time$/, '')}`;
   byNode.set(key, (byNode.get(key) ?? 0) + event.dur / RUNS);
 }
-console.log(`${cpus()[0]?.model ?? 'unknown CPU'}; ${model}, batch ${batch}, one thread`);
+console.log(`${cpus()[0]?.model ?? 'unknown CPU'}; ${model}, batch ${batch}, one thread, graph optimisation ${level}`);
 console.log(`InferenceSession.run: ${perRun.toFixed(0)} us a batch, ${(perRun / batch).toFixed(1)} us an image`);
 for (const [node, us] of [...byNode].sort((a, b) => b[1] - a[1]))
   console.log(`${us.toFixed(0).padStart(7)} us  ${node}`);
