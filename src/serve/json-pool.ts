@@ -1,8 +1,8 @@
 /**
  * Large JSON infer bodies read on a worker thread (piscina), so that the event loop goes on answering health checks
- * and other requests meanwhile: `JSON.parse` of the largest body the server takes holds a thread for a tenth of a
- * second or more, and a dozen of them at once held every health check for over a second. Small bodies (under
- * OFF_LOOP_BYTES) are read on the event loop, where handing them to a thread would cost more than it saves.
+ * and other requests meanwhile: on the event loop, a dozen 2-6 MB bodies at once held health checks for up to half a
+ * second (BENCHMARKS.md, `bench/health-under-load.ts`). Small bodies (under OFF_LOOP_BYTES) are read on the event
+ * loop, where handing them to a thread would cost more than it saves.
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';

@@ -8,7 +8,7 @@
 import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { CnnxError, type ErrorCode } from '../common/index.js';
 import { JsonTensor, valuesFromJson } from './inference.js';
-import { parseJson, readJsonPart } from './routes/infer-json.js';
+import { isObject, parseJson, readJsonPart } from './routes/infer-json.js';
 
 /** A JSON part to read: a whole JSON infer body, or the JSON header before binary tensors. */
 export interface JsonPart {
@@ -24,9 +24,6 @@ export type JsonPartRead =
       data?: { values: Float32Array; depth: number } | { refused: string };
     }
   | { error: { message: string; code: ErrorCode } };
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 export default function readLargeJsonPart({ bytes, part }: JsonPart): JsonPartRead | ReturnType<typeof move> {
   let request: unknown;

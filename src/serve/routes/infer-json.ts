@@ -347,6 +347,10 @@ export function parseJson(bytes: Buffer): unknown {
   }
 }
 
+/** Whether a parsed JSON value is an object (not null, not an array). */
+export const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
 /**
  * A request's JSON part (the whole body, or the header before binary tensors) as `JSON.parse` reads it, with the
  * first input's `data` read straight to float32 (a JsonTensor) when the fast reader takes the part.

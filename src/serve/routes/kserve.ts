@@ -27,7 +27,7 @@ import {
 import type { LoadedModel, ModelRegistry } from '../model-registry.js';
 import { HEADER_LENGTH, headerLengthOf, readInferBody, type InferBody } from './infer-body.js';
 import type { JsonPool } from '../json-pool.js';
-import { parseJson } from './infer-json.js';
+import { isObject, parseJson } from './infer-json.js';
 
 /** The extensions this server implements, as `GET /v2` lists them (names from Triton's protocol extensions). */
 const EXTENSIONS = Object.freeze([
@@ -49,12 +49,7 @@ const INFER_TYPES = ['', 'application/json', 'application/octet-stream', 'applic
 
 const invalid = (message: string) => new CnnxError(message, 'INVALID_INPUT');
 
-/** Deepest nesting a JSON part may have: a request, its inputs, an input and data nested as a 4-D shape need 7. */
-
 type ModelParams = { name: string; version?: string };
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** A request's `parameters` object (empty when absent). */
 function parametersOf(owner: Record<string, unknown>, what: string): Record<string, unknown> {
