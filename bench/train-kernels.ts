@@ -17,7 +17,11 @@ import { inputGradByFullConv } from '../src/train/backends/wasm/conv2d-backprop-
 import { addKernel } from '../src/train/backends/wasm/add.js';
 import { maxPoolGradDisjoint, maxPoolGradGeneric } from '../src/train/backends/wasm/max-pool-grad.js';
 import { backendKernel } from '../src/train/backends/wasm/register-kernels.js';
-import { fewChannelFilterGrad, singleChannelFilterGrad } from '../src/train/backends/wasm/simd-conv.js';
+import {
+  fewChannelFilterGrad,
+  fewChannelInputGrad,
+  singleChannelFilterGrad,
+} from '../src/train/backends/wasm/simd-conv.js';
 import { kernelOf } from '../src/train/backends/wasm/kernel-utils.js';
 
 const args = process.argv.slice(2);
@@ -175,6 +179,9 @@ for (const batch of batches) {
       race(`dX ${label}`, [
         ['backend loop', () => call(original, { dy, filter }, attrs)],
         ['full conv (kernel)', () => inputGradByFullConv('wasm', backend, dy, filter, info)!],
+        ...(conv.input[2] <= 16
+          ? ([['SIMD gather, few channels', () => fewChannelInputGrad(backend, dy, filter, info)!]] as Candidate[])
+          : []),
         ['matmul + col2im', () => inputGradByMatMul('wasm', backend, dy, filter, info)],
         ['matmul + col2im, chunks of 16', () => inputGradByMatMul('wasm', backend, dy, filter, info, 16)],
       ]);

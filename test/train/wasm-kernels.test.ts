@@ -57,6 +57,11 @@ describe('wasm training kernels against the cpu backend', () => {
     [[3, 13, 11, 3], [3, 3, 3, 16], 2, 1],
     [[2, 9, 9, 5], [5, 5, 5, 32], 1, 2],
     [[2, 8, 10, 7], [3, 3, 7, 16], 1, 1],
+    // Few channels (cnnx's SIMD input gradient, two images at a time): an odd batch (its last image alone), blocks
+    // of 6 channels and a remainder of 1, a padding wider than the kernel's reach on one side
+    [[3, 14, 14, 6], [5, 5, 6, 16], 1, 0],
+    [[3, 7, 9, 13], [3, 3, 13, 8], 1, 1],
+    [[1, 6, 6, 2], [3, 3, 2, 4], 1, 2],
   ] as [number[], number[], number, number][])(
     'Conv2DBackpropFilter and Conv2DBackpropInput for input %j, kernel %j, stride %i, pad %i',
     async (inputShape, filterShape, stride, pad) => {

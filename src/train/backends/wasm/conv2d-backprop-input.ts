@@ -1,12 +1,13 @@
 /**
- * Conv2DBackpropInput for stride-1 convolutions through the backend's XNNPACK Conv2D: the input gradient is the
- * "full" correlation of dy with the kernel rotated 180 degrees and its in/out channels swapped. The wasm
- * backend's own kernel is a plain loop, about 5x slower on LeNet's second convolution; other strides use it.
- * A SIMD kernel that scatters each dy pixel's 16 channels over its taps (vectorised over the input channels) lost
- * to it on LeNet's conv2 (0.85x, BENCHMARKS.md).
+ * Conv2DBackpropInput for stride-1 convolutions: with few input channels on cnnx's SIMD kernel (simd-conv.ts, each
+ * dx pixel gathering its taps), otherwise through the backend's XNNPACK Conv2D: the input gradient is the "full"
+ * correlation of dy with the kernel rotated 180 degrees and its in/out channels swapped. The wasm backend's own
+ * kernel is a plain loop, about 5x slower on LeNet's second convolution; other strides use it. A SIMD kernel that
+ * scattered each dy pixel's 16 channels over its taps lost to the full convolution (0.85x, BENCHMARKS.md).
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { disposeInfo, kernelOf, paddedConv2d, runKernel } from './kernel-utils.js';
+import { fewChannelInputGrad } from './simd-conv.js';
 
 interface Attrs {
   strides: [number, number] | number;
@@ -61,7 +62,11 @@ export function conv2dBackpropInputKernel(backendName: string, fallback: KernelF
       dimRoundingMode,
     );
     if (dataFormat !== 'NHWC' || info.strideHeight !== 1 || info.strideWidth !== 1) return fallback(args);
-    return inputGradByFullConv(backendName, backend, dy, filter, info) ?? fallback(args);
+    return (
+      fewChannelInputGrad(backend, dy, filter, info) ??
+      inputGradByFullConv(backendName, backend, dy, filter, info) ??
+      fallback(args)
+    );
   };
   return { kernelName: 'Conv2DBackpropInput', backendName, kernelFunc };
 }

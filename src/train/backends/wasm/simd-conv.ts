@@ -120,3 +120,29 @@ export function fewChannelFilterGrad(
   );
   return dw;
 }
+
+/**
+ * The input gradient dx [B, H, W, C] of a stride-1 convolution from dy [B, OH, OW, O] and filter [KH, KW, C, O], for
+ * few input channels (C < 16) and O a multiple of 4, or undefined when the kernel does not fit. XNNPACK computes it
+ * as a full convolution whose output has only C channels: 2.1x slower at LeNet's C = 6, 1.2x at 12, even at 16
+ * (BENCHMARKS.md).
+ */
+export function fewChannelInputGrad(
+  backend: unknown,
+  dy: TensorInfo,
+  filter: TensorInfo,
+  info: backend_util.Conv2DInfo,
+): TensorInfo | undefined {
+  const { inChannels: C, outChannels: O } = info;
+  const few = C < FEW_CHANNELS && O % 4 === 0 && info.strideHeight === 1;
+  const kernels = few && sameStrides(info) ? simdKernels(backend) : undefined;
+  if (kernels === undefined) return undefined;
+  const dx = (backend as WasmBackendLike).makeOutput(info.inShape, 'float32');
+  kernels.conv2d_input_grad(
+    addressOf(backend, dy),
+    addressOf(backend, filter),
+    addressOf(backend, dx),
+    ...geometry(info),
+  );
+  return dx;
+}

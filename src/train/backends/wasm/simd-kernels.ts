@@ -11,6 +11,7 @@ export interface SimdKernels {
   conv2d(...args: number[]): void;
   conv2d_filter_grad(...args: number[]): number;
   conv2d_filter_grad_multi(...args: number[]): void;
+  conv2d_input_grad(...args: number[]): void;
   max_pool_grad_2x2(x: number, dy: number, dx: number, ...dims: number[]): void;
   sum_rows(x: number, out: number, rows: number, channels: number): void;
 }

@@ -292,3 +292,104 @@ void conv2d_filter_grad_multi(const float *x, const float *dy, float *dw, int B,
     }
   }
 }
+
+/*
+ * Input gradient of a stride-1 convolution with few input channels (XNNPACK computes it as a "full" convolution
+ * whose output has those few channels, which fill its vectors badly): dy [B, OH, OW, O] with O a multiple of 4,
+ * filter [KH, KW, C, O], padding (top, left), dx [B, H, W, C] =
+ *   sum over kh, kw (rows then columns) and over o of dy[b, y + top - kh, x + left - kw, o] * filter[kh, kw, c, o],
+ * taps whose dy pixel lies outside dy skipped. Each dx pixel gathers its taps: the products of 4 output channels
+ * are summed lane by lane over every tap and channel group, then across the 4 lanes. Two images at a time share
+ * each filter load (an odd last image is computed as its own pair); channels in blocks of up to 6 registers.
+ */
+static inline float lanes_sum(v128_t v) {
+  return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) + wasm_f32x4_extract_lane(v, 2) +
+         wasm_f32x4_extract_lane(v, 3);
+}
+
+#define ACC_DECL(k) v128_t p##k = wasm_f32x4_splat(0.0f), q##k = p##k;
+#define ACC_STEP(k)                                                                                                 \
+  {                                                                                                                 \
+    const v128_t w = load(taps + (k) * O);                                                                          \
+    p##k = wasm_f32x4_add(p##k, wasm_f32x4_mul(d0, w));                                                             \
+    q##k = wasm_f32x4_add(q##k, wasm_f32x4_mul(d1, w));                                                             \
+  }
+#define ACC_STORE(k)                                                                                                \
+  out0[k] = lanes_sum(p##k);                                                                                        \
+  out1[k] = lanes_sum(q##k);
+
+#define REPEAT_1(M) M(0)
+#define REPEAT_2(M) REPEAT_1(M) M(1)
+#define REPEAT_3(M) REPEAT_2(M) M(2)
+#define REPEAT_4(M) REPEAT_3(M) M(3)
+#define REPEAT_5(M) REPEAT_4(M) M(4)
+#define REPEAT_6(M) REPEAT_5(M) M(5)
+
+/* Channels [c, c + N) of one dx pixel (y, x) of two images. */
+#define INPUT_GRAD_BLOCK(N)                                                                                         \
+  static inline void input_grad_block_##N(const float *g0, const float *g1, const float *filter, float *out0,      \
+                                          float *out1, int C, int KW, int OW, int O, int kh0, int kh1, int kw0,     \
+                                          int kw1, int i0, int j0) {                                                \
+    REPEAT_##N(ACC_DECL);                                                                                           \
+    for (int kh = kh0; kh < kh1; kh++) {                                                                            \
+      for (int kw = kw0; kw < kw1; kw++) {                                                                          \
+        const int at = ((i0 - kh) * OW + (j0 - kw)) * O;                                                            \
+        const float *taps0 = filter + (kh * KW + kw) * C * O;                                                       \
+        for (int o = 0; o < O; o += 4) {                                                                            \
+          const v128_t d0 = load(g0 + at + o), d1 = load(g1 + at + o);                                              \
+          const float *taps = taps0 + o;                                                                            \
+          REPEAT_##N(ACC_STEP);                                                                                     \
+        }                                                                                                           \
+      }                                                                                                             \
+    }                                                                                                               \
+    REPEAT_##N(ACC_STORE);                                                                                          \
+  }
+
+INPUT_GRAD_BLOCK(1)
+INPUT_GRAD_BLOCK(2)
+INPUT_GRAD_BLOCK(3)
+INPUT_GRAD_BLOCK(4)
+INPUT_GRAD_BLOCK(5)
+INPUT_GRAD_BLOCK(6)
+
+/* Every channel block of one dx pixel (y, x) of two images. */
+static inline void input_grad_pixel(const float *g0, const float *g1, const float *filter, float *out0, float *out1,
+                                    int C, int KW, int OW, int O, int kh0, int kh1, int kw0, int kw1, int i0, int j0) {
+  int c = 0;
+  for (; c + 6 <= C; c += 6)
+    input_grad_block_6(g0, g1, filter + c * O, out0 + c, out1 + c, C, KW, OW, O, kh0, kh1, kw0, kw1, i0, j0);
+  const float *f = filter + c * O;
+  out0 += c;
+  out1 += c;
+  switch (C - c) {
+  case 1: input_grad_block_1(g0, g1, f, out0, out1, C, KW, OW, O, kh0, kh1, kw0, kw1, i0, j0); break;
+  case 2: input_grad_block_2(g0, g1, f, out0, out1, C, KW, OW, O, kh0, kh1, kw0, kw1, i0, j0); break;
+  case 3: input_grad_block_3(g0, g1, f, out0, out1, C, KW, OW, O, kh0, kh1, kw0, kw1, i0, j0); break;
+  case 4: input_grad_block_4(g0, g1, f, out0, out1, C, KW, OW, O, kh0, kh1, kw0, kw1, i0, j0); break;
+  case 5: input_grad_block_5(g0, g1, f, out0, out1, C, KW, OW, O, kh0, kh1, kw0, kw1, i0, j0); break;
+  default: break;
+  }
+}
+
+EXPORT(conv2d_input_grad)
+void conv2d_input_grad(const float *dy, const float *filter, float *dx, int B, int H, int W, int C, int KH, int KW,
+                       int OH, int OW, int O, int s, int top, int left) {
+  (void)s; /* 1 */
+  for (int b = 0; b < B; b += 2) {
+    const int b1 = b + 1 < B ? b + 1 : b;
+    const float *g0 = dy + b * OH * OW * O, *g1 = dy + b1 * OH * OW * O;
+    for (int y = 0; y < H; y++) {
+      /* dy row i0 - kh must lie in [0, OH). */
+      const int i0 = y + top;
+      const int kh0 = i0 - OH + 1 > 0 ? i0 - OH + 1 : 0;
+      const int kh1 = i0 + 1 < KH ? i0 + 1 : KH;
+      for (int x = 0; x < W; x++) {
+        const int j0 = x + left;
+        const int kw0 = j0 - OW + 1 > 0 ? j0 - OW + 1 : 0;
+        const int kw1 = j0 + 1 < KW ? j0 + 1 : KW;
+        float *out0 = dx + ((b * H + y) * W + x) * C, *out1 = dx + ((b1 * H + y) * W + x) * C;
+        input_grad_pixel(g0, g1, filter, out0, out1, C, KW, OW, O, kh0, kh1, kw0, kw1, i0, j0);
+      }
+    }
+  }
+}
