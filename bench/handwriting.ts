@@ -30,13 +30,14 @@
  * `--blanks N` pages per blank kind (default count/4, at least 20), `--kinds a,b` a subset of the kinds,
  * `--no-latency`, and `--dump <dir>` to write the pictures there (--count of each kind) and stop, to look at them.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
+import { startServe, type ServeProcess } from './serve-process.js';
 import { loadDataset } from '../src/data/index.js';
 
 const { values: args } = parseArgs({
@@ -513,24 +514,12 @@ if (args.dump) {
 // ---------------------------------------------------------------------------------------------------------------
 // The server: the one at --url, or `cnnx serve` from this checkout on a free port.
 
-let server: ChildProcess | undefined;
+let server: ServeProcess | undefined;
 let base = args.url?.replace(/\/$/, '');
 let serverSource = `the server at ${base}`;
 if (!base) {
-  const child = spawn(
-    process.execPath,
-    ['bin/cnnx.js', 'serve', '--model', 'models', '--port', '0', '--ep', 'cpu', '--no-watch'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  server = child;
-  process.on('exit', () => child.kill('SIGTERM'));
-  base = await new Promise<string>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      const match = /cnnx serving .* at (http:\/\/\S+)/.exec(chunk.toString());
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
+  server = await startServe(['--model', 'models', '--port', '0', '--ep', 'cpu', '--no-watch']);
+  base = server.base;
   let commit = '?';
   try {
     commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
@@ -846,8 +835,8 @@ clearInterval(loadTimer);
 loads.push(loadavg());
 const totalSeconds = (performance.now() - started) / 1000;
 if (server) {
-  server.kill('SIGTERM');
-  await once(server, 'exit');
+  server.stop();
+  await once(server.child, 'exit');
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -8,16 +8,16 @@
  * reads). Reports, per body, the health checks' p50, p99 and longest wait (ms) and the images inferred per second.
  * BENCH_SERVER_ARGS adds `cnnx serve` flags.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadDataset } from '../src/data/index.js';
+import { startServe, wordsOf } from './serve-process.js';
 
 const PORT = Number(process.env.BENCH_PORT ?? 8799);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 12);
 const IMAGES = Number(process.env.BENCH_IMAGES ?? 1024);
-const SERVER_ARGS = (process.env.BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean);
+const SERVER_ARGS = wordsOf(process.env.BENCH_SERVER_ARGS);
 const base = `http://127.0.0.1:${PORT}`;
 
 const mnist = await loadDataset('mnist');
@@ -34,31 +34,11 @@ const bodies = {
   'JSON, an escaped key (JSON.parse)': `{"inputs":[{"n\\u0061me":"input","shape":${shape},"datatype":"FP32","data":[${fourDecimals}]}]}`,
 };
 
-const server = spawn(
-  process.execPath,
-  // Room in the queue for every client's images at once: the bench measures waits, not refusals.
-  [
-    'bin/cnnx.js',
-    'serve',
-    '--model',
-    'models/lenet5-relu-mnist.onnx',
-    '--port',
-    String(PORT),
-    '--max-queue',
-    String(CLIENTS * IMAGES),
-    ...SERVER_ARGS,
-  ],
-  { stdio: ['ignore', 'inherit', 'inherit'] },
-);
-for (let tries = 0; ; tries++) {
-  const ok = await fetch(`${base}/v2/health/ready`).then(
-    (response) => response.ok,
-    () => false,
-  );
-  if (ok) break;
-  if (tries > 300) throw new Error('the server did not become ready');
-  await sleep(100);
-}
+// Room in the queue for every client's images at once: the bench measures waits, not refusals.
+const server = await startServe([
+  ...['--model', 'models/lenet5-relu-mnist.onnx', '--port', String(PORT)],
+  ...['--max-queue', String(CLIENTS * IMAGES), ...SERVER_ARGS],
+]);
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
 const rows: Record<string, unknown>[] = [];
@@ -106,5 +86,5 @@ for (const [label, body] of Object.entries(bodies)) {
   rows.push(row);
   console.log(JSON.stringify(row));
 }
-server.kill('SIGTERM');
-await once(server, 'exit');
+server.stop();
+await once(server.child, 'exit');

@@ -5,11 +5,11 @@
  * and autocannon's own CPU per request. Linux only. BENCH_ROUTES (default echo,infer,echo,infer), BENCH_SECONDS (4),
  * BENCH_SERVER_ARGS.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { loadDataset } from '../src/data/index.js';
+import { startServe, wordsOf } from './serve-process.js';
 
 const PORT = Number(process.env.BENCH_PORT ?? 8799);
 const NAME = 'lenet5-relu-mnist';
@@ -21,25 +21,10 @@ const mnist = await loadDataset('mnist');
 const data = Array.from(mnist.test.pixels.subarray(0, 784), (v) => Math.round((v / 255) * 1e4) / 1e4);
 const body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 1, 28, 28], datatype: 'FP32', data }] });
 
-const server = spawn(
-  process.execPath,
-  [
-    'bin/cnnx.js',
-    'serve',
-    '--model',
-    `models/${NAME}.onnx`,
-    '--port',
-    String(PORT),
-    '--ep',
-    'cpu',
-    '--echo',
-    '--no-watch',
-    ...(process.env.BENCH_SERVER_ARGS?.split(' ').filter(Boolean) ?? []),
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-await new Promise<void>((resolve) =>
-  server.stdout.on('data', (c: Buffer) => c.toString().includes('cnnx serving') && resolve()),
+const server = await startServe(
+  ['--model', `models/${NAME}.onnx`, '--port', String(PORT), '--ep', 'cpu', '--echo', '--no-watch'].concat(
+    wordsOf(process.env.BENCH_SERVER_ARGS),
+  ),
 );
 
 /** CPU ticks so far of each of the server's threads, by "name:tid". */
@@ -57,7 +42,7 @@ function threadTicks(pid: number): Map<string, number> {
 try {
   for (const route of ROUTES) {
     const path = route === 'echo' ? `/debug/echo/${NAME}` : `/v2/models/${NAME}/infer`;
-    const before = threadTicks(server.pid!);
+    const before = threadTicks(server.child.pid!);
     const cpu = process.cpuUsage();
     const result = await autocannon({
       url: `http://127.0.0.1:${PORT}${path}`,
@@ -67,7 +52,7 @@ try {
       connections: 32,
       duration: SECONDS,
     });
-    const after = threadTicks(server.pid!);
+    const after = threadTicks(server.child.pid!);
     const used = process.cpuUsage(cpu);
     const n = result.requests.total;
     const threads = [...after]
@@ -84,6 +69,6 @@ try {
     );
   }
 } finally {
-  server.kill('SIGTERM');
-  await once(server, 'exit');
+  server.stop();
+  await once(server.child, 'exit');
 }

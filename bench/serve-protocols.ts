@@ -9,7 +9,7 @@
  * BENCH_SECONDS each (default 3): each ratio is computed within a round, and the median of the rounds is reported
  * with its range. Rows give the median of the rounds. BENCH_SERVER_ARGS adds `cnnx serve` flags (an A/B of one).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,12 +19,13 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import autocannon from 'autocannon';
 import { loadDataset } from '../src/data/index.js';
+import { startServe, wordsOf } from './serve-process.js';
 
 const PORT = Number(process.env.BENCH_PORT ?? 8797);
 const GRPC_PORT = PORT + 1;
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
-const SERVER_ARGS = (process.env.BENCH_SERVER_ARGS ?? '').split(' ').filter(Boolean);
+const SERVER_ARGS = wordsOf(process.env.BENCH_SERVER_ARGS);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const MODEL = 'models/lenet5-relu-mnist.onnx';
 const NAME = 'lenet5-relu-mnist';
@@ -65,21 +66,10 @@ const binaryBody = (count: number) => {
   return { body: Buffer.concat([header, values]), headerLength: header.length };
 };
 
-const server = spawn(
-  process.execPath,
-  ['bin/cnnx.js', 'serve', '--model', MODEL, '--port', String(PORT), '--grpc-port', String(GRPC_PORT)].concat([
-    '--ep',
-    'cpu',
-    '--echo',
-    '--no-watch',
-    ...SERVER_ARGS,
-  ]),
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
-await new Promise<void>((resolve, reject) => {
-  server.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('cnnx serving') && resolve());
-  server.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-});
+const server = await startServe([
+  ...['--model', MODEL, '--port', String(PORT), '--grpc-port', String(GRPC_PORT)],
+  ...['--ep', 'cpu', '--echo', '--no-watch', ...SERVER_ARGS],
+]);
 
 interface Row {
   tool: string;
@@ -220,8 +210,8 @@ try {
   }
   grpcRows.push(await grpcLoad(1), await grpcLoad(64));
 } finally {
-  server.kill('SIGTERM');
-  await once(server, 'exit');
+  server.stop();
+  await once(server.child, 'exit');
 }
 
 const tools = { autocannon: 'cannon', wrk: 'wrk' } as const;

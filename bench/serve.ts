@@ -3,11 +3,11 @@
  * the same run measures a no-inference echo route that parses the same KServe JSON (the HTTP ceiling), single-
  * image inference, classify with a PNG, and batch-64 requests. Prints a table and one JSON line.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
 import { loadDataset } from '../src/data/index.js';
+import { startServe, wordsOf } from './serve-process.js';
 
 const PORT = Number(process.env.BENCH_PORT ?? 8787);
 const MODEL = process.env.BENCH_MODEL ?? 'models/lenet5-relu-mnist.onnx';
@@ -42,30 +42,12 @@ const png = await sharp(Buffer.from(mnist.test.pixels.subarray(0, 784).map((v) =
   .png()
   .toBuffer();
 
-const server = spawn(
-  process.execPath,
-  [
-    ...(process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
-    'bin/cnnx.js',
-    'serve',
-    '--model',
-    MODEL,
-    '--port',
-    String(PORT),
-    '--ep',
-    'cpu',
-    '--echo',
-    '--no-watch',
-    ...(process.env.BENCH_SERVER_ARGS?.split(' ').filter(Boolean) ?? []),
-  ],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
+const server = await startServe(
+  ['--model', MODEL, '--port', String(PORT), '--ep', 'cpu', '--echo', '--no-watch'].concat(
+    wordsOf(process.env.BENCH_SERVER_ARGS),
+  ),
+  { nodeArgs: wordsOf(process.env.BENCH_NODE_ARGS) },
 );
-await new Promise<void>((resolve, reject) => {
-  server.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('cnnx serving') && resolve());
-  server.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-});
 
 interface Row {
   name: string;
@@ -132,8 +114,8 @@ try {
     rows.push(await load('classify (112x112 PNG)', `/v1/models/${NAME}/classify`, png, 'image/png', 1));
   }
 } finally {
-  server.kill('SIGTERM');
-  await once(server, 'exit');
+  server.stop();
+  await once(server.child, 'exit');
 }
 console.log(
   `model ${NAME}, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${ROUND_SECONDS} s per route, ${DURATION} s for the other rows; server and autocannon on this machine`,
