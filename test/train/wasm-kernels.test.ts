@@ -100,6 +100,29 @@ describe('wasm training kernels against the cpu backend', () => {
     },
   );
 
+  it('leaves a dy that is not the convolution output to the backend, rather than reading past its end', async () => {
+    await useBackend('wasm');
+    // tfjs checks only dy's rank: a conv2dTranspose output of 2000x2000 from a 2x2 dy. cnnx's input-gradient kernel
+    // read past dy's end there ("memory access out of bounds"); the backend's own kernel takes such calls.
+    const dy = tf.ones([1, 2, 2, 8]) as tf.Tensor4D;
+    const filter = tf.ones([3, 3, 2, 8]) as tf.Tensor4D;
+    const dx = tf.conv2dTranspose(dy, filter, [1, 2000, 2000, 2], 1, 'same');
+    expect(dx.shape).toEqual([1, 2000, 2000, 2]);
+    expect(Array.from(dx.dataSync().subarray(0, 2))).toEqual([32, 32]);
+    tf.dispose([dy, filter, dx]);
+  });
+
+  it('refuses, in words, a filter gradient whose dy is not the convolution output (a rounded-up output size)', async () => {
+    await useBackend('wasm');
+    // tfjs's conv2d gradient drops dimRoundingMode: 'ceil' makes dy 5 wide where the gradient expects 4. The
+    // kernels read dy with the wrong strides and returned a wrong dw without a word.
+    const x = image([2, 9, 8, 6], 1) as tf.Tensor4D;
+    const w = random([3, 3, 6, 8], 2, 0.2) as tf.Tensor4D;
+    const grad = () => tf.grad((f: tf.Tensor) => tf.sum(tf.conv2d(x, f as tf.Tensor4D, 2, 1, 'NHWC', 1, 'ceil')))(w);
+    expect(grad).toThrow(/dy has shape \[2,5,5,8\].*output is \[2,5,4,8\].*dimRoundingMode/);
+    tf.dispose([x, w]);
+  });
+
   it('Conv2DBackpropFilter gives bit-identical results on every run, chunked or not', async () => {
     await useBackend('wasm');
     for (const [inputShape, filterShape] of [

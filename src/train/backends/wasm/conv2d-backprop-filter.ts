@@ -12,7 +12,7 @@
  * BatchMatMul (bench/filter-grad-by-patches.ts) lost on every LeNet shape (0.6-0.9x): writing the patches costs
  * more than the product saves.
  */
-import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { heapOf, swapOuterAxes } from './heap.js';
 import { disposeInfo, kernelOf, paddedConv2d, runKernel, type WasmBackendLike } from './kernel-utils.js';
 import { fewChannelFilterGrad, singleChannelFilterGrad } from './simd-conv.js';
@@ -118,6 +118,14 @@ export function conv2dBackpropFilterKernel(backendName: string): KernelConfig {
       pad,
       dimRoundingMode,
     );
+    if (!util.arraysEqual(dy.shape, info.outShape)) {
+      // tfjs's conv2d gradient passes no dimRoundingMode on, so a forward pass that rounded its output size up
+      // gives a dy of another shape; the kernels would read it with the wrong strides, or past its end.
+      throw new Error(
+        `Error in conv2dBackpropFilter: dy has shape [${dy.shape}], but this convolution's output is ` +
+          `[${info.outShape}] (a dimRoundingMode other than floor is not supported in its gradient)`,
+      );
+    }
     return (
       singleChannelFilterGrad(backend, x, dy, info) ??
       fewChannelFilterGrad(backend, x, dy, info) ??

@@ -5,7 +5,7 @@
  * kernel is a plain loop, about 5x slower on LeNet's second convolution; other strides use it. A SIMD kernel that
  * scattered each dy pixel's 16 channels over its taps lost to the full convolution (0.85x, BENCHMARKS.md).
  */
-import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
+import { backend_util, util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { disposeInfo, kernelOf, paddedConv2d, runKernel } from './kernel-utils.js';
 import { fewChannelInputGrad } from './simd-conv.js';
 
@@ -61,7 +61,10 @@ export function conv2dBackpropInputKernel(backendName: string, fallback: KernelF
       pad,
       dimRoundingMode,
     );
-    if (dataFormat !== 'NHWC' || info.strideHeight !== 1 || info.strideWidth !== 1) return fallback(args);
+    // A dy of another shape than the convolution's output (tfjs checks only its rank, e.g. in conv2dTranspose) is
+    // left to the backend's own kernel: cnnx's would read past dy's end.
+    const fits = util.arraysEqual(dy.shape, info.outShape);
+    if (!fits || dataFormat !== 'NHWC' || info.strideHeight !== 1 || info.strideWidth !== 1) return fallback(args);
     return (
       fewChannelInputGrad(backend, dy, filter, info) ??
       inputGradByFullConv(backendName, backend, dy, filter, info) ??
