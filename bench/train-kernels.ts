@@ -151,10 +151,16 @@ for (const batch of batches) {
           ? ([
               ['conv, chunks of 64', () => filterGradByConv('wasm', backend, x, dy, info, 64)],
               ['conv, chunks of 16', () => filterGradByConv('wasm', backend, x, dy, info, 16)],
-              ['im2col + matmul', () => filterGradByPatches('wasm', backend, x, dy, info, 1 << 22)],
             ] as Candidate[])
           : []),
-        ...(conv.input[2] === 1
+        ...[21, 22, 23, 24].map(
+          (log2) =>
+            [
+              `im2col + matmul, chunks of ${2 ** (log2 - 18)} MiB`,
+              () => filterGradByPatches('wasm', backend, x, dy, info, 2 ** log2),
+            ] as Candidate,
+        ),
+        ...(conv.input[2] === 1 && conv.filter[3] <= 16
           ? ([['SIMD kernel, one channel (new)', () => singleChannelFilterGrad(backend, x, dy, info)!]] as Candidate[])
           : []),
         ...(conv.input[2] > 1 && conv.input[2] <= 16
