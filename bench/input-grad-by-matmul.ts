@@ -1,6 +1,7 @@
 /**
  * The input gradient by one matrix product and col2im, the formulation bench/train-kernels.ts measures against the
- * kernel's "full" convolution (src/train/backends/wasm/conv2d-backprop-input.ts). It lost on LeNet's conv2 (0.65x
+ * kernel's: the "full" convolution for 16 or more input channels, cnnx's SIMD gather below
+ * (src/train/backends/wasm/conv2d-backprop-input.ts). It lost on LeNet's conv2 (0.65x
  * at batch 128 and 256, BENCHMARKS.md): the product does half the multiply-adds, but the scatter-add of the columns
  * in JavaScript costs more than that saves.
  */

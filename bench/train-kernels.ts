@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/train-kernels.ts [--model lenet5|alexnet] [--batch 128,256] [--repeats 5]
+ * `npx tsx bench/train-kernels.ts [--model lenet5|alexnet|few-channels] [--batch 128,256] [--repeats 5]
  * [--only filter,forward,input,maxpool,add,sum]`: the wasm training kernels' candidate formulations side by side
  * on the model's own layer shapes, one process, repeats interleaved (A B C A B C ...), median ms per call. Each
  * candidate's output is also compared with the first candidate's (max abs difference), so a wrong formulation
@@ -17,12 +17,9 @@ import { inputGradByFullConv } from '../src/train/backends/wasm/conv2d-backprop-
 import { addKernel } from '../src/train/backends/wasm/add.js';
 import { maxPoolGradDisjoint, maxPoolGradGeneric } from '../src/train/backends/wasm/max-pool-grad.js';
 import { backendKernel } from '../src/train/backends/wasm/register-kernels.js';
-import {
-  fewChannelFilterGrad,
-  fewChannelInputGrad,
-  singleChannelFilterGrad,
-} from '../src/train/backends/wasm/simd-conv.js';
+import { fewChannelFilterGrad, singleChannelFilterGrad } from '../src/train/backends/wasm/simd-conv.js';
 import { kernelOf } from '../src/train/backends/wasm/kernel-utils.js';
+import { addressOf, simdKernels } from '../src/train/backends/wasm/simd-kernels.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => {
@@ -42,6 +39,16 @@ interface Conv {
 }
 
 const MODELS: Record<string, { batches: number[]; convs: Conv[] }> = {
+  // Where the gathered input gradient stops paying: LeNet's conv2 and wider few-channel layers.
+  'few-channels': {
+    batches: [128],
+    convs: [
+      { name: '5x5 14x14x6->16', input: [14, 14, 6], filter: [5, 5, 6, 16], stride: 1, pad: 0 },
+      { name: '5x5 14x14x8->16', input: [14, 14, 8], filter: [5, 5, 8, 16], stride: 1, pad: 0 },
+      { name: '3x3 12x12x12->32 p1', input: [12, 12, 12], filter: [3, 3, 12, 32], stride: 1, pad: 1 },
+      { name: '3x3 12x12x16->32 p1', input: [12, 12, 16], filter: [3, 3, 16, 32], stride: 1, pad: 1 },
+    ],
+  },
   lenet5: {
     batches: [128, 256],
     convs: [
@@ -123,6 +130,21 @@ function filterGradOld(_backend: unknown, x: tf.Tensor, dy: tf.Tensor, info: bac
   });
 }
 
+/** cnnx's gathered input gradient (fewChannelInputGrad's kernel), called directly so that 16 channels race too. */
+function gatheredInputGrad(dy: TensorInfo, filter: TensorInfo, info: backend_util.Conv2DInfo): TensorInfo {
+  const dx = (backend as unknown as { makeOutput(s: number[], d: 'float32'): TensorInfo }).makeOutput(
+    info.inShape,
+    'float32',
+  );
+  const { batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, outHeight, outWidth } = info;
+  simdKernels(backend)!.conv2d_input_grad(
+    ...[dy, filter, dx].map((t) => addressOf(backend, t)),
+    ...[batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, outHeight, outWidth],
+    ...[info.outChannels, 1, info.padInfo.top, info.padInfo.left],
+  );
+  return dx;
+}
+
 const call = (kernel: KernelFunc, inputs: Record<string, TensorInfo>, attrs: object = {}) =>
   kernel({ inputs, backend, attrs: attrs as never }) as TensorInfo;
 const want = (part: string) => only === undefined || only.includes(part);
@@ -184,9 +206,9 @@ for (const batch of batches) {
       const attrs = { strides: conv.stride, pad: conv.pad, dataFormat: 'NHWC', inputShape: x.shape };
       race(`dX ${label}`, [
         ['backend loop', () => call(original, { dy, filter }, attrs)],
-        ['full conv (kernel)', () => inputGradByFullConv('wasm', backend, dy, filter, info)!],
-        ...(conv.input[2] <= 16
-          ? ([['SIMD gather, few channels', () => fewChannelInputGrad(backend, dy, filter, info)!]] as Candidate[])
+        ['full conv (kernel for 16+ channels)', () => inputGradByFullConv('wasm', backend, dy, filter, info)!],
+        ...(conv.input[2] <= 16 && conv.filter[3] % 4 === 0
+          ? ([['SIMD gather (kernel below 16 channels)', () => gatheredInputGrad(dy, filter, info)]] as Candidate[])
           : []),
         ['matmul + col2im', () => inputGradByMatMul('wasm', backend, dy, filter, info)],
         ['matmul + col2im, chunks of 16', () => inputGradByMatMul('wasm', backend, dy, filter, info, 16)],

@@ -123,7 +123,7 @@ export function conv2dBackpropFilterKernel(backendName: string): KernelConfig {
       // gives a dy of another shape; the kernels would read it with the wrong strides, or past its end.
       throw new Error(
         `Error in conv2dBackpropFilter: dy has shape [${dy.shape}], but this convolution's output is ` +
-          `[${info.outShape}] (a dimRoundingMode other than floor is not supported in its gradient)`,
+          `[${info.outShape}] (tfjs's conv2d gradient supports no dimRoundingMode other than floor)`,
       );
     }
     return (

@@ -1,8 +1,9 @@
 /**
  * Convolutions on cnnx's SIMD kernels (simd/kernels.c) where XNNPACK is slow: the forward pass and the filter
  * gradient of a single-channel input (a grayscale network's first layer: XNNPACK computes it with one input channel
- * per output pixel), and the filter gradient of few channels (XNNPACK's transposed convolution has a tiny output
- * and a huge kernel there).
+ * per output pixel), the filter gradient of few channels (XNNPACK's transposed convolution has a tiny output and a
+ * huge kernel there) and the input gradient of few input channels (XNNPACK's full convolution has only those few
+ * output channels).
  */
 import type { backend_util, TensorInfo } from '@tensorflow/tfjs-core';
 import type { WasmBackendLike } from './kernel-utils.js';
@@ -10,6 +11,12 @@ import { addressOf, simdKernels } from './simd-kernels.js';
 
 /** Channels up to which cnnx's kernels beat XNNPACK's (LeNet's 6 and 16; AlexNet's 96 and more are XNNPACK's). */
 const FEW_CHANNELS = 16;
+
+/**
+ * Input channels below which the gathered input gradient beats XNNPACK's full convolution: 1.8x at LeNet's 6, 1.2x
+ * at 12, even at 16 (BENCHMARKS.md, `npx tsx bench/train-kernels.ts --model few-channels --only input`).
+ */
+const FEW_INPUT_CHANNELS = 16;
 
 /** Kernel widths conv2d_filter_grad has a version for (its accumulators are registers). */
 const FILTER_GRAD_WIDTHS = new Set([3, 5, 7, 11]);
@@ -123,9 +130,8 @@ export function fewChannelFilterGrad(
 
 /**
  * The input gradient dx [B, H, W, C] of a stride-1 convolution from dy [B, OH, OW, O] and filter [KH, KW, C, O], for
- * few input channels (C < 16) and O a multiple of 4, or undefined when the kernel does not fit. XNNPACK computes it
- * as a full convolution whose output has only C channels: 2.1x slower at LeNet's C = 6, 1.2x at 12, even at 16
- * (BENCHMARKS.md).
+ * few input channels (C < FEW_INPUT_CHANNELS) and O a multiple of 4, or undefined when the kernel does not fit. dy
+ * must have `info.outShape` (the caller checks): the kernel reads it with info's geometry.
  */
 export function fewChannelInputGrad(
   backend: unknown,
@@ -134,7 +140,7 @@ export function fewChannelInputGrad(
   info: backend_util.Conv2DInfo,
 ): TensorInfo | undefined {
   const { inChannels: C, outChannels: O } = info;
-  const few = C < FEW_CHANNELS && O % 4 === 0 && info.strideHeight === 1;
+  const few = C < FEW_INPUT_CHANNELS && O % 4 === 0 && info.strideHeight === 1;
   const kernels = few && sameStrides(info) ? simdKernels(backend) : undefined;
   if (kernels === undefined) return undefined;
   const dx = (backend as WasmBackendLike).makeOutput(info.inShape, 'float32');

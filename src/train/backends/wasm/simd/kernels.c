@@ -1,13 +1,15 @@
 /*
  * cnnx's WebAssembly SIMD training kernels, for the shapes where tfjs-backend-wasm's own (XNNPACK, or plain loops)
  * are slow: the convolution of a single-channel input (a grayscale network's first layer, as LeNet's and
- * AlexNet's on MNIST) and its filter gradient, MaxPoolGrad of 2x2 windows with stride 2, and the sum over rows
- * that a bias gradient is. Tensors are NHWC float32.
+ * AlexNet's on MNIST) and its filter gradient, the filter gradient and the input gradient of few channels,
+ * MaxPoolGrad of 2x2 windows with stride 2, and the sum over rows that a bias gradient is. Tensors are NHWC
+ * float32.
  *
  * The module imports tfjs-backend-wasm's memory and works on its heap in place: every pointer is a byte address
  * there. It has no data and uses no stack (checked by build.sh), so it cannot touch memory it was not given.
  * Channels are computed 4 at a time (one f32x4); when C is not a multiple of 4 the last group starts at C - 4 and
- * overlaps the previous one, so every kernel needs at least 4 channels.
+ * overlaps the previous one, so these kernels need at least 4 channels. The input gradient is the exception: it
+ * vectorises over the output channels (O a multiple of 4) and takes any number of input channels.
  *
  * Build: src/train/backends/wasm/simd/build.sh (clang and lld, Debian's packages).
  */
