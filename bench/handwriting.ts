@@ -31,7 +31,6 @@
  * `--no-latency`, and `--dump <dir>` to write the pictures there (--count of each kind) and stop, to look at them.
  */
 import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -835,8 +834,7 @@ clearInterval(loadTimer);
 loads.push(loadavg());
 const totalSeconds = (performance.now() - started) / 1000;
 if (server) {
-  server.stop();
-  await once(server.child, 'exit');
+  await server.stop();
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@
  * reads). Reports, per body, the health checks' p50, p99 and longest wait (ms) and the images inferred per second.
  * BENCH_SERVER_ARGS adds `cnnx serve` flags.
  */
-import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadDataset } from '../src/data/index.js';
 import { startServe, wordsOf } from './serve-process.js';
@@ -86,5 +85,4 @@ for (const [label, body] of Object.entries(bodies)) {
   rows.push(row);
   console.log(JSON.stringify(row));
 }
-server.stop();
-await once(server.child, 'exit');
+await server.stop();

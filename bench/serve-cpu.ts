@@ -5,7 +5,6 @@
  * and autocannon's own CPU per request. Linux only. BENCH_ROUTES (default echo,infer,echo,infer), BENCH_SECONDS (4),
  * BENCH_SERVER_ARGS.
  */
-import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { loadDataset } from '../src/data/index.js';
@@ -69,6 +68,5 @@ try {
     );
   }
 } finally {
-  server.stop();
-  await once(server.child, 'exit');
+  await server.stop();
 }

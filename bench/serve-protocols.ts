@@ -10,7 +10,6 @@
  * with its range. Rows give the median of the rounds. BENCH_SERVER_ARGS adds `cnnx serve` flags (an A/B of one).
  */
 import { execFile } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -210,8 +209,7 @@ try {
   }
   grpcRows.push(await grpcLoad(1), await grpcLoad(64));
 } finally {
-  server.stop();
-  await once(server.child, 'exit');
+  await server.stop();
 }
 
 const tools = { autocannon: 'cannon', wrk: 'wrk' } as const;

@@ -3,7 +3,6 @@
  * the same run measures a no-inference echo route that parses the same KServe JSON (the HTTP ceiling), single-
  * image inference, classify with a PNG, and batch-64 requests. Prints a table and one JSON line.
  */
-import { once } from 'node:events';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
 import { loadDataset } from '../src/data/index.js';
@@ -114,8 +113,7 @@ try {
     rows.push(await load('classify (112x112 PNG)', `/v1/models/${NAME}/classify`, png, 'image/png', 1));
   }
 } finally {
-  server.stop();
-  await once(server.child, 'exit');
+  await server.stop();
 }
 console.log(
   `model ${NAME}, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${ROUND_SECONDS} s per route, ${DURATION} s for the other rows; server and autocannon on this machine`,
