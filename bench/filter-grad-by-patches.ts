@@ -2,7 +2,7 @@
  * The filter gradient by im2col, the formulation bench/train-kernels.ts measures against the kernel's chunked
  * transposed convolution (src/train/backends/wasm/conv2d-backprop-filter.ts): patches written by JS loops over the
  * wasm heap, then one XNNPACK matrix product per chunk of images. It lost on every LeNet shape; on AlexNet's it won
- * the race by 1.4-2.8x, but in a whole training step it was within the noise of the kernel's (BENCHMARKS.md).
+ * the race by 1.1-2.8x, but in a whole training step it was within the noise of the kernel's (BENCHMARKS.md).
  */
 import type { backend_util, TensorInfo } from '@tensorflow/tfjs-core';
 import { heapOf } from '../src/train/backends/wasm/heap.js';

@@ -2,7 +2,7 @@
  * Conv2DBackpropInput for stride-1 convolutions: with few input channels on cnnx's SIMD kernel (simd-conv.ts, each
  * dx pixel gathering its taps), otherwise through the backend's XNNPACK Conv2D: the input gradient is the "full"
  * correlation of dy with the kernel rotated 180 degrees and its in/out channels swapped. The wasm backend's own
- * kernel is a plain loop (4.7x slower than the full convolution on LeNet's second convolution, BENCHMARKS.md);
+ * kernel is a plain loop (4.6-5x slower than the full convolution on LeNet's second convolution, BENCHMARKS.md);
  * other strides use it. A SIMD kernel that scattered each dy pixel's 16 channels over its taps lost to the full
  * convolution (0.85x); the gathering one is 1.8x faster than it there.
  * @throws Error when dy is smaller than the convolution's output.

@@ -13,8 +13,9 @@ import { addressOf, simdKernels } from './simd-kernels.js';
 const FEW_CHANNELS = 16;
 
 /**
- * Input channels below which the gathered input gradient beats XNNPACK's full convolution: 1.8x at LeNet's 6, 1.2x
- * at 12, even at 16 (BENCHMARKS.md, `npx tsx bench/train-kernels.ts --model few-channels --only input`).
+ * Input channels below which the gathered input gradient beats XNNPACK's full convolution: 1.8-2.0x faster at
+ * LeNet's 6, 1.5x at 8, 1.1x at 12, 0.96x at 16 (BENCHMARKS.md, `npx tsx bench/train-kernels.ts --model
+ * few-channels --only input`).
  */
 const FEW_INPUT_CHANNELS = 16;
 
