@@ -14,7 +14,7 @@ import { filterGradByConv, imagesPerChunk } from '../src/train/backends/wasm/con
 import { filterGradByPatches } from './filter-grad-by-patches.js';
 import { inputGradByMatMul } from './input-grad-by-matmul.js';
 import { inputGradByFullConv } from '../src/train/backends/wasm/conv2d-backprop-input.js';
-import { addKernel } from '../src/train/backends/wasm/add.js';
+import { channelBroadcastKernel } from '../src/train/backends/wasm/channel-broadcast.js';
 import { maxPoolGradDisjoint, maxPoolGradGeneric } from '../src/train/backends/wasm/max-pool-grad.js';
 import { backendKernel } from '../src/train/backends/wasm/register-kernels.js';
 import { fewChannelFilterGrad, singleChannelFilterGrad } from '../src/train/backends/wasm/simd-conv.js';
@@ -255,7 +255,7 @@ if (model === 'lenet5') {
         const original = backendKernel('Add');
         race(`Add bias ${name} b${batch}`, [
           ['backend broadcast (old)', () => call(original, { a: x, b })],
-          ['tiled bias (new)', () => call(addKernel('wasm', original).kernelFunc, { a: x, b })],
+          ['tiled bias (new)', () => call(channelBroadcastKernel('Add', 'wasm', original).kernelFunc, { a: x, b })],
         ]);
         b.dispose();
       }

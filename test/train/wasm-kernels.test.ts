@@ -212,10 +212,10 @@ describe('wasm training kernels against the cpu backend', () => {
     ],
     [[6], [6]],
     [[], [4, 3]],
-  ])('Add of %j and %j', async (aShape, bShape) => {
+  ])('Add, Sub and Multiply of %j and %j, bit for bit, either order', async (aShape, bShape) => {
     const diff = await maxDiffCpuVsWasm(
       () => [random(aShape, 6), random(bShape, 7)],
-      (a, b) => [tf.add(a!, b!)],
+      (a, b) => [tf.add(a!, b!), tf.sub(a!, b!), tf.sub(b!, a!), tf.mul(a!, b!), tf.mul(b!, a!)],
     );
     expect(diff).toBe(0);
   });

@@ -1,12 +1,12 @@
 /**
  * The training kernels cnnx adds to tfjs-backend-wasm: the one it lacks (Conv2DBackpropFilter) and faster
- * versions of ones it has (Conv2DBackpropInput, MaxPoolGrad, BatchMatMul with transposes, Identity, bias Add,
- * FusedConv2D of a single-channel input, the bias gradient's Sum). Several run on cnnx's SIMD module
+ * versions of ones it has (Conv2DBackpropInput, MaxPoolGrad, BatchMatMul with transposes, Identity, per-channel Add,
+ * Sub and Multiply, FusedConv2D of a single-channel input, the bias gradient's Sum). Several run on cnnx's SIMD module
  * (simd-kernels.ts). Each is checked against the cpu backend in test/train/wasm-kernels.test.ts.
  */
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs-core';
-import { addKernel } from './add.js';
 import { batchMatMulKernel } from './batch-mat-mul.js';
+import { channelBroadcastKernel, type ChannelBroadcastOp } from './channel-broadcast.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
 import { fusedConv2dKernel } from './fused-conv2d.js';
@@ -42,7 +42,9 @@ export function registerWasmTrainingKernels(): void {
   replace(() => maxPoolGradKernel(BACKEND), 'MaxPoolGrad');
   replace((original) => batchMatMulKernel(BACKEND, original), 'BatchMatMul');
   replace((original) => identityKernel(BACKEND, original), 'Identity');
-  replace((original) => addKernel(BACKEND, original), 'Add');
+  for (const op of ['Add', 'Sub', 'Multiply'] as ChannelBroadcastOp[]) {
+    replace((original) => channelBroadcastKernel(op, BACKEND, original), op);
+  }
   replace((original) => fusedConv2dKernel(BACKEND, original), 'FusedConv2D');
   replace((original) => sumKernel(BACKEND, original), 'Sum');
 }

@@ -1,10 +1,12 @@
 /**
- * Add of a vector along the last axis (a bias: [..., C] + [C], either order), which the wasm backend's own kernel
- * broadcasts one C-long row at a time. The vector is tiled d times (d * C <= TILE_FLOATS, d dividing the rows) and
- * added to the input viewed as [rows / d, d * C], so each broadcast row is long. Every sum is the same float32
- * addition, so the result has the same bits. Measured (bench/train-kernels.ts --only add, median ms per call, two
+ * Add, Sub and Multiply of a vector along the last axis ([..., C] op [C], either order: a bias, or batch norm's
+ * per-channel mean and scale), which the wasm backend's own kernels broadcast one C-long row at a time. The vector is
+ * tiled d times (d * C <= TILE_FLOATS, d dividing the rows) and combined with the input viewed as [rows / d, d * C],
+ * so each broadcast row is long. Every element is the same float32 operation on the same operands in the same
+ * order, so the result has the same bits. Measured (bench/train-kernels.ts --only add, median ms per call, two
  * runs, backend -> tiled): [128,28,28,6] + [6] 2.13 -> 0.34 and 1.62 -> 0.28; [128,10,10,16] + [16] 0.42 -> 0.16
- * and 0.21 -> 0.07. Other shapes and dtypes take the backend's kernel.
+ * and 0.21 -> 0.07; in a lenet5-relu step (batch norm after every layer) Multiply and Sub on [256,28,28,6] and [6]
+ * took 11.1 and 4.8 ms of 58 (BENCHMARKS.md). Other shapes and dtypes take the backend's kernel.
  */
 import { util, type KernelConfig, type KernelFunc, type TensorInfo } from '@tensorflow/tfjs-core';
 import { disposeInfo, withShape, type WasmBackendLike } from './kernel-utils.js';
@@ -17,7 +19,14 @@ function largestDivisorUpTo(n: number, max: number): number {
   return 1;
 }
 
-export function addKernel(backendName: string, original: KernelFunc): KernelConfig {
+/** The kernels channelBroadcastKernel wraps. */
+export type ChannelBroadcastOp = 'Add' | 'Sub' | 'Multiply';
+
+export function channelBroadcastKernel(
+  kernelName: ChannelBroadcastOp,
+  backendName: string,
+  original: KernelFunc,
+): KernelConfig {
   const kernelFunc: KernelFunc = (args) => {
     const { inputs, backend } = args;
     const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
@@ -40,10 +49,10 @@ export function addKernel(backendName: string, original: KernelFunc): KernelConf
     tiled.set(wasm.typedArrayFromHeap(vector));
     for (let filled = C; filled < d * C; filled *= 2) tiled.copyWithin(filled, 0, Math.min(filled, d * C - filled));
     const flat = withShape(big, [rows / d, d * C]);
-    // Operand order is kept: float addition commutes, but NaN payloads need not.
-    const sum = original({ ...args, inputs: big === a ? { a: flat, b: tile } : { a: tile, b: flat } }) as TensorInfo;
+    // Operand order is kept: Sub needs it, and NaN payloads of Add and Multiply need not commute.
+    const result = original({ ...args, inputs: big === a ? { a: flat, b: tile } : { a: tile, b: flat } }) as TensorInfo;
     disposeInfo(backend, tile);
-    return withShape(sum, big.shape);
+    return withShape(result, big.shape);
   };
-  return { kernelName: 'Add', backendName, kernelFunc };
+  return { kernelName, backendName, kernelFunc };
 }
