@@ -17,7 +17,7 @@ import { inputGradByFullConv } from '../src/train/backends/wasm/conv2d-backprop-
 import { channelBroadcastKernel } from '../src/train/backends/wasm/channel-broadcast.js';
 import { maxPoolGradDisjoint, maxPoolGradGeneric } from '../src/train/backends/wasm/max-pool-grad.js';
 import { backendKernel } from '../src/train/backends/wasm/register-kernels.js';
-import { fewChannelFilterGrad, singleChannelFilterGrad } from '../src/train/backends/wasm/simd-conv.js';
+import { fewChannelFilterGrad, geometry, singleChannelFilterGrad } from '../src/train/backends/wasm/simd-conv.js';
 import { kernelOf } from '../src/train/backends/wasm/kernel-utils.js';
 import { addressOf, simdKernels } from '../src/train/backends/wasm/simd-kernels.js';
 
@@ -136,12 +136,7 @@ function gatheredInputGrad(dy: TensorInfo, filter: TensorInfo, info: backend_uti
     info.inShape,
     'float32',
   );
-  const { batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, outHeight, outWidth } = info;
-  simdKernels(backend)!.conv2d_input_grad(
-    ...[dy, filter, dx].map((t) => addressOf(backend, t)),
-    ...[batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, outHeight, outWidth],
-    ...[info.outChannels, 1, info.padInfo.top, info.padInfo.left],
-  );
+  simdKernels(backend)!.conv2d_input_grad(...[dy, filter, dx].map((t) => addressOf(backend, t)), ...geometry(info));
   return dx;
 }
 

@@ -41,7 +41,7 @@ function fits(info: backend_util.Conv2DInfo): boolean {
 }
 
 /** What every convolution kernel takes after its pointers: B, H, W, C, KH, KW, OH, OW, O, stride, top, left. */
-function geometry(info: backend_util.Conv2DInfo): number[] {
+export function geometry(info: backend_util.Conv2DInfo): number[] {
   const { batchSize, inHeight, inWidth, inChannels, filterHeight, filterWidth, outHeight, outWidth } = info;
   return [
     batchSize,
