@@ -44,7 +44,7 @@ export async function startServe(
     const base = await new Promise<string>((resolve, reject) => {
       onData = (chunk) => {
         seen = (seen + chunk.toString()).slice(-4096);
-        const match = /cnnx serving .* at (http:\/\/\S+)\r?\n/.exec(seen);
+        const match = /cnnx serving .* at (http:\/\/\S+)(?: and gRPC \S+)?\r?\n/.exec(seen);
         if (match) resolve(match[1]!);
       };
       child.stdout.on('data', onData);

@@ -3,14 +3,16 @@
  * in its own process): JSON and binary-tensor REST for one image and for 64, each next to an echo of the same body
  * (parse only, no inference), and JSON exactly as tritonclient.http writes it (17-digit floats, spaces), with
  * autocannon and with Debian's `wrk` (lighter: it leaves the server more of a 2-core machine); and gRPC ModelInfer
- * with raw_input_contents from a @grpc/grpc-js client. One JSON line at the end.
+ * with raw_input_contents, from Debian's `h2load` (nghttp2-client: the request's bytes on HTTP/2 from C, as ghz
+ * would send them) in the same rounds, and from a @grpc/grpc-js client once at the end (a Node client takes a core
+ * itself). One JSON line at the end.
  *
  * This machine's speed drifts within a minute, so the REST rows alternate in BENCH_ROUNDS rounds (default 5) of
  * BENCH_SECONDS each (default 3): each ratio is computed within a round, and the median of the rounds is reported
  * with its range. Rows give the median of the rounds. BENCH_SERVER_ARGS adds `cnnx serve` flags (an A/B of one).
  */
-import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -29,6 +31,17 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const MODEL = 'models/lenet5-relu-mnist.onnx';
 const NAME = 'lenet5-relu-mnist';
 const base = `http://127.0.0.1:${PORT}`;
+
+for (const [tool, debian] of [
+  ['wrk', 'wrk'],
+  ['h2load', 'nghttp2-client'],
+]) {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+  } catch {
+    throw new Error(`this bench runs ${tool}: apt-get install ${debian}`);
+  }
+}
 
 const mnist = await loadDataset('mnist');
 const images = (count: number) =>
@@ -135,18 +148,62 @@ async function wrk(name: string, path: string, body: Buffer | string, headers: R
   return { tool: 'wrk', name, requests_per_sec: rps, images_per_sec: rps * count, p99_ms: p99, errors };
 }
 
+const definition = protoLoader.loadSync('src/serve/grpc/grpc_service.proto', { keepCase: true, longs: Number });
+/** A ModelInfer request as Triton's gRPC client sends one: the tensor's bytes in raw_input_contents. */
+const grpcRequest = (count: number) => ({
+  model_name: NAME,
+  inputs: [{ name: 'input', datatype: 'FP32', shape: [count, 1, 28, 28] }],
+  raw_input_contents: [Buffer.from(images(count).buffer)],
+});
+
+/**
+ * h2load posting one ModelInfer message (a gRPC frame: flag byte, big-endian length, the protobuf) on one HTTP/2
+ * connection with CONNECTIONS streams in flight, for SECONDS. h2load sees HTTP statuses only, and a gRPC error is an
+ * HTTP 200 with a grpc-status trailer: the grpc-js rows at the end count those.
+ */
+async function h2load(name: string, count: number): Promise<Row> {
+  const method = definition['inference.GRPCInferenceService'] as Record<
+    string,
+    protoLoader.MethodDefinition<object, object>
+  >;
+  const message = method.ModelInfer!.requestSerialize(grpcRequest(count));
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  message.copy(frame, 5);
+  const dir = await mkdtemp(join(tmpdir(), 'cnnx-h2load-'));
+  await writeFile(join(dir, 'body'), frame);
+  // prettier-ignore
+  const { stdout } = await promisify(execFile)('h2load', [
+    '-D', String(SECONDS), '-c1', `-m${CONNECTIONS}`, '-t1', '-d', join(dir, 'body'), '--log-file', join(dir, 'log'),
+    '-H', 'content-type: application/grpc', '-H', 'te: trailers',
+    `http://127.0.0.1:${GRPC_PORT}/inference.GRPCInferenceService/ModelInfer`,
+  ]);
+  const finished = /finished in ([\d.]+)s, ([\d.]+) req\/s/.exec(stdout);
+  if (!finished) throw new Error(`h2load printed no rate:\n${stdout}`);
+  // The log: one line per request, "start (us since the run began)\tHTTP status\tduration (us)".
+  const log = (await readFile(join(dir, 'log'), 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => line.split('\t').map(Number));
+  const latencies = log.map((fields) => fields[2]! / 1000).sort((a, b) => a - b);
+  const rps = Math.round(Number(finished[2]));
+  return {
+    tool: 'h2load',
+    name,
+    requests_per_sec: rps,
+    images_per_sec: rps * count,
+    p99_ms: Math.round(latencies[Math.floor(latencies.length * 0.99)]! * 100) / 100,
+    errors: log.filter((fields) => fields[1] !== 200).length,
+  };
+}
+
 /** gRPC ModelInfer with raw_input_contents, CONNECTIONS calls in flight on one channel, for SECONDS. */
 async function grpcLoad(count: number): Promise<Row> {
-  const definition = protoLoader.loadSync('src/serve/grpc/grpc_service.proto', { keepCase: true, longs: Number });
   const inference = grpc.loadPackageDefinition(definition).inference as grpc.GrpcObject;
   const Service = inference.GRPCInferenceService as grpc.ServiceClientConstructor;
   const client = new Service(`127.0.0.1:${GRPC_PORT}`, grpc.credentials.createInsecure()) as grpc.Client &
     Record<string, (request: unknown, done: (error: grpc.ServiceError | null) => void) => void>;
-  const request = {
-    model_name: NAME,
-    inputs: [{ name: 'input', datatype: 'FP32', shape: [count, 1, 28, 28] }],
-    raw_input_contents: [Buffer.from(images(count).buffer)],
-  };
+  const request = grpcRequest(count);
   const latencies: number[] = [];
   let errors = 0;
   const end = performance.now() + SECONDS * 1000;
@@ -200,10 +257,15 @@ try {
     ['infer tritonclient JSON (64 images)', `/v2/models/${NAME}/infer`, tritonJsonBody(64), json, 64],
     ['infer binary (64 images)', `/v2/models/${NAME}/infer`, bin64.body, binary(bin64.headerLength), 64],
   ];
+  const grpcCases: [string, number][] = [
+    ['gRPC raw (1 image)', 1],
+    ['gRPC raw (64 images)', 64],
+  ];
   await cannon('warm-up', cases[1]![1], cases[1]![2], cases[1]![3], 1);
   for (let round = 0; round < ROUNDS; round++) {
     const rows: Record<string, Row> = {};
     for (const run of [cannon, wrk]) for (const c of cases) rows[`${run.name} ${c[0]}`] = await run(...c);
+    for (const [name, count] of grpcCases) rows[`h2load ${name}`] = await h2load(name, count);
     rounds.push(rows);
     console.error(`round ${round + 1}/${ROUNDS} done`);
   }
@@ -213,6 +275,11 @@ try {
 }
 
 const tools = { autocannon: 'cannon', wrk: 'wrk' } as const;
+/** gRPC (h2load) against binary REST (wrk), both C clients, images/s within each round. */
+const grpcPairs: [string, string, string][] = [
+  ['gRPC/binary REST 1 image', 'h2load gRPC raw (1 image)', 'wrk infer binary (1 image)'],
+  ['gRPC/binary REST 64 images', 'h2load gRPC raw (64 images)', 'wrk infer binary (64 images)'],
+];
 const rows: Row[] = Object.keys(rounds[0]!).map((key) => {
   const all = rounds.map((round) => round[key]!);
   return {
@@ -238,16 +305,21 @@ const pairs: [string, string, string][] = [
   ['binary/tritonclient JSON 1 image', 'infer binary (1 image)', 'infer tritonclient JSON (1 image)'],
   ['binary/tritonclient JSON 64 images', 'infer binary (64 images)', 'infer tritonclient JSON (64 images)'],
 ];
-const ratios = Object.fromEntries(
-  Object.entries(tools).flatMap(([tool, runner]) =>
-    pairs.map(([label, top, bottom]) => {
-      const each = rounds.map(
-        (round) => round[`${runner} ${top}`]!.images_per_sec / round[`${runner} ${bottom}`]!.images_per_sec,
-      );
-      return [`${tool}: ${label}`, { median: median(each), min: Math.min(...each), max: Math.max(...each) }];
-    }),
+interface Ratio {
+  median: number;
+  min: number;
+  max: number;
+}
+const ratioOf = (top: string, bottom: string): Ratio => {
+  const each = rounds.map((round) => round[top]!.images_per_sec / round[bottom]!.images_per_sec);
+  return { median: median(each), min: Math.min(...each), max: Math.max(...each) };
+};
+const ratios: Record<string, Ratio> = Object.fromEntries([
+  ...Object.entries(tools).flatMap(([tool, runner]) =>
+    pairs.map(([label, top, bottom]) => [`${tool}: ${label}`, ratioOf(`${runner} ${top}`, `${runner} ${bottom}`)]),
   ),
-);
+  ...grpcPairs.map(([label, top, bottom]) => [label, ratioOf(top, bottom)]),
+]);
 for (const [name, { median: m, min, max }] of Object.entries(ratios)) {
   console.log(`${name}: ${m.toFixed(2)} (rounds ${min.toFixed(2)}-${max.toFixed(2)})`);
 }
