@@ -4,8 +4,8 @@
  * the process is ended (Ctrl-C) while it is written.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync, statSync } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { constants, existsSync, rmSync, statSync } from 'node:fs';
+import { access, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { onExit } from 'signal-exit';
 import { CnnxError } from './errors.js';
@@ -63,21 +63,41 @@ function settled(temporary: string): void {
  */
 export async function ensureDirectory(dir: string, target = dir): Promise<void> {
   const missing: string[] = [];
-  for (let path = resolve(dir); !existsSync(path); path = dirname(path)) {
+  let path = resolve(dir);
+  for (; !existsSync(path); path = dirname(path)) {
     missing.push(path);
     if (dirname(path) === path) break;
   }
-  for (const path of missing.reverse()) {
-    await mkdir(path).catch((error: unknown) => {
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory() === false) throw notAFolder(target);
+  for (const folder of missing.reverse()) {
+    await mkdir(folder).catch((error: unknown) => {
       // Made meanwhile by another writer: fine, if it is a folder.
       if (
         (error as NodeJS.ErrnoException).code === 'EEXIST' &&
-        statSync(path, { throwIfNoEntry: false })?.isDirectory()
+        statSync(folder, { throwIfNoEntry: false })?.isDirectory()
       )
         return;
       throw writeError(error, target);
     });
   }
+}
+
+/** The error for a path through a file, as a write there would meet it. */
+const notAFolder = (target: string) => writeError(Object.assign(new Error('ENOTDIR'), { code: 'ENOTDIR' }), target);
+
+/**
+ * Checks, without creating anything, that `dir` could be created and written: its first existing ancestor (itself,
+ * if it exists) is a folder this process may write to. For checks before long work; the write itself still reports
+ * what it meets.
+ * @throws CnnxError WRITE_FAILED naming `target` (default `dir`).
+ */
+export async function checkDirectoryWritable(dir: string, target = dir): Promise<void> {
+  let path = resolve(dir);
+  while (!existsSync(path) && dirname(path) !== path) path = dirname(path);
+  if (statSync(path, { throwIfNoEntry: false })?.isDirectory() === false) throw notAFolder(target);
+  await access(path, constants.W_OK).catch((error: unknown) => {
+    throw writeError(error, target);
+  });
 }
 
 /**
@@ -98,7 +118,8 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
     }
     await rename(temporary, target);
   } catch (error) {
-    await rm(temporary, { force: true });
+    // The first failure is what the user needs: a failed cleanup (the folder went away) must not replace it.
+    await rm(temporary, { force: true }).catch(() => {});
     throw writeError(error, target);
   } finally {
     settled(temporary);
@@ -116,7 +137,8 @@ export async function produceFileAtomic(target: string, produce: (temporary: str
     await produce(temporary);
     await rename(temporary, target);
   } catch (error) {
-    await rm(temporary, { force: true });
+    // The first failure is what the user needs: a failed cleanup (the folder went away) must not replace it.
+    await rm(temporary, { force: true }).catch(() => {});
     throw writeError(error, target);
   } finally {
     settled(temporary);

@@ -1,6 +1,12 @@
 /** Pieces every stage shares: user-facing errors, atomic writes, seeded randomness, whole buffers. */
 export { CnnxError, ERROR_CODES, codeOf, isUserError, messageOf, whyUnreadable, type ErrorCode } from './errors.js';
-export { ensureDirectory, writeError, writeFileAtomic, produceFileAtomic } from './atomic-write.js';
+export {
+  checkDirectoryWritable,
+  ensureDirectory,
+  writeError,
+  writeFileAtomic,
+  produceFileAtomic,
+} from './atomic-write.js';
 export { deriveSeed, seededPermutation } from './random.js';
 export { encodeSafetensors, readSafetensors, readSafetensorsMetadata, type TensorMap } from './safetensors.js';
 export { ensureVulkanRuntimeDir } from './vulkan-env.js';

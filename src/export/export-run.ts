@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CnnxError, ensureDirectory, readSafetensors } from '../common/index.js';
+import { checkDirectoryWritable, CnnxError, readSafetensors } from '../common/index.js';
 import type { Dataset } from '../data/index.js';
 import { inspectOnnx } from '../runtime/index.js';
 import {
@@ -91,10 +91,10 @@ export function preprocessFor(
 }
 
 /**
- * Refuses, before any work, an output that is not a path for a named `.onnx` file, and a Triton repository folder
- * (`triton`) that cannot be written: its model folder is made now, so that a refusal comes before the ONNX file is
- * written, not after.
- * @throws CnnxError BAD_OUTPUT; WRITE_FAILED for a Triton folder that takes no new folders or files.
+ * Refuses, before any work, an output that is not a path for a named `.onnx` file, and an output folder or Triton
+ * repository folder (`triton`) that cannot be written (a file in the path, a folder this process may not write
+ * to). Nothing is created: a failed export leaves no folder behind.
+ * @throws CnnxError BAD_OUTPUT; WRITE_FAILED naming the folder and why.
  */
 export async function checkOutput(out: string, triton?: string): Promise<void> {
   const info = await stat(out).catch(() => undefined);
@@ -116,7 +116,9 @@ export async function checkOutput(out: string, triton?: string): Promise<void> {
       'BAD_OUTPUT',
     );
   }
-  if (triton !== undefined) await ensureDirectory(join(triton, basename(out, '.onnx'), '1'));
+  // Checked now, created when the model is written: an export that fails leaves no folder behind.
+  await checkDirectoryWritable(dirname(out), out);
+  if (triton !== undefined) await checkDirectoryWritable(join(triton, basename(out, '.onnx'), '1'));
 }
 
 /**

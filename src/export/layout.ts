@@ -54,11 +54,13 @@ export function depthwiseKernelToOnnx(data: Float32Array, tfjsShape: readonly nu
 
 /**
  * The feature order of a flattened [C, H, W] map: position `i` of the ONNX (NCHW) flattening holds the feature at
- * position `order[i]` of the tfjs (NHWC) flattening.
+ * position `order[i]` of the tfjs (NHWC) flattening. With `channelsFirst`, of tfjs's Flatten with data_format
+ * channels_first, which (as Keras's) takes its input for [N, C, H, W] and moves axis 1 last before flattening: on
+ * tfjs's [N, H, W, C] map that flattens [N, W, C, H].
  */
-export function flattenOrder([c, h, w]: readonly number[]): Int32Array {
-  const nhwc = Int32Array.from({ length: c! * h! * w! }, (_, i) => i);
-  return transpose(nhwc, [h!, w!, c!], [2, 0, 1]);
+export function flattenOrder([c, h, w]: readonly number[], channelsFirst = false): Int32Array {
+  const tfjs = Int32Array.from({ length: c! * h! * w! }, (_, i) => i);
+  return channelsFirst ? transpose(tfjs, [w!, c!, h!], [1, 2, 0]) : transpose(tfjs, [h!, w!, c!], [2, 0, 1]);
 }
 
 /** `values` (one per tfjs feature) in ONNX feature order: result[i] = values[order[i]]. */

@@ -1,10 +1,17 @@
 /** Atomic writes when the disk says no: a full disk or a folder in the file's place is a one-line user error. */
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CnnxError, ensureDirectory, writeFileAtomic } from '../../src/common/index.js';
+import {
+  checkDirectoryWritable,
+  CnnxError,
+  ensureDirectory,
+  produceFileAtomic,
+  writeFileAtomic,
+} from '../../src/common/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 let dir: string;
@@ -23,6 +30,22 @@ describe('writeFileAtomic', () => {
       message: `cannot write ${target}: that is a folder: name a file`,
     });
     expect(await readdir(dir)).toEqual(['model.onnx']);
+  });
+
+  it('names a file found where a folder of the path should be, whichever writer meets it', async () => {
+    const file = join(dir, 'not-a-folder');
+    await writeFile(file, '');
+    const message = `cannot write ${join(file, 'model.onnx')}: part of the path is a file, not a folder`;
+    await expect(writeFileAtomic(join(file, 'model.onnx'), 'x')).rejects.toMatchObject({
+      code: 'WRITE_FAILED',
+      message,
+    });
+    await expect(produceFileAtomic(join(file, 'model.onnx'), async () => {})).rejects.toMatchObject({ message });
+    await expect(checkDirectoryWritable(join(file, 'sub'), join(file, 'model.onnx'))).rejects.toMatchObject({
+      message,
+    });
+    await expect(checkDirectoryWritable(join(dir, 'new', 'deeper'))).resolves.toBeUndefined();
+    expect(existsSync(join(dir, 'new'))).toBe(false);
   });
 });
 

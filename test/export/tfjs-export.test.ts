@@ -219,6 +219,28 @@ const CASES: LayerCase[] = [
       return tf.model({ inputs: input, outputs: tf.layers.dense({ units: 5 }).apply(flat) as tf.SymbolicTensor });
     },
   },
+  {
+    name: 'Flatten with data_format channels_first: tfjs moves axis 1 last before it flattens, the Dense reads that order',
+    covers: ['Flatten', 'Dense'],
+    build: () =>
+      seq([
+        tf.layers.conv2d({ inputShape: [4, 5, 3], filters: 3, kernelSize: 3 }),
+        tf.layers.flatten({ dataFormat: 'channelsFirst' }),
+        tf.layers.dense({ units: 3 }),
+      ]),
+  },
+  {
+    name: "functional: layers named 'input' and 'logits' (the graph's own names) before the output",
+    covers: ['Conv2D', 'Dense', 'Activation'],
+    build: () => {
+      const input = tf.input({ shape: [5, 5, 1] });
+      const conv = tf.layers.conv2d({ filters: 2, kernelSize: 3, name: 'input' }).apply(input) as tf.SymbolicTensor;
+      const flat = tf.layers.flatten().apply(conv) as tf.SymbolicTensor;
+      const logits = tf.layers.dense({ units: 3, name: 'logits' }).apply(flat) as tf.SymbolicTensor;
+      const probs = tf.layers.activation({ activation: 'softmax', name: 'probs' }).apply(logits) as tf.SymbolicTensor;
+      return tf.model({ inputs: input, outputs: probs });
+    },
+  },
   ...(
     [
       'relu',
@@ -332,6 +354,134 @@ describe('cnnx export --tfjs-model: what it refuses, writing nothing', () => {
       message: `${join(root, 'model.json')}: cannot read (no such file)`,
     });
     expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('cnnx export --tfjs-model: weights that do not match the topology, and settings tfjs reads otherwise', () => {
+  /** model.json as these edits see it. */
+  interface ModelJson {
+    weightsManifest: { paths?: string[]; weights?: { name: string; shape?: number[]; dtype?: string }[] }[];
+    modelTopology: { config: { layers: { config: Record<string, unknown> }[] } };
+  }
+  /** Saves `model`, lets `edit` change its model.json, and returns the export's error (nothing may be written). */
+  async function refusal(name: string, model: tf.LayersModel, edit?: (json: ModelJson) => unknown) {
+    const dir = await saveLayersModel(model, join(root, name));
+    if (edit) {
+      const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as ModelJson;
+      const replaced = edit(json);
+      await writeFile(join(dir, 'model.json'), JSON.stringify(replaced === undefined ? json : replaced));
+    }
+    const out = join(root, `${name}.onnx`);
+    const error = await exportTfjsModel({ model: dir, out }).catch((e: unknown) => e);
+    expect(existsSync(out)).toBe(false);
+    expect(error).toBeInstanceOf(Error);
+    return error as Error & { code: string };
+  }
+  const small = () =>
+    seq([
+      tf.layers.conv2d({ inputShape: [5, 5, 1], filters: 2, kernelSize: 3 }),
+      tf.layers.flatten(),
+      tf.layers.dense({ units: 3 }),
+    ]);
+
+  it('refuses a manifest weight no layer reads, and a missing bias that use_bias promises', async () => {
+    const missingBias = await refusal('missing-bias', small(), (json) => {
+      json.weightsManifest[0]!.weights![3]!.name = 'elsewhere/bias';
+    });
+    expect(missingBias).toMatchObject({ code: 'TFJS_MODEL_INVALID' });
+    expect(missingBias.message).toMatch(/has no weight dense_Dense\d+\/bias/);
+    // A weight named for a layer that does not exist: no layer reads it.
+    const unread = await refusal('unread-weight', small(), (json) => {
+      json.weightsManifest[0]!.weights!.push({ name: 'elsewhere/kernel', shape: [0], dtype: 'float32' });
+    });
+    expect(unread).toMatchObject({ code: 'TFJS_MODEL_INVALID' });
+    expect(unread.message).toMatch(
+      /the weights manifest lists elsewhere\/kernel, which no layer of the topology reads: the weights do not match/,
+    );
+    // A bias the config says is not there: tfjs's own loader names it.
+    const noBias = await refusal('no-bias', small(), (json) => {
+      json.modelTopology.config.layers[0]!.config.use_bias = false;
+    });
+    expect(noBias.message).toMatch(
+      /TensorFlow\.js cannot load this model, so the export cannot be checked against it: .*conv2d_Conv2D\d+\/bias/,
+    );
+  });
+
+  it('refuses malformed model.json structures with what is wrong, not a TypeError', async () => {
+    expect((await refusal('null-json', small(), () => null)).message).toMatch(
+      /model\.json: holds null, not a saved model/,
+    );
+    const noShape = await refusal('no-shape', small(), (json) => {
+      delete json.weightsManifest[0]!.weights![0]!.shape;
+    });
+    expect(noShape.message).toMatch(
+      /weightsManifest\[0\]\.weights\[0\] should be \{ name, shape: \[whole numbers\], dtype \}/,
+    );
+    const noPaths = await refusal('no-paths', small(), (json) => {
+      json.weightsManifest = [{}];
+    });
+    expect(noPaths.message).toMatch(
+      /weightsManifest\[0\]\.paths should list the weight shards' file names, got undefined/,
+    );
+  });
+
+  it('refuses a SeparableConv2D whose kernel has a multiplier its saved config lost, saying how to fix it', async () => {
+    const model = seq([
+      tf.layers.separableConv2d({ inputShape: [6, 6, 3], filters: 4, kernelSize: 3, depthMultiplier: 2 }),
+      ...head(),
+    ]);
+    const error = await refusal('separable-multiplier', model);
+    expect(error).toMatchObject({ code: 'TFJS_MODEL_INVALID' });
+    expect(error.message).toMatch(
+      /\(SeparableConv2D\): its depthwise_kernel has a channel multiplier of 2, but config depth_multiplier is 1 .*add "depth_multiplier": 2/,
+    );
+  });
+
+  it('refuses what tfjs computes otherwise than its config says: a dilated DepthwiseConv2D, a negative Concatenate axis', async () => {
+    const dilated = seq([
+      tf.layers.depthwiseConv2d({ inputShape: [7, 7, 2], kernelSize: 3, dilationRate: 2, padding: 'same' }),
+      ...head(),
+    ]);
+    const error = await refusal('dilated-depthwise', dilated);
+    expect(error).toMatchObject({ code: 'EXPORT_UNSUPPORTED' });
+    expect(error.message).toMatch(
+      /\(DepthwiseConv2D\): dilation_rate above 1: TensorFlow\.js computes this layer without dilation/,
+    );
+    const input = tf.input({ shape: [4, 4, 2] });
+    const a = tf.layers.conv2d({ filters: 2, kernelSize: 1 }).apply(input) as tf.SymbolicTensor;
+    const joined = tf.layers.concatenate({ axis: -3 }).apply([a, input]) as tf.SymbolicTensor;
+    const concat = tf.model({
+      inputs: input,
+      outputs: tf.layers.dense({ units: 3 }).apply(tf.layers.flatten().apply(joined)) as tf.SymbolicTensor,
+    });
+    const axis = await refusal('concat-axis', concat);
+    expect(axis.message).toMatch(
+      /\(Concatenate\): axis -3: TensorFlow\.js concatenates on the last axis for any negative axis/,
+    );
+  });
+
+  it('names a nested model as such', async () => {
+    const inner = seq([tf.layers.conv2d({ inputShape: [5, 5, 1], filters: 2, kernelSize: 3 }), tf.layers.flatten()]);
+    const error = await refusal('nested', seq([inner, tf.layers.dense({ units: 3 })]));
+    expect(error).toMatchObject({ code: 'EXPORT_UNSUPPORTED' });
+    expect(error.message).toMatch(/layer 0 "sequential_\d+" \(Sequential\) is a whole model used as a layer/);
+  });
+
+  it('writes nothing for --triton with a model that is not an image model, nor under a file', async () => {
+    const dir = await saveLayersModel(
+      seq([tf.layers.dense({ inputShape: [6], units: 4 }), tf.layers.dense({ units: 2 })]),
+      join(root, 'flat-mlp'),
+    );
+    const out = join(root, 'flat-out', 'flat.onnx');
+    const triton = join(root, 'flat-triton');
+    await expect(exportTfjsModel({ model: dir, out, triton })).rejects.toMatchObject({ code: 'BAD_OPTION' });
+    expect(existsSync(join(root, 'flat-out'))).toBe(false);
+    expect(existsSync(triton)).toBe(false);
+    await writeFile(join(root, 'a-file'), '');
+    await expect(exportTfjsModel({ model: dir, out: join(root, 'a-file', 'flat.onnx') })).rejects.toMatchObject({
+      code: 'WRITE_FAILED',
+      message: expect.stringMatching(/cannot write .*a-file\/flat\.onnx: part of the path is a file, not a folder/),
+    });
   });
 });
 

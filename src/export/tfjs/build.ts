@@ -13,7 +13,14 @@ import { LayerConfig, type ConvertContext, type Weight } from './context.js';
 import { layerSupport, TFJS_LAYER_CLASSES, type LayerSupport } from './layers/index.js';
 import { normalisesChannels } from './layers/normalization.js';
 import type { SavedTfjsModel } from './read-model.js';
-import { describeLayer, readTopology, type TfjsGraph, type TfjsLayer } from './topology.js';
+import {
+  describeLayer,
+  NESTED_MODEL_CLASSES,
+  nestedModel,
+  readTopology,
+  type TfjsGraph,
+  type TfjsLayer,
+} from './topology.js';
 
 export interface TfjsOnnx {
   bytes: Uint8Array;
@@ -87,6 +94,7 @@ export function buildOnnxFromTfjs(
   const graph = readTopology(saved.artifacts.modelTopology, file);
   // Every layer is checked before any is converted, so the first error is the first unsupported class.
   for (const layer of graph.layers) {
+    if (NESTED_MODEL_CLASSES.has(layer.className)) throw nestedModel(file, layer);
     if (!layerSupport(layer.className)) {
       throw new CnnxError(
         `${file}: ${describeLayer(layer)} cannot be exported to ONNX; supported layer classes: ${TFJS_LAYER_CLASSES.join(', ')}`,
@@ -103,7 +111,15 @@ export function buildOnnxFromTfjs(
   const builder = new GraphBuilder();
   const flows = new Map<string, Flow>();
   const folded = new Set<string>();
-  const usedNames = new Set<string>();
+  // The graph's own input and output names: a layer called `logits` or `input` gets another tensor name.
+  const usedNames = new Set<string>(['input', 'logits']);
+  // Every saved weight some layer reads: one that none reads means the manifest does not match the topology.
+  const read = new Set<string>();
+  const savedWeight = (name: string): Weight | undefined => {
+    const weight = saved.weights.get(name);
+    if (weight) read.add(name);
+    return weight;
+  };
 
   for (const layer of graph.layers) {
     const support = layerSupport(layer.className)!;
@@ -115,10 +131,10 @@ export function buildOnnxFromTfjs(
       flows.set(layer.name, inputs[0]!);
       continue;
     }
-    const own = (short: string): Weight | undefined => saved.weights.get(`${layer.name}/${short}`);
+    const own = (short: string): Weight | undefined => savedWeight(`${layer.name}/${short}`);
     const bn = batchNormToFold(layer, support, graph, readers, (inputs[0]?.shape.length ?? 0) + 1);
     const foldedWeights = bn
-      ? foldInto(layer, support.foldsBatchNormInto!, bn, own, (short) => saved.weights.get(`${bn.name}/${short}`))
+      ? foldInto(layer, support.foldsBatchNormInto!, bn, own, (short) => savedWeight(`${bn.name}/${short}`))
       : undefined;
     if (bn) folded.add(bn.name);
     const config = new LayerConfig(layer);
@@ -147,6 +163,14 @@ export function buildOnnxFromTfjs(
       opset,
     };
     flows.set(layer.name, support.convert(context));
+  }
+
+  const unread = [...saved.weights.keys()].filter((name) => !read.has(name));
+  if (unread.length > 0) {
+    throw new CnnxError(
+      `${file}: the weights manifest lists ${unread.slice(0, 3).join(', ')}${unread.length > 3 ? ` and ${unread.length - 3} more` : ''}, which no layer of the topology reads: the weights do not match the model's layers (saved from another model, or model.json edited)`,
+      'TFJS_MODEL_INVALID',
+    );
   }
 
   const output = flows.get(graph.output)!;

@@ -63,6 +63,25 @@ export class LayerConfig {
     return pair as [number, number];
   }
 
+  boolean(key: string, fallback: boolean): boolean {
+    const value = this.value(key, fallback);
+    if (typeof value !== 'boolean') throw this.invalid(key, 'true or false', value);
+    return value;
+  }
+
+  /**
+   * Checks that a weight's dimension agrees with the setting that made it (a model.json edited by hand, or weights
+   * saved from another model, disagree).
+   * @throws CnnxError TFJS_MODEL_INVALID naming the setting, its value and the weight's dimension.
+   */
+  agrees(key: string, setting: unknown, weight: string, actual: unknown): void {
+    if (JSON.stringify(setting) === JSON.stringify(actual)) return;
+    throw new CnnxError(
+      `${describeLayer(this.layer)}: config ${key} is ${JSON.stringify(setting)}, but its ${weight} has ${JSON.stringify(actual)}: the weights do not match the layer`,
+      'TFJS_MODEL_INVALID',
+    );
+  }
+
   /** Refuses anything but channels-last data (tfjs's default). */
   channelsLast(): void {
     const format = this.string('data_format', 'channels_last');

@@ -6,7 +6,7 @@
  */
 import { basename } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { CnnxError } from '../../common/index.js';
+import { CnnxError, messageOf } from '../../common/index.js';
 import { CLASS_NAMES, type DatasetName } from '../../data/index.js';
 import { openSession } from '../../runtime/index.js';
 import { useBackend } from '../../train/index.js';
@@ -117,7 +117,15 @@ export async function exportTfjsModel(options: TfjsExportOptions): Promise<TfjsE
     );
   }
 
-  const model = await tf.loadLayersModel({ load: async () => saved.artifacts });
+  if (options.triton !== undefined && built.onnxInput.length !== 3) {
+    throw new CnnxError('--triton needs an image model ([N, C, H, W] input)', 'BAD_OPTION');
+  }
+  const model = await tf.loadLayersModel({ load: async () => saved.artifacts }).catch((error: unknown) => {
+    throw new CnnxError(
+      `${saved.file}: TensorFlow.js cannot load this model, so the export cannot be checked against it: ${messageOf(error)}`,
+      'TFJS_MODEL_INVALID',
+    );
+  });
   const tolerance = toleranceFor('fp32-converted', built.name);
   const count = options.parityCount ?? 32;
   let parity: ParityReport;
@@ -137,8 +145,6 @@ export async function exportTfjsModel(options: TfjsExportOptions): Promise<TfjsE
   const name = basename(options.out).replace(/\.onnx$/, '');
   let tritonDir: string | undefined;
   if (options.triton) {
-    if (built.onnxInput.length !== 3)
-      throw new CnnxError('--triton needs an image model ([N, C, H, W] input)', 'BAD_OPTION');
     tritonDir = await writeTritonRepository(options.triton, name, onnxBytes, {
       inputName: 'input',
       outputName: 'logits',

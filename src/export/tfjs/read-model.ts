@@ -36,8 +36,14 @@ export async function readTfjsModel(path: string): Promise<SavedTfjsModel> {
   } catch (error) {
     throw invalid(`not JSON (${(error as Error).message})`);
   }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw invalid(
+      `holds ${json === null ? 'null' : Array.isArray(json) ? 'an array' : typeof json}, not a saved model`,
+    );
+  }
   if (json.modelTopology === undefined) throw invalid('no modelTopology: not a model saved by tfjs');
   if (!Array.isArray(json.weightsManifest)) throw invalid('no weightsManifest: the weights are not listed');
+  checkManifest(json.weightsManifest, invalid);
   const folder = dirname(resolve(file));
   const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
     const shards: Uint8Array[] = [];
@@ -56,6 +62,36 @@ export async function readTfjsModel(path: string): Promise<SavedTfjsModel> {
     return [specs, bytes.buffer];
   });
   return { file, artifacts, weights: decodeWeights(artifacts, invalid) };
+}
+
+/**
+ * The manifest's structure, before tfjs's loaders read it (they assume it): each group lists its shard paths and
+ * its weights, each weight with a name, a shape of whole numbers and a dtype.
+ */
+function checkManifest(manifest: unknown[], invalid: (why: string) => CnnxError): void {
+  manifest.forEach((group: unknown, index) => {
+    const where = `weightsManifest[${index}]`;
+    if (typeof group !== 'object' || group === null) throw invalid(`${where} is not an object`);
+    const { paths, weights } = group as Record<string, unknown>;
+    if (!Array.isArray(paths) || !paths.every((path) => typeof path === 'string' && path !== '')) {
+      throw invalid(`${where}.paths should list the weight shards' file names, got ${JSON.stringify(paths)}`);
+    }
+    if (!Array.isArray(weights))
+      throw invalid(`${where}.weights should list the weights, got ${JSON.stringify(weights)}`);
+    weights.forEach((weight: unknown, at) => {
+      const spec = (typeof weight === 'object' && weight !== null ? weight : {}) as Record<string, unknown>;
+      const ok =
+        typeof spec.name === 'string' &&
+        typeof spec.dtype === 'string' &&
+        Array.isArray(spec.shape) &&
+        spec.shape.every((d) => Number.isInteger(d) && (d as number) >= 0);
+      if (!ok) {
+        throw invalid(
+          `${where}.weights[${at}] should be { name, shape: [whole numbers], dtype }, got ${JSON.stringify(weight)?.slice(0, 120)}`,
+        );
+      }
+    });
+  });
 }
 
 const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };

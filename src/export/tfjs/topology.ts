@@ -30,6 +30,17 @@ export function describeLayer(layer: Pick<TfjsLayer, 'position' | 'name' | 'clas
   return `layer ${layer.position} "${layer.name}" (${layer.className})`;
 }
 
+/** Saved classes of whole models, which a model can hold as a layer. */
+export const NESTED_MODEL_CLASSES = new Set(['Sequential', 'Model', 'Functional']);
+
+/** The error for a model nested in the model as one of its layers. */
+export function nestedModel(file: string, layer: Pick<TfjsLayer, 'position' | 'name' | 'className'>): CnnxError {
+  return new CnnxError(
+    `${file}: ${describeLayer(layer)} is a whole model used as a layer; cnnx exports flat models: build the outer model from the inner one's layers (e.g. tf.sequential({ layers: [...inner.layers, ...] }))`,
+    'EXPORT_UNSUPPORTED',
+  );
+}
+
 type Json = Record<string, unknown>;
 
 const isObject = (value: unknown): value is Json =>
@@ -53,7 +64,7 @@ export function readTopology(topology: unknown, file: string): TfjsGraph {
   const name = typeof config.name === 'string' ? config.name : model.class_name;
   const graph =
     model.class_name === 'Sequential'
-      ? sequentialLayers(rawLayers, invalid)
+      ? sequentialLayers(rawLayers, file, invalid)
       : model.class_name === 'Model' || model.class_name === 'Functional'
         ? functionalLayers(config, rawLayers, file, invalid)
         : undefined;
@@ -70,10 +81,15 @@ function layerOf(raw: unknown, position: number, invalid: (why: string) => CnnxE
 }
 
 /** A Sequential model: each layer reads the one before; the input comes from the first layer's input shape. */
-function sequentialLayers(rawLayers: unknown[], invalid: (why: string) => CnnxError): Omit<TfjsGraph, 'name'> {
+function sequentialLayers(
+  rawLayers: unknown[],
+  file: string,
+  invalid: (why: string) => CnnxError,
+): Omit<TfjsGraph, 'name'> {
   const layers = rawLayers.map((raw, position) => layerOf(raw, position, invalid));
   const first = layers[0]!;
   const chain: TfjsLayer[] = [];
+  if (NESTED_MODEL_CLASSES.has(first.className)) throw nestedModel(file, first);
   if (first.className !== 'InputLayer') {
     const shape = first.config.batch_input_shape;
     if (!Array.isArray(shape))

@@ -3,9 +3,11 @@
  * TensorFlow's `same` padding written as explicit pads and the kernels moved to ONNX layout (layout.ts). A batch
  * norm right after the layer arrives already folded into its kernel and bias.
  */
+import { CnnxError } from '../../../common/index.js';
 import type { Flow } from '../../graph-builder.js';
 import { convKernelToOnnx, depthwiseKernelToOnnx } from '../../layout.js';
 import { mapInput, spatial, type ConvertContext, type Converter, type Weight } from '../context.js';
+import { describeLayer } from '../topology.js';
 import { configuredActivation } from './activations.js';
 
 interface ConvSettings {
@@ -58,14 +60,42 @@ function convNode(
   return { name: output, shape: [outC, rows.out, cols.out] };
 }
 
-/** The bias: saved when use_bias is set, or made by folding a batch norm into a layer without one. */
-const biasOf = (context: ConvertContext) => context.weight('bias');
+/**
+ * The bias: saved when use_bias is set (tfjs's default), or made by folding a batch norm into a layer without one.
+ * @throws CnnxError TFJS_MODEL_INVALID when use_bias is set and the weights have no bias.
+ */
+const biasOf = (context: ConvertContext) =>
+  context.config.boolean('use_bias', true) ? context.requireWeight('bias') : context.weight('bias');
+
+/** Checks the kernel's spatial size against kernel_size, and `multiplier` against depth_multiplier (default 1). */
+function checkKernel(context: ConvertContext, kernel: Weight, weight: string, multiplier?: number): void {
+  const { config } = context;
+  config.agrees(
+    'kernel_size',
+    config.pair('kernel_size', [kernel.shape[0]!, kernel.shape[1]!]),
+    weight,
+    kernel.shape.slice(0, 2),
+  );
+  if (multiplier === undefined) return;
+  const setting = config.number('depth_multiplier', 1);
+  if (setting === multiplier) return;
+  // tfjs leaves depth_multiplier out when it saves a SeparableConv2D, so its own loader fails on such a model too.
+  throw new CnnxError(
+    `${describeLayer(config.layer)}: its ${weight} has a channel multiplier of ${multiplier}, but config depth_multiplier is ${setting}` +
+      (config.has('depth_multiplier')
+        ? ': the weights do not match the layer'
+        : ` (TensorFlow.js leaves depth_multiplier out when it saves this layer, and cannot load the model again either): add "depth_multiplier": ${multiplier} to the layer's config in model.json`),
+    'TFJS_MODEL_INVALID',
+  );
+}
 
 export const conv2d: Converter = (context) => {
   const [input, channels] = mapInput(context);
   const kernel = context.requireWeight('kernel');
   const [kh, kw, inC, outC] = kernel.shape as [number, number, number, number];
   if (inC !== channels) throw context.config.unsupported(`its kernel reads ${inC} channels, its input has ${channels}`);
+  checkKernel(context, kernel, 'kernel');
+  context.config.agrees('filters', context.config.number('filters', outC), 'kernel', outC);
   const conv = convNode(
     context,
     input,
@@ -89,6 +119,14 @@ export const depthwiseConv2d: Converter = (context) => {
   if (kernel.shape[2] !== channels) {
     throw context.config.unsupported(`its kernel reads ${kernel.shape[2]} channels, its input has ${channels}`);
   }
+  checkKernel(context, kernel, 'depthwise_kernel', kernel.shape[3]);
+  // tfjs's DepthwiseConv2D computes without the dilation it saves (Keras's applies it): which one the weights were
+  // trained for cannot be told, so neither is guessed.
+  if (context.config.pair('dilation_rate', [1, 1]).some((d) => d > 1)) {
+    throw context.config.unsupported(
+      'dilation_rate above 1: TensorFlow.js computes this layer without dilation, Keras with it, so the model is ambiguous; set dilation_rate to 1, or use a SeparableConv2D',
+    );
+  }
   const conv = convNode(context, input, depthwiseKernel(kernel), biasOf(context), settings(context), channels);
   return configuredActivation(context, conv);
 };
@@ -99,6 +137,15 @@ export const separableConv2d: Converter = (context) => {
   const pointwise = context.requireWeight('pointwise_kernel');
   if (depthwise.shape[2] !== channels) {
     throw context.config.unsupported(`its kernel reads ${depthwise.shape[2]} channels, its input has ${channels}`);
+  }
+  checkKernel(context, depthwise, 'depthwise_kernel', depthwise.shape[3]);
+  const [, , pointIn, pointOut] = pointwise.shape as [number, number, number, number];
+  context.config.agrees('filters', context.config.number('filters', pointOut), 'pointwise_kernel', pointOut);
+  if (pointIn !== channels * depthwise.shape[3]!) {
+    throw new CnnxError(
+      `${describeLayer(context.config.layer)}: its pointwise_kernel reads ${pointIn} channels, its depthwise_kernel makes ${channels * depthwise.shape[3]!}: the weights do not match the layer`,
+      'TFJS_MODEL_INVALID',
+    );
   }
   const spatialConv = convNode(
     context,

@@ -25,7 +25,8 @@ export const dense: Converter = (context) => {
   }
   if (rows !== features)
     throw context.config.unsupported(`its kernel reads ${rows} features, its input has ${features}`);
-  const bias = context.weight('bias');
+  context.config.agrees('units', context.config.number('units', units), 'kernel', units);
+  const bias = context.config.boolean('use_bias', true) ? context.requireWeight('bias') : context.weight('bias');
   const output = context.outputName();
   let flow: Flow;
   if (input.shape.length === 3) {
@@ -50,15 +51,23 @@ export const dense: Converter = (context) => {
   return configuredActivation(context, flow);
 };
 
-/** Flattens a feature map in NCHW order (recording the order); flat features pass as they are. */
-function flatten(context: Parameters<Converter>[0], input: Flow): Flow {
+/** Flattens a feature map in NCHW order, recording the order tfjs's features have in it; flat features pass as they are. */
+function flatten(context: Parameters<Converter>[0], input: Flow, channelsFirst = false): Flow {
   if (input.shape.length === 1) return input;
   const output = context.outputName();
   context.addNode('Flatten', [input.name], [output], { axis: 1 });
-  return { name: output, shape: [input.shape.reduce((a, b) => a * b, 1)], order: flattenOrder(input.shape) };
+  const shape = [input.shape.reduce((a, b) => a * b, 1)];
+  return { name: output, shape, order: flattenOrder(input.shape, channelsFirst) };
 }
 
-export const flattenLayer: Converter = (context) => flatten(context, onlyInput(context));
+/** Flatten, with either data_format (layout.ts's flattenOrder says what channels_first does to tfjs's features). */
+export const flattenLayer: Converter = (context) => {
+  const format = context.config.string('data_format', 'channels_last');
+  if (format !== 'channels_last' && format !== 'channels_first') {
+    throw context.config.unsupported(`data_format ${format}`);
+  }
+  return flatten(context, onlyInput(context), format === 'channels_first');
+};
 
 /**
  * Reshape, where the channels-first graph holds its result in the same order as tfjs: to flat features (as

@@ -34,7 +34,14 @@ export const concatenate: Converter = (context) => {
   const { inputs, config } = context;
   if (inputs.length < 2) throw config.unsupported(`concatenates ${inputs.length} input`);
   const rank = inputs[0]!.shape.length + 1;
-  const axis = onnxAxis(config.number('axis', -1), rank);
+  const saved = config.number('axis', -1);
+  // tfjs's concatenate joins on the last axis for every negative axis, where its shapes (and Keras) count from the end.
+  if (saved < -1) {
+    throw config.unsupported(
+      `axis ${saved}: TensorFlow.js concatenates on the last axis for any negative axis, so the model is ambiguous; give the axis from the front (1 height, 2 width, 3 channels) or -1`,
+    );
+  }
+  const axis = onnxAxis(saved, rank);
   if (axis === 0) throw config.unsupported('concatenating along the batch axis');
   for (const input of inputs) {
     const agrees =

@@ -23,8 +23,16 @@ export const batchNormalization: Converter = (context) => {
   }
   const features = input.shape[0]!;
   const output = context.outputName();
-  const param = (short: string, fallback: number) => {
-    const values = context.weight(short)?.data ?? new Float32Array(features).fill(fallback);
+  const saved = {
+    gamma: context.config.boolean('scale', true),
+    beta: context.config.boolean('center', true),
+    moving_mean: true,
+    moving_variance: true,
+  };
+  const param = (short: keyof typeof saved, fallback: number) => {
+    const values = saved[short]
+      ? context.requireWeight(short).data
+      : (context.weight(short)?.data ?? new Float32Array(features).fill(fallback));
     return context.addInitializer(
       `${output}/${short}`,
       [features],
