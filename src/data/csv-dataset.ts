@@ -2,8 +2,9 @@
  * Pictures from a CSV file, one per row: a label column and pixel columns, each pixel an integer 0-255 (the layout
  * of Kaggle's digit recognizer and of the Fashion-MNIST CSVs).
  *
- * - Header: the first row is a header when it names a column `label` (any case) or when none of its pixel fields
- *   is a number. The label column is the one named `label`, wherever it is; without one, the first column.
+ * - Header: the first row is a header when it names a column `label` (any case; or `class`, `target`, `y`) or when
+ *   none of its fields is a number. The label column is the one so named, wherever it is; a header without one is a
+ *   fault (a pixel would be read as the label). Without a header, the label is the first column.
  * - Pixels: row-major; an RGB picture gives r, g, b of each pixel in turn (HWC, as a split stores them).
  * - Layout (csvGeometry), from the number N of pixel columns, the `size` [h, w] asked for and the `channels` asked
  *   for. A CSV's pictures are read as RGB only with `channels` 3 (--channels 3): a gray 24x32 CSV (768 columns) is
@@ -28,6 +29,9 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { CnnxError, whyUnreadable } from '../common/index.js';
+
+/** Header names of the label column, in order of preference (any case). */
+const LABEL_NAMES: readonly string[] = ['label', 'class', 'target', 'y'];
 import { pictureToPixels, type PixelImage } from '../preprocess/index.js';
 import { byCodePoint, type RenderTarget } from './image-folder.js';
 import { MAX_CLASSES } from './split.js';
@@ -200,10 +204,20 @@ export async function readCsvTable(file: string): Promise<CsvTable> {
         if (columns === 0) {
           throw fault(file, lineNumber, 'one field; a row is a label, then pixel values (integers 0-255)');
         }
-        const named = fields.findIndex((field) => field.trim().toLowerCase() === 'label');
+        const names = fields.map((field) => field.trim().toLowerCase());
+        const named = LABEL_NAMES.map((name) => names.indexOf(name)).find((k) => k >= 0) ?? -1;
         labelColumn = Math.max(named, 0);
         const numbers = fields.filter((field, k) => k !== labelColumn && /^\s*-?\d+(\.\d*)?\s*$/.test(field));
-        if (named >= 0 || numbers.length === 0) {
+        if (named < 0 && numbers.length === 0) {
+          // A header that names no label column: taking its first column (a pixel, in Kaggle's unlabelled test.csv)
+          // for the labels would read every row wrong without a word.
+          throw fault(
+            file,
+            lineNumber,
+            `a header that names no label column (${fields.slice(0, 3).join(',')},...): name the column of class labels "label", as Kaggle's and Fashion-MNIST's CSVs do (a CSV without labels cannot be trained or evaluated on)`,
+          );
+        }
+        if (named >= 0) {
           labelName = fields[labelColumn]!.trim();
           continue;
         }

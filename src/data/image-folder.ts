@@ -280,7 +280,17 @@ export async function listClassFolders(dir: string): Promise<ClassFolders> {
   });
   const empty = stamped.find((file) => file.bytes === 0);
   if (empty !== undefined) throw emptyPicture(empty.path);
-  return { dir, classes: folders, files: stamped, skipped };
+  // Class names in Unicode's composed form (NFC): macOS writes folder names decomposed (NFD), so the same name typed
+  // on two systems names one class.
+  const classes = folders.map((name) => name.normalize('NFC'));
+  const twice = classes.find((name, i) => classes.indexOf(name) !== i);
+  if (twice !== undefined) {
+    throw new CnnxError(
+      `${dir}: two class folders are named "${twice}", written with different Unicode characters (composed and decomposed accents); merge them into one folder`,
+      'DATA_BAD_KIND',
+    );
+  }
+  return { dir, classes, files: stamped, skipped };
 }
 
 /** The formats sharp may report that decodeImage accepts. */
@@ -377,16 +387,19 @@ export interface ImageFolderLayout {
 }
 
 /**
- * Reads an image folder's layout: `<dir>/train/<class>/...` (or `training/`) with an optional `<dir>/test/<class>/...`
- * (or `testing/`), else `<dir>/<class>/...`. A folder with a train/ folder is always read the first way; one with a
+ * Reads an image folder's layout: `<dir>/train/<class>/...` (or `training/`, in any case) with an optional
+ * `<dir>/test/<class>/...` (or `testing/`), else `<dir>/<class>/...`. A folder with a train/ folder is always read the first way; one with a
  * test/ (or testing/) folder but no train/ is refused rather than test/ taken for a class.
  * @throws CnnxError as listClassFolders; DATA_BAD_KIND for a test/ folder without a train/ folder
  */
 export async function openImageFolder(dir: string): Promise<ImageFolderLayout> {
   const { folders } = await entriesOf(dir);
-  const trainName = TRAIN_FOLDERS.find((name) => folders.includes(name));
+  // In any case: archives made on Windows or downloaded from Kaggle often have Train/ and Test/.
+  const named = (names: readonly string[]) =>
+    names.map((name) => folders.find((folder) => folder.toLowerCase() === name)).find((found) => found !== undefined);
+  const trainName = named(TRAIN_FOLDERS);
   if (trainName === undefined) {
-    const lone = TEST_FOLDERS.find((name) => folders.includes(name));
+    const lone = named(TEST_FOLDERS);
     if (lone !== undefined) {
       throw new CnnxError(
         `${dir}: a ${lone}/ folder but no train/ folder, so ${lone}/ would be taken for a class; put the class folders under ${join(dir, 'train')}/ (train/<class>/*.png) beside ${lone}/, or rename ${lone}/ if it is a class`,
@@ -395,7 +408,7 @@ export async function openImageFolder(dir: string): Promise<ImageFolderLayout> {
     }
     return { train: await listClassFolders(dir), ignored: [] };
   }
-  const testName = TEST_FOLDERS.find((name) => folders.includes(name));
+  const testName = named(TEST_FOLDERS);
   const train = await listClassFolders(join(dir, trainName));
   const test = testName === undefined ? undefined : await listClassFolders(join(dir, testName));
   const ignored = folders.filter((name) => name !== trainName && name !== testName);

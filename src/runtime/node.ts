@@ -101,7 +101,8 @@ async function tryCreate(model: Uint8Array, ep: Provider, options: SessionOption
 
 /**
  * Opens a session for ONNX bytes on the requested execution provider.
- * @throws CnnxError EP_UNAVAILABLE (the provider, or with `auto` every provider, cannot load the model; the
+ * @throws CnnxError MODEL_MALFORMED (the CPU provider cannot load the model: ONNX Runtime's reason), EP_UNAVAILABLE
+ *   (the provider, or with `auto` every provider, cannot load the model; the
  *   message says why), EP_WRONG_RESULTS (a provider asked for by name fails the probe).
  */
 export async function openSession(model: Uint8Array, options: SessionOptions = {}): Promise<NodeSession> {
@@ -111,6 +112,10 @@ export async function openSession(model: Uint8Array, options: SessionOptions = {
   const failures: string[] = [];
   const skip = (ep: Provider, error: unknown) => {
     const refused = error instanceof ProviderRefused ? error : unavailable(ep, error);
+    // The CPU provider runs every operator of the standard opsets: its refusal is the model's fault, not the machine's.
+    if (refused.ep === 'cpu' && refused.code === 'EP_UNAVAILABLE') {
+      throw new CnnxError(`ONNX Runtime cannot load the model: ${refused.reason}`, 'MODEL_MALFORMED', { cause: error });
+    }
     if (order.length === 1) throw refused;
     failures.push(`${refused.ep}: ${refused.reason}`);
     if (refused.ep !== 'cpu') skipped.push({ ep: refused.ep, reason: refused.reason });

@@ -545,6 +545,44 @@ describe('faults, each naming the file', () => {
     );
   });
 
+  it('Train/ and Test/ in another case, and class names in decomposed Unicode (as macOS writes them)', async () => {
+    const dir = await folder('capitalised');
+    const nfc = 'caf\u00e9';
+    const nfd = 'cafe\u0301';
+    await writeClassFolders(join(dir, 'Train'), mnist.train, [0, 1], 2, { names: [nfc, 'tea'] });
+    await writeClassFolders(join(dir, 'TEST'), mnist.test, [0, 1], 1, { names: [nfd, 'tea'] });
+    const data = await loadUserDataset(dir);
+    expect(data.classes).toEqual([nfc, 'tea']);
+    expect([data.train.count, data.test.count]).toEqual([4, 2]);
+    expect(Array.from(data.test.labels)).toEqual([0, 1]);
+    // One folder under each spelling of the same name is one class twice.
+    const twice = await folder('twice');
+    await writeClassFolders(twice, mnist.train, [0, 1], 2, { names: [nfc, nfd] });
+    await expectFault(
+      loadUserDataset(twice),
+      'DATA_BAD_KIND',
+      new RegExp(`${twice}: two class folders are named "${nfc}", written with different Unicode characters`),
+    );
+  });
+
+  it("a CSV header that names no label column, as Kaggle's unlabelled test.csv", async () => {
+    const dir = await folder('csv-no-label');
+    const rows = [0, 1, 2].map((i) => ({
+      label: String(mnist.train.labels[i]),
+      pixels: pictureOf(mnist.train, i).data,
+    }));
+    const header = Array.from({ length: 784 }, (_, i) => `pixel${i}`).join(',');
+    await writeFile(
+      join(dir, 'test.csv'),
+      `${header}\n${rows.map((row) => Array.from(row.pixels).join(',')).join('\n')}\n`,
+    );
+    await expectFault(
+      loadUserDataset(join(dir, 'test.csv')),
+      'DATA_BAD_CSV',
+      /test\.csv line 1: a header that names no label column \(pixel0,pixel1,pixel2,\.\.\.\): name the column of class labels "label"/,
+    );
+  });
+
   it('a folder of class folders with a test/ (or testing/) folder but no train/', async () => {
     const dir = await folder('no-train');
     await writeClassFolders(dir, mnist.train, [0, 1], 2);
