@@ -2,9 +2,9 @@
  * Pictures from a CSV file, one per row: a label column and pixel columns, each pixel an integer 0-255 (the layout
  * of Kaggle's digit recognizer and of the Fashion-MNIST CSVs).
  *
- * - Header: the first row is a header when it names a column `label` (any case; or `class`, `target`, `y`) or when
- *   none of its fields is a number. The label column is the one so named, wherever it is; a header without one is a
- *   fault (a pixel would be read as the label). Without a header, the label is the first column.
+ * - Header: the first row is a header when it names a label column (`label` in any case; or `class`, `target`, `y`,
+ *   `digit`, `category`) or when none of its fields is a number. The label column is the one so named, wherever it
+ *   is; a header without one is a fault (a pixel would be read as the label). Without a header, the first column.
  * - Pixels: row-major; an RGB picture gives r, g, b of each pixel in turn (HWC, as a split stores them).
  * - Layout (csvGeometry), from the number N of pixel columns, the `size` [h, w] asked for and the `channels` asked
  *   for. A CSV's pictures are read as RGB only with `channels` 3 (--channels 3): a gray 24x32 CSV (768 columns) is
@@ -26,12 +26,12 @@
  */
 import { constants } from 'node:buffer';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { CnnxError, whyUnreadable } from '../common/index.js';
 
 /** Header names of the label column, in order of preference (any case). */
-const LABEL_NAMES: readonly string[] = ['label', 'class', 'target', 'y'];
+const LABEL_NAMES: readonly string[] = ['label', 'class', 'target', 'y', 'digit', 'category'];
 import { pictureToPixels, type PixelImage } from '../preprocess/index.js';
 import { byCodePoint, type RenderTarget } from './image-folder.js';
 import { MAX_CLASSES } from './split.js';
@@ -140,6 +140,27 @@ function scanRow(line: string, expected: number, labelColumn: number, out: Uint8
 }
 
 /**
+ * Refuses a UTF-16 file (a byte-order mark FF FE or FE FF, or the zero bytes of UTF-16 text), which read as UTF-8
+ * would fault on its first field for a reason that names none of this; Excel's "Unicode text" writes one.
+ * @throws CnnxError DATA_BAD_CSV saying to save it as UTF-8.
+ */
+async function refuseUtf16(file: string, unreadable: (error: unknown) => CnnxError): Promise<void> {
+  const handle = await open(file, 'r').catch((error: unknown) => {
+    throw unreadable(error);
+  });
+  const start = Buffer.alloc(64);
+  const { bytesRead } = await handle.read(start, 0, start.length, 0).finally(() => handle.close());
+  const head = start.subarray(0, bytesRead);
+  const bom = (head[0] === 0xff && head[1] === 0xfe) || (head[0] === 0xfe && head[1] === 0xff);
+  if (bom || head.includes(0)) {
+    throw new CnnxError(
+      `${file}: the text is UTF-16 (or holds zero bytes), not UTF-8: save the CSV as UTF-8 (in Excel: "CSV UTF-8")`,
+      'DATA_BAD_CSV',
+    );
+  }
+}
+
+/**
  * Reads and checks every row of a CSV file.
  * @throws CnnxError naming the file (and line): DATA_UNREADABLE, DATA_BAD_CSV for an empty file, a header with no
  *   row, a row with the wrong number of fields, an empty label, or a pixel that is not an integer 0-255;
@@ -151,6 +172,7 @@ export async function readCsvTable(file: string): Promise<CsvTable> {
   const info = await stat(file).catch((error: unknown) => {
     throw unreadable(error);
   });
+  await refuseUtf16(file, unreadable);
   const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 1 << 20 });
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
   let expected = 0;

@@ -20,6 +20,7 @@ const MAX_IMAGE_PIXELS = 25_000_000;
  *   decoded, PAYLOAD_TOO_LARGE when the image has more than MAX_IMAGE_PIXELS.
  */
 export async function decodeImage(bytes: Uint8Array, name = 'image'): Promise<PixelImage> {
+  if (bytes.length === 0) throw new CnnxError(`${name} is empty (0 bytes), not a picture`, 'BAD_IMAGE');
   const format = imageFormatOf(bytes);
   if (!IMAGE_FORMATS.includes(format)) {
     throw new CnnxError(`${name} is ${format}; use a PNG, JPEG or WebP image`, 'BAD_IMAGE');

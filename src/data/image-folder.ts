@@ -360,8 +360,8 @@ export async function decodePictures(
     if (bytes.length === 0) throw emptyPicture(file.path);
     const picture = await decodeImage(bytes, file.path);
     if (own !== undefined && (picture.height !== own.height || picture.width !== own.width)) {
-      const found = { height: picture.height, width: picture.width, example: file.path };
-      throw new CnnxError(sizesDiffer(own, found), 'DATA_NEEDS_SIZE');
+      // Its size as the file has it: decoding shrinks a large picture to the working size.
+      throw new CnnxError(sizesDiffer(own, await pictureSize(file.path)), 'DATA_NEEDS_SIZE');
     }
     if (options.stop?.(picture)) return true;
     pixels.set(pictureToPixels(picture, channels, height, width), index * size);

@@ -118,7 +118,8 @@ export function recordDataset(config: TrainConfig, dataset: Dataset, advice?: st
   if (config.classes !== undefined && config.classes.join('\n') !== dataset.classes.join('\n')) {
     throw new CnnxError(
       `the data's classes changed since this run started: it was trained on ${config.classes.length} (${config.classes.join(', ')}), ` +
-        `the data now has ${dataset.classes.length} (${dataset.classes.join(', ')}); start a new run (--out) to train on the data as it is`,
+        `the data now has ${dataset.classes.length} (${dataset.classes.join(', ')}); give --data the pictures the run was trained on, ` +
+        `or train a new run (--out) on the data as it is`,
       'DATASET_MISMATCH',
     );
   }
@@ -180,20 +181,39 @@ export function runSplits(dataset: Dataset, config: TrainConfig): RunSplits {
           const { kept, held } = stratifiedSplit(train, config.valSplit ?? DEFAULT_VAL_SPLIT, config.seed);
           return { train: kept, selection: held, test, selectOn };
         })();
-  const empty = Object.entries({ training: splits.train, validation: splits.selection, test: splits.test }).find(
-    ([, split]) => split.count === 0,
-  );
+  // Choosing on test, the selection is the test part itself: there is no validation part to name.
+  const parts =
+    selectOn === 'val' ? { training: splits.train, validation: splits.selection } : { training: splits.train };
+  const empty = Object.entries({ ...parts, test: splits.test }).find(([, split]) => split.count === 0);
   if (empty !== undefined) {
     throw new CnnxError(
       `the ${empty[0]} part of ${dataset.name} is empty (${dataset.train.count} training and ${dataset.test.count} test pictures` +
         `${selectOn === 'val' ? `, ${config.valSplit ?? DEFAULT_VAL_SPLIT} of training held out for validation` : ''}` +
         `${config.limit !== undefined ? `, --limit ${config.limit} of the training pictures` : ''}` +
         `${config.testLimit !== undefined ? `, --test-limit ${config.testLimit}` : ''}); ` +
-        `${config.limit !== undefined || config.testLimit !== undefined ? 'raise --limit or --test-limit, ' : ''}add pictures, or change --val-split`,
+        `${config.limit !== undefined || config.testLimit !== undefined ? 'raise --limit or --test-limit, ' : ''}${selectOn === 'val' ? 'add pictures, or change --val-split' : 'add pictures'}`,
       'DATA_EMPTY_CLASS',
     );
   }
   return splits;
+}
+
+/** Steps an epoch that a default batch size leaves a small training part: MIN_STEPS_PER_EPOCH x the epochs. */
+const MIN_STEPS_PER_EPOCH = 8;
+/** The smallest batch a default makes: batch norm's statistics over fewer examples are mostly noise. */
+const MIN_DEFAULT_BATCH = 8;
+
+/**
+ * The batch size a run takes by default on `examples` training examples: the model's `modelDefault`, or for a small
+ * training part the largest power of two that gives an epoch MIN_STEPS_PER_EPOCH steps (at least
+ * MIN_DEFAULT_BATCH). A model's 12 epochs of one 128-example step each on 50 pictures are 12 steps in all, too few
+ * for the weights, and for batch norm's running statistics (PyTorch's momentum 0.1: after 12 updates 28% of them
+ * is still their initial value), which evaluation uses: training accuracy 1.0, validation at chance.
+ */
+export function batchSizeFor(examples: number, modelDefault: number): number {
+  if (examples >= modelDefault * MIN_STEPS_PER_EPOCH) return modelDefault;
+  const fitting = 2 ** Math.floor(Math.log2(Math.max(examples / MIN_STEPS_PER_EPOCH, 1)));
+  return Math.min(modelDefault, Math.max(MIN_DEFAULT_BATCH, fitting));
 }
 
 /** The `cnnx train` command line that makes a run with `config`'s settings (recorded in the exported model). */

@@ -34,7 +34,7 @@ import {
   summaryCallback,
 } from './run-callbacks.js';
 import { prepareRunDir, readMetrics, RUN_FILES, runPath, type EpochMetrics, type TrainConfig } from './run-dir.js';
-import { loadRunDataset, recordDataset, runSplits, specForRun, type RunSplits } from './run-data.js';
+import { batchSizeFor, loadRunDataset, recordDataset, runSplits, specForRun, type RunSplits } from './run-data.js';
 import { checkWorkers, defaultWorkers, mostWorkers, startReplicas, STEPS_AHEAD } from './replicas.js';
 import { trainStep, type Batch } from './step.js';
 
@@ -58,6 +58,11 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** A loaded dataset to use instead of loading the config's (tests). */
   dataset?: Dataset;
+  /**
+   * `config.batchSize` is the model's default rather than the user's choice: a new run on a small training part
+   * takes a smaller batch (batchSizeFor), so that its epochs have enough steps.
+   */
+  defaultBatchSize?: boolean;
   /**
    * Seconds between checkpoints within an epoch (default CHECKPOINT_EVERY_S), so that a killed or crashed run loses
    * at most this much of a long epoch; 0 saves only after each epoch (and on a stop). Either way a resumed run
@@ -204,6 +209,15 @@ async function trainIn(
   } catch (error) {
     await release({ abandon: true }); // an empty part: the run never starts, and leaves no folder behind
     throw error;
+  }
+  if (options.defaultBatchSize && !resume) {
+    const fitted = batchSizeFor(splits.train.count, config.batchSize);
+    if (fitted !== config.batchSize) {
+      progress.log(
+        `batch size ${fitted}: the default ${config.batchSize} would give ${batchCount(splits.train.count, config.batchSize)} step${batchCount(splits.train.count, config.batchSize) === 1 ? '' : 's'} an epoch on ${splits.train.count} training examples, too few to train on (--batch-size sets it)`,
+      );
+      config.batchSize = fitted;
+    }
   }
   if (splits.selectOn === 'val') {
     progress.log(

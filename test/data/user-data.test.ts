@@ -819,3 +819,20 @@ describe('the test data and the cache', () => {
     }
   });
 });
+
+describe('files a user might hand over by mistake', () => {
+  it('an empty picture, and a UTF-16 CSV, each named for what it is', async () => {
+    const dir = await folder('mistakes');
+    await expect(decodeImage(new Uint8Array(0), 'digit.png')).rejects.toMatchObject({
+      code: 'BAD_IMAGE',
+      message: 'digit.png is empty (0 bytes), not a picture',
+    });
+    const rows = `label,p0,p1,p2,p3\n0,1,2,3,4\n1,5,6,7,8\n`;
+    await writeFile(join(dir, 'excel.csv'), Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(rows, 'utf16le')]));
+    await expectFault(
+      loadUserDataset(join(dir, 'excel.csv')),
+      'DATA_BAD_CSV',
+      /excel\.csv: the text is UTF-16 \(or holds zero bytes\), not UTF-8: save the CSV as UTF-8/,
+    );
+  });
+});

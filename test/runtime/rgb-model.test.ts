@@ -4,7 +4,7 @@
  * against the model run directly on the tensor `prepareInput` computes. Random seeded weights: these are path and
  * parity checks, not accuracy.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -291,6 +291,18 @@ describe('cnnx eval --data on a model of the user pictures', () => {
     expect(mismatch.stderr).toBe(
       `cnnx: ${model} has the classes blue, red but other has green, red: its accuracy there would mean nothing; ` +
         'add --force to evaluate it anyway',
+    );
+    // With fewer classes --force cannot help (classes are matched by position), so it is not offered.
+    await rm(join(other, 'green'), { recursive: true });
+    await mkdir(join(other, 'violet'));
+    for (let n = 0; n < 2; n++) await writeFile(join(other, 'violet', `${n}.png`), await picture('blue', n));
+    await mkdir(join(other, 'yellow'));
+    for (let n = 0; n < 2; n++) await writeFile(join(other, 'yellow', `${n}.png`), await picture('red', n));
+    const three = await cnnx('eval', '--model', model, '--data', other, '--force');
+    expect(three.code).toBe(1);
+    expect(three.stderr).toBe(
+      `cnnx: ${model} has the classes blue, red but other has red, violet, yellow: its accuracy there would mean ` +
+        'nothing; evaluate it on pictures of its 2 classes',
     );
   });
 });

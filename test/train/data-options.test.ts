@@ -6,6 +6,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { batchSizeFor } from '../../src/train/run-data.js';
 import { cnnxInProcess } from '../helpers/main-in-process.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -53,7 +54,12 @@ describe('cnnx train --data', () => {
       classes: ['carré', 'cercle'],
       selectOn: 'val',
       valSplit: 0.1,
+      // 24 pictures: 2 held out for test and 2 for validation, 20 to train on, in batches of 8, not 1 batch of 128.
+      batchSize: 8,
     });
+    expect(stderr).toMatch(
+      /batch size 8: the default 128 would give 1 step an epoch on 20 training examples, too few to train on \(--batch-size sets it\)/,
+    );
     expect(stderr).toMatch(/test acc of the chosen weights/);
     // The data moved: --resume is told where it is now.
     const resumed = await cnnx('train', '--resume', out, '--epochs', '2', '--data', pics);
@@ -87,5 +93,12 @@ describe('cnnx train --data', () => {
     );
     expect(code).toBe(1);
     expect(stderr).toMatch(/--augment distorts pictures drawn bright on black, .* drop --augment/);
+  });
+});
+
+describe('the default batch size on a small training part', () => {
+  it('keeps the model default while an epoch has 8 steps of it, else the power of two that gives 8 (at least 8)', () => {
+    expect([60_000, 1_024, 1_000, 500, 48, 3].map((n) => batchSizeFor(n, 128))).toEqual([128, 128, 64, 32, 8, 8]);
+    expect(batchSizeFor(500, 16)).toBe(16);
   });
 });

@@ -134,6 +134,10 @@ async function userDataset(flags: EvalFlags & { data: string }, signature: Model
     const message =
       `${flags.model} has the classes ${labels.join(', ')} but ${dataset.name} has ${dataset.classes.join(', ')}: ` +
       'its accuracy there would mean nothing';
+    // --force evaluates other classes by position, which needs as many of them.
+    if (labels.length !== dataset.classes.length) {
+      throw new CnnxError(`${message}; evaluate it on pictures of its ${labels.length} classes`, 'DATASET_MISMATCH');
+    }
     if (!flags.force) throw new CnnxError(`${message}; add --force to evaluate it anyway`, 'DATASET_MISMATCH');
     console.error(`cnnx: warning: ${message}`);
   }
@@ -199,7 +203,7 @@ export function registerEval(program: Command): void {
       if (flags.json) console.log(JSON.stringify(summary));
       else
         console.log(
-          `${flags.model} on ${dataset.name} test (${result.count} images, ${session.ep} EP): accuracy ${(result.accuracy * 100).toFixed(2)}% ` +
+          `${flags.model} on ${flags.testData === undefined ? `${dataset.name} test` : flags.testData} (${result.count} images, ${session.ep} EP): accuracy ${(result.accuracy * 100).toFixed(2)}% ` +
             `(${result.correct}/${result.count}), ${Math.round(result.imagesPerSec)} images/s`,
         );
     } finally {

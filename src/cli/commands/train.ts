@@ -215,6 +215,7 @@ ${describeDistortions()
           offline: flags.offline,
           signal: stop.signal,
           checkpointEvery: flags.checkpointEvery * 60,
+          defaultBatchSize: !flags.resume && flags.batchSize === undefined,
         });
         if (result.interrupted) exitAsStopped(command, result.signal);
       } finally {
