@@ -52,8 +52,9 @@ export function nonFiniteLossGuard(): TrainingCallback {
 }
 
 /**
- * Stops with LOSS_DIVERGED when the batch loss has been above `divergenceThreshold(classes)` for
- * DIVERGENCE_PATIENCE consecutive batches. The count starts again on resume.
+ * Stops with LOSS_DIVERGED when the batch loss has been above `divergenceThreshold(classes)` for `patience`
+ * consecutive batches, or for two whole epochs where those are shorter (a small dataset's run may have fewer
+ * batches in all than `patience`). The count starts again on resume.
  */
 export function divergenceGuard(patience = DIVERGENCE_PATIENCE): TrainingCallback {
   let streak = 0;
@@ -61,10 +62,11 @@ export function divergenceGuard(patience = DIVERGENCE_PATIENCE): TrainingCallbac
     onBatchEnd(state: TrainingState, { loss, epoch, batch }: BatchLogs) {
       const threshold = divergenceThreshold(state.spec.classes);
       streak = loss > threshold ? streak + 1 : 0;
-      if (streak < patience) return;
+      const batches = Math.min(patience, 2 * state.batchesPerEpoch);
+      if (streak < batches) return;
       throw new DivergedLossError(
         `training diverged: the loss stayed above ${threshold.toFixed(2)} (3 ln ${state.spec.classes}) for ` +
-          `${patience} batches, up to epoch ${epoch}, batch ${batch} (loss ${loss.toPrecision(4)}); stopped. ${keptAndAdvice(state)}`,
+          `${batches} batches, up to epoch ${epoch}, batch ${batch} (loss ${loss.toPrecision(4)}); stopped. ${keptAndAdvice(state)}`,
         'LOSS_DIVERGED',
       );
     },

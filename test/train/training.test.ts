@@ -419,6 +419,21 @@ describe('run folders and divergence', () => {
     expect((await readMetrics(dir)).map((m) => m.epoch)).toEqual([1]);
   });
 
+  it('stops one on a small dataset too, whose whole run has fewer batches than the guard waits for', async () => {
+    // 2 batches an epoch, 12 in all: two epochs above the threshold are enough.
+    const config = smallConfig({ model: 'lenet5', epochs: 6, optimizer: 'sgd', lr: 1e6, limit: 64 });
+    const error = await train({
+      config,
+      runDir: join(root, 'small-diverged'),
+      progress: silentProgress,
+      dataset: mnist,
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'LOSS_DIVERGED' });
+    expect((error as Error).message).toMatch(
+      /^training diverged: the loss stayed above 6\.91 \(3 ln 10\) for 4 batches, /,
+    );
+  });
+
   it('refuses to start a new run in a folder that holds one, so runs never mix', async () => {
     const dir = join(root, 'taken');
     const config = smallConfig({ epochs: 1, limit: 64, testLimit: 64 });
