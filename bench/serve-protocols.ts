@@ -12,7 +12,7 @@
  * with its range. Rows give the median of the rounds. BENCH_SERVER_ARGS adds `cnnx serve` flags (an A/B of one).
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -78,6 +78,8 @@ const binaryBody = (count: number) => {
   return { body: Buffer.concat([header, values]), headerLength: header.length };
 };
 
+/** The load generators' bodies, scripts and logs; removed at the end. */
+const scratch = await mkdtemp(join(tmpdir(), 'cnnx-serve-protocols-'));
 const server = await startServe([
   ...['--model', MODEL, '--port', String(PORT), '--grpc-port', String(GRPC_PORT)],
   ...['--ep', 'cpu', '--echo', '--no-watch', ...SERVER_ARGS],
@@ -120,7 +122,7 @@ async function cannon(
 
 /** wrk with a Lua script that posts `body` (written to a file, so binary bytes pass unchanged). */
 async function wrk(name: string, path: string, body: Buffer | string, headers: Record<string, string>, count: number) {
-  const dir = await mkdtemp(join(tmpdir(), 'cnnx-wrk-'));
+  const dir = await mkdtemp(join(scratch, 'wrk-'));
   await writeFile(join(dir, 'body'), body);
   const script = [
     `local f = io.open("${join(dir, 'body')}", "rb"); wrk.body = f:read("*all"); f:close()`,
@@ -170,7 +172,7 @@ async function h2load(name: string, count: number): Promise<Row> {
   const frame = Buffer.alloc(5 + message.length);
   frame.writeUInt32BE(message.length, 1);
   message.copy(frame, 5);
-  const dir = await mkdtemp(join(tmpdir(), 'cnnx-h2load-'));
+  const dir = await mkdtemp(join(scratch, 'h2load-'));
   await writeFile(join(dir, 'body'), frame);
   // prettier-ignore
   const { stdout } = await promisify(execFile)('h2load', [
@@ -272,6 +274,7 @@ try {
   grpcRows.push(await grpcLoad(1), await grpcLoad(64));
 } finally {
   await server.stop();
+  await rm(scratch, { recursive: true, force: true });
 }
 
 const tools = { autocannon: 'cannon', wrk: 'wrk' } as const;

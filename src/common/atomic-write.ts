@@ -62,14 +62,9 @@ function settled(temporary: string): void {
  *   forbidden folder, a file in the path, a folder that takes no new folders.
  */
 export async function ensureDirectory(dir: string, target = dir): Promise<void> {
-  const missing: string[] = [];
-  let path = resolve(dir);
-  for (; !existsSync(path); path = dirname(path)) {
-    missing.push(path);
-    if (dirname(path) === path) break;
-  }
-  if (statSync(path, { throwIfNoEntry: false })?.isDirectory() === false) throw notAFolder(target);
-  for (const folder of missing.reverse()) {
+  const { existing, missing } = firstExisting(dir);
+  if (statSync(existing, { throwIfNoEntry: false })?.isDirectory() === false) throw notAFolder(target);
+  for (const folder of missing) {
     await mkdir(folder).catch((error: unknown) => {
       // Made meanwhile by another writer: fine, if it is a folder.
       if (
@@ -82,6 +77,14 @@ export async function ensureDirectory(dir: string, target = dir): Promise<void> 
   }
 }
 
+/** The first of `dir` and its parents that exists (a file, possibly), and the missing ones below it, outermost first. */
+function firstExisting(dir: string): { existing: string; missing: string[] } {
+  const missing: string[] = [];
+  let path = resolve(dir);
+  for (; !existsSync(path) && dirname(path) !== path; path = dirname(path)) missing.unshift(path);
+  return { existing: path, missing };
+}
+
 /** The error for a path through a file, as a write there would meet it. */
 const notAFolder = (target: string) => writeError(Object.assign(new Error('ENOTDIR'), { code: 'ENOTDIR' }), target);
 
@@ -92,10 +95,9 @@ const notAFolder = (target: string) => writeError(Object.assign(new Error('ENOTD
  * @throws CnnxError WRITE_FAILED naming `target` (default `dir`).
  */
 export async function checkDirectoryWritable(dir: string, target = dir): Promise<void> {
-  let path = resolve(dir);
-  while (!existsSync(path) && dirname(path) !== path) path = dirname(path);
-  if (statSync(path, { throwIfNoEntry: false })?.isDirectory() === false) throw notAFolder(target);
-  await access(path, constants.W_OK).catch((error: unknown) => {
+  const { existing } = firstExisting(dir);
+  if (statSync(existing, { throwIfNoEntry: false })?.isDirectory() === false) throw notAFolder(target);
+  await access(existing, constants.W_OK).catch((error: unknown) => {
     throw writeError(error, target);
   });
 }

@@ -4,7 +4,9 @@
  *
  * - Header: the first row is a header when it names a label column (`label` in any case; or `class`, `target`, `y`,
  *   `digit`, `category`) or when none of its fields is a number. The label column is the one so named, wherever it
- *   is; a header without one is a fault (a pixel would be read as the label). Without a header, the first column.
+ *   is, else the first; a header whose first column is named as a pixel's (`pixel0`, as in Kaggle's unlabelled
+ *   test.csv) and none as a label is a fault, since a pixel would be read as the label. Without a header, the first
+ *   column. Label names are compared in composed Unicode (NFC).
  * - Pixels: row-major; an RGB picture gives r, g, b of each pixel in turn (HWC, as a split stores them).
  * - Layout (csvGeometry), from the number N of pixel columns, the `size` [h, w] asked for and the `channels` asked
  *   for. A CSV's pictures are read as RGB only with `channels` 3 (--channels 3): a gray 24x32 CSV (768 columns) is
@@ -32,6 +34,8 @@ import { CnnxError, whyUnreadable } from '../common/index.js';
 
 /** Header names of the label column, in order of preference (any case). */
 const LABEL_NAMES: readonly string[] = ['label', 'class', 'target', 'y', 'digit', 'category'];
+/** A header name of a pixel column: `pixel0`, `p12`, `px_3`, `784`. */
+const PIXEL_NAME = /^(pixel|px|p)?[\s_-]?\d+$/i;
 import { pictureToPixels, type PixelImage } from '../preprocess/index.js';
 import { byCodePoint, type RenderTarget } from './image-folder.js';
 import { MAX_CLASSES } from './split.js';
@@ -162,8 +166,9 @@ async function refuseUtf16(file: string, unreadable: (error: unknown) => CnnxErr
 
 /**
  * Reads and checks every row of a CSV file.
- * @throws CnnxError naming the file (and line): DATA_UNREADABLE, DATA_BAD_CSV for an empty file, a header with no
- *   row, a row with the wrong number of fields, an empty label, or a pixel that is not an integer 0-255;
+ * @throws CnnxError naming the file (and line): DATA_UNREADABLE, DATA_BAD_CSV for an empty file, UTF-16 text, a
+ *   header with no row or with no label column, a row with the wrong number of fields, an empty label, or a pixel
+ *   that is not an integer 0-255;
  *   DATA_TOO_LARGE when the pixels would not fit in one Uint8Array
  */
 export async function readCsvTable(file: string): Promise<CsvTable> {
@@ -230,16 +235,16 @@ export async function readCsvTable(file: string): Promise<CsvTable> {
         const named = LABEL_NAMES.map((name) => names.indexOf(name)).find((k) => k >= 0) ?? -1;
         labelColumn = Math.max(named, 0);
         const numbers = fields.filter((field, k) => k !== labelColumn && /^\s*-?\d+(\.\d*)?\s*$/.test(field));
-        if (named < 0 && numbers.length === 0) {
-          // A header that names no label column: taking its first column (a pixel, in Kaggle's unlabelled test.csv)
-          // for the labels would read every row wrong without a word.
+        if (named < 0 && numbers.length === 0 && PIXEL_NAME.test(fields[0]!.trim())) {
+          // A header whose first column is a pixel's (Kaggle's unlabelled test.csv): taking it for the labels would
+          // read every row wrong without a word.
           throw fault(
             file,
             lineNumber,
             `a header that names no label column (${fields.slice(0, 3).join(',')},...): name the column of class labels "label", as Kaggle's and Fashion-MNIST's CSVs do (a CSV without labels cannot be trained or evaluated on)`,
           );
         }
-        if (named >= 0) {
+        if (named >= 0 || numbers.length === 0) {
           labelName = fields[labelColumn]!.trim();
           continue;
         }
@@ -321,7 +326,8 @@ function labelsAreWholeNumbers(table: CsvTable): boolean {
 export function csvClasses(table: CsvTable, dense: boolean): CsvClasses {
   const distinct = [...table.firstLine.keys()];
   const integers = labelsAreWholeNumbers(table);
-  const nameOf = integers ? (label: string) => String(Number(label)) : (label: string) => label;
+  // Names in composed Unicode (NFC), as image folders' class names: the same name typed on two systems is one class.
+  const nameOf = integers ? (label: string) => String(Number(label)) : (label: string) => label.normalize('NFC');
   const lineOf = new Map<string, number>();
   for (const [label, line] of table.firstLine) {
     const name = nameOf(label);

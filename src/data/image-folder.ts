@@ -63,8 +63,12 @@ export interface SkippedFiles {
 export interface ClassFolders {
   /** The folder, absolute. */
   dir: string;
-  /** Class folder names, sorted by code point. */
+  /**
+   * Class names: the folder names in composed Unicode (NFC; macOS writes names decomposed), sorted by code point.
+   */
   classes: string[];
+  /** Each class's folder name as it is on disk (the same as `classes` but for Unicode form). */
+  folders: string[];
   /** Every picture, by class, then by path below its class folder (code point order). */
   files: PictureFile[];
   /** What was not read. */
@@ -230,7 +234,8 @@ export function skippedNotes(skipped: SkippedFiles, dir: string): string[] {
 /**
  * Lists the class folders in `dir` and the pictures below each.
  * @throws CnnxError DATA_UNREADABLE for a folder that cannot be read, DATA_EMPTY_CLASS for a class folder with no
- *   pictures (naming it), DATA_CLASS_COUNT when `dir` has no class folders, BAD_IMAGE for a 0-byte picture.
+ *   pictures (naming it), DATA_CLASS_COUNT when `dir` has no class folders, BAD_IMAGE for a 0-byte picture,
+ *   DATA_BAD_KIND for two class folders whose names differ only in Unicode form.
  */
 export async function listClassFolders(dir: string): Promise<ClassFolders> {
   const entries = await entriesOf(dir);
@@ -251,6 +256,8 @@ export async function listClassFolders(dir: string): Promise<ClassFolders> {
       folders.push(name);
     }
   }
+  // Labels follow the class names' code point order in composed form, however the names are written on disk.
+  folders.sort((a, b) => byCodePoint(a.normalize('NFC'), b.normalize('NFC')));
   if (folders.length === 0) {
     const files = entries.files.length;
     const loose = files > 0 ? ` (${count(files, 'file')} ${files === 1 ? 'lies' : 'lie'} in it directly)` : '';
@@ -290,7 +297,7 @@ export async function listClassFolders(dir: string): Promise<ClassFolders> {
       'DATA_BAD_KIND',
     );
   }
-  return { dir, classes, files: stamped, skipped };
+  return { dir, classes, folders, files: stamped, skipped };
 }
 
 /** The formats sharp may report that decodeImage accepts. */
@@ -387,16 +394,25 @@ export interface ImageFolderLayout {
 }
 
 /**
- * Reads an image folder's layout: `<dir>/train/<class>/...` (or `training/`, in any case) with an optional
- * `<dir>/test/<class>/...` (or `testing/`), else `<dir>/<class>/...`. A folder with a train/ folder is always read the first way; one with a
- * test/ (or testing/) folder but no train/ is refused rather than test/ taken for a class.
+ * Reads an image folder's layout: `<dir>/train/<class>/...` (or `training/`, in any case, holding folders) with an
+ * optional `<dir>/test/<class>/...` (or `testing/`), else `<dir>/<class>/...`. A folder with
+ * such a train/ folder is always read the first way; one with such a test/ folder but no train/ is refused rather
+ * than test/ taken for a class.
  * @throws CnnxError as listClassFolders; DATA_BAD_KIND for a test/ folder without a train/ folder
  */
 export async function openImageFolder(dir: string): Promise<ImageFolderLayout> {
   const { folders } = await entriesOf(dir);
-  // In any case: archives made on Windows or downloaded from Kaggle often have Train/ and Test/.
+  // In any case (archives made on Windows or downloaded from Kaggle often have Train/ and Test/), and only a folder
+  // that holds folders: a class named Train (buses, cars, trains) holds its pictures itself.
+  const splits = new Set<string>();
+  for (const folder of folders) {
+    if (![...TRAIN_FOLDERS, ...TEST_FOLDERS].includes(folder.toLowerCase())) continue;
+    if ((await entriesOf(join(dir, folder))).folders.length > 0) splits.add(folder);
+  }
   const named = (names: readonly string[]) =>
-    names.map((name) => folders.find((folder) => folder.toLowerCase() === name)).find((found) => found !== undefined);
+    names
+      .map((name) => folders.find((folder) => splits.has(folder) && folder.toLowerCase() === name))
+      .find((found) => found !== undefined);
   const trainName = named(TRAIN_FOLDERS);
   if (trainName === undefined) {
     const lone = named(TEST_FOLDERS);

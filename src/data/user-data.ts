@@ -149,7 +149,7 @@ function folderListed(folders: ClassFolders, label: string, log: (message: strin
       count: folders.files.length,
       classes: folders.classes,
       labels: Uint8Array.from(folders.files, (file) => file.label),
-      whereClass: (index) => join(folders.dir, folders.classes[index]!),
+      whereClass: (index) => join(folders.dir, folders.folders[index]!),
       describe: (note) => `${label} (${count(folders.files.length, 'picture')}${note ?? ''})`,
       ownSize: () => pictureSize(folders.files[0]!.path),
       render: (target, { stop, own }) => decodePictures(folders.files, target, { dir: folders.dir, stop, own, log }),

@@ -18,6 +18,8 @@ export class DivergedLossError extends CnnxError {
 
 /** Consecutive batches the loss must stay above the divergence threshold before the run stops. */
 const DIVERGENCE_PATIENCE = 20;
+/** The fewest, however short the epochs: a single spike is not divergence. */
+const MIN_PATIENCE = 4;
 
 /**
  * The divergence threshold: 3 ln(classes), three times the loss of a network that guesses uniformly (where
@@ -54,7 +56,7 @@ export function nonFiniteLossGuard(): TrainingCallback {
 /**
  * Stops with LOSS_DIVERGED when the batch loss has been above `divergenceThreshold(classes)` for `patience`
  * consecutive batches, or for two whole epochs where those are shorter (a small dataset's run may have fewer
- * batches in all than `patience`). The count starts again on resume.
+ * batches in all than `patience`), but at least MIN_PATIENCE batches. The count starts again on resume.
  */
 export function divergenceGuard(patience = DIVERGENCE_PATIENCE): TrainingCallback {
   let streak = 0;
@@ -62,7 +64,7 @@ export function divergenceGuard(patience = DIVERGENCE_PATIENCE): TrainingCallbac
     onBatchEnd(state: TrainingState, { loss, epoch, batch }: BatchLogs) {
       const threshold = divergenceThreshold(state.spec.classes);
       streak = loss > threshold ? streak + 1 : 0;
-      const batches = Math.min(patience, 2 * state.batchesPerEpoch);
+      const batches = Math.min(patience, Math.max(2 * state.batchesPerEpoch, MIN_PATIENCE));
       if (streak < batches) return;
       throw new DivergedLossError(
         `training diverged: the loss stayed above ${threshold.toFixed(2)} (3 ln ${state.spec.classes}) for ` +

@@ -312,9 +312,11 @@ function batchNorm(
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   const y = normalise(h, gamma, beta);
-  if (mode.updates) {
+  // One value a feature (a lone last example before a dense layer's batch norm) has no variance to learn from: the
+  // running statistics keep what they had, rather than a variance of 0 pulling them down.
+  if (mode.updates && n > 1) {
     const momentum = layer.momentum ?? 0.1;
-    const unbiased = tf.mul(batchVariance!, n / Math.max(n - 1, 1));
+    const unbiased = tf.mul(batchVariance!, n / (n - 1));
     mode.updates.push([runningMean, tf.keep(tf.add(tf.mul(runningMean, 1 - momentum), tf.mul(batchMean!, momentum)))]);
     mode.updates.push([runningVar, tf.keep(tf.add(tf.mul(runningVar, 1 - momentum), tf.mul(unbiased, momentum)))]);
   }

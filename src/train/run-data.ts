@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { CnnxError } from '../common/index.js';
 import {
+  batchCount,
   CLASS_NAMES,
   limitSplit,
   loadDataset,
@@ -204,16 +205,17 @@ const MIN_STEPS_PER_EPOCH = 8;
 const MIN_DEFAULT_BATCH = 8;
 
 /**
- * The batch size a run takes by default on `examples` training examples: the model's `modelDefault`, or for a small
- * training part the largest power of two that gives an epoch MIN_STEPS_PER_EPOCH steps (at least
- * MIN_DEFAULT_BATCH). A model's 12 epochs of one 128-example step each on 50 pictures are 12 steps in all, too few
- * for the weights, and for batch norm's running statistics (PyTorch's momentum 0.1: after 12 updates 28% of them
- * is still their initial value), which evaluation uses: training accuracy 1.0, validation at chance.
+ * The batch size a run on the user's pictures takes by default on `examples` training examples: the model's
+ * `modelDefault` when it gives an epoch MIN_STEPS_PER_EPOCH steps (batches, the last one partial), else the default
+ * halved until it does, but not below MIN_DEFAULT_BATCH. A model's 12 epochs of one 128-example step each on 50
+ * pictures are 12 steps in all, too few for the weights, and for batch norm's running statistics (PyTorch's momentum
+ * 0.1: after 12 updates 28% of them is still their initial value), which evaluation uses: training accuracy 1.0,
+ * validation at chance.
  */
 export function batchSizeFor(examples: number, modelDefault: number): number {
-  if (examples >= modelDefault * MIN_STEPS_PER_EPOCH) return modelDefault;
-  const fitting = 2 ** Math.floor(Math.log2(Math.max(examples / MIN_STEPS_PER_EPOCH, 1)));
-  return Math.min(modelDefault, Math.max(MIN_DEFAULT_BATCH, fitting));
+  let size = modelDefault;
+  while (size > MIN_DEFAULT_BATCH && batchCount(examples, size) < MIN_STEPS_PER_EPOCH) size = Math.max(size >> 1, 1);
+  return Math.max(size, Math.min(MIN_DEFAULT_BATCH, modelDefault));
 }
 
 /** The `cnnx train` command line that makes a run with `config`'s settings (recorded in the exported model). */

@@ -59,8 +59,8 @@ export interface TrainOptions {
   /** A loaded dataset to use instead of loading the config's (tests). */
   dataset?: Dataset;
   /**
-   * `config.batchSize` is the model's default rather than the user's choice: a new run on a small training part
-   * takes a smaller batch (batchSizeFor), so that its epochs have enough steps.
+   * `config.batchSize` is the model's default rather than the user's choice, on the user's pictures: a new run on a
+   * small training part takes a smaller batch (batchSizeFor), so that its epochs have enough steps.
    */
   defaultBatchSize?: boolean;
   /**

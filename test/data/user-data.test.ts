@@ -547,14 +547,26 @@ describe('faults, each naming the file', () => {
 
   it('Train/ and Test/ in another case, and class names in decomposed Unicode (as macOS writes them)', async () => {
     const dir = await folder('capitalised');
-    const nfc = 'caf\u00e9';
-    const nfd = 'cafe\u0301';
-    await writeClassFolders(join(dir, 'Train'), mnist.train, [0, 1], 2, { names: [nfc, 'tea'] });
-    await writeClassFolders(join(dir, 'TEST'), mnist.test, [0, 1], 1, { names: [nfd, 'tea'] });
+    // Composed, "école" sorts after "fleur" (U+00E9 > f); decomposed, before it (e + U+0301).
+    const nfc = '\u00e9cole';
+    const nfd = 'e\u0301cole';
+    await writeClassFolders(join(dir, 'Train'), mnist.train, [0, 1], 2, { names: [nfd, 'fleur'] });
+    await writeClassFolders(join(dir, 'TEST'), mnist.test, [0, 1], 1, { names: [nfc, 'fleur'] });
     const data = await loadUserDataset(dir);
-    expect(data.classes).toEqual([nfc, 'tea']);
+    expect(data.classes).toEqual(['fleur', nfc]);
     expect([data.train.count, data.test.count]).toEqual([4, 2]);
-    expect(Array.from(data.test.labels)).toEqual([0, 1]);
+    // The same classes in the same order, whichever form the names are written in on disk.
+    const composed = await folder('composed');
+    await writeClassFolders(composed, mnist.train, [0, 1], 2, { names: [nfc, 'fleur'] });
+    const decomposed = await folder('decomposed');
+    await writeClassFolders(decomposed, mnist.train, [0, 1], 2, { names: [nfd, 'fleur'] });
+    const [a, b] = [await loadUserDataset(composed), await loadUserDataset(decomposed)];
+    expect(b.classes).toEqual(a.classes);
+    expect(b.train).toEqual(a.train);
+    // A class folder named Train (buses, cars, trains) that holds pictures is a class, not the training part.
+    const vehicles = await folder('vehicles');
+    await writeClassFolders(vehicles, mnist.train, [0, 1, 2], 2, { names: ['Bus', 'Car', 'Train'] });
+    expect((await loadUserDataset(vehicles)).classes).toEqual(['Bus', 'Car', 'Train']);
     // One folder under each spelling of the same name is one class twice.
     const twice = await folder('twice');
     await writeClassFolders(twice, mnist.train, [0, 1], 2, { names: [nfc, nfd] });

@@ -7,8 +7,11 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 
-/** Saves `model` into `dir` with tfjs's own `model.save`, as tfjs-node's `file://` handler lays it out. */
-export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<string> {
+/**
+ * Saves `model` into `dir` with tfjs's own `model.save`, as tfjs-node's `file://` handler lays it out; `config` is
+ * model.save's (includeOptimizer).
+ */
+export async function saveLayersModel(model: tf.LayersModel, dir: string, config?: tf.io.SaveConfig): Promise<string> {
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       await mkdir(dir, { recursive: true });
@@ -28,6 +31,7 @@ export async function saveLayersModel(model: tf.LayersModel, dir: string): Promi
       await writeFile(join(dir, 'weights.bin'), Buffer.from(bytes));
       return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
     }),
+    config,
   );
   return dir;
 }

@@ -224,7 +224,8 @@ const CASES: LayerCase[] = [
     covers: ['Flatten', 'Dense'],
     build: () =>
       seq([
-        tf.layers.conv2d({ inputShape: [4, 5, 3], filters: 3, kernelSize: 3 }),
+        // [2, 3, 4] maps: height, width and channels all differ, so no two axes can be mistaken for each other.
+        tf.layers.conv2d({ inputShape: [4, 5, 3], filters: 4, kernelSize: 3 }),
         tf.layers.flatten({ dataFormat: 'channelsFirst' }),
         tf.layers.dense({ units: 3 }),
       ]),
@@ -292,6 +293,22 @@ describe('cnnx export --tfjs-model: one tiny model per supported layer class', (
       `max abs diff ${report.maxAbsDiff} at |output| <= ${report.maxAbsLogit}`,
     ).toBeLessThanOrEqual(1);
     expect(report.top1Agreement).toBe(1);
+    model.dispose();
+  });
+
+  it("exports a model saved with its optimizer's state (includeOptimizer), leaving that state out", async () => {
+    const model = seq([tf.layers.conv2d({ inputShape: [5, 5, 1], filters: 2, kernelSize: 3 }), ...head(3)]);
+    model.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
+    const [x, y] = [tf.randomUniform([4, 5, 5, 1], 0, 1, 'float32', 3), tf.oneHot([0, 1, 2, 0], 3)];
+    await model.fit(x, y, { epochs: 1, verbose: 0 });
+    tf.dispose([x, y]);
+    const dir = await saveLayersModel(model, join(root, 'with-optimizer'), { includeOptimizer: true });
+    const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as {
+      weightsManifest: { weights: { group?: string }[] }[];
+    };
+    expect(json.weightsManifest[0]!.weights.some((weight) => weight.group === 'optimizer')).toBe(true);
+    const result = await exportTfjsModel({ model: dir, out: join(root, 'with-optimizer.onnx') });
+    expect(result.parity.withinTolerance).toBe(true);
     model.dispose();
   });
 

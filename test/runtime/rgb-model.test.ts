@@ -292,7 +292,7 @@ describe('cnnx eval --data on a model of the user pictures', () => {
       `cnnx: ${model} has the classes blue, red but other has green, red: its accuracy there would mean nothing; ` +
         'add --force to evaluate it anyway',
     );
-    // With fewer classes --force cannot help (classes are matched by position), so it is not offered.
+    // With another number of classes --force cannot help (classes are matched by position), so it is not offered.
     await rm(join(other, 'green'), { recursive: true });
     await mkdir(join(other, 'violet'));
     for (let n = 0; n < 2; n++) await writeFile(join(other, 'violet', `${n}.png`), await picture('blue', n));

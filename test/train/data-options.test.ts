@@ -97,8 +97,8 @@ describe('cnnx train --data', () => {
 });
 
 describe('the default batch size on a small training part', () => {
-  it('keeps the model default while an epoch has 8 steps of it, else the power of two that gives 8 (at least 8)', () => {
-    expect([60_000, 1_024, 1_000, 500, 48, 3].map((n) => batchSizeFor(n, 128))).toEqual([128, 128, 64, 32, 8, 8]);
+  it('keeps the model default while an epoch has 8 steps of it, else halves it until it has (down to 8)', () => {
+    expect([60_000, 1_024, 1_000, 500, 48, 3].map((n) => batchSizeFor(n, 128))).toEqual([128, 128, 128, 64, 8, 8]);
     expect(batchSizeFor(500, 16)).toBe(16);
   });
 });

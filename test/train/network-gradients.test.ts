@@ -59,3 +59,26 @@ describe('training gradients of the network', () => {
     network.dispose();
   });
 });
+
+describe('batch norm on a batch of one', () => {
+  beforeAll(async () => {
+    await useBackend('cpu');
+  });
+
+  it('updates the running statistics where it sees several values a feature, not after a dense layer', () => {
+    const network = createNetwork(getModelSpec('lenet5-relu'), 7);
+    const xs = tf.randomUniform([1, 28, 28, 1], 0, 1, 'float32', 5);
+    const batch = { xs: xs.dataSync() as Float32Array, labels: Int32Array.from([3]), size: 1 };
+    const result = batchGradients(network, batch, [28, 28, 1], { dropoutSeed: 0 });
+    const updated = new Set(result.updates.map(([variable]) => variable));
+    const names = [...network.variables.keys()].filter((name) => name.endsWith('.running_var'));
+    // After a convolution a feature has 28 x 28 (or 10 x 10) values in one picture; after a dense layer it has one,
+    // and no variance to learn from: a variance of 0 would pull the running one down.
+    const convolutional = names.filter((name) => updated.has(network.variables.get(name)!));
+    expect(convolutional.length).toBe(2);
+    expect(names.length).toBe(4);
+    for (const [, value] of result.updates) value.dispose();
+    tf.dispose([xs, result.loss, result.correct, ...Object.values(result.grads)]);
+    network.dispose();
+  });
+});

@@ -114,7 +114,11 @@ export function registerTrain(program: Command): void {
       oneOf(DATASET_NAMES),
     )
     .option('--epochs <n>', 'epochs (default per model)', positiveInt)
-    .option('--batch-size <n>', 'batch size (default per model)', positiveInt)
+    .option(
+      '--batch-size <n>',
+      'batch size (default per model; with --data, smaller on a small training part so an epoch has 8 steps)',
+      positiveInt,
+    )
     .option('--lr <rate>', 'peak learning rate (default per model)', positiveNumber)
     .option(
       '--optimizer <name>',
@@ -215,7 +219,8 @@ ${describeDistortions()
           offline: flags.offline,
           signal: stop.signal,
           checkpointEvery: flags.checkpointEvery * 60,
-          defaultBatchSize: !flags.resume && flags.batchSize === undefined,
+          // Own pictures only: a built-in dataset's --limit runs keep the batch their learning rate was tuned for.
+          defaultBatchSize: !flags.resume && flags.batchSize === undefined && flags.data !== undefined,
         });
         if (result.interrupted) exitAsStopped(command, result.signal);
       } finally {

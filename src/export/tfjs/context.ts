@@ -112,6 +112,15 @@ export interface ConvertContext {
   opset: number;
 }
 
+/**
+ * A conv or dense layer's bias: saved when use_bias is set (tfjs's default), or made by folding a batch norm into a
+ * layer without one.
+ * @throws CnnxError TFJS_MODEL_INVALID when use_bias is set and the weights have no bias.
+ */
+export function biasOf(context: ConvertContext): Weight | undefined {
+  return context.config.boolean('use_bias', true) ? context.requireWeight('bias') : context.weight('bias');
+}
+
 /** Writes one tfjs layer class as ONNX nodes and returns its output flow. */
 export type Converter = (context: ConvertContext) => Flow;
 

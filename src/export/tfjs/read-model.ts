@@ -116,7 +116,9 @@ function decodeWeights(
   const tensors = tf.io.decodeWeights(data!, specs);
   const weights: SavedTfjsModel['weights'] = new Map();
   try {
-    for (const spec of specs) {
+    // A model saved with includeOptimizer also lists its optimizer's state (an int32 step count, Adam's moments),
+    // in the group `optimizer`: not the model's.
+    for (const spec of specs.filter((weight) => weight.group !== 'optimizer')) {
       const tensor = tensors[spec.name]!;
       if (tensor.dtype !== 'float32')
         throw invalid(`weight ${spec.name} is ${tensor.dtype}; cnnx exports float32 weights`);

@@ -6,7 +6,7 @@
 import { CnnxError } from '../../../common/index.js';
 import type { Flow } from '../../graph-builder.js';
 import { convKernelToOnnx, depthwiseKernelToOnnx } from '../../layout.js';
-import { mapInput, spatial, type ConvertContext, type Converter, type Weight } from '../context.js';
+import { biasOf, mapInput, spatial, type ConvertContext, type Converter, type Weight } from '../context.js';
 import { describeLayer } from '../topology.js';
 import { configuredActivation } from './activations.js';
 
@@ -59,13 +59,6 @@ function convNode(
   });
   return { name: output, shape: [outC, rows.out, cols.out] };
 }
-
-/**
- * The bias: saved when use_bias is set (tfjs's default), or made by folding a batch norm into a layer without one.
- * @throws CnnxError TFJS_MODEL_INVALID when use_bias is set and the weights have no bias.
- */
-const biasOf = (context: ConvertContext) =>
-  context.config.boolean('use_bias', true) ? context.requireWeight('bias') : context.weight('bias');
 
 /** Checks the kernel's spatial size against kernel_size, and `multiplier` against depth_multiplier (default 1). */
 function checkKernel(context: ConvertContext, kernel: Weight, weight: string, multiplier?: number): void {

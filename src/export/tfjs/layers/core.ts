@@ -5,7 +5,7 @@
  */
 import type { Flow } from '../../graph-builder.js';
 import { convKernelToOnnx, flattenOrder, rowsToOnnx } from '../../layout.js';
-import { onlyInput, type Converter } from '../context.js';
+import { biasOf, onlyInput, type Converter } from '../context.js';
 import { configuredActivation } from './activations.js';
 
 /** The graph input, which the exporter hands to the InputLayer as its one input. */
@@ -26,7 +26,7 @@ export const dense: Converter = (context) => {
   if (rows !== features)
     throw context.config.unsupported(`its kernel reads ${rows} features, its input has ${features}`);
   context.config.agrees('units', context.config.number('units', units), 'kernel', units);
-  const bias = context.config.boolean('use_bias', true) ? context.requireWeight('bias') : context.weight('bias');
+  const bias = biasOf(context);
   const output = context.outputName();
   let flow: Flow;
   if (input.shape.length === 3) {
