@@ -11,7 +11,7 @@ import { lstat, readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
 import { setImmediate, setTimeout as sleep } from 'node:timers/promises';
-import { CnnxError, messageOf } from '../common/index.js';
+import { CnnxError, messageOf, whyUnreadable } from '../common/index.js';
 import {
   instancesOf,
   openSession,
@@ -177,7 +177,12 @@ export class ModelRegistry {
     const info = await stat(path).catch(() => {
       throw new CnnxError(`${path}: no such model file or directory`, 'MODEL_NOT_FOUND');
     });
-    const files = info.isDirectory() ? (await readdir(path)).filter(isModelFileName).map((f) => join(path, f)) : [path];
+    const names = info.isDirectory()
+      ? await readdir(path).catch((error: unknown) => {
+          throw new CnnxError(`${path}: cannot read (${whyUnreadable(error)})`, 'MODEL_UNREADABLE');
+        })
+      : [];
+    const files = info.isDirectory() ? names.filter(isModelFileName).map((f) => join(path, f)) : [path];
     if (files.length === 0) throw new CnnxError(`${path}: no .onnx files to serve`, 'MODEL_NOT_FOUND');
     this.sources.push(info.isDirectory() ? { dir: path } : { dir: dirname(path), only: basename(path) });
     for (const file of files.sort()) {
@@ -403,10 +408,22 @@ export class ModelRegistry {
    * seen while that model reloads is not dropped: another reload follows, so the last version written is served.
    */
   watch(dir: string, only?: string): void {
-    const watcher = watch(dir, (_event, filename) => {
-      if (!filename || (only !== undefined ? filename !== only : !isModelFileName(filename))) return;
-      this.reloadSoon(modelNameOf(filename), join(dir, filename));
-    });
+    const unwatched = (error: unknown) =>
+      this.options.log(
+        `warning: cannot watch ${dir} (${whyUnreadable(error)}): its models are served as loaded, and not reloaded when their files change`,
+      );
+    let watcher: FSWatcher;
+    try {
+      watcher = watch(dir, (_event, filename) => {
+        if (!filename || (only !== undefined ? filename !== only : !isModelFileName(filename))) return;
+        this.reloadSoon(modelNameOf(filename), join(dir, filename));
+      });
+    } catch (error) {
+      // A folder this user may list but not watch, or the system's limit of watches reached (ENOSPC).
+      unwatched(error);
+      return;
+    }
+    watcher.on('error', unwatched);
     this.watchers.push(watcher);
   }
 

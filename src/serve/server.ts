@@ -68,6 +68,7 @@ export interface ServerOptions {
   requestTimeoutMs?: number;
   bodyLimitBytes?: number;
   maxModelBytes?: number;
+  /** sha256 (hex) a model's file must have, by model name; a name no model in `model` has is a BAD_OPTION. */
   pins?: Record<string, string>;
   /** Reload models when their files change. */
   watch?: boolean;
@@ -138,12 +139,28 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     onBatch: (model, size) => metrics.batchSize.observe({ model }, size),
   });
   const paths = Array.isArray(options.model) ? options.model : [options.model];
-  for (const path of paths) await registry.loadPath(path);
-  if (options.watch) {
-    for (const path of paths) {
-      if ((await stat(path)).isDirectory()) registry.watch(path);
-      else registry.watch(dirname(path), basename(path));
+  try {
+    for (const path of paths) await registry.loadPath(path);
+    const served = new Set(registry.list().map((model) => model.name));
+    // Models found but not loaded (a pin that did not match among them) were named in the log already.
+    const unknown = Object.keys(options.pins ?? {}).filter((name) => !served.has(name) && !registry.failures.has(name));
+    if (unknown.length > 0) {
+      // A mistyped name would leave its model unchecked without a word.
+      throw new CnnxError(
+        `--pin names ${unknown.join(', ')}, which ${unknown.length === 1 ? 'is' : 'are'} not served here (served: ${[...served].join(', ')})`,
+        'BAD_OPTION',
+      );
     }
+    if (options.watch) {
+      for (const path of paths) {
+        if ((await stat(path)).isDirectory()) registry.watch(path);
+        else registry.watch(dirname(path), basename(path));
+      }
+    }
+  } catch (error) {
+    // The models loaded so far hold worker threads, which would keep the process alive after the error.
+    await registry.close();
+    throw error;
   }
 
   const app = Fastify({

@@ -8,10 +8,29 @@ describe('cnnx serve options', () => {
   it.each([
     [['--instances', '2', '--no-inference-worker'], /--instances needs inference threads; drop --no-inference-worker/],
     [['--instances', '99999'], /--instances 99999 is more than this machine can use: at most \d+ \(4 a core\)/],
+    [['--threads', '1000'], /--threads 1000 is more than this machine can use: at most \d+ \(4 a core\)/],
   ])('refuses %j', async (args, message) => {
     const { code, stderr } = await cnnx('serve', '--model', 'models/lenet5-relu-mnist.onnx', '--port', '0', ...args);
     expect(code).toBe(1);
     expect(stderr).toMatch(message);
     expect(stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('refuses a --pin that names no served model, once the models are known, and ends', async () => {
+    // After the model loaded: its inference threads are closed, so the command returns rather than hanging.
+    const pin = `lenet5-relu-mnsit=${'0'.repeat(64)}`;
+    const { code, stderr } = await cnnx(
+      'serve',
+      '--model',
+      'models/lenet5-relu-mnist.onnx',
+      '--port',
+      '0',
+      '--pin',
+      pin,
+    );
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n').at(-1)).toMatch(
+      /^cnnx: --pin names lenet5-relu-mnsit, which is not served here \(served: lenet5-relu-mnist\)$/,
+    );
   });
 });

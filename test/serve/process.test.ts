@@ -254,7 +254,7 @@ describe('a client that never finishes its request', () => {
     return new Promise<string>((resolve) => socket.on('close', () => resolve(answer)));
   };
 
-  it('drains and exits 0 when SIGTERM comes twice, as coreutils timeout sends it; Ctrl-C twice quits with 130', async () => {
+  it('drains and exits 0 when SIGTERM comes twice, as coreutils timeout sends it, or on SIGHUP; Ctrl-C twice quits with 130', async () => {
     const first = await serveDigits(await tempDir(), []);
     first.child.kill('SIGTERM');
     await new Promise((wait) => setTimeout(wait, 10));
@@ -262,6 +262,13 @@ describe('a client that never finishes its request', () => {
     const drained = await first.exited;
     expect(drained.code, drained.stderr).toBe(0);
     expect(drained.stderr).toMatch(/SIGTERM: draining in-flight requests/);
+
+    // The terminal or SSH session closed: drained the same way.
+    const hungUp = await serveDigits(await tempDir(), []);
+    hungUp.child.kill('SIGHUP');
+    const hungUpExit = await hungUp.exited;
+    expect(hungUpExit.code, hungUpExit.stderr).toBe(0);
+    expect(hungUpExit.stderr).toMatch(/SIGHUP: draining in-flight requests/);
 
     const second = await serveDigits(await tempDir(), []);
     // An open request keeps the drain going long enough for the second Ctrl-C to land in it.

@@ -60,3 +60,22 @@ describe('models on disk and the models served', () => {
     expect(sha256(download.rawPayload)).toBe(loaded);
   });
 });
+
+describe('a folder that cannot be watched', () => {
+  it('is served as loaded, with a warning, not a crash', async () => {
+    const logged: string[] = [];
+    const folder = await tempDir();
+    await copyFile('models/lenet5-relu-mnist.onnx', join(folder, 'digits.onnx'));
+    const unwatched = await createServer({ model: folder, ep: 'cpu', watch: false, log: (m) => logged.push(m) });
+    try {
+      // Gone by the time it is watched (a folder this user may read but not watch fails the same way).
+      unwatched.registry.watch(join(folder, 'gone'));
+      expect(logged.at(-1)).toBe(
+        `warning: cannot watch ${join(folder, 'gone')} (no such file): its models are served as loaded, and not reloaded when their files change`,
+      );
+      expect((await unwatched.app.inject({ url: '/v2/models/digits/ready' })).statusCode).toBe(200);
+    } finally {
+      await unwatched.close();
+    }
+  });
+});

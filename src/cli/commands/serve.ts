@@ -39,7 +39,10 @@ interface ServeFlags {
   echo?: boolean;
 }
 
-/** Inference threads a model may have per core: more only wait for each other, each holding a copy of the model. */
+/**
+ * Inference threads (instances, or ONNX Runtime threads of an instance) a model may have per core: more only wait
+ * for each other, each instance holding a copy of the model.
+ */
 const MAX_INSTANCES_PER_CORE = 4;
 
 function pin(value: string, previous: Record<string, string> = {}): Record<string, string> {
@@ -111,6 +114,13 @@ export function registerServe(program: Command): void {
           'BAD_OPTION',
         );
       }
+      if (flags.threads !== undefined && flags.threads > MAX_INSTANCES_PER_CORE * availableParallelism()) {
+        // Each instance of each model starts this many threads: a thousand only wait for each other.
+        throw new CnnxError(
+          `--threads ${flags.threads} is more than this machine can use: at most ${MAX_INSTANCES_PER_CORE * availableParallelism()} (${MAX_INSTANCES_PER_CORE} a core)`,
+          'BAD_OPTION',
+        );
+      }
       checkDistinctPorts(flags.port, flags.grpcPort);
       // Before the models load (seconds for large ones): a port that cannot be opened fails at once.
       await checkPortFree(flags.port, flags.host);
@@ -138,7 +148,7 @@ export function registerServe(program: Command): void {
       // Listening for signals before the address is printed: a supervisor may stop the server as soon as it is up.
       const stopped = new Promise<void>((resolve) => {
         let draining = false;
-        const stop = (signal: 'SIGTERM' | 'SIGINT') => {
+        const stop = (signal: 'SIGTERM' | 'SIGINT' | 'SIGHUP') => {
           if (draining) {
             // A supervisor may repeat SIGTERM (coreutils timeout sends two): the drain goes on. Ctrl-C twice quits.
             if (signal === 'SIGINT') {
@@ -153,6 +163,8 @@ export function registerServe(program: Command): void {
         };
         process.on('SIGTERM', () => stop('SIGTERM'));
         process.on('SIGINT', () => stop('SIGINT'));
+        // The terminal or SSH session closed: drain as for SIGTERM rather than dropping what is in flight.
+        process.on('SIGHUP', () => stop('SIGHUP'));
       });
       let address: string;
       let grpcAddress: string | undefined;
