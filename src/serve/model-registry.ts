@@ -6,7 +6,7 @@
  * while a reload runs is loaded after it, so the server ends up serving what is on disk.
  */
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { readdirSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
@@ -75,6 +75,8 @@ export interface LoadedModel {
 
 /** Wait after a change event before reading the file: editors and `cp` write in several steps. */
 const SETTLE_MS = 300;
+/** How often a watched folder is checked for having been removed and made again. */
+const REWATCH_MS = 2000;
 
 /** Bytes hashed between two turns of the event loop: about 4 ms of SHA-256 here. */
 const HASH_CHUNK_BYTES = 4 * 2 ** 20;
@@ -150,7 +152,8 @@ function readyLine(model: LoadedModel, previous: LoadedModel | undefined): strin
 
 export class ModelRegistry {
   private readonly models = new Map<string, LoadedModel>();
-  private readonly watchers: FSWatcher[] = [];
+  /** Each watched folder's watch and its check for the folder being made again, stopped on close. */
+  private readonly watchers: { close(): void }[] = [];
   /** Per name, the load or unload in progress (they never overlap, so the last one asked for wins). */
   private readonly loading = new Map<string, Promise<unknown>>();
   /** Per name, the watcher's reload in progress; `again` marks a change seen meanwhile. */
@@ -406,25 +409,54 @@ export class ModelRegistry {
   /**
    * Watches a directory and reloads (or adds) a model when its file changes; `only` limits it to one file. A change
    * seen while that model reloads is not dropped: another reload follows, so the last version written is served.
+   * A folder removed and made again (`rm -rf models && cp -r new models`) is watched anew within REWATCH_MS and its
+   * files read: the system's watch follows the folder that was removed. A folder that cannot be watched is served
+   * as loaded, with a warning.
    */
   watch(dir: string, only?: string): void {
-    const unwatched = (error: unknown) =>
-      this.options.log(
-        `warning: cannot watch ${dir} (${whyUnreadable(error)}): its models are served as loaded, and not reloaded when their files change`,
-      );
-    let watcher: FSWatcher;
-    try {
-      watcher = watch(dir, (_event, filename) => {
-        if (!filename || (only !== undefined ? filename !== only : !isModelFileName(filename))) return;
-        this.reloadSoon(modelNameOf(filename), join(dir, filename));
+    let watcher: FSWatcher | undefined;
+    // A folder made again may get the removed one's inode number back (ext4 does at once): its birth time tells.
+    const identity = (info: Stats | undefined) => info && `${info.ino}:${info.birthtimeMs}`;
+    let made = identity(statSync(dir, { throwIfNoEntry: false }));
+    const start = (): boolean => {
+      try {
+        watcher = watch(dir, (_event, filename) => {
+          if (!filename || (only !== undefined ? filename !== only : !isModelFileName(filename))) return;
+          this.reloadSoon(modelNameOf(filename), join(dir, filename));
+        });
+      } catch (error) {
+        // A folder this user may list but not watch, or the system's limit of watches reached (ENOSPC).
+        this.options.log(
+          `warning: cannot watch ${dir} (${whyUnreadable(error)}): its models are served as loaded, and not reloaded when their files change`,
+        );
+        return false;
+      }
+      watcher.on('error', () => {
+        watcher?.close();
+        watcher = undefined;
       });
-    } catch (error) {
-      // A folder this user may list but not watch, or the system's limit of watches reached (ENOSPC).
-      unwatched(error);
-      return;
-    }
-    watcher.on('error', unwatched);
-    this.watchers.push(watcher);
+      return true;
+    };
+    start();
+    const check = setInterval(() => {
+      const now = statSync(dir, { throwIfNoEntry: false });
+      if (this.closed || !now?.isDirectory() || identity(now) === made) return;
+      made = identity(now);
+      watcher?.close();
+      if (!start()) return;
+      this.options.log(`${dir} was made again: watching it anew`);
+      for (const name of readdirSync(dir)) {
+        if (only !== undefined ? name === only : isModelFileName(name))
+          this.reloadSoon(modelNameOf(name), join(dir, name));
+      }
+    }, REWATCH_MS);
+    check.unref();
+    this.watchers.push({
+      close: () => {
+        clearInterval(check);
+        watcher?.close();
+      },
+    });
   }
 
   private reloadSoon(name: string, file: string): void {

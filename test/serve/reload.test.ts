@@ -4,7 +4,7 @@
  * (the page used to get the bad file, then a 500).
  */
 import { createHash } from 'node:crypto';
-import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,4 +78,27 @@ describe('a folder that cannot be watched', () => {
       await unwatched.close();
     }
   });
+});
+
+describe('a watched folder removed and made again', () => {
+  it('is watched anew, and the models put in it are served', async () => {
+    const root = await tempDir();
+    const folder = join(root, 'models');
+    await mkdir(folder);
+    await copyFile('models/lenet5-relu-mnist.onnx', join(folder, 'digits.onnx'));
+    const logged: string[] = [];
+    const watched = await createServer({ model: folder, ep: 'cpu', watch: true, log: (m) => logged.push(m) });
+    try {
+      // A deploy that replaces the whole folder: the system's watch follows the folder that was removed.
+      await rm(folder, { recursive: true });
+      await mkdir(folder);
+      await copyFile('models/lenet5-relu-mnist.onnx', join(folder, 'fresh.onnx'));
+      const ready = async () => (await watched.app.inject({ url: '/v2/models/fresh/ready' })).statusCode;
+      for (let waited = 0; waited < 20_000 && (await ready()) !== 200; waited += 250) await sleep(250);
+      expect(await ready()).toBe(200);
+      expect(logged).toContain(`${folder} was made again: watching it anew`);
+    } finally {
+      await watched.close();
+    }
+  }, 60_000);
 });
