@@ -6,7 +6,7 @@
  * while a reload runs is loaded after it, so the server ends up serving what is on disk.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
@@ -71,6 +71,16 @@ export interface LoadedModel {
   /** Statistics of the name, kept across reloads. */
   stats: ModelStats;
   loadedAt: Date;
+}
+
+/** The model files of `dir` (or `only`) that are symbolic links. */
+function linkedModels(dir: string, only?: string): string[] {
+  try {
+    const names = only !== undefined ? [only] : readdirSync(dir).filter(isModelFileName);
+    return names.filter((name) => lstatSync(join(dir, name), { throwIfNoEntry: false })?.isSymbolicLink());
+  } catch {
+    return []; // the folder went away: the check for a folder made again takes over
+  }
 }
 
 /** Wait after a change event before reading the file: editors and `cp` write in several steps. */
@@ -421,8 +431,14 @@ export class ModelRegistry {
     const start = (): boolean => {
       try {
         watcher = watch(dir, (_event, filename) => {
-          if (!filename || (only !== undefined ? filename !== only : !isModelFileName(filename))) return;
-          this.reloadSoon(modelNameOf(filename), join(dir, filename));
+          if (!filename) return;
+          if (only !== undefined ? filename === only : isModelFileName(filename)) {
+            this.reloadSoon(modelNameOf(filename), join(dir, filename));
+          } else if (!isModelFileName(filename)) {
+            // Another entry changed: it may be what model links point through (Kubernetes swaps a ConfigMap
+            // volume's `..data` link). Each linked model is read again; one whose bytes are the same stays.
+            for (const name of linkedModels(dir, only)) this.reloadSoon(modelNameOf(name), join(dir, name));
+          }
         });
       } catch (error) {
         // A folder this user may list but not watch, or the system's limit of watches reached (ENOSPC).
@@ -445,7 +461,13 @@ export class ModelRegistry {
       watcher?.close();
       if (!start()) return;
       this.options.log(`${dir} was made again: watching it anew`);
-      for (const name of readdirSync(dir)) {
+      let names: string[] = [];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        return; // gone again, or unreadable: the next check sees it
+      }
+      for (const name of names) {
         if (only !== undefined ? name === only : isModelFileName(name))
           this.reloadSoon(modelNameOf(name), join(dir, name));
       }

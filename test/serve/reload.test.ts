@@ -4,7 +4,7 @@
  * (the page used to get the bad file, then a 500).
  */
 import { createHash } from 'node:crypto';
-import { copyFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -99,6 +99,33 @@ describe('a watched folder removed and made again', () => {
       expect(logged).toContain(`${folder} was made again: watching it anew`);
     } finally {
       await watched.close();
+    }
+  }, 60_000);
+});
+
+describe('a model reached through links, as a Kubernetes ConfigMap volume holds it', () => {
+  it('is reloaded when the link it goes through is swapped', async () => {
+    // volume/digits.onnx -> ..data/digits.onnx, ..data -> ..v1; a new version is ..v2, and ..data is swapped to it.
+    const volume = await tempDir();
+    await mkdir(join(volume, '..v1'));
+    await copyFile('models/lenet5-relu-mnist.onnx', join(volume, '..v1', 'digits.onnx'));
+    await symlink('..v1', join(volume, '..data'));
+    await symlink(join('..data', 'digits.onnx'), join(volume, 'digits.onnx'));
+    const linked = await createServer({ model: volume, ep: 'cpu', watch: true });
+    try {
+      const sha = async () =>
+        (await linked.app.inject({ url: '/v2/models/digits' })).json().parameters.sha256 as string;
+      const first = await sha();
+      await mkdir(join(volume, '..v2'));
+      await copyFile('models/lenet5-mnist.onnx', join(volume, '..v2', 'digits.onnx'));
+      await symlink('..v2', join(volume, '..data_tmp'));
+      await rename(join(volume, '..data_tmp'), join(volume, '..data'));
+      const wanted = sha256(await readFile('models/lenet5-mnist.onnx'));
+      for (let waited = 0; waited < 20_000 && (await sha()) !== wanted; waited += 250) await sleep(250);
+      expect(first).not.toBe(wanted);
+      expect(await sha()).toBe(wanted);
+    } finally {
+      await linked.close();
     }
   }, 60_000);
 });
