@@ -196,7 +196,16 @@ export class ModelRegistry {
         })
       : [];
     const files = info.isDirectory() ? names.filter(isModelFileName).map((f) => join(path, f)) : [path];
-    if (files.length === 0) throw new CnnxError(`${path}: no .onnx files to serve`, 'MODEL_NOT_FOUND');
+    if (files.length === 0) {
+      // A Triton model repository (what `cnnx export --triton` writes) names a model by its folder, not its file.
+      const triton = names.find((name) => statSync(join(path, name, '1', 'model.onnx'), { throwIfNoEntry: false }));
+      throw new CnnxError(
+        triton === undefined
+          ? `${path}: no .onnx files to serve`
+          : `${path}: no .onnx files to serve; it is a Triton model repository (${triton}/1/model.onnx), which cnnx does not read: serve the .onnx file that \`cnnx export --out\` wrote beside it (its name is the model's)`,
+        'MODEL_NOT_FOUND',
+      );
+    }
     this.sources.push(info.isDirectory() ? { dir: path } : { dir: dirname(path), only: basename(path) });
     for (const file of files.sort()) {
       try {

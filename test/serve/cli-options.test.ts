@@ -1,6 +1,9 @@
 /** `cnnx serve` options that cannot work are refused in one line, before a port is opened or a model loaded. */
+import { copyFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cnnxInProcess as cnnx } from '../helpers/main-in-process.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -31,6 +34,17 @@ describe('cnnx serve options', () => {
     expect(code).toBe(1);
     expect(stderr.trim().split('\n').at(-1)).toMatch(
       /^cnnx: --pin names lenet5-relu-mnsit, which is not served here \(served: lenet5-relu-mnist\)$/,
+    );
+  });
+
+  it('names a Triton model repository as such, which it does not read', async () => {
+    const repository = await tempDir();
+    await mkdir(join(repository, 'lenet', '1'), { recursive: true });
+    await copyFile('models/lenet5-mnist.onnx', join(repository, 'lenet', '1', 'model.onnx'));
+    const { code, stderr } = await cnnx('serve', '--model', repository, '--port', '0');
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(
+      `cnnx: ${repository}: no .onnx files to serve; it is a Triton model repository (lenet/1/model.onnx), which cnnx does not read: serve the .onnx file that \`cnnx export --out\` wrote beside it (its name is the model's)`,
     );
   });
 });
