@@ -213,11 +213,18 @@ export class ModelRegistry {
       } catch (error) {
         if (!info.isDirectory()) throw error;
         this.failures.set(modelNameOf(file), messageOf(error));
-        // The error names the file already.
-        this.options.log(`not serving it: ${messageOf(error)}`);
+        // Most errors name the file; a provider's refusal does not.
+        const message = messageOf(error);
+        this.options.log(`not serving it: ${message.includes(file) ? message : `${file}: ${message}`}`);
       }
     }
-    if (this.models.size === 0) throw new CnnxError(`${path}: none of its models could be loaded`, 'MODEL_NOT_FOUND');
+    if (this.models.size === 0) {
+      const [first] = this.failures.values();
+      throw new CnnxError(
+        `${path}: none of its models could be loaded${first === undefined ? '' : ` (the first: ${first})`}`,
+        'MODEL_NOT_FOUND',
+      );
+    }
   }
 
   /** Statistics of a model name (created on first use, kept across reloads). */

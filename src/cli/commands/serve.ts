@@ -63,7 +63,13 @@ export function registerServe(program: Command): void {
       new Option('-p, --port <n>', 'port, 0 to 65535 (0 picks a free one)').env('PORT').argParser(port).default(8080),
     )
     .option('--grpc-port <n>', 'also serve KServe v2 gRPC (inference.GRPCInferenceService) on this port', port)
-    .option('--host <address>', 'address to listen on (0.0.0.0 for all interfaces)', '127.0.0.1')
+    .option(
+      '--host <address>',
+      'address to listen on (0.0.0.0 for all interfaces)',
+      // An IPv6 address as URLs write it, [::1], is the address ::1.
+      (value: string) => value.replace(/^\[(.*)\]$/, '$1'),
+      '127.0.0.1',
+    )
     .option('--ep <name>', `execution provider: ${EP_NAMES.join(' | ')}`, oneOf(EP_NAMES as EpName[]), 'auto')
     .option(
       '--threads <n>',
