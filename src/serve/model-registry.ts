@@ -363,7 +363,14 @@ export class ModelRegistry {
       }
     }
     for (const [name, reason] of this.failures) entries.set(name, { state: 'UNAVAILABLE', reason });
-    for (const name of this.models.keys()) entries.set(name, { state: 'READY', reason: '' });
+    for (const name of this.models.keys()) {
+      // A model whose file changed into one that cannot load (or went away) serves the version it had loaded.
+      const failure = this.failures.get(name);
+      entries.set(name, {
+        state: 'READY',
+        reason: failure === undefined ? '' : `serving the version loaded before: ${failure}`,
+      });
+    }
     return [...entries]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([name, entry]) => ({ name, version: MODEL_VERSION, ...entry }));

@@ -53,6 +53,16 @@ describe('models on disk and the models served', () => {
     expect(await eventually(async () => server.registry.failures.has('digits'))).toBe(true);
     expect(await served()).toBe(loaded);
     expect(sha256((await page()).rawPayload)).toBe(loaded);
+    // The repository says why: the model is ready, on the version it had.
+    const index = (await server.app.inject({ method: 'POST', url: '/v2/repository/index' })).json() as {
+      name: string;
+      state: string;
+      reason: string;
+    }[];
+    expect(index.find((entry) => entry.name === 'digits')).toMatchObject({
+      state: 'READY',
+      reason: expect.stringMatching(/^serving the version loaded before: .*digits\.onnx/),
+    });
     await rm(join(dir, 'digits.onnx'));
     await sleep(1000);
     const download = await page();
