@@ -26,7 +26,8 @@ function toPlanar(nhwc: Float32Array, size: number, channels: number, out: Float
 /**
  * Runs `split` (HWC bytes) through `session` as [N, C, H, W] inputs of pixel / 255. `input` is the model's
  * [C, H, W], or a side for [1, side, side]. A 1-channel split of square pictures is resized to a square model's side
- * on the fly (MNIST's 28x28 for AlexNet's 224); otherwise the split must have the model's channels and size.
+ * on the fly (MNIST's 28x28 for AlexNet's 224), and given to a 3-channel model as R = G = B = gray; otherwise the
+ * split must have the model's channels and size.
  * @throws CnnxError DATASET_MISMATCH when the split's pictures do not fit the model's input
  */
 export async function evaluateSession(
@@ -36,8 +37,11 @@ export async function evaluateSession(
   batchSize = 256,
 ): Promise<OnnxEvaluation> {
   const [channels, height, width] = typeof input === 'number' ? [1, input, input] : input;
-  const same = split.channels === channels && split.rows === height && split.cols === width;
-  const resizable = split.channels === 1 && channels === 1 && split.rows === split.cols && height === width;
+  // Gray pictures for a colour model: the gray value in R, G and B, as predict and serve prepare a gray picture.
+  const grayForRgb = split.channels === 1 && channels === 3;
+  const same = (split.channels === channels || grayForRgb) && split.rows === height && split.cols === width;
+  const resizable =
+    split.channels === 1 && (channels === 1 || grayForRgb) && split.rows === split.cols && height === width;
   if (!same && !resizable) {
     throw new CnnxError(
       `the model takes ${channels}x${height}x${width} inputs (channels x height x width) but the pictures are ` +
@@ -51,7 +55,15 @@ export async function evaluateSession(
   let planar = new Float32Array(0);
   for (const batch of iterateBatches(split, { batchSize, resize })) {
     let xs = batch.xs;
-    if (channels > 1) {
+    if (grayForRgb) {
+      const plane = height * width;
+      if (planar.length !== 3 * xs.length) planar = new Float32Array(3 * xs.length);
+      for (let n = 0; n < batch.size; n++) {
+        const gray = xs.subarray(n * plane, (n + 1) * plane);
+        for (let c = 0; c < 3; c++) planar.set(gray, (3 * n + c) * plane);
+      }
+      xs = planar;
+    } else if (channels > 1) {
       if (planar.length !== xs.length) planar = new Float32Array(xs.length);
       xs = toPlanar(xs, batch.size, channels, planar);
     }

@@ -162,6 +162,25 @@ describe('evaluating on a split of RGB pictures', () => {
     expect(result).toMatchObject({ correct, count: 10, accuracy: correct / 10 });
   });
 
+  it('gives gray pictures to the colour model as R = G = B, as predict and serve prepare a gray picture', async () => {
+    const count = 6;
+    const pixels = new Uint8Array(count * 32 * 32);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) % 241;
+    const labels = new Uint8Array(count);
+    for (let n = 0; n < count; n++) {
+      const gray = pixels.subarray(n * 1024, (n + 1) * 1024);
+      const rgb = Uint8Array.from({ length: 3072 }, (_, k) => gray[Math.floor(k / 3)]!);
+      labels[n] = describeLogits((await session.run(pixelsToInput(rgb, 3), [1, 3, 32, 32])).data, LABELS).label;
+    }
+    const result = await evaluateSession(
+      session,
+      { count, rows: 32, cols: 32, channels: 1, pixels, labels },
+      [3, 32, 32],
+      4,
+    );
+    expect(result).toMatchObject({ correct: count, count, accuracy: 1 });
+  });
+
   it('refuses pictures of other channels or size than the model takes', async () => {
     const { split } = await splitOf(2);
     await expect(evaluateSession(session, { ...split, channels: 1, cols: 96 }, [3, 32, 32])).rejects.toMatchObject({
