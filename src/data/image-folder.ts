@@ -364,7 +364,6 @@ export async function decodePictures(
     const bytes = await readFile(file.path).catch((error: unknown) => {
       throw unreadable(file.path, error);
     });
-    if (bytes.length === 0) throw emptyPicture(file.path);
     const picture = await decodeImage(bytes, file.path);
     if (own !== undefined && (picture.height !== own.height || picture.width !== own.width)) {
       // Its size as the file has it: decoding shrinks a large picture to the working size.

@@ -320,8 +320,8 @@ describe('cnnx eval --data on a model of the user pictures', () => {
     const three = await cnnx('eval', '--model', model, '--data', other, '--force');
     expect(three.code).toBe(1);
     expect(three.stderr).toBe(
-      `cnnx: ${model} has the classes blue, red but other has red, violet, yellow: its accuracy there would mean ` +
-        'nothing; evaluate it on pictures of its 2 classes',
+      `cnnx: ${model} has 2 outputs but other has 3 classes: its accuracy there would mean nothing; evaluate it on ` +
+        'a dataset with 2 classes',
     );
   });
 });

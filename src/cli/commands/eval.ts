@@ -134,10 +134,8 @@ async function userDataset(flags: EvalFlags & { data: string }, signature: Model
     const message =
       `${flags.model} has the classes ${labels.join(', ')} but ${dataset.name} has ${dataset.classes.join(', ')}: ` +
       'its accuracy there would mean nothing';
-    // --force evaluates other classes by position, which needs as many of them.
-    if (labels.length !== dataset.classes.length) {
-      throw new CnnxError(`${message}; evaluate it on pictures of its ${labels.length} classes`, 'DATASET_MISMATCH');
-    }
+    // --force evaluates other classes by position, which needs as many of them: the caller refuses other counts.
+    if (labels.length !== dataset.classes.length) return dataset;
     if (!flags.force) throw new CnnxError(`${message}; add --force to evaluate it anyway`, 'DATASET_MISMATCH');
     console.error(`cnnx: warning: ${message}`);
   }
