@@ -55,6 +55,15 @@ export function nonNegativeNumber(value: string): number {
   return n;
 }
 
+/** A probability: a decimal number from 0 to 1. */
+export function probability(value: string): number {
+  const n = Number(value);
+  if (!DECIMAL.test(value.trim()) || !(n >= 0 && n <= 1)) {
+    throw new InvalidArgumentError(`expected a number from 0 to 1, got "${value}".`);
+  }
+  return n;
+}
+
 /** A TCP port, 0 to 65535 (0: the system picks a free one). */
 export function port(value: string): number {
   const n = Number(value);

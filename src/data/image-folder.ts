@@ -125,7 +125,8 @@ async function entriesOf(dir: string): Promise<Entries> {
   return found;
 }
 
-const isPicture = (name: string) => PICTURE_EXTENSIONS.includes(extname(name).toLowerCase());
+/** Whether a file name is a picture's: .png, .jpg, .jpeg or .webp, in any case. */
+export const isPicture = (name: string) => PICTURE_EXTENSIONS.includes(extname(name).toLowerCase());
 
 /** The real path of a folder (symbolic links resolved). @throws CnnxError DATA_UNREADABLE */
 const realFolder = (path: string) =>

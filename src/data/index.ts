@@ -27,4 +27,5 @@ export {
 } from './augment.js';
 export { bilinearResizer } from './resize.js';
 export { decodeImage } from './decode-image.js';
+export { byCodePoint, isPicture } from './image-folder.js';
 export { loadUserDataset, type UserDataOptions, type UserDataset } from './user-data.js';

@@ -1,5 +1,16 @@
-/** Pictures -> class, probabilities and top-3, through the shared preprocessing and an ORT session. */
-import { prepareInput, resample, type PixelImage, type Prepared } from '../preprocess/index.js';
+/**
+ * Pictures -> class, probabilities and top-3, and digit strings -> text, through the shared preprocessing and an ORT
+ * session. Imports nothing from Node: the web page reads digits with the same functions.
+ */
+import { CnnxError } from '../common/errors.js';
+import {
+  prepareInput,
+  resample,
+  segmentDigits,
+  type DigitReading,
+  type PixelImage,
+  type Prepared,
+} from '../preprocess/index.js';
 import type { ModelSignature } from './model-file.js';
 import type { ModelSession } from './session.js';
 
@@ -115,4 +126,89 @@ export async function classifyImages(
     const at = next++;
     return describeLogits(data.subarray(at * classes, (at + 1) * classes), signature.labels, 3, signature.outputKind);
   });
+}
+
+/** At most this many digits are read in one picture; more digit-like marks are refused (digitBatch). */
+const MAX_DIGITS = 64;
+
+/** One digit of a digit string. */
+interface ReadDigit {
+  label: number;
+  /** The top class's probability, in [0, 1]. */
+  confidence: number;
+  /** Where the digit is, in the working picture's pixels (the picture scaled to at most 512 px on its long side). */
+  box: { x: number; y: number; width: number; height: number };
+  top: Classification['top'];
+}
+
+/** A digit string read from a picture: its text (`?` for each digit below the threshold), digits and marks left out. */
+export interface DigitString {
+  text: string;
+  digits: ReadDigit[];
+  /** Marks that are not digits (specks, blobs, runs along the edge, bars), left out. */
+  ignored: number;
+}
+
+/** Whether a model reads handwritten digits: its pictures are prepared by MNIST's procedure. */
+export const isDigitModel = (signature: Pick<ModelSignature, 'procedure'>) => signature.procedure === 'mnist';
+
+/**
+ * The digits of `reading` as one batch for a model of input `shape`: [N, C, H, W] floats, N the digits, left to
+ * right.
+ * @throws CnnxError BAD_REQUEST when the picture holds more than MAX_DIGITS digit-like marks.
+ */
+export function digitBatch(reading: DigitReading, shape: InputShape): Float32Array {
+  const segments = reading.digits;
+  if (segments.length > MAX_DIGITS) {
+    throw new CnnxError(
+      `found ${segments.length} digit-like marks; at most ${MAX_DIGITS} digits are read per picture`,
+      'BAD_REQUEST',
+    );
+  }
+  const size = shape[0] * shape[1] * shape[2];
+  const batch = new Float32Array(segments.length * size);
+  segments.forEach((segment, i) => batch.set(toModelInput(segment.input, shape), i * size));
+  return batch;
+}
+
+/**
+ * The digit string of `reading` from the model's output for its `digitBatch`: `output` is [N, classes], row i the
+ * logits (or probabilities, by `signature.outputKind`) of digit i. A digit whose confidence is below `threshold`
+ * (default DIGIT_THRESHOLD, the reject option) reads `?` in the text.
+ */
+export function digitString(
+  reading: DigitReading,
+  output: Float32Array,
+  signature: Pick<ModelSignature, 'labels' | 'outputKind'>,
+  threshold = DIGIT_THRESHOLD,
+): DigitString {
+  const count = reading.digits.length;
+  const classes = count === 0 ? 0 : output.length / count;
+  const digits = reading.digits.map((segment, i): ReadDigit => {
+    const row = output.subarray(i * classes, (i + 1) * classes);
+    const { label, probabilities, top } = describeLogits(row, signature.labels, 3, signature.outputKind);
+    return { label, confidence: probabilities[label]!, box: segment.box, top };
+  });
+  const text = digits.map((d) => (d.confidence >= threshold ? digitText(d, signature.labels) : '?')).join('');
+  return { text, digits, ignored: reading.ignored };
+}
+
+const digitText = (digit: ReadDigit, labels: string[]) => labels[digit.label] ?? String(digit.label);
+
+/**
+ * Reads the handwritten digit string of a picture (a cheque amount, a slip, a number on a pad) with a digit
+ * model's session: segmentation (segmentDigits), one inference call for its digits, then `digitString`.
+ * @throws CnnxError BAD_REQUEST past MAX_DIGITS digits; the session's errors.
+ */
+export async function readDigitString(
+  session: ModelSession,
+  signature: Pick<ModelSignature, 'inputShape' | 'labels' | 'outputKind'>,
+  image: PixelImage,
+  threshold = DIGIT_THRESHOLD,
+): Promise<DigitString> {
+  const reading = segmentDigits(image);
+  if (reading.digits.length === 0) return { text: '', digits: [], ignored: reading.ignored };
+  const shape = inputShapeOf(signature);
+  const { data } = await session.run(digitBatch(reading, shape), [reading.digits.length, ...shape]);
+  return digitString(reading, data, signature, threshold);
 }

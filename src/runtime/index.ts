@@ -11,8 +11,12 @@ export { evaluateSession } from './evaluate.js';
 export {
   classifyImages,
   describeLogits,
+  digitBatch,
+  digitString,
   DIGIT_THRESHOLD,
   inputShapeOf,
+  isDigitModel,
+  readDigitString,
   toModelInput,
   type InputShape,
 } from './classify.js';

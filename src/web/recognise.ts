@@ -1,12 +1,6 @@
 /** Canvas pixels -> digits, through the shared preprocessing and segmentation, in one inference call. */
 import { segmentDigits } from '../preprocess/index.js';
-import {
-  describeLogits,
-  DIGIT_THRESHOLD,
-  toModelInput,
-  type InputShape,
-  type ModelSession,
-} from '../runtime/web/index.js';
+import { digitBatch, digitString, DIGIT_THRESHOLD, type InputShape, type ModelSession } from '../runtime/web/index.js';
 
 export interface ReadDigit {
   text: string;
@@ -27,16 +21,14 @@ export async function describeDigits(
   labels: string[],
   shape: InputShape = [1, 28, 28],
 ): Promise<ReadDigit[]> {
-  const { digits: segments } = segmentDigits({ width, height, channels: 4, data: rgba });
-  if (segments.length === 0) return [];
-  const size = shape[0] * shape[1] * shape[2];
-  const batch = new Float32Array(segments.length * size);
-  segments.forEach((s, i) => batch.set(toModelInput(s.input, shape), i * size));
-  const { data: logits } = await session.run(batch, [segments.length, ...shape]);
-  const classes = logits.length / segments.length;
-  return segments.map((_, i) => {
-    const { top } = describeLogits(logits.subarray(i * classes, (i + 1) * classes), labels);
-    const { label, probability: confidence } = top[0]!;
-    return { text: confidence >= DIGIT_THRESHOLD ? top[0]!.class : '?', label, confidence, top };
-  });
+  const reading = segmentDigits({ width, height, channels: 4, data: rgba });
+  if (reading.digits.length === 0) return [];
+  const { data } = await session.run(digitBatch(reading, shape), [reading.digits.length, ...shape]);
+  const { digits } = digitString(reading, data, { labels, outputKind: 'logits' });
+  return digits.map(({ label, confidence, top }) => ({
+    text: confidence >= DIGIT_THRESHOLD ? top[0]!.class : '?',
+    label,
+    confidence,
+    top,
+  }));
 }

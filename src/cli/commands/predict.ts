@@ -1,74 +1,210 @@
 /**
- * `cnnx predict`: classify image files (PNG, JPEG, WebP) with an ONNX model; prints the class name and top-3, or why
- * a picture holds nothing to classify (blank, or ink that is not a digit), as /classify's 422 says. Each picture is
- * prepared by the model's own procedure (its `cnnx.preprocess` metadata): MNIST's for digits, a plain fit for
- * Fashion-MNIST, and for a model trained on the user's pictures the picture resized to its channels (gray or RGB) and
- * size. A file that cannot be read or decoded gets an error line (and `{"file", "error", "code"}` with --json) and
- * exit status 1; the others are still classified.
+ * `cnnx predict`: classify pictures (PNG, JPEG, WebP) with an ONNX model, or read the handwritten digit string in
+ * each (`--read-digits`, as the server's read-digits route does); prints the class name and top-3, the digits read,
+ * or why a picture holds nothing to classify (blank, or ink that is not a digit), as /classify's 422 says. Each
+ * picture is prepared by the model's own procedure (its `cnnx.preprocess` metadata): MNIST's for digits, a plain fit
+ * for Fashion-MNIST, and for a model trained on the user's pictures the picture resized to its channels (gray or RGB)
+ * and size. Pictures are files, every picture file of a folder (sorted), or `-` for standard input; they are read
+ * CHUNK at a time, so a folder of any size fits in memory. A picture that cannot be read or decoded gets an error line
+ * (and `{"file", "error", "code"}` with --json) and exit status 1; the others are still classified.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
 import { CnnxError, whyUnreadable } from '../../common/index.js';
-import { decodeImage } from '../../data/index.js';
-import { classifyImages, CUDA_HELP, EP_NAMES, openSession, readOnnxModel, type EpName } from '../../runtime/index.js';
-import { oneOf } from '../options.js';
+import { byCodePoint, decodeImage, isPicture } from '../../data/index.js';
+import type { PixelImage } from '../../preprocess/index.js';
+import {
+  classifyImages,
+  CUDA_HELP,
+  DIGIT_THRESHOLD,
+  EP_NAMES,
+  isDigitModel,
+  openSession,
+  readDigitString,
+  readOnnxModel,
+  type EpName,
+} from '../../runtime/index.js';
+import { oneOf, probability } from '../options.js';
+
+/** Pictures decoded and classified at a time. */
+const CHUNK = 64;
+
+/** The name `-` (standard input) is printed with. */
+const STDIN = '-';
+
+interface PredictFlags {
+  model: string;
+  ep: EpName;
+  json?: boolean;
+  readDigits?: boolean;
+  threshold: number;
+}
 
 export function registerPredict(program: Command): void {
   program
     .command('predict')
-    .description('classify image files with an ONNX model')
+    .description('classify pictures with an ONNX model, or read the digit string in each')
     .argument(
-      '<images...>',
+      '<pictures...>',
       "PNG, JPEG or WebP files, colour or gray, prepared as the model's metadata says (for digits: dark ink on light " +
-        'paper or light on dark both work)',
+        'paper or light on dark both work); a folder stands for its picture files, "-" for standard input',
     )
     .requiredOption('-m, --model <file.onnx>', 'ONNX model')
     .option('--ep <name>', `execution provider: ${EP_NAMES.join(' | ')}`, oneOf(EP_NAMES as EpName[]), 'cpu')
-    .option('--json', 'print one JSON line per image')
-    .addHelpText('after', `\n--ep cuda: ${CUDA_HELP}`)
-    .action(async (images: string[], flags: { model: string; ep: EpName; json?: boolean }) => {
+    .option(
+      '--read-digits',
+      'read each picture as a handwritten digit string (a cheque amount, a number on a slip): digit models only',
+    )
+    .option(
+      '--threshold <p>',
+      'with --read-digits: a digit less probable than this reads "?" (the reject option)',
+      probability,
+      DIGIT_THRESHOLD,
+    )
+    .option('--json', 'print one JSON line per picture')
+    .addHelpText(
+      'after',
+      [
+        '',
+        'Examples:',
+        '  cnnx predict -m models/lenet5-relu-mnist.onnx digit.png scans/',
+        '  cnnx predict -m models/lenet5-relu-mnist.onnx --read-digits cheque-amount.jpg',
+        '  scanimage --format=png | cnnx predict -m models/lenet5-relu-mnist.onnx --read-digits -',
+        '',
+        `--ep cuda: ${CUDA_HELP}`,
+      ].join('\n'),
+    )
+    .action(async (pictures: string[], flags: PredictFlags) => {
+      const files = await listPictures(pictures);
       const { bytes, signature } = await readOnnxModel(flags.model);
-      // Every file is tried: one that cannot be read or decoded gets its own error line, the others their answer.
-      const settled = await Promise.allSettled(
-        images.map(async (file) => {
-          const data = await readFile(file).catch((error: NodeJS.ErrnoException) => {
-            throw new CnnxError(`${file}: cannot read (${whyUnreadable(error)})`, 'BAD_IMAGE');
-          });
-          return decodeImage(data, file);
-        }),
-      );
-      const readable = images.flatMap((file, i) => {
-        const outcome = settled[i]!;
-        if (outcome.status === 'fulfilled') return [{ file, image: outcome.value }];
-        if (!(outcome.reason instanceof CnnxError)) throw outcome.reason;
-        console.error(`cnnx: ${outcome.reason.message}`);
-        if (flags.json) console.log(JSON.stringify({ file, error: outcome.reason.message, code: outcome.reason.code }));
-        process.exitCode = 1;
-        return [];
-      });
-      if (readable.length === 0) return;
+      if (flags.readDigits && !isDigitModel(signature)) {
+        throw new CnnxError(
+          `${flags.model} is not a digit model (its pictures are prepared by '${signature.procedure}'): ` +
+            '--read-digits reads handwritten digits only; leave it out to classify each picture',
+          'NOT_A_DIGIT_MODEL',
+        );
+      }
       const session = await openSession(bytes, { ep: flags.ep });
       try {
-        const results = await classifyImages(
-          session,
-          signature,
-          readable.map((r) => r.image),
-        );
-        results.forEach((result, i) => {
-          const file = readable[i]!.file;
-          if (flags.json) {
-            console.log(JSON.stringify({ file, ...result }));
-            return;
+        for (let start = 0; start < files.length; start += CHUNK) {
+          const readable = await decodeAll(files.slice(start, start + CHUNK), flags.json);
+          if (readable.length === 0) continue;
+          if (flags.readDigits) {
+            for (const { file, image } of readable) {
+              try {
+                report(file, await readDigitString(session, signature, image, flags.threshold), flags.json);
+              } catch (error) {
+                if (!(error instanceof CnnxError)) throw error;
+                failed(file, error, flags.json);
+              }
+            }
+            continue;
           }
-          if ('nothing' in result) {
-            console.log(`${file}: nothing to classify (${result.nothing})`);
-            return;
-          }
-          const top = result.top.map((t) => `${t.class} ${(t.probability * 100).toFixed(1)}%`).join(', ');
-          console.log(`${file}: ${result.class}  (top-3: ${top})`);
-        });
+          const results = await classifyImages(
+            session,
+            signature,
+            readable.map((r) => r.image),
+          );
+          results.forEach((result, i) => report(readable[i]!.file, result, flags.json));
+        }
       } finally {
         await session.release();
       }
     });
+}
+
+/**
+ * The pictures the arguments name, in order: a file as given, a folder's picture files (by extension, not hidden,
+ * sorted by code point; its sub-folders are not searched), `-` once for standard input.
+ * @throws CnnxError BAD_OPTION for `-` given twice; DATA_NOT_FOUND for a folder with no pictures; DATA_UNREADABLE for
+ *   a folder that cannot be listed.
+ */
+async function listPictures(paths: string[]): Promise<string[]> {
+  if (paths.filter((path) => path === STDIN).length > 1) {
+    throw new CnnxError('"-" (standard input) may be given once', 'BAD_OPTION');
+  }
+  const files: string[] = [];
+  for (const path of paths) {
+    if (path === STDIN) {
+      files.push(path);
+      continue;
+    }
+    // A path that is not there is a file whose read fails in its turn, with its own error line.
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isDirectory()) {
+      files.push(path);
+      continue;
+    }
+    const entries = await readdir(path, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      throw new CnnxError(`${path}: cannot list (${whyUnreadable(error)})`, 'DATA_UNREADABLE');
+    });
+    const names = entries
+      .filter((entry) => !entry.name.startsWith('.') && isPicture(entry.name) && !entry.isDirectory())
+      .map((entry) => entry.name)
+      .sort(byCodePoint);
+    if (names.length === 0) {
+      const folders = entries.filter((entry) => entry.isDirectory() && !entry.name.startsWith('.')).length;
+      throw new CnnxError(
+        `${path}: no .png, .jpg, .jpeg or .webp files in this folder` +
+          (folders > 0 ? ` (its ${folders} sub-folder${folders === 1 ? ' is' : 's are'} not searched: name them)` : ''),
+        'DATA_NOT_FOUND',
+      );
+    }
+    files.push(...names.map((name) => join(path, name)));
+  }
+  return files;
+}
+
+/** Reads and decodes `files` at once; each that fails gets its error line and is left out. */
+async function decodeAll(files: string[], json?: boolean): Promise<{ file: string; image: PixelImage }[]> {
+  const settled = await Promise.allSettled(
+    files.map(async (file) => {
+      const data = await (file === STDIN ? readStdin() : readFile(file)).catch((error: NodeJS.ErrnoException) => {
+        throw new CnnxError(`${file}: cannot read (${whyUnreadable(error)})`, 'BAD_IMAGE');
+      });
+      return decodeImage(data, file === STDIN ? 'standard input' : file);
+    }),
+  );
+  return files.flatMap((file, i) => {
+    const outcome = settled[i]!;
+    if (outcome.status === 'fulfilled') return [{ file, image: outcome.value }];
+    if (!(outcome.reason instanceof CnnxError)) throw outcome.reason;
+    failed(file, outcome.reason, json);
+    return [];
+  });
+}
+
+async function readStdin(): Promise<Buffer> {
+  if (process.stdin.isTTY) {
+    throw new CnnxError('"-" reads a picture from standard input, which is a terminal: pipe one in', 'BAD_OPTION');
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function failed(file: string, error: CnnxError, json?: boolean): void {
+  console.error(`cnnx: ${error.message}`);
+  if (json) console.log(JSON.stringify({ file, error: error.message, code: error.code }));
+  process.exitCode = 1;
+}
+
+type Answer = Awaited<ReturnType<typeof classifyImages>>[number] | Awaited<ReturnType<typeof readDigitString>>;
+
+function report(file: string, answer: Answer, json?: boolean): void {
+  if (json) {
+    console.log(JSON.stringify({ file, ...answer }));
+  } else if ('nothing' in answer) {
+    console.log(`${file}: nothing to classify (${answer.nothing})`);
+  } else if ('text' in answer) {
+    const ignored = answer.ignored > 0 ? `, ${answer.ignored} mark${answer.ignored === 1 ? '' : 's'} left out` : '';
+    const read = answer.digits.length === 0 ? 'no digits' : JSON.stringify(answer.text);
+    const unsure = [...answer.text].filter((c) => c === '?').length;
+    const note = unsure > 0 ? ` (${unsure} below the threshold: ?)` : '';
+    console.log(`${file}: ${read}${note}${ignored}`);
+  } else {
+    const top = answer.top.map((t) => `${t.class} ${(t.probability * 100).toFixed(1)}%`).join(', ');
+    console.log(`${file}: ${answer.class}  (top-3: ${top})`);
+  }
 }

@@ -6,9 +6,10 @@ export type { ModelSession } from '../session.js';
 export { openWebSession, type WebSession } from './web-session.js';
 export {
   describeLogits,
+  digitBatch,
+  digitString,
   DIGIT_THRESHOLD,
   prepareForModel,
-  toModelInput,
   type Classification,
   type InputShape,
 } from '../classify.js';

@@ -10,14 +10,22 @@ import { CnnxError, messageOf } from '../../common/index.js';
 import { inputValues, runModel } from '../inference.js';
 import { decodeImage } from '../../data/index.js';
 import type { PixelImage } from '../../preprocess/index.js';
-import { describeLogits, DIGIT_THRESHOLD, inputShapeOf, toModelInput, type InputShape } from '../../runtime/index.js';
+import {
+  describeLogits,
+  digitBatch,
+  digitString,
+  DIGIT_THRESHOLD,
+  inputShapeOf,
+  isDigitModel,
+  toModelInput,
+  type InputShape,
+} from '../../runtime/index.js';
 import type { LoadedModel, ModelRegistry } from '../model-registry.js';
 import type { PicturePool } from '../picture-pool.js';
 import { requireContentType, requireIdentityEncoding, requireModel } from '../inference.js';
 
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
 const IMAGE_ROUTE_TYPES = [...IMAGE_TYPES, 'multipart/form-data'];
-const MAX_DIGITS = 64;
 
 async function imageFrom(request: FastifyRequest): Promise<PixelImage> {
   requireContentType(request.headers['content-type'], IMAGE_ROUTE_TYPES);
@@ -75,7 +83,7 @@ function sameShape(a: InputShape, b: InputShape): boolean {
  */
 function requireDigitModel(model: LoadedModel): LoadedModel {
   const { procedure, dataset } = model.signature;
-  if (procedure !== 'mnist') {
+  if (!isDigitModel(model.signature)) {
     throw new CnnxError(
       `model '${model.name}' is not a digit model (trained on ${dataset ?? 'unknown data'}, its pictures are ` +
         `prepared by '${procedure}'): read-digits reads handwritten digits only; use /v1/models/${model.name}/classify`,
@@ -123,33 +131,12 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
       const threshold = thresholdOf(request.query.threshold);
       const image = await imageFrom(request);
       const reading = await pictures.segmentDigits(image);
-      const segments = reading.digits;
-      if (segments.length > MAX_DIGITS) {
-        throw new CnnxError(
-          `found ${segments.length} digit-like marks; at most ${MAX_DIGITS} digits are read per image`,
-          'BAD_REQUEST',
-        );
-      }
       const model = requireDigitModel(requireModel(registry, request.params.name));
-      if (segments.length === 0) return { text: '', digits: [], ignored: reading.ignored };
+      if (reading.digits.length === 0) return { text: '', digits: [], ignored: reading.ignored };
       const shape = inputShapeOf(model.signature);
-      const size = shape[0] * shape[1] * shape[2];
-      const batch = new Float32Array(segments.length * size);
-      segments.forEach((s, i) => batch.set(toModelInput(s.input, shape), i * size));
-      const logits = await runModel(model, inputValues(batch), segments.length);
-      const classes = model.signature.classes;
-      const digits = segments.map((segment, i) => {
-        const result = describeLogits(
-          logits.subarray(i * classes, (i + 1) * classes),
-          model.signature.labels,
-          3,
-          model.signature.outputKind,
-        );
-        const confidence = result.probabilities[result.label]!;
-        return { label: result.label, confidence, box: segment.box, top: result.top };
-      });
-      const text = digits.map((d) => (d.confidence >= threshold ? model.signature.labels[d.label] : '?')).join('');
-      return { text, digits, ignored: reading.ignored };
+      const batch = digitBatch(reading, shape);
+      const output = await runModel(model, inputValues(batch), reading.digits.length);
+      return digitString(reading, output, model.signature, threshold);
     },
   );
 }
