@@ -1,28 +1,85 @@
 /**
- * Segmentation of a handwritten digit string (a cheque amount, an ATM deposit slip) into single digits, each
- * prepared with MNIST's procedure. The writing marks of the ink map (see marks.ts: specks, edge runs and blobs are
- * left out and counted); pieces of one digit that overlap horizontally (a 5's detached top bar) merged; touching
- * digits split at the thinnest column when a mark is much wider than the writing is tall; a piece that is then a
- * blob (a bar cut into squares) is left out too.
+ * Segmentation of a handwritten digit string (a cheque amount, an ATM deposit slip) into candidate digits, each
+ * prepared with MNIST's procedure, for a recognition-based reading (LeCun et al. 1998, section VI: heuristic
+ * over-segmentation, the recognizer scoring each candidate, the best path through them). The writing marks of the
+ * ink map (see marks.ts: specks, edge runs and blobs are left out and counted); marks that overlap horizontally by
+ * most of the narrower one merged (a 5's top bar above its body); marks wider than a narrow digit cut where touching
+ * digits may meet (thin columns); the pieces left to right, and the candidates: each mark whole or in parts, and
+ * small pieces with their neighbours. No candidate is a blob; a piece that is (a bar cut into squares) may be left out.
  */
 import { extractInk, type PixelImage } from './ink.js';
-import { classifyMarks, findMarks, MAX_STROKE_FRACTION, strokeFraction, type Box, type Mark } from './marks.js';
+import {
+  classifyMarks,
+  findMarks,
+  MAX_STROKE_FRACTION,
+  strokeFraction,
+  unionBox,
+  type Box,
+  type Mark,
+} from './marks.js';
 import { fitDigit, inkOfMarks } from './procedures.js';
 
-interface DigitSegment {
-  /** Where the digit is, in the working image's pixels (the picture scaled to a long side of at most 512). */
+/** A candidate digit: pieces `from` to `to - 1` of the writing, left to right, together. */
+export interface DigitCandidate {
+  from: number;
+  to: number;
+  /**
+   * What its shape costs a reading before the recognizer speaks (a log-probability, >= 0): a cut through ink where it
+   * starts, its width beyond a usual digit's, a small piece read alone.
+   */
+  cost: number;
+  /** Where it is, in the working image's pixels (the picture scaled to a long side of at most 512). */
   box: Box;
-  /** [28 * 28] in [0, 1], ink bright. */
+  /** [28 * 28] in [0, 1], ink bright: the pieces prepared by MNIST's procedure. */
   input: Float32Array;
 }
 
+/**
+ * A digit string's candidate readings: the writing cut into `pieces` (whole marks, and marks cut where digits may
+ * touch), and the candidate digits, each one to MAX_PIECES neighbouring pieces. A reading is a path of candidates
+ * from piece 0 to `pieces`; the recognizer scores each candidate and `bestPath` picks the path (recognition-based
+ * segmentation, LeCun et al. 1998, section VI: heuristic over-segmentation then the best path through the graph).
+ */
 export interface DigitReading {
-  /** The digits, left to right. */
-  digits: DigitSegment[];
+  pieces: number;
+  candidates: DigitCandidate[];
+  /**
+   * What leaving each piece out costs a reading: nothing for a blob (a 7's bar cut from its stem is read with it, or
+   * not at all), SKIP_COST for a small piece (a flag, a comma, a dash), which may also be part of its neighbour;
+   * Infinity for any other (writing is not left out).
+   */
+  skipCost: number[];
   /** Marks that are not digits: specks, blobs, runs along the edge. */
   ignored: number;
 }
 
+/** The most pieces one digit is made of (a 4 of two strokes, a 5 with its flag, a 1 and its serif). */
+const MAX_PIECES = 3;
+
+/**
+ * The costs a reading pays for its shape (log-probabilities, as the recognizer's scores are), chosen on strings of
+ * MNIST test digits written side by side (`npm run bench:digit-strings`; BENCHMARKS.md): with them most cuts between
+ * touching digits are taken and cuts through one digit are not.
+ *
+ * A piece shorter and narrower than SMALL_PIECE of the writing's height is small: part of a digit (a 5's flag) or
+ * punctuation (a comma, a dash, a point). Left out it costs SKIP_COST (so a 5's flag a little apart still joins its
+ * body: read together 0.88 a 5, where the body alone reads 0.999 a 6); read as a digit of its own, SMALL_ALONE_COST
+ * more (punctuation reads as a confident 1 or 7).
+ */
+const SMALL_PIECE = 0.45;
+const SKIP_COST = 0.5;
+const SMALL_ALONE_COST = 3;
+/** A cut through ink costs CUT_COST times the strokes it crosses (at least one) squared: digits touch at a point. */
+const CUT_COST = 0.5;
+/**
+ * A digit wider than WIDE times a usual digit (USUAL_WIDTH of the writing's height) costs WIDE_COST per usual width
+ * beyond: two touching digits are wide.
+ */
+const WIDE = 1.4;
+const WIDE_COST = 4;
+const USUAL_WIDTH = 0.7;
+
+/** Two marks as one. */
 function merge(a: Mark, b: Mark): Mark {
   const pixels = new Int32Array(a.pixels.length + b.pixels.length);
   pixels.set(a.pixels);
@@ -34,50 +91,102 @@ function merge(a: Mark, b: Mark): Mark {
   return { box: { x: x0, y: y0, width: x1 - x0, height: y1 - y0 }, pixels, edgePixels: a.edgePixels + b.edgePixels };
 }
 
-/** Splits a mark into `parts` at the columns with the least ink near the ideal cut positions. */
-function split(mark: Mark, parts: number, imageWidth: number): Mark[] {
+/** `mark` cut at the columns `cuts` (image x, ascending): the pieces that hold ink, left to right. */
+function cutAt(mark: Mark, cuts: Cut[], imageWidth: number): { piece: Mark; crossing: number }[] {
   const { x: x0, width: w } = mark.box;
-  const columnInk = new Float64Array(w);
-  for (const p of mark.pixels) columnInk[(p % imageWidth) - x0]! += 1;
-  const cuts: number[] = [];
-  for (let k = 1; k < parts; k++) {
-    const ideal = Math.round((k * w) / parts);
-    const radius = Math.max(1, Math.round(w / parts / 3));
-    let best = ideal;
-    for (let c = Math.max(1, ideal - radius); c <= Math.min(w - 1, ideal + radius); c++)
-      if (columnInk[c]! < columnInk[best]!) best = c;
-    cuts.push(x0 + best);
-  }
-  const bounds = [x0, ...cuts, x0 + w];
-  const pieces: Mark[] = [];
+  const bounds = [x0, ...cuts.map((cut) => cut.x), x0 + w];
+  const pieces: { piece: Mark; crossing: number }[] = [];
   for (let i = 0; i + 1 < bounds.length; i++) {
     const pixels = mark.pixels.filter((p) => p % imageWidth >= bounds[i]! && p % imageWidth < bounds[i + 1]!);
     if (pixels.length === 0) continue;
     let y0 = Infinity;
     let y1 = -Infinity;
+    let px0 = Infinity;
+    let px1 = -Infinity;
     for (const p of pixels) {
-      const y = Math.floor(p / imageWidth);
+      const x = p % imageWidth;
+      const y = (p - x) / imageWidth;
       y0 = Math.min(y0, y);
       y1 = Math.max(y1, y);
+      px0 = Math.min(px0, x);
+      px1 = Math.max(px1, x);
     }
-    const box = { x: bounds[i]!, y: y0, width: bounds[i + 1]! - bounds[i]!, height: y1 - y0 + 1 };
-    pieces.push({ box, pixels, edgePixels: 0 });
+    const box = { x: px0, y: y0, width: px1 - px0 + 1, height: y1 - y0 + 1 };
+    pieces.push({ piece: { box, pixels, edgePixels: 0 }, crossing: i === 0 ? 0 : cuts[i - 1]!.crossing });
   }
   return pieces;
 }
 
 /**
- * The digits written in a picture, left to right, each as a model input; none for a blank picture.
+ * Where touching digits may be cut in a mark wider than a narrow digit: the columns of least ink, one near each
+ * ideal cut of a split into 2 to `most` equal parts (digits touch where a stroke of one meets the next, so the cut
+ * is where the ink is thinnest), and every column whose ink is a single short run (a touching point) at least a
+ * quarter of the writing's height from either side. Image x, ascending, at least `minGap` apart.
+ */
+/** A column where a mark may be cut: image x, and the strokes it crosses (its ink over the stroke width). */
+interface Cut {
+  x: number;
+  crossing: number;
+}
+
+function cutCandidates(mark: Mark, imageWidth: number, height: number): Cut[] {
+  const { x: x0, y: y0, width: w, height: h } = mark.box;
+  const columnInk = new Float64Array(w);
+  const rows = Array.from({ length: w }, () => new Uint8Array(h));
+  for (const p of mark.pixels) {
+    const x = (p % imageWidth) - x0;
+    columnInk[x]! += 1;
+    rows[x]![Math.floor(p / imageWidth) - y0] = 1;
+  }
+  const minGap = Math.max(2, Math.round(height * 0.25));
+  const found = new Set<number>();
+  const most = Math.max(2, Math.round(w / (height * 0.4)));
+  for (let parts = 2; parts <= most; parts++) {
+    for (let k = 1; k < parts; k++) {
+      const ideal = Math.round((k * w) / parts);
+      const radius = Math.max(1, Math.round(w / parts / 3));
+      let best = -1;
+      for (let c = Math.max(minGap, ideal - radius); c <= Math.min(w - minGap, ideal + radius); c++)
+        if (best < 0 || columnInk[c]! < columnInk[best]!) best = c;
+      if (best > 0) found.add(best);
+    }
+  }
+  // A touching point: the column crosses the ink once, in a run no longer than a fifth of the writing's height.
+  const runOf = (c: number) => {
+    let runs = 0;
+    for (let y = 0; y < h; y++) if (rows[c]![y] && (y === 0 || !rows[c]![y - 1])) runs++;
+    return runs;
+  };
+  for (let c = minGap; c <= w - minGap; c++)
+    if (
+      runOf(c) === 1 &&
+      columnInk[c]! <= height * 0.2 &&
+      columnInk[c]! <= columnInk[c - 1]! &&
+      columnInk[c]! <= columnInk[c + 1]!
+    )
+      found.add(c);
+  const cuts: number[] = [];
+  for (const c of [...found].sort((a, b) => a - b)) {
+    if (cuts.length === 0 || c - cuts.at(-1)! >= minGap) cuts.push(c);
+    else if (columnInk[c]! < columnInk[cuts.at(-1)!]!) cuts[cuts.length - 1] = c;
+  }
+  const stroke = Math.max(1, strokeFraction([mark], imageWidth) * Math.max(w, h));
+  return cuts.map((c) => ({ x: x0 + c, crossing: columnInk[c]! / stroke }));
+}
+
+/**
+ * The candidate digits written in a picture, for a reading of its digit string (see DigitReading); none for a
+ * blank picture.
  * @throws RangeError when the pixel buffer does not match its size
  */
 export function segmentDigits(image: PixelImage): DigitReading {
   const ink = extractInk(image, 'local');
-  if (ink === undefined) return { digits: [], ignored: 0 };
+  if (ink === undefined) return { pieces: 0, candidates: [], skipCost: [], ignored: 0 };
   const marks = findMarks(ink);
   const kinds = classifyMarks(marks, ink);
   const writing = marks.filter((_, i) => kinds[i] === 'writing').sort((a, b) => a.box.x - b.box.x);
-  let ignored = marks.length - writing.length;
-  if (writing.length === 0) return { digits: [], ignored };
+  const ignored = marks.length - writing.length;
+  if (writing.length === 0) return { pieces: 0, candidates: [], skipCost: [], ignored };
   // Pieces of one digit overlap horizontally by most of the narrower one.
   const merged: Mark[] = [];
   for (const mark of writing) {
@@ -92,20 +201,70 @@ export function segmentDigits(image: PixelImage): DigitReading {
     }
     merged.push(mark);
   }
-  // Touching digits: a mark much wider than the writing is tall holds several.
   let height = 0;
   for (const mark of merged) height = Math.max(height, mark.box.height);
-  const pieces = merged.flatMap((mark) => {
-    const parts = Math.round(mark.box.width / (height * 0.75));
-    return mark.box.width > height * 1.15 && parts >= 2 ? split(mark, parts, ink.width) : [mark];
-  });
-  const digits: DigitSegment[] = [];
-  for (const piece of pieces) {
-    if (strokeFraction([piece], ink.width) > MAX_STROKE_FRACTION) {
-      ignored++;
-      continue;
-    }
-    digits.push({ box: piece.box, input: fitDigit(inkOfMarks(ink, [piece])) });
+  // Touching digits: a mark wider than a narrow digit may hold several; it is cut where they may touch, and the
+  // reading decides which cuts are between digits.
+  const pieces: Mark[] = [];
+  const cutBefore: boolean[] = [];
+  const crossing: number[] = [];
+  const markOf: number[] = [];
+  for (const [m, mark] of merged.entries()) {
+    const parts =
+      mark.box.width > height * 0.5
+        ? cutAt(mark, cutCandidates(mark, ink.width, height), ink.width)
+        : [{ piece: mark, crossing: 0 }];
+    parts.forEach(({ piece: part, crossing: crossed }, i) => {
+      pieces.push(part);
+      cutBefore.push(i > 0);
+      crossing.push(crossed);
+      markOf.push(m);
+    });
   }
-  return { digits, ignored };
+  // A digit's usual width: MNIST's digits are about 0.7 of their height wide (a 1 less, a 0 or a 2 more).
+  const usual = USUAL_WIDTH * height;
+  const small = pieces.map((piece) => Math.max(piece.box.height, piece.box.width) < height * SMALL_PIECE);
+  // A blob (a 7's bar cut from its stem, a bar cut into squares) is no digit alone, nor with others; a piece that is
+  // one may be left out at no cost.
+  const blob = (group: Mark[]) =>
+    group.reduce((n, piece) => n + piece.pixels.length, 0) >= 4 &&
+    strokeFraction(group, ink.width) > MAX_STROKE_FRACTION;
+  const blobPiece = pieces.map((piece) => blob([piece]));
+  const candidates: DigitCandidate[] = [];
+  for (let from = 0; from < pieces.length; from++) {
+    for (let to = from + 1; to <= pieces.length; to++) {
+      const group = pieces.slice(from, to);
+      // Pieces of one mark may always be one digit (the mark whole, or a part of it); pieces of several marks when
+      // they may be parts of one digit.
+      const oneMark = markOf[from] === markOf[to - 1];
+      if (!oneMark && (to - from > MAX_PIECES || !oneDigit(group, from, cutBefore, small, height))) break;
+      if (unionBox(group).width > height * 2) break;
+      if (blob(group)) continue;
+      const box = unionBox(group);
+      const cost =
+        (cutBefore[from] ? CUT_COST * Math.max(1, crossing[from]!) ** 2 : 0) +
+        (to - from === 1 && small[from] ? SMALL_ALONE_COST : 0) +
+        Math.max(0, box.width / usual - WIDE) * WIDE_COST;
+      candidates.push({ from, to, cost, box, input: fitDigit(inkOfMarks(ink, group)) });
+    }
+  }
+  const skipCost = small.map((isSmall, i) => (blobPiece[i] ? 0 : isSmall && !cutBefore[i] ? SKIP_COST : Infinity));
+  return { pieces: pieces.length, candidates, skipCost, ignored };
+}
+
+/**
+ * Whether pieces from..from+group.length-1 may be one digit: together no wider than the writing is tall, each
+ * next to the one before (a gap under a sixth of the writing's height), and each joint a cut through one mark or a
+ * small piece meeting its neighbour (two whole marks of the writing's height are two digits).
+ */
+function oneDigit(group: Mark[], from: number, cutBefore: boolean[], small: boolean[], height: number): boolean {
+  const box = unionBox(group);
+  if (box.width > height * 1.1) return false;
+  for (let i = 1; i < group.length; i++) {
+    const at = from + i;
+    if (!cutBefore[at] && !small[at] && !small[at - 1]) return false;
+    const before = unionBox(group.slice(0, i));
+    if (group[i]!.box.x - (before.x + before.width) > height / 6) return false;
+  }
+  return true;
 }

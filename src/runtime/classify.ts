@@ -153,28 +153,28 @@ export interface DigitString {
 export const isDigitModel = (signature: Pick<ModelSignature, 'procedure'>) => signature.procedure === 'mnist';
 
 /**
- * The digits of `reading` as one batch for a model of input `shape`: [N, C, H, W] floats, N the digits, left to
- * right.
- * @throws CnnxError BAD_REQUEST when the picture holds more than MAX_DIGITS digit-like marks.
+ * The candidate digits of `reading` as one batch for a model of input `shape`: [N, C, H, W] floats, N the
+ * candidates, in `reading.candidates`' order.
+ * @throws CnnxError BAD_REQUEST when the picture holds more writing than MAX_DIGITS digits' worth.
  */
 export function digitBatch(reading: DigitReading, shape: InputShape): Float32Array {
-  const segments = reading.digits;
-  if (segments.length > MAX_DIGITS) {
-    throw new CnnxError(
-      `found ${segments.length} digit-like marks; at most ${MAX_DIGITS} digits are read per picture`,
-      'BAD_REQUEST',
-    );
-  }
+  if (reading.pieces > 2 * MAX_DIGITS) tooMany(`${reading.pieces} pieces of writing`);
   const size = shape[0] * shape[1] * shape[2];
-  const batch = new Float32Array(segments.length * size);
-  segments.forEach((segment, i) => batch.set(toModelInput(segment.input, shape), i * size));
+  const batch = new Float32Array(reading.candidates.length * size);
+  reading.candidates.forEach((candidate, i) => batch.set(toModelInput(candidate.input, shape), i * size));
   return batch;
+}
+
+function tooMany(what: string): never {
+  throw new CnnxError(`found ${what}; at most ${MAX_DIGITS} digits are read per picture`, 'BAD_REQUEST');
 }
 
 /**
  * The digit string of `reading` from the model's output for its `digitBatch`: `output` is [N, classes], row i the
- * logits (or probabilities, by `signature.outputKind`) of digit i. A digit whose confidence is below `threshold`
- * (default DIGIT_THRESHOLD, the reject option) reads `?` in the text.
+ * logits (or probabilities, by `signature.outputKind`) of candidate i. The reading is the path of candidates that
+ * covers every piece of writing with the greatest sum of log top-probabilities (Viterbi over the pieces); a digit
+ * whose confidence is below `threshold` (default DIGIT_THRESHOLD, the reject option) reads `?` in the text.
+ * @throws CnnxError BAD_REQUEST past MAX_DIGITS digits.
  */
 export function digitString(
   reading: DigitReading,
@@ -182,22 +182,58 @@ export function digitString(
   signature: Pick<ModelSignature, 'labels' | 'outputKind'>,
   threshold = DIGIT_THRESHOLD,
 ): DigitString {
-  const count = reading.digits.length;
-  const classes = count === 0 ? 0 : output.length / count;
-  const digits = reading.digits.map((segment, i): ReadDigit => {
+  const { candidates, pieces } = reading;
+  const classes = candidates.length === 0 ? 0 : output.length / candidates.length;
+  const described = candidates.map((candidate, i): ReadDigit => {
     const row = output.subarray(i * classes, (i + 1) * classes);
     const { label, probabilities, top } = describeLogits(row, signature.labels, 3, signature.outputKind);
-    return { label, confidence: probabilities[label]!, box: segment.box, top };
+    return { label, confidence: probabilities[label]!, box: candidate.box, top };
   });
+  // best[j]: the best score of a reading of pieces 0..j-1, and the candidate that ends it (-1: piece j-1 left out).
+  const best = new Float64Array(pieces + 1).fill(-Infinity);
+  const last = new Int32Array(pieces + 1).fill(-2);
+  best[0] = 0;
+  const byStart = new Map<number, number[]>();
+  candidates.forEach((candidate, i) => byStart.set(candidate.from, [...(byStart.get(candidate.from) ?? []), i]));
+  for (let at = 0; at < pieces; at++) {
+    if (best[at] === -Infinity) continue;
+    const skipped = best[at]! - reading.skipCost[at]!;
+    if (skipped > best[at + 1]!) {
+      best[at + 1] = skipped;
+      last[at + 1] = -1;
+    }
+    for (const i of byStart.get(at) ?? []) {
+      const candidate = candidates[i]!;
+      const score = best[at]! + Math.log(Math.max(described[i]!.confidence, 1e-30)) - candidate.cost;
+      if (score > best[candidate.to]!) {
+        best[candidate.to] = score;
+        last[candidate.to] = i;
+      }
+    }
+  }
+  const digits: ReadDigit[] = [];
+  let ignored = reading.ignored;
+  for (let at = pieces; at > 0;) {
+    const i = last[at]!;
+    if (i < 0) {
+      ignored++;
+      at--;
+      continue;
+    }
+    digits.push(described[i]!);
+    at = candidates[i]!.from;
+  }
+  digits.reverse();
+  if (digits.length > MAX_DIGITS) tooMany(`${digits.length} digits`);
   const text = digits.map((d) => (d.confidence >= threshold ? digitText(d, signature.labels) : '?')).join('');
-  return { text, digits, ignored: reading.ignored };
+  return { text, digits, ignored };
 }
 
 const digitText = (digit: ReadDigit, labels: string[]) => labels[digit.label] ?? String(digit.label);
 
 /**
  * Reads the handwritten digit string of a picture (a cheque amount, a slip, a number on a pad) with a digit
- * model's session: segmentation (segmentDigits), one inference call for its digits, then `digitString`.
+ * model's session: segmentation (segmentDigits), one inference call for its candidate digits, then `digitString`.
  * @throws CnnxError BAD_REQUEST past MAX_DIGITS digits; the session's errors.
  */
 export async function readDigitString(
@@ -207,8 +243,8 @@ export async function readDigitString(
   threshold = DIGIT_THRESHOLD,
 ): Promise<DigitString> {
   const reading = segmentDigits(image);
-  if (reading.digits.length === 0) return { text: '', digits: [], ignored: reading.ignored };
+  if (reading.candidates.length === 0) return { text: '', digits: [], ignored: reading.ignored };
   const shape = inputShapeOf(signature);
-  const { data } = await session.run(digitBatch(reading, shape), [reading.digits.length, ...shape]);
+  const { data } = await session.run(digitBatch(reading, shape), [reading.candidates.length, ...shape]);
   return digitString(reading, data, signature, threshold);
 }

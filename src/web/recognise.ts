@@ -22,8 +22,8 @@ export async function describeDigits(
   shape: InputShape = [1, 28, 28],
 ): Promise<ReadDigit[]> {
   const reading = segmentDigits({ width, height, channels: 4, data: rgba });
-  if (reading.digits.length === 0) return [];
-  const { data } = await session.run(digitBatch(reading, shape), [reading.digits.length, ...shape]);
+  if (reading.candidates.length === 0) return [];
+  const { data } = await session.run(digitBatch(reading, shape), [reading.candidates.length, ...shape]);
   const { digits } = digitString(reading, data, { labels, outputKind: 'logits' });
   return digits.map(({ label, confidence, top }) => ({
     text: confidence >= DIGIT_THRESHOLD ? top[0]!.class : '?',

@@ -5,12 +5,18 @@
  * and read by the committed digit models.
  */
 import { readFile } from 'node:fs/promises';
-import sharp from 'sharp';
+import sharp, { type OverlayOptions } from 'sharp';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { COMMITTED_MODELS } from '../../src/common/index.js';
 import { decodeImage, loadDataset, type Dataset } from '../../src/data/index.js';
 import { prepareInput, segmentDigits, type PixelImage } from '../../src/preprocess/index.js';
-import { describeLogits, openSession, readOnnxModel, type ModelSession } from '../../src/runtime/index.js';
+import {
+  describeLogits,
+  openSession,
+  readDigitString,
+  readOnnxModel,
+  type ModelSession,
+} from '../../src/runtime/index.js';
 
 const fixture = (name: string) => readFile(new URL(`./fixtures/${name}`, import.meta.url));
 
@@ -33,17 +39,8 @@ async function classify(image: PixelImage): Promise<string> {
 
 /** What read-digits answers as text ("?" below 0.6). */
 async function read(image: PixelImage): Promise<string> {
-  const { digits } = segmentDigits(image);
-  if (digits.length === 0) return '';
-  const batch = new Float32Array(digits.length * 784);
-  digits.forEach((d, i) => batch.set(d.input, i * 784));
-  const { data } = await session.run(batch, [digits.length, 1, 28, 28]);
-  return digits
-    .map((_, i) => {
-      const { top } = describeLogits(data.subarray(i * 10, i * 10 + 10), mnist.classes as string[]);
-      return top[0]!.probability >= 0.6 ? top[0]!.class : '?';
-    })
-    .join('');
+  const signature = { inputShape: [-1, 1, 28, 28], labels: mnist.classes as string[], outputKind: 'logits' as const };
+  return (await readDigitString(session, signature, image, 0.6)).text;
 }
 
 describe('the cases users sent', () => {
@@ -353,6 +350,73 @@ describe('other pictures of the same kinds', () => {
     const gray = new Uint8Array(512 * 512).fill(255);
     for (let y = 0; y < 512; y += 2) for (let x = 0; x < 512; x += 2) gray[y * 512 + x] = 0;
     expect(prepareInput(raw(gray, 512, 512, 1), 'mnist')).toHaveProperty('nothing');
-    expect(segmentDigits(raw(gray, 512, 512, 1)).digits).toEqual([]);
+    expect(segmentDigits(raw(gray, 512, 512, 1)).candidates).toEqual([]);
+  });
+});
+
+describe('digit strings: where one digit ends and the next begins', () => {
+  /**
+   * MNIST test digits `indices` on white paper, scaled `scale` times, each `gap` px after the last one's ink (a
+   * negative gap makes them touch), with `extra` SVG (punctuation) drawn over the page.
+   */
+  async function page(indices: number[], { scale = 3, gap = 14, extra = '' } = {}) {
+    const side = 28 * scale;
+    const composites: OverlayOptions[] = [];
+    let x = 20;
+    for (const i of indices) {
+      const pixels = mnist.test.pixels.subarray(i * 784, (i + 1) * 784);
+      let x0 = 28;
+      let x1 = -1;
+      for (let p = 0; p < 784; p++) if (pixels[p]! > 40) [x0, x1] = [Math.min(x0, p % 28), Math.max(x1, p % 28)];
+      const input = await sharp(Buffer.from(pixels.map((v) => 255 - v)), {
+        raw: { width: 28, height: 28, channels: 1 },
+      })
+        .resize(side, side)
+        .png()
+        .toBuffer();
+      const left = Math.max(0, Math.round(x - x0 * scale));
+      composites.push({ input, left, top: 20, blend: 'multiply' });
+      x = left + (x1 + 1) * scale + gap;
+    }
+    const width = Math.max(Math.round(x) + 40, side + 40);
+    const height = side + 40;
+    if (extra)
+      composites.push({
+        input: Buffer.from(
+          `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${extra}</svg>`,
+        ),
+        left: 0,
+        top: 0,
+      });
+    const png = await sharp({ create: { width, height, channels: 3, background: '#ffffff' } })
+      .composite(composites)
+      .png()
+      .toBuffer();
+    return decodeImage(png);
+  }
+  const labels = (indices: number[]) => indices.map((i) => mnist.test.labels[i]).join('');
+
+  it('reads a wide digit alone as one digit, not as two halves', async () => {
+    // Digits wider than tall, each once read as two ("2" -> "22", "0" -> "67", "5" -> "55").
+    for (const i of [7100, 7115, 7178, 7190, 7214]) expect(await read(await page([i]))).toBe(labels([i]));
+  });
+
+  it('keeps a 5 whose flag stands apart from its body one digit', async () => {
+    expect(await read(await page([7, 8], { scale: 3, gap: 30 }))).toBe(labels([7, 8]));
+  });
+
+  it('leaves out the punctuation of an amount: commas, points and dashes', async () => {
+    const digits = [2, 3, 1, 10, 13]; // "1", "0", "2", "0", "0"
+    const amount = await page(digits, {
+      gap: 34,
+      extra:
+        '<path d="M 95 118 q 6 4 -2 16" stroke="black" stroke-width="5" fill="none"/>' +
+        '<circle cx="244" cy="112" r="4" fill="black"/><rect x="330" y="66" width="16" height="5"/>',
+    });
+    expect(await read(amount)).toBe(labels(digits));
+  });
+
+  it('cuts digits that touch where they meet', async () => {
+    expect(await read(await page([3, 2], { gap: -4 }))).toBe(labels([3, 2]));
   });
 });

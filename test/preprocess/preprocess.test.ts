@@ -111,7 +111,7 @@ describe('MNIST procedure', () => {
       for (const image of [white, noisy, black]) {
         expect(prepareInput(image, 'mnist')).toEqual({ nothing: expect.stringMatching(/^no ink/) });
         expect(prepareInput(image, 'fit')).toEqual({ nothing: expect.stringMatching(/^no ink/) });
-        expect(segmentDigits(image).digits).toEqual([]);
+        expect(segmentDigits(image).candidates).toEqual([]);
       }
     }
   });

@@ -2,9 +2,11 @@ import { copyFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/data/index.js';
-import { segmentDigits } from '../../src/preprocess/index.js';
+import { COMMITTED_MODELS } from '../../src/common/index.js';
+import type { PixelImage } from '../../src/preprocess/index.js';
+import { openSession, readDigitString, readOnnxModel, type ModelSession } from '../../src/runtime/index.js';
 import { Batcher, createServer, listen } from '../../src/serve/index.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -196,6 +198,14 @@ describe('limits under load', () => {
 });
 
 describe('digit-string segmentation', () => {
+  let session: ModelSession;
+  const signature = { inputShape: [-1, 1, 28, 28], labels: [...'0123456789'], outputKind: 'logits' as const };
+  beforeAll(async () => {
+    session = await openSession((await readOnnxModel(COMMITTED_MODELS.digits)).bytes, { ep: 'cpu' });
+  });
+  afterAll(() => session?.release());
+  const read = async (image: PixelImage) => (await readDigitString(session, signature, image, 0)).text;
+
   const mnistDigits = async (indices: number[], overlap: number) => {
     const mnist = await loadDataset('mnist');
     const width = 28 * indices.length - overlap * (indices.length - 1) + 20;
@@ -214,33 +224,31 @@ describe('digit-string segmentation', () => {
   };
 
   it('ignores specks and keeps the digits', async () => {
-    const { image } = await mnistDigits([3, 2, 1], 0);
+    const { image, labels } = await mnistDigits([3, 2, 1], 0);
     for (const [x, y] of [
       [2, 2],
       [60, 44],
       [5, 40],
     ])
       image.data[y! * image.width + x!] = 255;
-    expect(segmentDigits(image).digits).toHaveLength(3);
+    expect(await read(image)).toBe(labels.join(''));
   });
 
   it('splits touching digits', async () => {
-    const { image } = await mnistDigits([3, 2], 12);
-    const segments = segmentDigits(image).digits;
-    expect(segments).toHaveLength(2);
-    expect(segments[0]!.box.x).toBeLessThan(segments[1]!.box.x);
+    const { image, labels } = await mnistDigits([3, 2], 12);
+    const reading = await readDigitString(session, signature, image, 0);
+    expect(reading.text).toBe(labels.join(''));
+    expect(reading.digits[0]!.box.x).toBeLessThan(reading.digits[1]!.box.x);
   });
 
   it('works on a dark-on-light picture decoded from PNG', async () => {
-    const { image } = await mnistDigits([7, 4, 0], 0);
+    const { image, labels } = await mnistDigits([7, 4, 0], 0);
     const png = await sharp(Buffer.from(image.data.map((v) => 255 - v)), {
       raw: { width: image.width, height: 48, channels: 1 },
     })
       .png()
       .toBuffer();
     const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
-    expect(
-      segmentDigits({ width: info.width, height: info.height, channels: info.channels, data }).digits,
-    ).toHaveLength(3);
+    expect(await read({ width: info.width, height: info.height, channels: info.channels, data })).toBe(labels.join(''));
   });
 });

@@ -132,10 +132,10 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
       const image = await imageFrom(request);
       const reading = await pictures.segmentDigits(image);
       const model = requireDigitModel(requireModel(registry, request.params.name));
-      if (reading.digits.length === 0) return { text: '', digits: [], ignored: reading.ignored };
+      if (reading.candidates.length === 0) return { text: '', digits: [], ignored: reading.ignored };
       const shape = inputShapeOf(model.signature);
       const batch = digitBatch(reading, shape);
-      const output = await runModel(model, inputValues(batch), reading.digits.length);
+      const output = await runModel(model, inputValues(batch), reading.candidates.length);
       return digitString(reading, output, model.signature, threshold);
     },
   );
