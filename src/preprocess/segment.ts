@@ -20,7 +20,7 @@ import {
 import { fitDigit, inkOfMarks } from './procedures.js';
 
 /** A candidate digit: pieces `from` to `to - 1` of the writing, left to right, together. */
-export interface DigitCandidate {
+interface DigitCandidate {
   from: number;
   to: number;
   /**
