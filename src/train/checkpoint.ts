@@ -87,6 +87,8 @@ export async function saveCheckpoint(
 /**
  * Restores a checkpoint into `network` and `optimizer`; returns the saved position and metrics (`metrics` is
  * undefined for checkpoints written before they carried them).
+ * @throws CnnxError BAD_WEIGHTS for a file that is not a checkpoint of this network, or holds a value that is not a
+ *   finite number; BAD_CHECKPOINT for one without a position.
  */
 export async function loadCheckpoint(
   network: Network,
@@ -94,6 +96,14 @@ export async function loadCheckpoint(
   file: string,
 ): Promise<{ position: Position; metrics?: EpochMetrics[] }> {
   const { tensors, metadata } = await readSafetensors(file);
+  for (const [name, tensor] of tensors) {
+    // Changed bytes that keep the file's shape pass the reader; a weight that is not a number would train on, hidden
+    // by ReLU and max pooling, and spread to every weight.
+    const bad = tensor.data.findIndex((value) => !Number.isFinite(value));
+    if (bad >= 0) {
+      throw new CnnxError(`${file}: '${name}' holds a value that is not a finite number (at ${bad})`, 'BAD_WEIGHTS');
+    }
+  }
   assignWeights(network, tensors, file);
   await restoreOptimizerState(network, optimizer, JSON.parse(metadata.optimizer ?? '[]') as string[], tensors, file);
   if (metadata.position === undefined) throw new CnnxError(`${file}: not a checkpoint (no position)`, 'BAD_CHECKPOINT');

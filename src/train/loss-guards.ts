@@ -55,8 +55,9 @@ export function nonFiniteLossGuard(): TrainingCallback {
 
 /**
  * Stops with LOSS_DIVERGED when the batch loss has been above `divergenceThreshold(classes)` for `patience`
- * consecutive batches, or for two whole epochs where those are shorter (a small dataset's run may have fewer
- * batches in all than `patience`), but at least MIN_PATIENCE batches. The count starts again on resume.
+ * consecutive batches, or for two whole epochs or half the run's batches where those are fewer (a small dataset's
+ * run may have fewer batches in all than `patience`), but at least MIN_PATIENCE batches. The count starts again on
+ * resume.
  */
 export function divergenceGuard(patience = DIVERGENCE_PATIENCE): TrainingCallback {
   let streak = 0;
@@ -64,7 +65,10 @@ export function divergenceGuard(patience = DIVERGENCE_PATIENCE): TrainingCallbac
     onBatchEnd(state: TrainingState, { loss, epoch, batch }: BatchLogs) {
       const threshold = divergenceThreshold(state.spec.classes);
       streak = loss > threshold ? streak + 1 : 0;
-      const batches = Math.min(patience, Math.max(2 * state.batchesPerEpoch, MIN_PATIENCE));
+      // The run's first batches are below the threshold (training starts there), so a run shorter than the
+      // patience counts at most half of its batches.
+      const half = Math.floor((state.batchesPerEpoch * state.config.epochs) / 2);
+      const batches = Math.min(patience, Math.max(Math.min(2 * state.batchesPerEpoch, half), MIN_PATIENCE));
       if (streak < batches) return;
       throw new DivergedLossError(
         `training diverged: the loss stayed above ${threshold.toFixed(2)} (3 ln ${state.spec.classes}) for ` +

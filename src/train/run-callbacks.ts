@@ -85,7 +85,9 @@ export function summaryCallback(progress: ProgressReporter): TrainingCallback {
       const { history, position } = state;
       const final = history.at(-1);
       if (state.stopTraining || final === undefined) return;
-      const meanSpeed = history.reduce((s, m) => s + m.examplesPerSec, 0) / history.length;
+      // Every epoch trains the same examples, so the run's rate is the harmonic mean of the epochs' rates (their
+      // arithmetic mean would weigh a fast epoch as much as a slow one that took ten times as long).
+      const meanSpeed = history.length / history.reduce((s, m) => s + 1 / Math.max(m.examplesPerSec, 1e-9), 0);
       const onVal = state.selectOn === 'val';
       const summary = {
         model: state.spec.name,

@@ -349,6 +349,26 @@ async function restore(
       { cause: error },
     );
   });
+  if (position.bestEpoch > 0) {
+    // The best weights are written beside the checkpoint; a run whose copy is gone or damaged keeps the best of the
+    // epochs still to come, rather than report a file that cannot be exported.
+    const best = runPath(runDir, 'best');
+    const why = await readSafetensors(best).then(
+      ({ tensors }) =>
+        [...tensors.values()].some((tensor) => tensor.data.some((value) => !Number.isFinite(value)))
+          ? `${best} holds values that are not finite numbers`
+          : undefined,
+      (error: unknown) => (existsSync(best) ? messageOf(error) : `${best} is missing`),
+    );
+    if (why !== undefined) {
+      progress.log(
+        `warning: ${why}: the best weights of epoch ${position.bestEpoch} are lost, so the best of the ` +
+          'epochs from here on will be kept',
+      );
+      position.bestAccuracy = -1;
+      position.bestEpoch = 0;
+    }
+  }
   // Said as the interruption says it: the epoch in progress, counted from 1, and the batches of it done.
   progress.log(
     position.batch === 0

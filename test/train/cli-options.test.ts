@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { encodeSafetensors, readSafetensors } from '../../src/common/index.js';
 import { cnnxInProcess } from '../helpers/main-in-process.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -232,6 +233,56 @@ describe('cnnx train on run folders', () => {
     expect(code).toBe(1);
     expect(stderr.trim().split('\n').at(-1)).toMatch(
       /checkpoint.safetensors: not a valid weights file \(.*\): the run cannot continue from a damaged checkpoint; restore the file from a backup, or start a new run with another --out \(best.safetensors can still be exported\)$/,
+    );
+  }, 120_000);
+
+  it('refuses a checkpoint holding a value that is not a number, which would spread through training', async () => {
+    const out = await finishedRun();
+    const file = join(out, 'checkpoint.safetensors');
+    const { tensors, metadata } = await readSafetensors(file);
+    const [name, first] = [...tensors][0]!;
+    first.data[0] = Number.NaN;
+    await writeFile(file, encodeSafetensors(tensors, metadata));
+    const { code, stderr } = await cnnx('train', '--resume', out, '--epochs', '3');
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n').at(-1)).toBe(
+      `cnnx: ${file}: '${name}' holds a value that is not a finite number (at 0): the run cannot continue from a ` +
+        'damaged checkpoint; restore the file from a backup, or start a new run with another --out ' +
+        '(best.safetensors can still be exported)',
+    );
+  }, 120_000);
+
+  it('keeps the best of the coming epochs when the best weights are gone or damaged, and says so', async () => {
+    for (const damage of ['remove', 'truncate'] as const) {
+      const out = await finishedRun();
+      const best = join(out, 'best.safetensors');
+      if (damage === 'remove') await rm(best);
+      else await writeFile(best, (await readFile(best)).subarray(0, 100));
+      const { code, stderr } = await cnnx('train', '--resume', out, '--epochs', '3');
+      expect(code).toBe(0);
+      expect(stderr).toMatch(
+        new RegExp(
+          `warning: .*best.safetensors(:)? (is missing|not a valid weights file .*): the best weights of epoch \\d are lost, so the best of the epochs from here on will be kept`,
+        ),
+      );
+      const summary = JSON.parse(await readFile(join(out, 'summary.json'), 'utf8')) as { bestEpoch: number };
+      expect(summary.bestEpoch).toBe(3);
+      expect((await readSafetensors(best)).tensors.size).toBeGreaterThan(0);
+    }
+  }, 240_000);
+
+  it('refuses to end a run stopped within an epoch at the epochs it completed, which would drop that epoch', async () => {
+    const out = await finishedRun();
+    // As a stop in epoch 3 after its batch 2 leaves the checkpoint.
+    const file = join(out, 'checkpoint.safetensors');
+    const { tensors, metadata } = await readSafetensors(file);
+    const position = { ...(JSON.parse(metadata.position!) as object), epoch: 2, batch: 2 };
+    await writeFile(file, encodeSafetensors(tensors, { ...metadata, position: JSON.stringify(position) }));
+    const { code, stderr } = await cnnx('train', '--resume', out, '--epochs', '2');
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe(
+      `cnnx: ${out} stopped in epoch 3 (after batch 2): --epochs must be at least 3 to finish it; its best weights so ` +
+        `far are ready to export as they are (cnnx export --run ${out})`,
     );
   }, 120_000);
 

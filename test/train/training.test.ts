@@ -434,6 +434,23 @@ describe('run folders and divergence', () => {
     );
   });
 
+  it('stops a short run whose every batch after the first diverges (a run shorter than two epochs of patience)', async () => {
+    // 8 batches an epoch, 16 in all; the first is below the threshold, where training starts.
+    const config = smallConfig({ model: 'lenet5', epochs: 2, optimizer: 'sgd', lr: 1000, limit: 256, batchSize: 32 });
+    const error = await train({
+      config,
+      runDir: join(root, 'short-diverged'),
+      progress: silentProgress,
+      dataset: mnist,
+    })
+      .then(() => undefined)
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'LOSS_DIVERGED' });
+    expect((error as Error).message).toMatch(
+      /^training diverged: the loss stayed above 6\.91 \(3 ln 10\) for 8 batches, /,
+    );
+  });
+
   it('refuses to start a new run in a folder that holds one, so runs never mix', async () => {
     const dir = join(root, 'taken');
     const config = smallConfig({ epochs: 1, limit: 64, testLimit: 64 });

@@ -397,6 +397,24 @@ async function resumedConfig(
       'BAD_OPTION',
     );
   }
+  if (flags.epochs !== undefined && flags.epochs === done && existsSync(checkpoint)) {
+    // Stopped within the next epoch: ending at `done` would drop that epoch's steps and call the run complete.
+    const position = await checkpointPosition(checkpoint);
+    if (position.epoch === done && position.batch > 0) {
+      throw new CnnxError(
+        `${runDir} stopped in epoch ${done + 1} (after batch ${position.batch}): --epochs must be at least ${done + 1} ` +
+          `to finish it; its best weights so far are ready to export as they are (cnnx export --run ${runDir})`,
+        'BAD_OPTION',
+      );
+    }
+  }
+  if (flags.epochs !== undefined && flags.epochs !== config.epochs && config.schedule !== 'constant') {
+    console.error(
+      `cnnx: warning: the ${config.schedule} learning-rate schedule spans the run's epochs, so it is stretched from ` +
+        `${config.epochs} to ${flags.epochs}: the rate from epoch ${done + 1} on follows the longer schedule (higher ` +
+        'than where the shorter one ended, if the run was complete)',
+    );
+  }
   if (flags.epochs) config.epochs = flags.epochs;
   if (command.getOptionValueSource('backend') === 'cli' && flags.backend !== config.backend) {
     config.backend = flags.backend;
