@@ -29,7 +29,7 @@ export const COMMANDS = Object.freeze({
     load: async (): Promise<Register> => (await import('./commands/eval.js')).registerEval,
   },
   predict: {
-    summary: 'classify image files with an ONNX model',
+    summary: 'classify pictures with an ONNX model, or read the digit string in each',
     load: async (): Promise<Register> => (await import('./commands/predict.js')).registerPredict,
   },
   serve: {

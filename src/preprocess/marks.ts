@@ -179,3 +179,161 @@ export function classifyMarks(marks: readonly Mark[], ink: GrayImage): MarkKind[
     return small || short ? 'speck' : 'writing';
   });
 }
+
+/**
+ * A straight rule is a run of ink along one row (or column) at least RULE_RUN of its mark's width (or height): no
+ * handwritten digit string has one, a line under or through the writing, a form's box or a cheque's amount box does.
+ */
+const RULE_RUN = 0.6;
+
+/** A box: straight runs along most of each of its four sides (a written 0 or 8 has none). */
+const FRAME_RUN = 0.8;
+/** ... drawn with a line no wider than this fraction of its short side (a typeface's bold 0 is straight too). */
+const FRAME_STROKE = 0.1;
+
+/**
+ * A mark's box as a mask, and its longest row run and column run: overall, and in the outer fifth of the box on each
+ * side (a box's four sides).
+ */
+function runsOf(mark: Mark, imageWidth: number) {
+  const { x: x0, y: y0, width: w, height: h } = mark.box;
+  const mask = new Uint8Array(w * h);
+  for (const p of mark.pixels) mask[(Math.floor(p / imageWidth) - y0) * w + (p % imageWidth) - x0] = 1;
+  const longest = { row: 0, column: 0, top: 0, bottom: 0, left: 0, right: 0 };
+  for (let y = 0; y < h; y++) {
+    let most = 0;
+    for (let x = 0, run = 0; x < w; x++) {
+      run = mask[y * w + x] ? run + 1 : 0;
+      most = Math.max(most, run);
+    }
+    longest.row = Math.max(longest.row, most);
+    if (y < h / 5) longest.top = Math.max(longest.top, most);
+    if (y >= h - h / 5) longest.bottom = Math.max(longest.bottom, most);
+  }
+  for (let x = 0; x < w; x++) {
+    let most = 0;
+    for (let y = 0, run = 0; y < h; y++) {
+      run = mask[y * w + x] ? run + 1 : 0;
+      most = Math.max(most, run);
+    }
+    longest.column = Math.max(longest.column, most);
+    if (x < w / 5) longest.left = Math.max(longest.left, most);
+    if (x >= w - w / 5) longest.right = Math.max(longest.right, most);
+  }
+  return { mask, ...longest };
+}
+
+/**
+ * Erases from `ink` (in place) the runs of `mark` along rows at least `rowRun` long and along columns at least
+ * `columnRun` long, with the soft edge beside them, but not where a stroke crosses the rule (ink on both sides of
+ * it: a digit written through a line keeps its stroke); returns whether any ink went.
+ */
+function eraseRuns(ink: GrayImage, mark: Mark, mask: Uint8Array, rowRun: number, columnRun: number): boolean {
+  const { x: x0, y: y0, width: w, height: h } = mark.box;
+  const at = (x: number, y: number) => x >= 0 && y >= 0 && x < w && y < h && mask[y * w + x] === 1;
+  const rows = new Uint8Array(w * h);
+  const columns = new Uint8Array(w * h);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x <= w; x++) {
+      let start = x;
+      while (x < w && mask[y * w + x]) x++;
+      if (x - start >= rowRun) for (; start < x; start++) rows[y * w + start] = 1;
+    }
+  for (let x = 0; x < w; x++)
+    for (let y = 0; y <= h; y++) {
+      let start = y;
+      while (y < h && mask[y * w + x]) y++;
+      if (y - start >= columnRun) for (; start < y; start++) columns[start * w + x] = 1;
+    }
+  // A stroke crossing a row rule: in a column, the rule's band with ink of the stroke just above and just below.
+  const crossing = (band: Uint8Array, vertical: boolean) => {
+    const [outer, inner] = vertical ? [w, h] : [h, w];
+    const cell = (o: number, i: number) => (vertical ? i * w + o : o * w + i);
+    const ink1 = (o: number, i: number) =>
+      [-1, 0, 1].some((d) =>
+        vertical ? at(o + d, i) && !band[cell(o + d, i)] : at(i, o + d) && !band[cell(o + d, i)],
+      );
+    for (let o = 0; o < outer; o++)
+      for (let i = 0; i < inner; i++) {
+        if (!band[cell(o, i)]) continue;
+        const start = i;
+        while (i < inner && band[cell(o, i)]) i++;
+        if (start > 0 && i < inner && ink1(o, start - 1) && ink1(o, i)) {
+          for (let k = start; k < i; k++) band[cell(o, k)] = 2; // kept
+        }
+      }
+  };
+  crossing(rows, true);
+  crossing(columns, false);
+  let erased = false;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      if (rows[y * w + x] !== 1 && columns[y * w + x] !== 1) continue;
+      erased = true;
+      for (const [dx, dy] of [
+        [0, 0],
+        [1, 0],
+        [-1, 0],
+        [0, 1],
+        [0, -1],
+      ] as const) {
+        const [ix, iy] = [x0 + x + dx, y0 + y + dy];
+        if (ix < 0 || iy < 0 || ix >= ink.width || iy >= ink.height) continue;
+        // The rule's own pixel, or its soft edge; not the ink of a stroke beside it.
+        if ((dx === 0 && dy === 0) || !at(x + dx, y + dy)) ink.data[iy * ink.width + ix] = 0;
+      }
+    }
+  return erased;
+}
+
+/**
+ * The marks of an ink map and their kinds, with straight rules taken out first: a line the digits sit on or that
+ * runs through them (a mark much wider than tall with a straight run across most of its width: its long row runs
+ * are erased, and the digits, cut where the line crossed them, come back as marks of their own, their pieces joined
+ * again by the segmentation), and a box around the writing or a form's row of boxes (a mark with straight runs
+ * along its four sides that encloses other marks: its long row and column runs are erased). `ink`
+ * itself is changed only when there was a rule.
+ */
+export function findWriting(ink: GrayImage): { marks: Mark[]; kinds: MarkKind[] } {
+  const marks = findMarks(ink);
+  const kinds = classifyMarks(marks, ink);
+  let erased = false;
+  // A rule is longer than a digit is wide (a 5's flat top stroke is not one): than the tallest mark is tall.
+  let tallest = 0;
+  marks.forEach((mark, i) => {
+    if (kinds[i] !== 'speck' && kinds[i] !== 'edge') tallest = Math.max(tallest, mark.box.height);
+  });
+  for (const mark of marks) {
+    const { width: w, height: h } = mark.box;
+    if (w < 8 || h < 8 || mark.pixels.length < 16) continue;
+    const runs = runsOf(mark, ink.width);
+    // Thin sides: a bold 0 of a typeface is straight along its four sides too, but its strokes are thick.
+    const thin = strokeFraction([mark], ink.width) * Math.max(w, h) <= FRAME_STROKE * Math.min(w, h);
+    const box =
+      thin &&
+      [runs.top, runs.bottom].every((run) => run >= FRAME_RUN * w) &&
+      [runs.left, runs.right].every((run) => run >= FRAME_RUN * h);
+    if (box && encloses(mark, marks)) {
+      erased = eraseRuns(ink, mark, runs.mask, 0.5 * w, 0.5 * h) || erased;
+    } else if (runs.row >= RULE_RUN * w && w >= 2.5 * h && w > 1.5 * tallest) {
+      erased = eraseRuns(ink, mark, runs.mask, RULE_RUN * w, Infinity) || erased;
+    }
+  }
+  if (!erased) return { marks, kinds };
+  const again = findMarks(ink);
+  return { marks: again, kinds: classifyMarks(again, ink) };
+}
+
+/** Whether the box of `mark` holds the whole box of another mark of at least 4 pixels. */
+function encloses(mark: Mark, marks: readonly Mark[]): boolean {
+  const { x, y, width, height } = mark.box;
+  return marks.some(
+    (other) =>
+      other !== mark &&
+      other.pixels.length >= 4 &&
+      other.box.x > x &&
+      other.box.y > y &&
+      other.box.x + other.box.width < x + width &&
+      other.box.y + other.box.height < y + height,
+  );
+}

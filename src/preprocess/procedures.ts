@@ -12,8 +12,7 @@
 import { crop, resample, type GrayImage } from './gray-image.js';
 import { extractInk, type InkImage, type PixelImage } from './ink.js';
 import {
-  classifyMarks,
-  findMarks,
+  findWriting,
   INK_LEVEL,
   MAX_STROKE_FRACTION,
   strokeFraction,
@@ -203,8 +202,7 @@ function notADigit(marks: readonly Mark[], imageWidth: number): string | undefin
 
 /** Input of the mnist procedure for the writing of an ink map, or why there is none. */
 function mnistInput(ink: InkImage): Prepared {
-  const marks = findMarks(ink);
-  const kinds = classifyMarks(marks, ink);
+  const { marks, kinds } = findWriting(ink);
   const writing = marks.filter((_, i) => kinds[i] === 'writing');
   if (writing.length === 0) {
     return { nothing: marks.length === 0 ? NO_INK : 'the marks are not digits (specks, blobs or a border)' };

@@ -8,15 +8,7 @@
  * small pieces with their neighbours. No candidate is a blob; a piece that is (a bar cut into squares) may be left out.
  */
 import { extractInk, type PixelImage } from './ink.js';
-import {
-  classifyMarks,
-  findMarks,
-  MAX_STROKE_FRACTION,
-  strokeFraction,
-  unionBox,
-  type Box,
-  type Mark,
-} from './marks.js';
+import { findWriting, MAX_STROKE_FRACTION, strokeFraction, unionBox, type Box, type Mark } from './marks.js';
 import { fitDigit, inkOfMarks } from './procedures.js';
 
 /** A candidate digit: pieces `from` to `to - 1` of the writing, left to right, together. */
@@ -182,8 +174,7 @@ function cutCandidates(mark: Mark, imageWidth: number, height: number): Cut[] {
 export function segmentDigits(image: PixelImage): DigitReading {
   const ink = extractInk(image, 'local');
   if (ink === undefined) return { pieces: 0, candidates: [], skipCost: [], ignored: 0 };
-  const marks = findMarks(ink);
-  const kinds = classifyMarks(marks, ink);
+  const { marks, kinds } = findWriting(ink);
   const writing = marks.filter((_, i) => kinds[i] === 'writing').sort((a, b) => a.box.x - b.box.x);
   const ignored = marks.length - writing.length;
   if (writing.length === 0) return { pieces: 0, candidates: [], skipCost: [], ignored };

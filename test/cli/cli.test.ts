@@ -103,7 +103,7 @@ describe('cnnx eval / predict / export on the command line', () => {
     ],
     [
       ['predict', '--model', 'models/lenet5-mnist.onnx', 'models'],
-      /^cnnx: models: cannot read \(it is a folder: give a file\)/,
+      /^cnnx: models: no \.png, \.jpg, \.jpeg or \.webp files in this folder\n$/,
     ],
     // An unset shell variable: '' would be the working folder (a new run, the folder read as class folders).
     [['train', '--resume', ''], /^error: option '--resume <run>' is empty; give a value or leave the option out\n$/],

@@ -359,9 +359,13 @@ describe('digit strings: where one digit ends and the next begins', () => {
    * MNIST test digits `indices` on white paper, scaled `scale` times, each `gap` px after the last one's ink (a
    * negative gap makes them touch), with `extra` SVG (punctuation) drawn over the page.
    */
-  async function page(indices: number[], { scale = 3, gap = 14, extra = '' } = {}) {
+  async function page(
+    indices: number[],
+    { scale = 3, gap = 14, extra = '' as string | ((inks: [number, number][], width: number) => string) } = {},
+  ) {
     const side = 28 * scale;
     const composites: OverlayOptions[] = [];
+    const inks: [number, number][] = [];
     let x = 20;
     for (const i of indices) {
       const pixels = mnist.test.pixels.subarray(i * 784, (i + 1) * 784);
@@ -376,15 +380,15 @@ describe('digit strings: where one digit ends and the next begins', () => {
         .toBuffer();
       const left = Math.max(0, Math.round(x - x0 * scale));
       composites.push({ input, left, top: 20, blend: 'multiply' });
+      inks.push([left + x0 * scale, left + (x1 + 1) * scale]);
       x = left + (x1 + 1) * scale + gap;
     }
     const width = Math.max(Math.round(x) + 40, side + 40);
     const height = side + 40;
-    if (extra)
+    const svg = typeof extra === 'function' ? extra(inks, width) : extra;
+    if (svg)
       composites.push({
-        input: Buffer.from(
-          `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${extra}</svg>`,
-        ),
+        input: Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${svg}</svg>`),
         left: 0,
         top: 0,
       });
@@ -414,6 +418,30 @@ describe('digit strings: where one digit ends and the next begins', () => {
         '<circle cx="244" cy="112" r="4" fill="black"/><rect x="330" y="66" width="16" height="5"/>',
     });
     expect(await read(amount)).toBe(labels(digits));
+  });
+
+  it('reads digits in a printed box, in a row of boxes, and on or through a dark rule', async () => {
+    const digits = [3, 2, 1, 18];
+    const cases = {
+      box: (_: unknown, width: number) =>
+        `<rect x="6" y="6" width="${width - 12}" height="112" fill="none" stroke="black" stroke-width="3"/>`,
+      boxes: (inks: [number, number][]) =>
+        inks
+          .map(
+            ([a, b]) =>
+              `<rect x="${(a + b) / 2 - 36}" y="8" width="72" height="108" fill="none" stroke="#222" stroke-width="2"/>`,
+          )
+          .join(''),
+      'on a rule': (_: unknown, width: number) => `<rect x="0" y="88" width="${width}" height="4" fill="#111"/>`,
+      'through a rule': (_: unknown, width: number) => `<rect x="0" y="62" width="${width}" height="3" fill="#111"/>`,
+    };
+    for (const [name, extra] of Object.entries(cases)) {
+      expect([name, await read(await page(digits, { gap: 40, extra }))]).toEqual([name, labels(digits)]);
+    }
+    const boxed = await page([0], {
+      extra: '<rect x="4" y="4" width="116" height="116" fill="none" stroke="black" stroke-width="3"/>',
+    });
+    expect(await classify(boxed)).toBe(labels([0]));
   });
 
   it('cuts digits that touch where they meet', async () => {
