@@ -73,10 +73,20 @@ export function port(value: string): number {
   return n;
 }
 
-/** A new run directory's default path, `runs/<name>-<yyyymmdd-hhmmss>` (UTC), so no run lands in another's. */
+/** A new run directory's default path, `runs/<name>-<yyyymmdd-hhmmss-mmm>` (UTC), so no run lands in another's. */
 export function defaultRunDir(name: string): string {
-  const time = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  // To the millisecond: runs started together (a shell loop over learning rates) get folders of their own.
+  const time = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').replace('.', '-').slice(0, 19);
   return join('runs', `${name}-${time}`);
+}
+
+/** A seed: a whole number that 32 bits hold (the random streams mix 32-bit seeds, so 2^32 would be seed 0 again). */
+export function seed(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !(n <= 0xffffffff)) {
+    throw new InvalidArgumentError(`expected a whole number from 0 to 4294967295 (a 32-bit seed), got "${value}".`);
+  }
+  return n;
 }
 
 /** Where a dataset's files come from: the options `train`, `eval` and `data info` share. */

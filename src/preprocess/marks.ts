@@ -61,7 +61,7 @@ export function strokeWidth(isInk: (x: number, y: number) => boolean, box: Box):
 }
 
 /** Connected marks of `ink`, in the order of their first pixel (row-major). */
-export function findMarks(ink: GrayImage): Mark[] {
+function findMarks(ink: GrayImage): Mark[] {
   const { width, height, data } = ink;
   const n = width * height;
   const label = new Int32Array(n).fill(-1);
@@ -150,7 +150,7 @@ export function strokeFraction(marks: readonly Mark[], imageWidth: number): numb
  * times wider than tall and wider than 1.5 times the tallest mark: an underline, a ruling, a form's frame, which no
  * digit is); what is left is writing.
  */
-export function classifyMarks(marks: readonly Mark[], ink: GrayImage): MarkKind[] {
+function classifyMarks(marks: readonly Mark[], ink: GrayImage): MarkKind[] {
   const edgeLimit = (ink.width + ink.height) / 8;
   const kinds: MarkKind[] = marks.map((mark) => {
     if (mark.edgePixels > edgeLimit) return 'edge';

@@ -54,6 +54,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** The content types a route takes, for the message of fastify's own 415 (see requireContentType). */
     accepts?: readonly string[];
+    /** The types that message names, when `accepts` also takes other names for them (image/jpg for image/jpeg). */
+    named?: readonly string[];
     /** A health or readiness probe: answered while the server drains, and not counted against --max-in-flight. */
     probe?: boolean;
   }
@@ -63,11 +65,15 @@ declare module 'fastify' {
  * 415 unless the request's content type is one of `accepted` (fastify would parse text/plain too). A route that
  * declares `config: { accepts }` gets the same message when fastify refuses a type it has no parser for.
  */
-export function requireContentType(header: string | undefined, accepted: readonly string[]): void {
+export function requireContentType(
+  header: string | undefined,
+  accepted: readonly string[],
+  named: readonly string[] = accepted,
+): void {
   const type = (header ?? '').split(';')[0]!.trim().toLowerCase();
   if (!accepted.includes(type)) {
     throw new CnnxError(
-      `content type ${JSON.stringify(type || 'none')} not accepted here; use ${accepted.join(', ')}`,
+      `content type ${JSON.stringify(type || 'none')} not accepted here; use ${named.join(', ')}`,
       'UNSUPPORTED_MEDIA_TYPE',
     );
   }

@@ -261,10 +261,10 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     const fastifyError = error as Error & { code?: string; statusCode?: number };
     let http = error instanceof CnnxError ? error : fromFastifyError(fastifyError);
     // A content type fastify has no parser for, on a route that says what it takes: the route's own message.
-    const accepts = request.routeOptions.config?.accepts;
+    const { accepts, named } = request.routeOptions.config ?? {};
     if (fastifyError.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' && accepts !== undefined) {
       try {
-        requireContentType(request.headers['content-type'], accepts);
+        requireContentType(request.headers['content-type'], accepts, named);
       } catch (refusal) {
         http = refusal as CnnxError;
       }

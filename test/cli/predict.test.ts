@@ -64,6 +64,19 @@ describe('cnnx predict: folders, standard input, digit strings', () => {
     expect(lines.map((line) => line.split(': ')[1]!.split(' ')[0])).toEqual([labelOf(0), labelOf(1)]);
   });
 
+  it('answers in the order the pictures were given, failures in their place', async () => {
+    const [a, b] = [join(dir, 'scans', 'a.jpg'), join(dir, 'scans', 'b.PNG')];
+    const missing = join(dir, 'missing.png');
+    const { code, stdout } = await cnnx('predict', '-m', DIGITS, '--json', a, missing, b);
+    expect(code).toBe(1);
+    const lines = stdout.split('\n').map((line) => JSON.parse(line) as { file: string; code?: string });
+    expect(lines.map((line) => [line.file, line.code])).toEqual([
+      [a, undefined],
+      [missing, 'BAD_IMAGE'],
+      [b, undefined],
+    ]);
+  });
+
   it('names a folder with no pictures, and the sub-folders it did not search', async () => {
     const { code, stderr } = await cnnx('predict', '-m', DIGITS, join(dir, 'nested'));
     expect(code).toBe(1);

@@ -12,7 +12,9 @@ export async function cnnxInProcess(...args: string[]) {
     errors.push(String(chunk));
     return true;
   });
+  process.exitCode = undefined; // what a command before set (a failed picture of predict) is not this one's
   const code = await main(['node', 'cnnx', ...args]);
+  process.exitCode = undefined;
   vi.restoreAllMocks();
   return { code, stderr: errors.join('\n'), stdout: lines.join('\n') };
 }

@@ -261,6 +261,24 @@ describe('image routes', () => {
     }
   });
 
+  it('takes the other names clients give JPEG and PNG (image/jpg, image/pjpeg, image/x-png)', async () => {
+    const png = await readFile('test/preprocess/fixtures/marker-7.png');
+    const jpeg = await sharp(png).flatten({ background: '#ffffff' }).jpeg().toBuffer();
+    for (const [type, body] of [
+      ['image/jpg', jpeg],
+      ['image/pjpeg', jpeg],
+      ['image/x-png', png],
+    ] as const) {
+      const response = await inject({
+        method: 'POST',
+        url: '/v1/models/digits/classify',
+        headers: { 'content-type': type },
+        payload: body,
+      });
+      expect([type, response.statusCode, response.json().class]).toEqual([type, 200, '7']);
+    }
+  });
+
   async function paperPng(indices: number[], gap = 12): Promise<Buffer> {
     const composites = await Promise.all(
       indices.map(async (i, k) => ({

@@ -30,6 +30,10 @@ describe('cnnx train options', () => {
     [['--checkpoint-every', '-1'], /--checkpoint-every <minutes>' argument '-1' is invalid\. expected a number >= 0/],
     [['--checkpoint-every', 'often'], /--checkpoint-every <minutes>' argument 'often' is invalid/],
     [['--checkpoint-every', '1e-400'], /argument '1e-400' is invalid\. "1e-400" is 0 as a number, which turns/],
+    [
+      ['--seed', '4294967296'],
+      /--seed <n>' argument '4294967296' is invalid\. expected a whole number from 0 to 4294967295/,
+    ],
   ])('refuses %j, which would do nothing', async (args, message) => {
     const { code, stderr } = await cnnx('train', ...args, '--out', join(await tempDir(), 'run'));
     expect(code).toBe(1);

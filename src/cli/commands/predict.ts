@@ -88,25 +88,28 @@ export function registerPredict(program: Command): void {
       const session = await openSession(bytes, { ep: flags.ep });
       try {
         for (let start = 0; start < files.length; start += CHUNK) {
-          const readable = await decodeAll(files.slice(start, start + CHUNK), flags.json);
-          if (readable.length === 0) continue;
+          const decoded = await decodeAll(files.slice(start, start + CHUNK));
+          const readable = decoded.flatMap((entry) => ('image' in entry ? [entry.image] : []));
+          const answers: (Answer | CnnxError)[] = [];
           if (flags.readDigits) {
-            for (const { file, image } of readable) {
-              try {
-                report(file, await readDigitString(session, signature, image, flags.threshold), flags.json);
-              } catch (error) {
-                if (!(error instanceof CnnxError)) throw error;
-                failed(file, error, flags.json);
-              }
+            for (const image of readable) {
+              answers.push(
+                await readDigitString(session, signature, image, flags.threshold).catch((error: unknown) => {
+                  if (!(error instanceof CnnxError)) throw error;
+                  return error;
+                }),
+              );
             }
-            continue;
+          } else if (readable.length > 0) {
+            answers.push(...(await classifyImages(session, signature, readable)));
           }
-          const results = await classifyImages(
-            session,
-            signature,
-            readable.map((r) => r.image),
-          );
-          results.forEach((result, i) => report(readable[i]!.file, result, flags.json));
+          // In the order the pictures were given, failures included.
+          let next = 0;
+          for (const entry of decoded) {
+            const answer = 'image' in entry ? answers[next++]! : entry.error;
+            if (answer instanceof CnnxError) failed(entry.file, answer, flags.json);
+            else report(entry.file, answer, flags.json);
+          }
         }
       } finally {
         await session.release();
@@ -156,8 +159,10 @@ async function listPictures(paths: string[]): Promise<string[]> {
   return files;
 }
 
-/** Reads and decodes `files` at once; each that fails gets its error line and is left out. */
-async function decodeAll(files: string[], json?: boolean): Promise<{ file: string; image: PixelImage }[]> {
+/** Reads and decodes `files` at once: each picture, or why it could not be read. */
+async function decodeAll(
+  files: string[],
+): Promise<({ file: string; image: PixelImage } | { file: string; error: CnnxError })[]> {
   const settled = await Promise.allSettled(
     files.map(async (file) => {
       const data = await (file === STDIN ? readStdin() : readFile(file)).catch((error: NodeJS.ErrnoException) => {
@@ -166,12 +171,11 @@ async function decodeAll(files: string[], json?: boolean): Promise<{ file: strin
       return decodeImage(data, file === STDIN ? 'standard input' : file);
     }),
   );
-  return files.flatMap((file, i) => {
+  return files.map((file, i) => {
     const outcome = settled[i]!;
-    if (outcome.status === 'fulfilled') return [{ file, image: outcome.value }];
+    if (outcome.status === 'fulfilled') return { file, image: outcome.value };
     if (!(outcome.reason instanceof CnnxError)) throw outcome.reason;
-    failed(file, outcome.reason, json);
-    return [];
+    return { file, error: outcome.reason };
   });
 }
 

@@ -42,12 +42,12 @@ import {
   addDataSourceOptions,
   addUserDataOptions,
   defaultRunDir,
-  nonNegativeInt,
   nonNegativeNumber,
   oneOf,
   positiveInt,
   positiveNumber,
   refuseUserDataOptions,
+  seed,
   type DataSourceFlags,
   type UserDataFlags,
 } from '../options.js';
@@ -131,7 +131,7 @@ export function registerTrain(program: Command): void {
       `learning-rate schedule: ${SCHEDULE_NAMES.join(' | ')} (default per model)`,
       oneOf(SCHEDULE_NAMES),
     )
-    .option('--seed <n>', 'seed of initialisation, data order, dropout and distortions', nonNegativeInt, 42)
+    .option('--seed <n>', 'seed of initialisation, data order, dropout and distortions (32-bit)', seed, 42)
     .option('--limit <n>', 'train on the first N training examples (smoke runs)', positiveInt)
     .option('--test-limit <n>', 'evaluate on the first N test examples', positiveInt)
     .option('--backend <name>', `tfjs backend: ${BACKEND_NAMES.join(' | ')}`, oneOf(BACKEND_NAMES), 'auto')

@@ -24,11 +24,19 @@ import type { LoadedModel, ModelRegistry } from '../model-registry.js';
 import type { PicturePool } from '../picture-pool.js';
 import { requireContentType, requireIdentityEncoding, requireModel } from '../inference.js';
 
+/**
+ * Picture types a raw body may be labelled with: the three formats, and the names some clients and older browsers
+ * give them (image/jpg, image/pjpeg, image/x-png). The format itself is read from the bytes (a GIF labelled PNG is
+ * refused), so a label only has to say "a picture".
+ */
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'];
-const IMAGE_ROUTE_TYPES = [...IMAGE_TYPES, 'multipart/form-data'];
+const IMAGE_TYPE_ALIASES = ['image/jpg', 'image/pjpeg', 'image/x-png'];
+/** What the image routes take, and the types their 415 names. */
+const IMAGE_ROUTE_TYPES = [...IMAGE_TYPES, ...IMAGE_TYPE_ALIASES, 'multipart/form-data'];
+const NAMED_TYPES = [...IMAGE_TYPES, 'multipart/form-data'];
 
 async function imageFrom(request: FastifyRequest): Promise<PixelImage> {
-  requireContentType(request.headers['content-type'], IMAGE_ROUTE_TYPES);
+  requireContentType(request.headers['content-type'], IMAGE_ROUTE_TYPES, NAMED_TYPES);
   requireIdentityEncoding(request.headers['content-encoding']);
   let bytes: Uint8Array | undefined;
   if (request.isMultipart()) {
@@ -94,9 +102,11 @@ function requireDigitModel(model: LoadedModel): LoadedModel {
 }
 
 export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistry, pictures: PicturePool): void {
-  app.addContentTypeParser(IMAGE_TYPES, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser([...IMAGE_TYPES, ...IMAGE_TYPE_ALIASES], { parseAs: 'buffer' }, (_request, body, done) =>
+    done(null, body),
+  );
 
-  const config = { accepts: IMAGE_ROUTE_TYPES };
+  const config = { accepts: IMAGE_ROUTE_TYPES, named: NAMED_TYPES };
   app.post<{ Params: { name: string } }>('/v1/models/:name/classify', { config }, async (request) => {
     requireModel(registry, request.params.name);
     const image = await imageFrom(request);
