@@ -16,4 +16,8 @@ process.stdout.on('error', (error) => {
   throw error;
 });
 const { main } = await import(entry.href);
-process.exitCode = await main(process.argv);
+const code = await main(process.argv);
+// A command stopped by a signal (exit 128 + SIGHUP, SIGINT or SIGTERM) has kept what it keeps: work it leaves running
+// (pictures still being decoded) ends with it, rather than hold the process for seconds after the stop.
+if (code === 129 || code === 130 || code === 143) process.exit(code);
+process.exitCode = code;

@@ -1,5 +1,5 @@
 /** Train stage: tfjs networks built from model specs, the training loop, and the run directory it writes. */
-export { CHECKPOINT_EVERY_S, train } from './train.js';
+export { CHECKPOINT_EVERY_S, StoppedBeforeTraining, train } from './train.js';
 export { NonFiniteLossError, DivergedLossError } from './loss-guards.js';
 export { createNetwork, type Network } from './network.js';
 export { assignWeights, checkpointPosition, weightsOf } from './checkpoint.js';

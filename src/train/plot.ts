@@ -1,6 +1,6 @@
 /**
- * The training curves as an SVG a person opens: loss, train accuracy and the accuracy the best epoch is chosen by
- * (validation, or test as the notebook chooses) per epoch (vega-lite).
+ * The training curves as an SVG a person opens (vega-lite), per epoch: the train loss on a log scale beside the train
+ * accuracy and the accuracy the best epoch is chosen by (validation, or test as the notebook chooses), from 0 to 1.
  */
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
@@ -9,24 +9,51 @@ import type { EpochMetrics } from './run-dir.js';
 
 async function renderCurves(title: string, metrics: EpochMetrics[]): Promise<string> {
   const held = metrics.some((m) => m.valAccuracy !== undefined) ? 'val acc' : 'test acc';
-  const values = metrics.flatMap((m) => [
-    { epoch: m.epoch, series: 'train loss', value: m.loss },
-    { epoch: m.epoch, series: 'train acc', value: m.trainAccuracy },
-    { epoch: m.epoch, series: held, value: m.valAccuracy ?? m.testAccuracy },
-  ]);
+  const epochs = Math.max(2, ...metrics.map((m) => m.epoch));
+  // Whole epochs on the x axis, from 1, even for a run of one epoch.
+  const x = {
+    field: 'epoch',
+    type: 'quantitative' as const,
+    title: 'epoch',
+    scale: { domain: [1, epochs] },
+    axis: { tickMinStep: 1, format: 'd' },
+  };
+  const colour = (sort: string[]) => ({ field: 'series', type: 'nominal' as const, sort, title: null });
   const spec: TopLevelSpec = {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title,
-    width: 520,
-    height: 300,
     background: 'white',
-    data: { values },
-    mark: { type: 'line', point: true },
-    encoding: {
-      x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 } },
-      y: { field: 'value', type: 'quantitative', title: null },
-      color: { field: 'series', type: 'nominal', sort: ['train loss', 'train acc', held] },
-    },
+    // Two panels, so that a loss far above 1 (a run that diverged) does not flatten the accuracies against 0.
+    hconcat: [
+      {
+        width: 300,
+        height: 260,
+        data: { values: metrics.map((m) => ({ epoch: m.epoch, series: 'train loss', value: Math.max(m.loss, 1e-6) })) },
+        mark: { type: 'line', point: true },
+        encoding: {
+          x,
+          y: { field: 'value', type: 'quantitative', title: 'loss (log scale)', scale: { type: 'log' } },
+          color: colour(['train loss']),
+        },
+      },
+      {
+        width: 300,
+        height: 260,
+        data: {
+          values: metrics.flatMap((m) => [
+            { epoch: m.epoch, series: 'train acc', value: m.trainAccuracy },
+            { epoch: m.epoch, series: held, value: m.valAccuracy ?? m.testAccuracy },
+          ]),
+        },
+        mark: { type: 'line', point: true },
+        encoding: {
+          x,
+          y: { field: 'value', type: 'quantitative', title: 'accuracy', scale: { domain: [0, 1] } },
+          color: colour(['train acc', held]),
+        },
+      },
+    ],
+    resolve: { scale: { color: 'independent' } },
   };
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG();

@@ -90,6 +90,29 @@ export interface TrainResult {
   final?: EpochMetrics;
 }
 
+/**
+ * A stop signal that arrived before training began (while the data was read or decoded, or the workers started):
+ * nothing was trained or written, and a new run's folder is removed. `signal` is the abort reason (`SIGINT`...).
+ */
+export class StoppedBeforeTraining extends Error {
+  override name = 'StoppedBeforeTraining';
+  constructor(readonly signal: string | undefined) {
+    super(`stopped by ${signal ?? 'a stop request'} before training began`);
+  }
+}
+
+/** `work`, or StoppedBeforeTraining as soon as `signal` aborts (the work goes on, unwatched, until the process ends). */
+function unlessStopped<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  work.catch(() => undefined); // a failure after the stop is nobody's to report
+  return new Promise<T>((resolve, reject) => {
+    const stop = () => reject(new StoppedBeforeTraining(typeof signal.reason === 'string' ? signal.reason : undefined));
+    if (signal.aborted) return stop();
+    signal.addEventListener('abort', stop, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop));
+  });
+}
+
 const startOfRun = (): Position => ({
   epoch: 0,
   batch: 0,
@@ -197,12 +220,13 @@ async function trainIn(
   const resume = Boolean(options.resume);
   const progress = options.progress ?? consoleProgress();
   // A run that cannot start (no backend, bad data, an unknown distortion) leaves no empty folder behind.
-  const { backend, dataset, spec, augmenter } = await loadBackendAndData(options, progress).catch(
-    async (error: unknown) => {
-      await release({ abandon: true });
-      throw error;
-    },
-  );
+  const { backend, dataset, spec, augmenter } = await unlessStopped(
+    loadBackendAndData(options, progress),
+    options.signal,
+  ).catch(async (error: unknown) => {
+    await release({ abandon: true });
+    throw error;
+  });
   let splits: RunSplits;
   try {
     splits = runSplits(dataset, config);
@@ -243,6 +267,11 @@ async function trainIn(
       progress.log(
         `workers: ${runner.workers} threads, each training on its share of every batch (--workers 1 trains on this thread)`,
       );
+    }
+    if (options.signal?.aborted && position.epoch === 0 && position.batch === 0 && !resume) {
+      // Stopped while the workers started: no step was taken, so there is nothing to keep.
+      await release({ abandon: true });
+      throw new StoppedBeforeTraining(typeof options.signal.reason === 'string' ? options.signal.reason : undefined);
     }
     await writeFileAtomic(runPath(runDir, 'config'), `${JSON.stringify(config, null, 2)}\n`);
     const state: TrainingState = {

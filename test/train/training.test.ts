@@ -11,6 +11,7 @@ import {
   readMetrics,
   runPath,
   silentProgress,
+  StoppedBeforeTraining,
   train,
   type ProgressReporter,
   type TrainConfig,
@@ -449,6 +450,16 @@ describe('run folders and divergence', () => {
     expect((error as Error).message).toMatch(
       /^training diverged: the loss stayed above 6\.91 \(3 ln 10\) for 8 batches, /,
     );
+  });
+
+  it('stops at once, leaving no folder, when asked to stop before training began (data still being read)', async () => {
+    const dir = join(root, 'stopped-early');
+    const controller = new AbortController();
+    controller.abort('SIGINT');
+    const stopped = train({ config: smallConfig(), runDir: dir, progress: silentProgress, signal: controller.signal });
+    await expect(stopped).rejects.toBeInstanceOf(StoppedBeforeTraining);
+    await expect(stopped).rejects.toMatchObject({ signal: 'SIGINT' });
+    expect(existsSync(dir)).toBe(false);
   });
 
   it('refuses to start a new run in a folder that holds one, so runs never mix', async () => {

@@ -33,6 +33,7 @@ import {
   SCHEDULE_NAMES,
   SELECT_ON,
   specForRun,
+  StoppedBeforeTraining,
   train,
   type BackendName,
   type SelectOn,
@@ -223,6 +224,9 @@ ${describeDistortions()
           defaultBatchSize: !flags.resume && flags.batchSize === undefined && flags.data !== undefined,
         });
         if (result.interrupted) exitAsStopped(command, result.signal);
+      } catch (error) {
+        if (error instanceof StoppedBeforeTraining) exitAsStopped(command, error.signal);
+        throw error;
       } finally {
         stop.dispose();
       }
