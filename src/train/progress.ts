@@ -8,6 +8,8 @@ export interface ProgressReporter {
   step(batchesDone: number, loss: number, examplesPerSec: number): void;
   endEpoch(metrics: EpochMetrics): void;
   log(message: string): void;
+  /** What the run gives when it ends (its figures and files): the command's output, not its progress. */
+  result?(message: string): void;
 }
 
 /**
@@ -22,7 +24,14 @@ const formatEpoch = (m: EpochMetrics) =>
   `${m.valAccuracy !== undefined ? `val acc ${m.valAccuracy.toFixed(4)}` : `test acc ${(m.testAccuracy ?? NaN).toFixed(4)}`}` +
   `${m.best ? ' (best)' : ''}, ${formatRate(m.examplesPerSec)} examples/s, ${m.seconds.toFixed(1)} s`;
 
-export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): ProgressReporter {
+/**
+ * Progress on `stream` (stderr: a bar on a terminal, the epochs' lines and notes), and the result on `out` (stdout),
+ * so that `cnnx train > train.log` keeps the figures.
+ */
+export function consoleProgress(
+  stream: NodeJS.WriteStream = process.stderr,
+  out: (line: string) => void = (line) => console.log(line),
+): ProgressReporter {
   let bar: cliProgress.SingleBar | undefined;
   const tty = Boolean(stream.isTTY);
   return {
@@ -52,6 +61,11 @@ export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): Pr
       bar?.stop();
       bar = undefined;
       stream.write(`${message}\n`);
+    },
+    result(message) {
+      bar?.stop();
+      bar = undefined;
+      out(message);
     },
   };
 }

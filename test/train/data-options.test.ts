@@ -44,7 +44,10 @@ describe('cnnx train --data', () => {
 
   it('trains lenet5-relu by default, chooses on validation, and names classes with any letters', async () => {
     const out = join(await tempDir(), 'run');
-    const { code, stderr } = await cnnx('train', '--data', pics, '--epochs', '1', '--backend', 'wasm', '--out', out);
+    const { code, stdout, stderr } = await cnnx(
+      'train',
+      ...['--data', pics, '--epochs', '1', '--backend', 'wasm', '--out', out],
+    );
     expect(code, stderr).toBe(0);
     const config = JSON.parse(await readFile(join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
     expect(config).toMatchObject({
@@ -60,7 +63,8 @@ describe('cnnx train --data', () => {
     expect(stderr).toMatch(
       /batch size 8: the default 128 would give 1 step an epoch on 20 training examples, too few to train on \(--batch-size sets it\)/,
     );
-    expect(stderr).toMatch(/test acc of the chosen weights/);
+    // The result is the command's output; its progress and notes are on stderr.
+    expect(stdout).toMatch(/test acc of the chosen weights/);
     // The data moved: --resume is told where it is now.
     const resumed = await cnnx('train', '--resume', out, '--epochs', '2', '--data', pics);
     expect(resumed.code, resumed.stderr).toBe(0);
