@@ -1,6 +1,6 @@
 /**
  * The page: a drawing pad whose strokes are read as a number, ATM-style, and an upload mode that classifies a
- * picture, both run by onnxruntime-web in the browser (through the runtime stage's web adapter, which runs one
+ * picture (or, with a digit model, reads the number in it), both run by onnxruntime-web in the browser (through the runtime stage's web adapter, which runs one
  * inference at a time per model). Any served model can be picked: a digit model opens on the pad; a model of
  * anything else (Fashion-MNIST, or the user's own classes, gray or RGB, of any input size) opens in upload mode,
  * since the pad reads digits only. Preprocessing and segmentation are the shared isomorphic module, the same code
@@ -273,7 +273,11 @@ async function picturePixels(file: Blob): Promise<{ width: number; height: numbe
   return { width: canvas.width, height: canvas.height, data: c.getImageData(0, 0, canvas.width, canvas.height).data };
 }
 
-/** Classifies a picture with the model, prepared as the server's classify prepares it, and shows the top classes. */
+/**
+ * Classifies a picture with the model, prepared as the server's classify prepares it, and shows the top classes; with
+ * a digit model, a picture of several digits is read as a number (as read-digits reads it), each digit's top classes
+ * listed.
+ */
 async function classifyPicture(file: Blob): Promise<void> {
   const running = model;
   if (!running) return;
@@ -288,6 +292,34 @@ async function classifyPicture(file: Blob): Promise<void> {
   } catch {
     pictureResult.textContent = 'cannot read this picture (use a PNG, JPEG or WebP image)';
     return;
+  }
+  if (running.procedure === 'mnist') {
+    // A digit model reads a number in a picture (an amount, a code on a slip) as the server's read-digits does;
+    // a picture of one digit is classified, with its top classes.
+    const started = performance.now();
+    const read = await describeDigits(
+      running.session,
+      pixels.data,
+      pixels.width,
+      pixels.height,
+      running.labels,
+      running.shape,
+    );
+    if (model !== running) return;
+    if (read.length > 1) {
+      lastClassification = undefined;
+      firstPrediction ??= performance.now();
+      status.textContent = `${status.textContent?.split(' · ')[0]} · ${(performance.now() - started).toFixed(1)} ms`;
+      pictureResult.textContent = read.map((d) => d.text).join('');
+      pictureTop.replaceChildren(
+        ...read.map((d) => {
+          const item = document.createElement('li');
+          item.append(...d.top.map((t) => probabilityBar(t.class, t.probability)));
+          return item;
+        }),
+      );
+      return;
+    }
   }
   const prepared = prepareForModel(
     { ...pixels, channels: 4 },

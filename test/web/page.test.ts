@@ -229,6 +229,45 @@ describe('the web page in Chromium', () => {
     expect(await page.isVisible('#pad')).toBe(true);
   });
 
+  it('reads the number in an uploaded picture with a digit model, as the server reads it', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    const mnist = await loadDataset('mnist');
+    const indices = [3, 2, 1, 18];
+    const digits = await Promise.all(
+      indices.map(async (i, k) => ({
+        input: await sharp(Buffer.from(mnist.test.pixels.subarray(i * 784, (i + 1) * 784).map((v) => 255 - v)), {
+          raw: { width: 28, height: 28, channels: 1 },
+        })
+          .resize(84, 84)
+          .png()
+          .toBuffer(),
+        left: 20 + k * 80,
+        top: 16,
+        blend: 'multiply' as const,
+      })),
+    );
+    const png = await sharp({ create: { width: 360, height: 116, channels: 3, background: '#ffffff' } })
+      .composite(digits)
+      .png()
+      .toBuffer();
+    const expected = indices.map((i) => mnist.test.labels[i]).join('');
+    const byServer = await (async () => {
+      const answer = await server.app.inject({
+        method: 'POST',
+        url: '/v1/models/lenet5-relu-mnist/read-digits',
+        headers: { 'content-type': 'image/png' },
+        payload: png,
+      });
+      return answer.json<{ text: string }>().text;
+    })();
+    expect(byServer).toBe(expected);
+    await page.click('#mode-upload');
+    await page.setInputFiles('#upload', { name: 'amount.png', mimeType: 'image/png', buffer: png });
+    await expect.poll(() => page.textContent('#picture-result'), { timeout: 10_000 }).toBe(expected);
+    expect(await page.locator('#picture-top li').count()).toBe(indices.length);
+    await page.click('#mode-draw');
+  });
+
   it('classifies an uploaded picture with the Fashion-MNIST model as the server does', async (ctx) => {
     ctx.skip(missing !== undefined, missing);
     const fashion = await loadDataset('fashion-mnist', { offline: true });
