@@ -179,9 +179,10 @@ describe('cnnx eval / predict / export on the command line', () => {
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as Record<string, unknown>);
+    // In the order given, the failure in its place.
     expect(lines).toEqual([
-      { file: gif, error: `${gif} is GIF; use a PNG, JPEG or WebP image`, code: 'BAD_IMAGE' },
       expect.objectContaining({ file: seven, class: '7' }),
+      { file: gif, error: `${gif} is GIF; use a PNG, JPEG or WebP image`, code: 'BAD_IMAGE' },
       { file: blank, nothing: expect.stringMatching(/^no ink/) },
     ]);
   });
