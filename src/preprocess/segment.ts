@@ -8,6 +8,7 @@
  * small pieces with their neighbours. No candidate is a blob; a piece that is (a bar cut into squares) may be left out.
  */
 import { extractInk, type PixelImage } from './ink.js';
+import type { GrayImage } from './gray-image.js';
 import { findWriting, MAX_STROKE_FRACTION, strokeFraction, unionBox, type Box, type Mark } from './marks.js';
 import { fitDigit, inkOfMarks } from './procedures.js';
 
@@ -35,6 +36,11 @@ interface DigitCandidate {
 export interface DigitReading {
   pieces: number;
   candidates: DigitCandidate[];
+  /** The first piece of each row of writing, top to bottom (a reading's text breaks its lines there). */
+  rows: number[];
+  /** The working picture's size, in pixels, which the boxes are in (the picture scaled to at most 512 px). */
+  width: number;
+  height: number;
   /**
    * What leaving each piece out costs a reading: nothing for a blob (a 7's bar cut from its stem is read with it, or
    * not at all), SKIP_COST for a small piece (a flag, a comma, a dash), which may also be part of its neighbour;
@@ -173,11 +179,53 @@ function cutCandidates(mark: Mark, imageWidth: number, height: number): Cut[] {
  */
 export function segmentDigits(image: PixelImage): DigitReading {
   const ink = extractInk(image, 'local');
-  if (ink === undefined) return { pieces: 0, candidates: [], skipCost: [], ignored: 0 };
+  const empty = { pieces: 0, candidates: [], skipCost: [], rows: [], width: ink?.width ?? 0, height: ink?.height ?? 0 };
+  if (ink === undefined) return { ...empty, ignored: 0 };
   const { marks, kinds } = findWriting(ink);
-  const writing = marks.filter((_, i) => kinds[i] === 'writing').sort((a, b) => a.box.x - b.box.x);
+  const writing = marks.filter((_, i) => kinds[i] === 'writing');
   const ignored = marks.length - writing.length;
-  if (writing.length === 0) return { pieces: 0, candidates: [], skipCost: [], ignored };
+  if (writing.length === 0) return { ...empty, ignored };
+  const reading: DigitReading = { ...empty, ignored };
+  for (const row of rowsOf(writing)) {
+    reading.rows.push(reading.pieces);
+    readRow(row, ink, reading);
+  }
+  return reading;
+}
+
+/**
+ * The writing's rows, top to bottom, each left to right: marks at least SMALL_PIECE of the tallest one's height
+ * start a row, or join one they overlap or come within a quarter of the tallest mark's height of; smaller marks (a
+ * comma below the line) join the row nearest to them.
+ */
+function rowsOf(writing: Mark[]): Mark[][] {
+  const tallest = Math.max(...writing.map((mark) => mark.box.height));
+  const rows: { top: number; bottom: number; marks: Mark[] }[] = [];
+  const large = writing.filter((mark) => mark.box.height >= tallest * SMALL_PIECE).sort((a, b) => a.box.y - b.box.y);
+  for (const mark of large) {
+    const { y, height } = mark.box;
+    // Rows of writing are apart by more than a quarter of its height; a 5's flag or a 7's bar is nearer its body.
+    const row = rows.find((r) => Math.min(r.bottom, y + height) - Math.max(r.top, y) > -tallest / 4);
+    if (row) {
+      row.marks.push(mark);
+      row.top = Math.min(row.top, y);
+      row.bottom = Math.max(row.bottom, y + height);
+    } else {
+      rows.push({ top: y, bottom: y + height, marks: [mark] });
+    }
+  }
+  for (const mark of writing) {
+    if (mark.box.height >= tallest * SMALL_PIECE) continue;
+    const centre = mark.box.y + mark.box.height / 2;
+    const distance = (r: { top: number; bottom: number }) => Math.max(0, r.top - centre, centre - r.bottom);
+    rows.reduce((a, b) => (distance(b) < distance(a) ? b : a)).marks.push(mark);
+  }
+  return rows.sort((a, b) => a.top - b.top).map((row) => row.marks.sort((a, b) => a.box.x - b.box.x));
+}
+
+/** Adds one row's pieces and candidate digits (indices after those already in `reading`) to `reading`. */
+function readRow(writing: Mark[], ink: GrayImage, reading: DigitReading): void {
+  const first = reading.pieces;
   // Pieces of one digit overlap horizontally by most of the narrower one.
   const merged: Mark[] = [];
   for (const mark of writing) {
@@ -221,7 +269,6 @@ export function segmentDigits(image: PixelImage): DigitReading {
     group.reduce((n, piece) => n + piece.pixels.length, 0) >= 4 &&
     strokeFraction(group, ink.width) > MAX_STROKE_FRACTION;
   const blobPiece = pieces.map((piece) => blob([piece]));
-  const candidates: DigitCandidate[] = [];
   for (let from = 0; from < pieces.length; from++) {
     for (let to = from + 1; to <= pieces.length; to++) {
       const group = pieces.slice(from, to);
@@ -236,11 +283,19 @@ export function segmentDigits(image: PixelImage): DigitReading {
         (cutBefore[from] ? CUT_COST * Math.max(1, crossing[from]!) ** 2 : 0) +
         (to - from === 1 && small[from] ? SMALL_ALONE_COST : 0) +
         Math.max(0, box.width / usual - WIDE) * WIDE_COST;
-      candidates.push({ from, to, cost, box, input: fitDigit(inkOfMarks(ink, group)) });
+      reading.candidates.push({
+        from: first + from,
+        to: first + to,
+        cost,
+        box,
+        input: fitDigit(inkOfMarks(ink, group)),
+      });
     }
   }
-  const skipCost = small.map((isSmall, i) => (blobPiece[i] ? 0 : isSmall && !cutBefore[i] ? SKIP_COST : Infinity));
-  return { pieces: pieces.length, candidates, skipCost, ignored };
+  small.forEach((isSmall, i) =>
+    reading.skipCost.push(blobPiece[i] ? 0 : isSmall && !cutBefore[i] ? SKIP_COST : Infinity),
+  );
+  reading.pieces += pieces.length;
 }
 
 /**

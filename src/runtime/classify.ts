@@ -141,12 +141,17 @@ interface ReadDigit {
   top: Classification['top'];
 }
 
-/** A digit string read from a picture: its text (`?` for each digit below the threshold), digits and marks left out. */
+/**
+ * A digit string read from a picture: its text (`?` for each digit below the threshold; a line break between rows of
+ * writing), digits and marks left out.
+ */
 export interface DigitString {
   text: string;
   digits: ReadDigit[];
   /** Marks that are not digits (specks, blobs, runs along the edge, bars), left out. */
   ignored: number;
+  /** The working picture's size in pixels, which the boxes are in: scale a box by the picture's width over this. */
+  picture: { width: number; height: number };
 }
 
 /** Whether a model reads handwritten digits: its pictures are prepared by MNIST's procedure. */
@@ -212,6 +217,7 @@ export function digitString(
     }
   }
   const digits: ReadDigit[] = [];
+  const chosen: number[] = []; // each digit's first piece
   let ignored = reading.ignored;
   for (let at = pieces; at > 0;) {
     const i = last[at]!;
@@ -221,12 +227,26 @@ export function digitString(
       continue;
     }
     digits.push(described[i]!);
+    chosen.push(candidates[i]!.from);
     at = candidates[i]!.from;
   }
   digits.reverse();
+  chosen.reverse();
   if (digits.length > MAX_DIGITS) tooMany(`${digits.length} digits`);
-  const text = digits.map((d) => (d.confidence >= threshold ? digitText(d, signature.labels) : '?')).join('');
-  return { text, digits, ignored };
+  // Rows of writing are lines of the text.
+  let text = '';
+  let row = 0;
+  digits.forEach((digit, i) => {
+    const from = chosen[i]!;
+    let newRow = false;
+    while (row + 1 < reading.rows.length && from >= reading.rows[row + 1]!) {
+      row++;
+      newRow = true;
+    }
+    if (newRow && text !== '') text += '\n';
+    text += digit.confidence >= threshold ? digitText(digit, signature.labels) : '?';
+  });
+  return { text, digits, ignored, picture: { width: reading.width, height: reading.height } };
 }
 
 const digitText = (digit: ReadDigit, labels: string[]) => labels[digit.label] ?? String(digit.label);
@@ -243,7 +263,7 @@ export async function readDigitString(
   threshold = DIGIT_THRESHOLD,
 ): Promise<DigitString> {
   const reading = segmentDigits(image);
-  if (reading.candidates.length === 0) return { text: '', digits: [], ignored: reading.ignored };
+  if (reading.candidates.length === 0) return digitString(reading, new Float32Array(0), signature, threshold);
   const shape = inputShapeOf(signature);
   const { data } = await session.run(digitBatch(reading, shape), [reading.candidates.length, ...shape]);
   return digitString(reading, data, signature, threshold);

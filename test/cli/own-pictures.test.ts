@@ -100,7 +100,7 @@ describe('your own colour pictures', () => {
     expect(trained.code, trained.stderr).toBe(0);
     expect(trained.stderr).toMatch(/data: pics from image folder/);
     expect(trained.stderr).toMatch(/best epoch chosen on validation: 48 training examples held out/);
-    expect(trained.stderr).toMatch(/test acc of the chosen weights: (0\.[89]|1\.0)/);
+    expect(trained.stdout).toMatch(/test acc of the chosen weights: (0\.[89]|1\.0)/);
     const exported = await cnnx(['export', '--run', run, '--out', model]);
     expect(exported.code, exported.stderr).toBe(0);
     const signature = inspectOnnx(await readFile(model), model);

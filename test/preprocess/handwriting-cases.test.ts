@@ -444,6 +444,28 @@ describe('digit strings: where one digit ends and the next begins', () => {
     expect(await classify(boxed)).toBe(labels([0]));
   });
 
+  it('reads two rows of digits as two lines, top to bottom', async () => {
+    const [top, bottom] = [await page([3, 2, 1], { gap: 24 }), await page([18, 4, 7, 0], { gap: 24 })];
+    const width = Math.max(top.width, bottom.width);
+    const data = new Uint8Array(width * (top.height + bottom.height) * 4).fill(255);
+    for (const [image, y0] of [
+      [top, 0],
+      [bottom, top.height],
+    ] as const) {
+      for (let y = 0; y < image.height; y++)
+        for (let x = 0; x < image.width; x++)
+          for (let c = 0; c < 4; c++) {
+            const k = image.channels;
+            // Gray to RGB, and opaque where the picture has no alpha.
+            const value =
+              c === 3 && k % 2 === 1 ? 255 : image.data[(y * image.width + x) * k + (k < 3 ? (c === 3 ? 1 : 0) : c)]!;
+            data[((y0 + y) * width + x) * 4 + c] = value;
+          }
+    }
+    const text = await read({ width, height: top.height + bottom.height, channels: 4, data });
+    expect(text).toBe(`${labels([3, 2, 1])}\n${labels([18, 4, 7, 0])}`);
+  });
+
   it('cuts digits that touch where they meet', async () => {
     expect(await read(await page([3, 2], { gap: -4 }))).toBe(labels([3, 2]));
   });

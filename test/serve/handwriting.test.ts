@@ -35,7 +35,12 @@ describe('pictures users sent, over HTTP', () => {
       error: expect.stringMatching(/^nothing to classify: no ink/),
       code: 'NOTHING_TO_CLASSIFY',
     });
-    expect((await post('read-digits', page)).body).toEqual({ text: '', digits: [], ignored: 0 });
+    expect((await post('read-digits', page)).body).toEqual({
+      text: '',
+      digits: [],
+      ignored: 0,
+      picture: { width: expect.any(Number), height: expect.any(Number) },
+    });
   });
 
   it.each([

@@ -142,7 +142,7 @@ export function registerImageRoutes(app: FastifyInstance, registry: ModelRegistr
       const image = await imageFrom(request);
       const reading = await pictures.segmentDigits(image);
       const model = requireDigitModel(requireModel(registry, request.params.name));
-      if (reading.candidates.length === 0) return { text: '', digits: [], ignored: reading.ignored };
+      if (reading.candidates.length === 0) return digitString(reading, new Float32Array(0), model.signature, threshold);
       const shape = inputShapeOf(model.signature);
       const batch = digitBatch(reading, shape);
       const output = await runModel(model, inputValues(batch), reading.candidates.length);
