@@ -62,13 +62,15 @@ export interface CheckpointState {
   position: Position;
   /** Metrics of the `position.epoch` completed epochs, in order. */
   metrics: EpochMetrics[];
+  /** The run's settings when it was saved: what resuming checks config.json against. */
+  config?: object;
 }
 
 /** Saves weights, optimizer state, position and the completed epochs' metrics. */
 export async function saveCheckpoint(
   network: Network,
   optimizer: tf.Optimizer,
-  { position, metrics }: CheckpointState,
+  { position, metrics, config }: CheckpointState,
   file: string,
 ): Promise<void> {
   const tensors = await weightsOf(network);
@@ -80,6 +82,7 @@ export async function saveCheckpoint(
       position: JSON.stringify(position),
       optimizer: JSON.stringify(order),
       metrics: JSON.stringify(metrics),
+      ...(config === undefined ? {} : { config: JSON.stringify(config) }),
     }),
   );
 }
@@ -94,7 +97,7 @@ export async function loadCheckpoint(
   network: Network,
   optimizer: tf.Optimizer,
   file: string,
-): Promise<{ position: Position; metrics?: EpochMetrics[] }> {
+): Promise<{ position: Position; metrics?: EpochMetrics[]; config?: Record<string, unknown> }> {
   const { tensors, metadata } = await readSafetensors(file);
   for (const [name, tensor] of tensors) {
     // Changed bytes that keep the file's shape pass the reader; a weight that is not a number would train on, hidden
@@ -110,6 +113,7 @@ export async function loadCheckpoint(
   return {
     position: JSON.parse(metadata.position) as Position,
     metrics: metadata.metrics === undefined ? undefined : (JSON.parse(metadata.metrics) as EpochMetrics[]),
+    config: metadata.config === undefined ? undefined : (JSON.parse(metadata.config) as Record<string, unknown>),
   };
 }
 

@@ -51,7 +51,7 @@ export function checkpointCallback(): TrainingCallback {
     saveCheckpoint(
       state.network,
       state.optimizer,
-      { position: state.position, metrics: state.history },
+      { position: state.position, metrics: state.history, config: state.config },
       runPath(state.runDir, 'checkpoint'),
     );
   return {

@@ -255,7 +255,7 @@ async function trainIn(
   let runner: StepRunner | undefined;
   try {
     const { position, history } = resume
-      ? await restore(network, optimizer, runDir, progress)
+      ? await restore(network, optimizer, runDir, progress, config)
       : { position: startOfRun(), history: [] };
     runner = await startRunner(config, backend, network, trainer, progress, resume, splits.train.count).catch(
       async (error: unknown) => {
@@ -356,6 +356,7 @@ async function restore(
   optimizer: tf.Optimizer,
   runDir: string,
   progress: ProgressReporter,
+  config: TrainConfig,
 ): Promise<{ position: Position; history: EpochMetrics[] }> {
   const file = runPath(runDir, 'checkpoint');
   if (!existsSync(file)) {
@@ -370,7 +371,11 @@ async function restore(
     progress.log(`resuming ${runDir}: it stopped before its first checkpoint, so it starts from the beginning`);
     return { position: startOfRun(), history: [] };
   }
-  const { position, metrics } = await loadCheckpoint(network, optimizer, file).catch((error: unknown) => {
+  const {
+    position,
+    metrics,
+    config: saved,
+  } = await loadCheckpoint(network, optimizer, file).catch((error: unknown) => {
     if (!(error instanceof CnnxError && error.code === 'BAD_WEIGHTS')) throw error;
     throw new CnnxError(
       `${error.message}: the run cannot continue from a damaged checkpoint; restore the file from a backup, or start a new run with another --out (${RUN_FILES.best} can still be exported)`,
@@ -378,6 +383,7 @@ async function restore(
       { cause: error },
     );
   });
+  if (saved !== undefined) checkSameRun(runDir, config, saved);
   if (position.bestEpoch > 0) {
     // The best weights are written beside the checkpoint; a run whose copy is gone or damaged keeps the best of the
     // epochs still to come, rather than report a file that cannot be exported.
@@ -405,6 +411,51 @@ async function restore(
       : `resuming ${runDir} at epoch ${position.epoch + 1}, batch ${position.batch}`,
   );
   return { position, history: metrics ?? (await readMetrics(runDir)).slice(0, position.epoch) };
+}
+
+/**
+ * Settings a resumed run may change: how long it runs, where (backend, workers), and where its data is now. Every
+ * other setting shapes the steps already taken.
+ */
+const RESUMABLE_SETTINGS = new Set([
+  'epochs',
+  'backend',
+  'workers',
+  'idxDir',
+  'dataFingerprint',
+  'dataSource',
+  'classes',
+]);
+
+/**
+ * Refuses a config.json that differs from the settings the checkpoint was trained with (a hand edit: a batch of 64
+ * where the checkpoint's position counts batches of 128), naming each setting that differs.
+ * @throws CnnxError BAD_RUN
+ */
+function checkSameRun(runDir: string, config: TrainConfig, saved: Record<string, unknown>): void {
+  const comparable = (settings: Record<string, unknown>) => {
+    const { data, ...rest } = settings as { data?: Record<string, unknown> };
+    const kept = Object.fromEntries(Object.entries(rest).filter(([key]) => !RESUMABLE_SETTINGS.has(key)));
+    // Moved data is named anew (--data, --test-data); what it is read as is the run's.
+    if (data !== undefined) kept.data = { ...data, path: undefined, testPath: undefined };
+    return kept;
+  };
+  const now = comparable(config as unknown as Record<string, unknown>);
+  const before = comparable(saved);
+  const differing = [...new Set([...Object.keys(now), ...Object.keys(before)])].filter(
+    (key) => JSON.stringify(now[key]) !== JSON.stringify(before[key]),
+  );
+  if (differing.length === 0) return;
+  const said = differing
+    .map(
+      (key) => `${key} ${JSON.stringify(now[key]) ?? 'absent'} (trained with ${JSON.stringify(before[key]) ?? 'none'})`,
+    )
+    .join(', ');
+  throw new CnnxError(
+    `${runPath(runDir, 'config')} differs from the settings its checkpoint was trained with: ${said}; restore it, or ` +
+      'start a new run with another --out to train with other settings',
+    'BAD_RUN',
+  );
 }
 
 /**

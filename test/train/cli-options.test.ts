@@ -256,6 +256,23 @@ describe('cnnx train on run folders', () => {
     );
   }, 120_000);
 
+  it('refuses a config.json edited away from the settings the checkpoint was trained with', async () => {
+    const out = await finishedRun();
+    const file = join(out, 'config.json');
+    const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+    await writeFile(file, JSON.stringify({ ...config, batchSize: 16, lr: 0.5 }));
+    const { code, stderr } = await cnnx('train', '--resume', out, '--epochs', '3');
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n').at(-1)).toBe(
+      `cnnx: ${file} differs from the settings its checkpoint was trained with: batchSize 16 (trained with 32), ` +
+        `lr 0.5 (trained with ${JSON.stringify(config.lr)}); restore it, or start a new run with another --out to ` +
+        'train with other settings',
+    );
+    // Restored, the run goes on.
+    await writeFile(file, JSON.stringify(config));
+    expect((await cnnx('train', '--resume', out, '--epochs', '3')).code).toBe(0);
+  }, 120_000);
+
   it('keeps the best of the coming epochs when the best weights are gone or damaged, and says so', async () => {
     for (const damage of ['remove', 'truncate'] as const) {
       const out = await finishedRun();

@@ -78,6 +78,21 @@ function abortingAt(controller: AbortController, when: (epoch: number, batch: nu
   };
 }
 
+/**
+ * Gives a run other settings, as a resume would refuse from config.json alone: config.json and the checkpoint's own
+ * record of them (for tests that continue a run under other settings on purpose).
+ */
+async function changeSettings(dir: string, config: TrainConfig): Promise<void> {
+  await writeFile(runPath(dir, 'config'), JSON.stringify(config));
+  const { tensors, metadata } = await readSafetensors(runPath(dir, 'checkpoint'));
+  const saved = JSON.parse(metadata.config ?? '{}') as Record<string, unknown>;
+  const changed = { ...saved, ...config };
+  await writeFile(
+    runPath(dir, 'checkpoint'),
+    encodeSafetensors(tensors, { ...metadata, config: JSON.stringify(changed) }),
+  );
+}
+
 /** The uninterrupted two-epoch run that interrupted-and-resumed runs must reproduce exactly. */
 let wholeRun: Promise<string> | undefined;
 function uninterrupted(): Promise<string> {
@@ -322,7 +337,7 @@ describe('training on real MNIST', () => {
     const bestBefore = await readFile(runPath(dir, 'best'));
     // Continue with a learning rate that overflows the weights.
     const config = { ...smallConfig({ epochs: 2, optimizer: 'sgd', lr: 1e38, model: 'lenet5-relu' }) };
-    await writeFile(runPath(dir, 'config'), JSON.stringify(config));
+    await changeSettings(dir, config);
     const error = await train({ config, runDir: dir, resume: true, progress: silentProgress, dataset: mnist }).catch(
       (e: unknown) => e,
     );
@@ -384,7 +399,7 @@ describe('training on real MNIST', () => {
     const bestBefore = await readFile(runPath(dir, 'best'));
     // A far too high Adam rate wrecks the second epoch's accuracy without overflowing.
     const config = smallConfig({ epochs: 2, lr: 5 });
-    await writeFile(runPath(dir, 'config'), JSON.stringify(config));
+    await changeSettings(dir, config);
     const result = await train({ config, runDir: dir, resume: true, progress: silentProgress, dataset: mnist });
     const metrics = await readMetrics(dir);
     expect(metrics[1]!.testAccuracy).toBeLessThan(metrics[0]!.testAccuracy!);
@@ -407,7 +422,7 @@ describe('run folders and divergence', () => {
     const bestBefore = await readFile(runPath(dir, 'best'));
     // Continue at 1e6: the loss stays finite (so the NaN guard never fires) while the network learns nothing.
     const config = smallConfig({ model: 'lenet5', epochs: 4, optimizer: 'sgd', lr: 1e6, limit: 1024 });
-    await writeFile(runPath(dir, 'config'), JSON.stringify(config));
+    await changeSettings(dir, config);
     const error = await train({ config, runDir: dir, resume: true, progress: silentProgress, dataset: mnist }).catch(
       (e: unknown) => e,
     );
