@@ -127,8 +127,18 @@ export async function readRunConfig(dir: string): Promise<TrainConfig> {
     config = JSON.parse(await readFile(runPath(dir, 'config'), 'utf8'));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    // Said of the folder when it is the folder that is wrong: missing, or a file.
+    const folder = await stat(dir).then(
+      (info) => (info.isDirectory() ? undefined : 'is a file; give the run folder (the --out of cnnx train)'),
+      (failure: unknown) =>
+        (failure as NodeJS.ErrnoException).code === 'ENOENT'
+          ? 'does not exist (give the folder that cnnx train wrote the run to, its --out)'
+          : `cannot be read (${whyUnreadable(failure)})`,
+    );
     throw new CnnxError(
-      `${dir}: not a cnnx run directory (${code === 'ENOENT' ? `no ${RUN_FILES.config}` : 'unreadable config.json'})`,
+      folder !== undefined
+        ? `${dir} ${folder}`
+        : `${dir}: not a cnnx run directory (${code === 'ENOENT' ? `no ${RUN_FILES.config}` : 'unreadable config.json'})`,
       'BAD_RUN',
     );
   }

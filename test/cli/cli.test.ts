@@ -71,11 +71,14 @@ describe('cnnx eval / predict / export on the command line', () => {
     [['eval', '--model', '/nonexistent.onnx'], /\/nonexistent.onnx: cannot read \(no such file\)/],
     [['eval', '--model', 'package.json'], /package.json: not a valid ONNX model/],
     [['predict', '--model', 'package.json', 'x.png'], /package.json: not a valid ONNX model/],
-    [['export', '--run', '/nonexistent', '--out', '/tmp/x.onnx'], /\/nonexistent: not a cnnx run directory/],
+    [
+      ['export', '--run', '/nonexistent', '--out', '/tmp/x.onnx'],
+      /^cnnx: \/nonexistent does not exist \(give the folder that cnnx train wrote the run to, its --out\)/,
+    ],
     [['export', '--run', '.', '--out', '/tmp/x.onnx', '--opset', 'seven'], /expected a positive integer, got "seven"/],
     [['train', '--model', 'resnet'], /should be one of: lenet5, lenet5-relu, alexnet/],
     [['train', '--batch-size', '0'], /expected a positive integer, got "0"/],
-    [['train', '--resume', '/nonexistent'], /\/nonexistent: not a cnnx run directory/],
+    [['train', '--resume', '/nonexistent'], /^cnnx: \/nonexistent does not exist/],
     [['bench', 'train', '--backend', 'tpu'], /should be one of: auto, tensorflow, webgpu, wasm, cpu/],
     [
       ['eval', '--model', 'models/lenet5-mnist.onnx', '--idx-dir', '/nonexistent'],
