@@ -277,7 +277,10 @@ function readRow(writing: Mark[], ink: GrayImage, reading: DigitReading): void {
       const oneMark = markOf[from] === markOf[to - 1];
       if (!oneMark && (to - from > MAX_PIECES || !oneDigit(group, from, cutBefore, small, height))) break;
       if (unionBox(group).width > height * 2) break;
-      if (blob(group)) continue;
+      // A whole mark is no blob (findWriting sorted those out), nor are pieces of several marks together (each is
+      // writing); a part cut from a mark may be one.
+      const whole = oneMark && (from === 0 || markOf[from - 1] !== markOf[from]) && markOf[to] !== markOf[to - 1];
+      if (oneMark && !whole && blob(group)) continue;
       const box = unionBox(group);
       const cost =
         (cutBefore[from] ? CUT_COST * Math.max(1, crossing[from]!) ** 2 : 0) +
