@@ -400,6 +400,19 @@ export interface ImageFolderLayout {
  * than test/ taken for a class.
  * @throws CnnxError as listClassFolders; DATA_BAD_KIND for a test/ folder without a train/ folder
  */
+/**
+ * The test part of a folder split into train/ and test/ (in any case; `testing` too), when `dir` is one: what
+ * `--test-data` reads of it. Undefined for a folder of class folders.
+ */
+export async function testPartOf(dir: string): Promise<string | undefined> {
+  const { folders } = await entriesOf(dir);
+  for (const name of TEST_FOLDERS) {
+    const folder = folders.find((found) => found.toLowerCase() === name);
+    if (folder !== undefined && (await entriesOf(join(dir, folder))).folders.length > 0) return join(dir, folder);
+  }
+  return undefined;
+}
+
 export async function openImageFolder(dir: string): Promise<ImageFolderLayout> {
   const { folders } = await entriesOf(dir);
   // In any case (archives made on Windows or downloaded from Kaggle often have Train/ and Test/), and only a folder

@@ -39,6 +39,7 @@ import { defaultDataDir, type Dataset } from './datasets.js';
 import {
   decodePictures,
   listClassFolders,
+  testPartOf,
   openImageFolder,
   pictureSize,
   sizesDiffer,
@@ -220,7 +221,11 @@ async function listData(
 async function listTestData(path: string, options: UserDataOptions, log: (message: string) => void): Promise<Listed> {
   const kind = await kindOf(path, 'the test data');
   if (!kind.folder) return csvListed(path, kind, options);
-  return folderListed(await listClassFolders(path), `image folder ${path}`, log);
+  // A folder split into train/ and test/ (a dataset as downloaded): its test part.
+  const testPart = await testPartOf(path);
+  if (testPart !== undefined) log(`test data: ${testPart}, the test part of ${path}`);
+  const folder = testPart ?? path;
+  return folderListed(await listClassFolders(folder), `image folder ${folder}`, log);
 }
 
 function checkOptions(options: UserDataOptions): void {

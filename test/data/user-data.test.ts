@@ -778,6 +778,19 @@ describe('the test data and the cache', () => {
     ]);
   });
 
+  it('reads the test part of a split folder given as the test data (a dataset as downloaded, train/ and Test/)', async () => {
+    const dir = await folder('own-train');
+    await writeClassFolders(dir, mnist.train, [0, 1], 3);
+    const other = await folder('downloaded');
+    await writeClassFolders(join(other, 'train'), mnist.train, [0, 1], 2, { first: 10 });
+    await writeClassFolders(join(other, 'Test'), mnist.test, [1], 2, { first: 5 });
+    const messages: string[] = [];
+    const data = await loadUserDataset(dir, { testPath: other, log: (m) => messages.push(m) });
+    expect(Array.from(data.test.labels)).toEqual([1, 1]);
+    expect(data.testSource).toBe(`image folder ${join(other, 'Test')} (2 pictures)`);
+    expect(messages).toContain(`test data: ${join(other, 'Test')}, the test part of ${other}`);
+  });
+
   it('keeps decoded pictures under dataDir, read again until a file changes', async () => {
     const dir = await folder('cached');
     await writeClassFolders(dir, mnist.train, [0, 1], 5);
