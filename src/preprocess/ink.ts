@@ -162,12 +162,18 @@ function borderMedian(image: GrayImage): number {
   return quantile(border.subarray(0, k), 0.5);
 }
 
+/** The size of a picture `width` x `height` at the working size: its long side at most WORKING_SIDE. */
+export function workingSize(width: number, height: number): { width: number; height: number } {
+  const long = Math.max(width, height);
+  if (long <= WORKING_SIDE) return { width, height };
+  const scale = WORKING_SIDE / long;
+  return { width: Math.max(1, Math.round(width * scale)), height: Math.max(1, Math.round(height * scale)) };
+}
+
 /** The picture reduced (area averaging) so that its long side is at most WORKING_SIDE. */
 function toWorkingSize(gray: GrayImage): GrayImage {
-  const long = Math.max(gray.width, gray.height);
-  if (long <= WORKING_SIDE) return gray;
-  const scale = WORKING_SIDE / long;
-  return resample(gray, Math.max(1, Math.round(gray.width * scale)), Math.max(1, Math.round(gray.height * scale)));
+  const size = workingSize(gray.width, gray.height);
+  return size.width === gray.width ? gray : resample(gray, size.width, size.height);
 }
 
 /** Pixels of `values` more than POLARITY_CONTRAST below and above their median. */

@@ -190,6 +190,8 @@ const RULE_RUN = 0.6;
 const FRAME_RUN = 0.8;
 /** ... drawn with a line no wider than this fraction of its short side (a typeface's bold 0 is straight too). */
 const FRAME_STROKE = 0.1;
+/** A box's side or wall runs across this much of it, at least. */
+const WALL_RUN = 0.9;
 
 /**
  * A mark's box as a mask, and its longest row run and column run: overall, and in the outer fifth of the box on each
@@ -225,8 +227,8 @@ function runsOf(mark: Mark, imageWidth: number) {
 
 /**
  * Erases from `ink` (in place) the runs of `mark` along rows at least `rowRun` long and along columns at least
- * `columnRun` long, with the soft edge beside them, but not where a stroke crosses the rule (ink on both sides of
- * it: a digit written through a line keeps its stroke); returns whether any ink went.
+ * `columnRun` long, with their ragged edges and the soft edge beside them, but not where a stroke crosses the rule
+ * (ink on both sides of it: a digit written through a line keeps its stroke); returns whether any ink went.
  */
 function eraseRuns(ink: GrayImage, mark: Mark, mask: Uint8Array, rowRun: number, columnRun: number): boolean {
   const { x: x0, y: y0, width: w, height: h } = mark.box;
@@ -245,26 +247,36 @@ function eraseRuns(ink: GrayImage, mark: Mark, mask: Uint8Array, rowRun: number,
       while (y < h && mask[y * w + x]) y++;
       if (y - start >= columnRun) for (; start < y; start++) columns[start * w + x] = 1;
     }
-  // A stroke crossing a row rule: in a column, the rule's band with ink of the stroke just above and just below.
-  const crossing = (band: Uint8Array, vertical: boolean) => {
+  // Across the rule (down a column for a row rule): the ink run through its band. Ink that runs on past the band by
+  // more than the band is thick, on both sides, is a stroke crossing the rule: kept. Otherwise the band goes, and
+  // with it the ink beside it no further than the band is thick (the rule's ragged edge, where a scan's line is cut
+  // at the ink level), but not a stroke that ends on the rule (a digit written on the line).
+  const across = (band: Uint8Array, vertical: boolean) => {
     const [outer, inner] = vertical ? [w, h] : [h, w];
     const cell = (o: number, i: number) => (vertical ? i * w + o : o * w + i);
-    const ink1 = (o: number, i: number) =>
-      [-1, 0, 1].some((d) =>
-        vertical ? at(o + d, i) && !band[cell(o + d, i)] : at(i, o + d) && !band[cell(o + d, i)],
-      );
+    const inMark = (o: number, i: number) => i >= 0 && i < inner && mask[cell(o, i)] === 1;
     for (let o = 0; o < outer; o++)
       for (let i = 0; i < inner; i++) {
-        if (!band[cell(o, i)]) continue;
+        if (band[cell(o, i)] !== 1) continue;
         const start = i;
-        while (i < inner && band[cell(o, i)]) i++;
-        if (start > 0 && i < inner && ink1(o, start - 1) && ink1(o, i)) {
-          for (let k = start; k < i; k++) band[cell(o, k)] = 2; // kept
+        while (i < inner && band[cell(o, i)] === 1) i++;
+        const thick = i - start;
+        let before = start;
+        while (inMark(o, before - 1)) before--;
+        let after = i;
+        while (inMark(o, after)) after++;
+        const [above, below] = [start - before, after - i];
+        if (above > thick + 1 && below > thick + 1) {
+          for (let k = start; k < i; k++) band[cell(o, k)] = 2; // a crossing stroke keeps its ink
+          continue;
         }
+        if (above <= thick + 1) for (let k = before; k < start; k++) band[cell(o, k)] = 1;
+        if (below <= thick + 1) for (let k = i; k < after; k++) band[cell(o, k)] = 1;
+        i = after - 1;
       }
   };
-  crossing(rows, true);
-  crossing(columns, false);
+  across(rows, true);
+  across(columns, false);
   let erased = false;
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
@@ -314,7 +326,9 @@ export function findWriting(ink: GrayImage): { marks: Mark[]; kinds: MarkKind[] 
       [runs.top, runs.bottom].every((run) => run >= FRAME_RUN * w) &&
       [runs.left, runs.right].every((run) => run >= FRAME_RUN * h);
     if (box && encloses(mark, marks)) {
-      erased = eraseRuns(ink, mark, runs.mask, 0.5 * w, 0.5 * h) || erased;
+      // The box's sides and, in a row of boxes, the walls between them: runs across nearly all of it (a digit's stem
+      // that touches one side is shorter).
+      erased = eraseRuns(ink, mark, runs.mask, WALL_RUN * w, WALL_RUN * h) || erased;
     } else if (runs.row >= RULE_RUN * w && w >= 2.5 * h && w > 1.5 * tallest) {
       erased = eraseRuns(ink, mark, runs.mask, RULE_RUN * w, Infinity) || erased;
     }

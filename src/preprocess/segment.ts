@@ -7,7 +7,7 @@
  * digits may meet (thin columns); the pieces left to right, and the candidates: each mark whole or in parts, and
  * small pieces with their neighbours. No candidate is a blob; a piece that is (a bar cut into squares) may be left out.
  */
-import { extractInk, type PixelImage } from './ink.js';
+import { extractInk, workingSize, type PixelImage } from './ink.js';
 import type { GrayImage } from './gray-image.js';
 import { findWriting, MAX_STROKE_FRACTION, strokeFraction, unionBox, type Box, type Mark } from './marks.js';
 import { fitDigit, inkOfMarks } from './procedures.js';
@@ -55,6 +55,13 @@ export interface DigitReading {
 const MAX_PIECES = 3;
 
 /**
+ * Rows of writing are further apart than this fraction of the tallest mark (a 5's flag is nearer its body): two rows
+ * of MNIST digits 10-14 px apart at 70 px were read as one before (41 of 60 such pictures right at a quarter, 51 at
+ * 0.08).
+ */
+const ROW_GAP = 0.1;
+
+/**
  * The costs a reading pays for its shape (log-probabilities, as the recognizer's scores are), chosen on strings of
  * MNIST test digits written side by side (`npm run bench:digit-strings`; BENCHMARKS.md): with them most cuts between
  * touching digits are taken and cuts through one digit are not.
@@ -65,6 +72,7 @@ const MAX_PIECES = 3;
  * more (punctuation reads as a confident 1 or 7).
  */
 const SMALL_PIECE = 0.45;
+const FLAT_PIECE = 0.25;
 const SKIP_COST = 0.5;
 const SMALL_ALONE_COST = 3;
 /** A cut through ink costs CUT_COST times the strokes it crosses (at least one) squared: digits touch at a point. */
@@ -179,7 +187,7 @@ function cutCandidates(mark: Mark, imageWidth: number, height: number): Cut[] {
  */
 export function segmentDigits(image: PixelImage): DigitReading {
   const ink = extractInk(image, 'local');
-  const empty = { pieces: 0, candidates: [], skipCost: [], rows: [], width: ink?.width ?? 0, height: ink?.height ?? 0 };
+  const empty = { pieces: 0, candidates: [], skipCost: [], rows: [], ...workingSize(image.width, image.height) };
   if (ink === undefined) return { ...empty, ignored: 0 };
   const { marks, kinds } = findWriting(ink);
   const writing = marks.filter((_, i) => kinds[i] === 'writing');
@@ -195,8 +203,8 @@ export function segmentDigits(image: PixelImage): DigitReading {
 
 /**
  * The writing's rows, top to bottom, each left to right: marks at least SMALL_PIECE of the tallest one's height
- * start a row, or join one they overlap or come within a quarter of the tallest mark's height of; smaller marks (a
- * comma below the line) join the row nearest to them.
+ * start a row, or join one they overlap or come within ROW_GAP of the tallest mark's height of; smaller marks (a
+ * comma below the line) join the row nearest to them within that distance, or start one of their own.
  */
 function rowsOf(writing: Mark[]): Mark[][] {
   const tallest = Math.max(...writing.map((mark) => mark.box.height));
@@ -205,7 +213,7 @@ function rowsOf(writing: Mark[]): Mark[][] {
   for (const mark of large) {
     const { y, height } = mark.box;
     // Rows of writing are apart by more than a quarter of its height; a 5's flag or a 7's bar is nearer its body.
-    const row = rows.find((r) => Math.min(r.bottom, y + height) - Math.max(r.top, y) > -tallest / 4);
+    const row = rows.find((r) => Math.min(r.bottom, y + height) - Math.max(r.top, y) > -tallest * ROW_GAP);
     if (row) {
       row.marks.push(mark);
       row.top = Math.min(row.top, y);
@@ -214,14 +222,32 @@ function rowsOf(writing: Mark[]): Mark[][] {
       rows.push({ top: y, bottom: y + height, marks: [mark] });
     }
   }
-  for (const mark of writing) {
-    if (mark.box.height >= tallest * SMALL_PIECE) continue;
-    const centre = mark.box.y + mark.box.height / 2;
-    const distance = (r: { top: number; bottom: number }) => Math.max(0, r.top - centre, centre - r.bottom);
-    rows.reduce((a, b) => (distance(b) < distance(a) ? b : a)).marks.push(mark);
+  const small = writing.filter((mark) => mark.box.height < tallest * SMALL_PIECE).sort((a, b) => a.box.y - b.box.y);
+  for (const mark of small) {
+    const { y, height } = mark.box;
+    const distance = (r: { top: number; bottom: number }) => Math.max(0, r.top - (y + height), y - r.bottom);
+    const nearest = rows.reduce<(typeof rows)[number] | undefined>(
+      (a, b) => (a === undefined || distance(b) < distance(a) ? b : a),
+      undefined,
+    );
+    // Small writing away from every row (a smaller line below a larger one) is a row of its own.
+    if (nearest !== undefined && distance(nearest) <= tallest * ROW_GAP) {
+      nearest.marks.push(mark);
+      nearest.top = Math.min(nearest.top, y);
+      nearest.bottom = Math.max(nearest.bottom, y + height);
+    } else {
+      rows.push({ top: y, bottom: y + height, marks: [mark] });
+    }
   }
   return rows.sort((a, b) => a.top - b.top).map((row) => row.marks.sort((a, b) => a.box.x - b.box.x));
 }
+
+/**
+ * Whether a piece is small beside writing `height` tall: short and narrow (under SMALL_PIECE of it), or flat (a dash,
+ * a long flag, a piece of a dashed guide line: lower than FLAT_PIECE of it and no wider than it is tall).
+ */
+const isSmall = (box: Box, height: number) =>
+  Math.max(box.height, box.width) < height * SMALL_PIECE || (box.height < height * FLAT_PIECE && box.width < height);
 
 /** Adds one row's pieces and candidate digits (indices after those already in `reading`) to `reading`. */
 function readRow(writing: Mark[], ink: GrayImage, reading: DigitReading): void {
@@ -249,8 +275,9 @@ function readRow(writing: Mark[], ink: GrayImage, reading: DigitReading): void {
   const crossing: number[] = [];
   const markOf: number[] = [];
   for (const [m, mark] of merged.entries()) {
+    // A small mark (a dash) is never cut: its halves would be pieces of writing.
     const parts =
-      mark.box.width > height * 0.5
+      mark.box.width > height * 0.5 && !isSmall(mark.box, height)
         ? cutAt(mark, cutCandidates(mark, ink.width, height), ink.width)
         : [{ piece: mark, crossing: 0 }];
     parts.forEach(({ piece: part, crossing: crossed }, i) => {
@@ -262,7 +289,7 @@ function readRow(writing: Mark[], ink: GrayImage, reading: DigitReading): void {
   }
   // A digit's usual width: MNIST's digits are about 0.7 of their height wide (a 1 less, a 0 or a 2 more).
   const usual = USUAL_WIDTH * height;
-  const small = pieces.map((piece) => Math.max(piece.box.height, piece.box.width) < height * SMALL_PIECE);
+  const small = pieces.map(({ box }) => isSmall(box, height));
   // A blob (a 7's bar cut from its stem, a bar cut into squares) is no digit alone, nor with others; a piece that is
   // one may be left out at no cost.
   const blob = (group: Mark[]) =>

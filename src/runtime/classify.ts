@@ -216,6 +216,10 @@ export function digitString(
       }
     }
   }
+  if (pieces > 0 && best[pieces] === -Infinity) {
+    // Only a model whose output is not a number leaves no reading (every piece may be read alone or left out).
+    throw new CnnxError('the model gave no finite probabilities for the digits read', 'INFERENCE_FAILED');
+  }
   const digits: ReadDigit[] = [];
   const chosen: number[] = []; // each digit's first piece
   let ignored = reading.ignored;

@@ -207,11 +207,11 @@ async function recognise(): Promise<void> {
   const started = performance.now();
   const read = await describeDigits(digits.session, image.data, pad.width, pad.height, digits.labels, digits.shape);
   const ms = performance.now() - started;
-  result.textContent = read.map((d) => d.text).join('');
+  result.textContent = read.text;
   firstPrediction ??= performance.now();
   status.textContent = `${status.textContent?.split(' · ')[0]} · ${ms.toFixed(1)} ms`;
   digitsList.replaceChildren(
-    ...read.map((d) => {
+    ...read.digits.map((d) => {
       const item = document.createElement('li');
       item.append(...d.top.map((t) => probabilityBar(t.class, t.probability)));
       return item;
@@ -304,15 +304,22 @@ async function classifyPicture(file: Blob): Promise<void> {
       pixels.height,
       running.labels,
       running.shape,
-    );
+    ).catch((error: unknown) => {
+      // Too much writing to read (over 64 digits): said, not left beside the last picture's answer.
+      pictureResult.textContent = error instanceof Error ? error.message : String(error);
+      pictureTop.replaceChildren();
+      lastClassification = undefined;
+      return undefined;
+    });
+    if (read === undefined) return;
     if (model !== running) return;
-    if (read.length > 1) {
+    if (read.digits.length > 1) {
       lastClassification = undefined;
       firstPrediction ??= performance.now();
       status.textContent = `${status.textContent?.split(' · ')[0]} · ${(performance.now() - started).toFixed(1)} ms`;
-      pictureResult.textContent = read.map((d) => d.text).join('');
+      pictureResult.textContent = read.text;
       pictureTop.replaceChildren(
-        ...read.map((d) => {
+        ...read.digits.map((d) => {
           const item = document.createElement('li');
           item.append(...d.top.map((t) => probabilityBar(t.class, t.probability)));
           return item;

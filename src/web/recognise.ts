@@ -10,7 +10,7 @@ export interface ReadDigit {
 }
 
 /**
- * The digits drawn on an RGBA canvas (`width` x `height`), left to right; `?` where the model is unsure. `shape` is
+ * The number drawn on an RGBA canvas (`text`: rows of writing are its lines) and its digits (`width` x `height`), left to right; `?` where the model is unsure. `shape` is
  * the digit model's [C, H, W] (each 28x28 digit is resized to it, as the server's read-digits does).
  */
 export async function describeDigits(
@@ -20,15 +20,18 @@ export async function describeDigits(
   height: number,
   labels: string[],
   shape: InputShape = [1, 28, 28],
-): Promise<ReadDigit[]> {
+): Promise<{ text: string; digits: ReadDigit[] }> {
   const reading = segmentDigits({ width, height, channels: 4, data: rgba });
-  if (reading.candidates.length === 0) return [];
+  if (reading.candidates.length === 0) return { text: '', digits: [] };
   const { data } = await session.run(digitBatch(reading, shape), [reading.candidates.length, ...shape]);
-  const { digits } = digitString(reading, data, { labels, outputKind: 'logits' });
-  return digits.map(({ label, confidence, top }) => ({
-    text: confidence >= DIGIT_THRESHOLD ? top[0]!.class : '?',
-    label,
-    confidence,
-    top,
-  }));
+  const { text, digits } = digitString(reading, data, { labels, outputKind: 'logits' });
+  return {
+    text,
+    digits: digits.map(({ label, confidence, top }) => ({
+      text: confidence >= DIGIT_THRESHOLD ? top[0]!.class : '?',
+      label,
+      confidence,
+      top,
+    })),
+  };
 }

@@ -2,6 +2,7 @@
  * `cnnx predict` on what users hand it besides single files: a folder of pictures, a picture on standard input, and
  * handwritten digit strings (`--read-digits`, the server's read-digits answer on the command line).
  */
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -75,6 +76,16 @@ describe('cnnx predict: folders, standard input, digit strings', () => {
       [missing, 'BAD_IMAGE'],
       [b, undefined],
     ]);
+  });
+
+  it('leaves out of a folder what is not a regular file (a FIFO named like a picture would never end)', async () => {
+    const fifos = join(dir, 'with-fifo');
+    await mkdir(fifos);
+    await writeFile(join(fifos, 'a.png'), await digitPaper(0).png().toBuffer());
+    expect(spawnSync('mkfifo', [join(fifos, 'b.png')]).status).toBe(0);
+    const { code, stdout } = await cnnx('predict', '-m', DIGITS, fifos);
+    expect(code).toBe(0);
+    expect(stdout.split('\n').map((line) => line.split(':')[0])).toEqual([join(fifos, 'a.png')]);
   });
 
   it('names a folder with no pictures, and the sub-folders it did not search', async () => {

@@ -466,6 +466,13 @@ describe('digit strings: where one digit ends and the next begins', () => {
     expect(text).toBe(`${labels([3, 2, 1])}\n${labels([18, 4, 7, 0])}`);
   });
 
+  it('leaves out a long dash between digits, which is flat, however wide', async () => {
+    const digits = [2, 1, 18, 4]; // "1", "2", "3", "4"
+    const dash = (inks: [number, number][]) =>
+      `<rect x="${(inks[1]![1] + inks[2]![0]) / 2 - 22}" y="58" width="44" height="7" fill="black"/>`;
+    expect(await read(await page(digits, { gap: 60, extra: dash }))).toBe(labels(digits));
+  });
+
   it('cuts digits that touch where they meet', async () => {
     expect(await read(await page([3, 2], { gap: -4 }))).toBe(labels([3, 2]));
   });

@@ -8,7 +8,8 @@
  * CHUNK at a time, so a folder of any size fits in memory. A picture that cannot be read or decoded gets an error line
  * (and `{"file", "error", "code"}` with --json) and exit status 1; the others are still classified.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { CnnxError, whyUnreadable } from '../../common/index.js';
@@ -142,8 +143,18 @@ async function listPictures(paths: string[]): Promise<string[]> {
     const entries = await readdir(path, { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
       throw new CnnxError(`${path}: cannot list (${whyUnreadable(error)})`, 'DATA_UNREADABLE');
     });
-    const names = entries
-      .filter((entry) => !entry.name.startsWith('.') && isPicture(entry.name) && !entry.isDirectory())
+    const candidates = entries.filter((entry) => !entry.name.startsWith('.') && isPicture(entry.name));
+    // Regular files only (through links too): a FIFO or a device named like a picture would wait or never end.
+    const regular = await Promise.all(
+      candidates.map((entry) =>
+        stat(join(path, entry.name)).then(
+          (info) => info.isFile(),
+          () => false,
+        ),
+      ),
+    );
+    const names = candidates
+      .filter((_, i) => regular[i])
       .map((entry) => entry.name)
       .sort(byCodePoint);
     if (names.length === 0) {
@@ -165,7 +176,8 @@ async function decodeAll(
 ): Promise<({ file: string; image: PixelImage } | { file: string; error: CnnxError })[]> {
   const settled = await Promise.allSettled(
     files.map(async (file) => {
-      const data = await (file === STDIN ? readStdin() : readFile(file)).catch((error: NodeJS.ErrnoException) => {
+      const data = await readLimited(file).catch((error: NodeJS.ErrnoException) => {
+        if (error instanceof CnnxError) throw error;
         throw new CnnxError(`${file}: cannot read (${whyUnreadable(error)})`, 'BAD_IMAGE');
       });
       return decodeImage(data, file === STDIN ? 'standard input' : file);
@@ -179,17 +191,42 @@ async function decodeAll(
   });
 }
 
-async function readStdin(): Promise<Buffer> {
-  if (process.stdin.isTTY) {
+/** The most bytes a picture file may have: far more than any photo (`cnnx serve` takes 8 MiB by default). */
+const MAX_PICTURE_BYTES = 64 * 2 ** 20;
+
+/**
+ * The bytes of a picture file, or of standard input for `-`, at most MAX_PICTURE_BYTES of them (a device or a pipe
+ * that never ends is refused when it passes that).
+ * @throws CnnxError BAD_OPTION for `-` on a terminal; PAYLOAD_TOO_LARGE past the limit; the stream's errors.
+ */
+async function readLimited(file: string): Promise<Buffer> {
+  if (file === STDIN && process.stdin.isTTY) {
     throw new CnnxError('"-" reads a picture from standard input, which is a terminal: pipe one in', 'BAD_OPTION');
   }
+  const stream = file === STDIN ? process.stdin : createReadStream(file);
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+  let size = 0;
+  try {
+    for await (const chunk of stream) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_PICTURE_BYTES) {
+        throw new CnnxError(
+          `${file === STDIN ? 'standard input' : file} holds more than ${MAX_PICTURE_BYTES / 2 ** 20} MiB, more than a picture`,
+          'PAYLOAD_TOO_LARGE',
+        );
+      }
+      chunks.push(chunk as Buffer);
+    }
+  } finally {
+    if (file !== STDIN) (stream as ReturnType<typeof createReadStream>).destroy();
+  }
+  return Buffer.concat(chunks, size);
 }
 
 function failed(file: string, error: CnnxError, json?: boolean): void {
-  console.error(`cnnx: ${error.message}`);
+  // A reading's error ("found 70 pieces...") names no file; a decoding error starts with it.
+  const named = error.message.startsWith(file === STDIN ? 'standard input' : file);
+  console.error(`cnnx: ${named ? '' : `${file}: `}${error.message}`);
   if (json) console.log(JSON.stringify({ file, error: error.message, code: error.code }));
   process.exitCode = 1;
 }
@@ -200,7 +237,9 @@ function report(file: string, answer: Answer, json?: boolean): void {
   if (json) {
     console.log(JSON.stringify({ file, ...answer }));
   } else if ('nothing' in answer) {
-    console.log(`${file}: nothing to classify (${answer.nothing})`);
+    // On the command line, a digit string is read with --read-digits.
+    const nothing = answer.nothing.replace('read by read-digits', 'read with --read-digits');
+    console.log(`${file}: nothing to classify (${nothing})`);
   } else if ('text' in answer) {
     const ignored = answer.ignored > 0 ? `, ${answer.ignored} mark${answer.ignored === 1 ? '' : 's'} left out` : '';
     const read = answer.digits.length === 0 ? 'no digits' : JSON.stringify(answer.text);

@@ -1,5 +1,6 @@
 /** `cnnx train`: train a model on a dataset into a run directory; `--print-shapes` shows the layer shapes. */
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { CnnxError } from '../../common/index.js';
@@ -413,10 +414,11 @@ async function resumedConfig(
     }
   }
   if (flags.epochs !== undefined && flags.epochs !== config.epochs && config.schedule !== 'constant') {
+    const longer = flags.epochs > config.epochs;
     console.error(
-      `cnnx: warning: the ${config.schedule} learning-rate schedule spans the run's epochs, so it is stretched from ` +
-        `${config.epochs} to ${flags.epochs}: the rate from epoch ${done + 1} on follows the longer schedule (higher ` +
-        'than where the shorter one ended, if the run was complete)',
+      `cnnx: warning: the ${config.schedule} learning-rate schedule spans the run's epochs, so it is ` +
+        `${longer ? 'stretched' : 'compressed'} from ${config.epochs} to ${flags.epochs}: the rate from epoch ` +
+        `${done + 1} on follows the ${longer ? 'longer schedule (higher than where the shorter one ended, if the run was complete)' : 'shorter schedule (lower than the longer one would have been)'}`,
     );
   }
   if (flags.epochs) config.epochs = flags.epochs;
@@ -426,6 +428,11 @@ async function resumedConfig(
   }
   if (flags.workers) config.workers = flags.workers;
   // Complete: every epoch done and the summary written (a run stopped in its final test has no summary yet).
-  const complete = done >= config.epochs && existsSync(runPath(runDir, 'summary'));
+  // The summary must be of these epochs: a run extended past its summary and stopped again has an older one.
+  const summarised = await readFile(runPath(runDir, 'summary'), 'utf8').then(
+    (text) => (JSON.parse(text) as { epochs?: unknown }).epochs,
+    () => undefined,
+  );
+  const complete = done >= config.epochs && summarised === done;
   return { config, runDir, ...(complete ? { completed: done } : {}) };
 }
