@@ -201,28 +201,29 @@ function runsOf(mark: Mark, imageWidth: number) {
   const { x: x0, y: y0, width: w, height: h } = mark.box;
   const mask = new Uint8Array(w * h);
   for (const p of mark.pixels) mask[(Math.floor(p / imageWidth) - y0) * w + (p % imageWidth) - x0] = 1;
-  const longest = { row: 0, column: 0, top: 0, bottom: 0, left: 0, right: 0 };
-  for (let y = 0; y < h; y++) {
-    let most = 0;
-    for (let x = 0, run = 0; x < w; x++) {
-      run = mask[y * w + x] ? run + 1 : 0;
-      most = Math.max(most, run);
+  const rows = longestRuns(h, w, (y, x) => mask[y * w + x] === 1);
+  const columns = longestRuns(w, h, (x, y) => mask[y * w + x] === 1);
+  const most = (runs: Int32Array, from: number, to: number) => Math.max(0, ...runs.subarray(from, to));
+  return {
+    mask,
+    row: most(rows, 0, h),
+    column: most(columns, 0, w),
+    top: most(rows, 0, Math.ceil(h / 5)),
+    bottom: most(rows, Math.ceil(h - h / 5), h),
+    left: most(columns, 0, Math.ceil(w / 5)),
+    right: most(columns, Math.ceil(w - w / 5), w),
+  };
+}
+
+/** The longest run of ink along each of `lines` lines of `length` pixels (`inked(line, position)`). */
+function longestRuns(lines: number, length: number, inked: (line: number, position: number) => boolean): Int32Array {
+  const longest = new Int32Array(lines);
+  for (let line = 0; line < lines; line++)
+    for (let position = 0, run = 0; position < length; position++) {
+      run = inked(line, position) ? run + 1 : 0;
+      if (run > longest[line]!) longest[line] = run;
     }
-    longest.row = Math.max(longest.row, most);
-    if (y < h / 5) longest.top = Math.max(longest.top, most);
-    if (y >= h - h / 5) longest.bottom = Math.max(longest.bottom, most);
-  }
-  for (let x = 0; x < w; x++) {
-    let most = 0;
-    for (let y = 0, run = 0; y < h; y++) {
-      run = mask[y * w + x] ? run + 1 : 0;
-      most = Math.max(most, run);
-    }
-    longest.column = Math.max(longest.column, most);
-    if (x < w / 5) longest.left = Math.max(longest.left, most);
-    if (x >= w - w / 5) longest.right = Math.max(longest.right, most);
-  }
-  return { mask, ...longest };
+  return longest;
 }
 
 /**

@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { digitsOnPaper } from '../helpers/digit-paper.js';
 import type { InjectOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset, type Dataset } from '../../src/data/index.js';
@@ -279,27 +280,7 @@ describe('image routes', () => {
     }
   });
 
-  async function paperPng(indices: number[], gap = 12): Promise<Buffer> {
-    const composites = await Promise.all(
-      indices.map(async (i, k) => ({
-        input: await sharp(Buffer.from(mnist.test.pixels.subarray(i * 784, (i + 1) * 784).map((v) => 255 - v)), {
-          raw: { width: 28, height: 28, channels: 1 },
-        })
-          .resize(84, 84)
-          .png()
-          .toBuffer(),
-        left: 20 + k * (84 + gap - 30),
-        top: 16,
-        blend: 'multiply' as const,
-      })),
-    );
-    return sharp({
-      create: { width: 40 + indices.length * (84 + gap - 30) + 30, height: 116, channels: 3, background: '#ffffff' },
-    })
-      .composite(composites)
-      .png()
-      .toBuffer();
-  }
+  const paperPng = (indices: number[], gap = 12) => digitsOnPaper(mnist, indices, { step: 84 + gap - 30 });
 
   it('classifies a photo-like PNG (dark ink on paper), raw and multipart', async () => {
     const png = await paperPng([0]);

@@ -19,6 +19,7 @@ import { createServer, type CnnxServer } from '../../src/serve/index.js';
 import { CHROMIUM, chromiumMissing, WEBGPU_REQUIRED } from '../helpers/environment.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { colourPicture, writeUserModel } from '../helpers/user-model.js';
+import { digitsOnPaper } from '../helpers/digit-paper.js';
 
 interface CnnxHooks {
   cnnx: {
@@ -233,23 +234,7 @@ describe('the web page in Chromium', () => {
     ctx.skip(missing !== undefined, missing);
     const mnist = await loadDataset('mnist');
     const indices = [3, 2, 1, 18];
-    const digits = await Promise.all(
-      indices.map(async (i, k) => ({
-        input: await sharp(Buffer.from(mnist.test.pixels.subarray(i * 784, (i + 1) * 784).map((v) => 255 - v)), {
-          raw: { width: 28, height: 28, channels: 1 },
-        })
-          .resize(84, 84)
-          .png()
-          .toBuffer(),
-        left: 20 + k * 80,
-        top: 16,
-        blend: 'multiply' as const,
-      })),
-    );
-    const png = await sharp({ create: { width: 360, height: 116, channels: 3, background: '#ffffff' } })
-      .composite(digits)
-      .png()
-      .toBuffer();
+    const png = await digitsOnPaper(mnist, indices);
     const expected = indices.map((i) => mnist.test.labels[i]).join('');
     const byServer = await (async () => {
       const answer = await server.app.inject({
