@@ -55,6 +55,8 @@ interface ModelInfo {
   procedure: Procedure;
   /** Its input's [C, H, W]. */
   shape: InputShape;
+  /** What its output holds: logits, or probabilities (a model that ends in a softmax). */
+  outputKind: 'logits' | 'probabilities';
 }
 
 interface LoadedModel extends ModelInfo {
@@ -83,7 +85,7 @@ function loadModel(ep: 'wasm' | 'webgpu', name?: string): Promise<void> {
 async function describeModel(name: string): Promise<ModelInfo> {
   const meta = (await (await fetch(`/v2/models/${encodeURIComponent(name)}`)).json()) as {
     inputs: { shape: number[] }[];
-    parameters: { labels: string[]; procedure?: Procedure };
+    parameters: { labels: string[]; procedure?: Procedure; output_kind?: 'logits' | 'probabilities' };
   };
   const [, channels, height, width] = meta.inputs[0]!.shape as [number, number, number, number];
   return {
@@ -91,6 +93,7 @@ async function describeModel(name: string): Promise<ModelInfo> {
     labels: meta.parameters.labels,
     procedure: meta.parameters.procedure ?? 'mnist',
     shape: [channels, height, width],
+    outputKind: meta.parameters.output_kind ?? 'logits',
   };
 }
 
@@ -205,7 +208,15 @@ async function recognise(): Promise<void> {
   if (!digits || digits.procedure !== 'mnist') return;
   const image = context.getImageData(0, 0, pad.width, pad.height);
   const started = performance.now();
-  const read = await describeDigits(digits.session, image.data, pad.width, pad.height, digits.labels, digits.shape);
+  const read = await describeDigits(
+    digits.session,
+    image.data,
+    pad.width,
+    pad.height,
+    digits.labels,
+    digits.shape,
+    digits.outputKind,
+  );
   const ms = performance.now() - started;
   result.textContent = read.text;
   firstPrediction ??= performance.now();
@@ -304,6 +315,7 @@ async function classifyPicture(file: Blob): Promise<void> {
       pixels.height,
       running.labels,
       running.shape,
+      running.outputKind,
     ).catch((error: unknown) => {
       // Too much writing to read (over 64 digits): said, not left beside the last picture's answer.
       pictureResult.textContent = error instanceof Error ? error.message : String(error);
@@ -341,7 +353,12 @@ async function classifyPicture(file: Blob): Promise<void> {
   const { data } = await running.session.run(prepared.input, [1, ...running.shape]);
   const ms = performance.now() - started;
   if (model !== running) return; // another model was opened meanwhile
-  const classification = describeLogits(data, running.labels, Math.min(TOP_CLASSES, running.labels.length));
+  const classification = describeLogits(
+    data,
+    running.labels,
+    Math.min(TOP_CLASSES, running.labels.length),
+    running.outputKind,
+  );
   lastClassification = classification;
   firstPrediction ??= performance.now();
   status.textContent = `${status.textContent?.split(' · ')[0]} · ${ms.toFixed(1)} ms`;

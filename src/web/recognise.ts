@@ -20,11 +20,12 @@ export async function describeDigits(
   height: number,
   labels: string[],
   shape: InputShape = [1, 28, 28],
+  outputKind: 'logits' | 'probabilities' = 'logits',
 ): Promise<{ text: string; digits: ReadDigit[] }> {
   const reading = segmentDigits({ width, height, channels: 4, data: rgba });
   if (reading.candidates.length === 0) return { text: '', digits: [] };
   const { data } = await session.run(digitBatch(reading, shape), [reading.candidates.length, ...shape]);
-  const { text, digits } = digitString(reading, data, { labels, outputKind: 'logits' });
+  const { text, digits } = digitString(reading, data, { labels, outputKind });
   return {
     text,
     digits: digits.map(({ label, confidence, top }) => ({

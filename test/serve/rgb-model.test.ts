@@ -93,7 +93,7 @@ describe('KServe v2 with models of the user pictures', () => {
     expect(metadata).toMatchObject({
       inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 3, 32, 32] }],
       outputs: [{ name: 'logits', datatype: 'FP32', shape: [-1, 4] }],
-      parameters: { labels: COLOURS, dataset: 'colours', procedure: 'resize' },
+      parameters: { labels: COLOURS, dataset: 'colours', procedure: 'resize', output_kind: 'logits' },
     });
     const gray = (await (await fetch(`${base}/v2/models/shapes`)).json()) as Record<string, unknown>;
     expect(gray).toMatchObject({ inputs: [{ shape: [-1, 1, 64, 48] }], parameters: { labels: GRAY } });

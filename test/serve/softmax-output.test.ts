@@ -55,6 +55,9 @@ describe('a model that outputs probabilities', () => {
       expect(label).toBe(0);
       expect(probabilities[0]).toBeCloseTo(expected, 5);
       expect(probabilities.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+      // The page learns it from the metadata, so it does not apply softmax a second time either.
+      const metadata = await server.app.inject({ url: '/v2/models/peaked' });
+      expect(metadata.json()).toMatchObject({ parameters: { output_kind: 'probabilities' } });
     } finally {
       await server.close();
     }

@@ -295,6 +295,8 @@ export async function registerKserveRoutes(
           dataset: model.signature.dataset ?? null,
           // How a picture becomes this model's input (`mnist`, `fit` or `resize`): what the web page prepares by.
           procedure: model.signature.procedure,
+          // Whether the output is logits or probabilities (a model that ends in a softmax): how the page reads it.
+          output_kind: model.signature.outputKind,
         },
       };
     });
