@@ -67,9 +67,10 @@ const ROW_GAP = 0.1;
  * touching digits are taken and cuts through one digit are not.
  *
  * A piece shorter and narrower than SMALL_PIECE of the writing's height is small: part of a digit (a 5's flag) or
- * punctuation (a comma, a dash, a point). Left out it costs SKIP_COST (so a 5's flag a little apart still joins its
- * body: read together 0.88 a 5, where the body alone reads 0.999 a 6); read as a digit of its own, SMALL_ALONE_COST
- * more (punctuation reads as a confident 1 or 7).
+ * punctuation (a comma, a dash, a point, a dashed guide line). Left out it costs SKIP_COST (so a 5's flag a little apart still joins its
+ * body: read together 0.88 a 5, where the body alone reads 0.999 a 6); read as a digit of its own, or small pieces
+ * read as one digit together (two dashes of a guide line), SMALL_ALONE_COST more (punctuation reads as a confident 1,
+ * 2 or 7).
  */
 const SMALL_PIECE = 0.45;
 const FLAT_PIECE = 0.25;
@@ -195,6 +196,11 @@ export function segmentDigits(image: PixelImage): DigitReading {
   if (writing.length === 0) return { ...empty, ignored };
   const reading: DigitReading = { ...empty, ignored };
   for (const row of rowsOf(writing)) {
+    if (row.every(({ box }) => box.width > 2 * box.height)) {
+      // A row of flat marks only (a dashed guide line under the writing, a row of dashes) holds no digit.
+      reading.ignored += row.length;
+      continue;
+    }
     reading.rows.push(reading.pieces);
     readRow(row, ink, reading);
   }
@@ -311,7 +317,7 @@ function readRow(writing: Mark[], ink: GrayImage, reading: DigitReading): void {
       const box = unionBox(group);
       const cost =
         (cutBefore[from] ? CUT_COST * Math.max(1, crossing[from]!) ** 2 : 0) +
-        (to - from === 1 && small[from] ? SMALL_ALONE_COST : 0) +
+        (isSmall(box, height) ? SMALL_ALONE_COST : 0) +
         Math.max(0, box.width / usual - WIDE) * WIDE_COST;
       reading.candidates.push({
         from: first + from,

@@ -434,6 +434,11 @@ describe('digit strings: where one digit ends and the next begins', () => {
           .join(''),
       'on a rule': (_: unknown, width: number) => `<rect x="0" y="88" width="${width}" height="4" fill="#111"/>`,
       'through a rule': (_: unknown, width: number) => `<rect x="0" y="62" width="${width}" height="3" fill="#111"/>`,
+      'over a dashed guide line': (_: unknown, width: number) =>
+        Array.from(
+          { length: Math.floor(width / 30) },
+          (_, k) => `<rect x="${k * 30}" y="116" width="20" height="4"/>`,
+        ).join(''),
     };
     for (const [name, extra] of Object.entries(cases)) {
       expect([name, await read(await page(digits, { gap: 40, extra }))]).toEqual([name, labels(digits)]);
