@@ -203,20 +203,27 @@ function probabilityBar(name: string, probability: number): HTMLElement {
   return row;
 }
 
+/** The number written in RGBA `pixels` (the pad, or an uploaded picture), read with the digit model `loaded`. */
+const readNumber = (
+  loaded: LoadedModel,
+  pixels: { data: Uint8ClampedArray; width: number; height: number },
+): ReturnType<typeof describeDigits> =>
+  describeDigits(
+    loaded.session,
+    pixels.data,
+    pixels.width,
+    pixels.height,
+    loaded.labels,
+    loaded.shape,
+    loaded.outputKind,
+  );
+
 async function recognise(): Promise<void> {
   const digits = model;
   if (!digits || digits.procedure !== 'mnist') return;
   const image = context.getImageData(0, 0, pad.width, pad.height);
   const started = performance.now();
-  const read = await describeDigits(
-    digits.session,
-    image.data,
-    pad.width,
-    pad.height,
-    digits.labels,
-    digits.shape,
-    digits.outputKind,
-  );
+  const read = await readNumber(digits, { data: image.data, width: pad.width, height: pad.height });
   const ms = performance.now() - started;
   result.textContent = read.text;
   firstPrediction ??= performance.now();
@@ -308,15 +315,7 @@ async function classifyPicture(file: Blob): Promise<void> {
     // A digit model reads a number in a picture (an amount, a code on a slip) as the server's read-digits does;
     // a picture of one digit is classified, with its top classes.
     const started = performance.now();
-    const read = await describeDigits(
-      running.session,
-      pixels.data,
-      pixels.width,
-      pixels.height,
-      running.labels,
-      running.shape,
-      running.outputKind,
-    ).catch((error: unknown) => {
+    const read = await readNumber(running, pixels).catch((error: unknown) => {
       // Too much writing to read (over 64 digits): said, not left beside the last picture's answer.
       pictureResult.textContent = error instanceof Error ? error.message : String(error);
       pictureTop.replaceChildren();
