@@ -9,8 +9,9 @@
  * - `touching`: 3-8 digits, gaps of -6 to 24 px (a fifth of the joints touch or overlap);
  * - `single`: one digit (read-digits must read one digit, not two halves).
  *
- * A string is right when its whole text is (no reject threshold: every digit read). Prints one markdown table and
- * a JSON line; `--dump <dir>` writes the pictures it got wrong there.
+ * A string is right when its whole text is (no reject threshold: every digit read). The time of each read (decoding
+ * the PNG, then readDigitString) is taken too: its median per set. Prints one markdown table and a JSON line;
+ * `--dump <dir>` writes the pictures it got wrong there.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -87,33 +88,39 @@ async function picture(indices: number[], rand: () => number, gaps: readonly [nu
 }
 
 const count = Number(args.count);
-const rows: { set: string; strings: number; right: number; digits: number; counted: number }[] = [];
+const rows: { set: string; strings: number; right: number; digits: number; counted: number; medianMs: number }[] = [];
 for (const set of SETS) {
   const rand = random(Number(args.seed) + set.first);
   let next = set.first;
   let right = 0;
   let counted = 0;
   let digits = 0;
+  const times: number[] = [];
   for (let s = 0; s < count; s++) {
     const length = set.digits[0] + Math.floor(rand() * (set.digits[1] - set.digits[0] + 1));
     const indices = Array.from({ length }, () => next++);
     const png = await picture(indices, rand, set.gaps);
     const truth = indices.map((i) => mnist.test.labels[i]).join('');
+    const started = performance.now();
     const { text } = await readDigitString(session, signature, await decodeImage(png), 0);
+    times.push(performance.now() - started);
     digits += length;
     if (text.length === length) counted++;
     if (text === truth) right++;
     else if (args.dump) await writeFile(join(args.dump, `${set.name}-${s}-${truth}-read-${text}.png`), png);
   }
-  rows.push({ set: set.name, strings: count, right, digits, counted });
+  const medianMs = times.sort((a, b) => a - b)[Math.floor(times.length / 2)]!;
+  rows.push({ set: set.name, strings: count, right, digits, counted, medianMs });
   process.stderr.write(`${set.name}: ${right} / ${count}\n`);
 }
 await session.release();
 
-console.log('| set | strings (digits) | whole string right | digit count right |');
-console.log('| --- | --- | --- | --- |');
+console.log('| set | strings (digits) | whole string right | digit count right | ms a read (median) |');
+console.log('| --- | --- | --- | --- | --- |');
 for (const row of rows) {
   const pct = (n: number) => `${((100 * n) / row.strings).toFixed(1)}%`;
-  console.log(`| ${row.set} | ${row.strings} (${row.digits}) | ${pct(row.right)} | ${pct(row.counted)} |`);
+  console.log(
+    `| ${row.set} | ${row.strings} (${row.digits}) | ${pct(row.right)} | ${pct(row.counted)} | ${row.medianMs.toFixed(1)} |`,
+  );
 }
 console.log(JSON.stringify({ model: args.model, seed: Number(args.seed), sets: rows }));

@@ -129,6 +129,16 @@ export function unionBox(marks: readonly Mark[]): Box {
   return { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 };
 }
 
+/**
+ * Whether `marks` together are a blob rather than strokes (a filled shape, a dot, a bar): of 4 pixels or more, and
+ * thicker for their size than MAX_STROKE_FRACTION.
+ */
+export function isBlob(marks: readonly Mark[], imageWidth: number): boolean {
+  return (
+    marks.reduce((n, mark) => n + mark.pixels.length, 0) >= 4 && strokeFraction(marks, imageWidth) > MAX_STROKE_FRACTION
+  );
+}
+
 /** Stroke width of `marks` together over their box's long side (see MAX_STROKE_FRACTION). */
 export function strokeFraction(marks: readonly Mark[], imageWidth: number): number {
   const box = unionBox(marks);
@@ -154,7 +164,7 @@ function classifyMarks(marks: readonly Mark[], ink: GrayImage): MarkKind[] {
   const edgeLimit = (ink.width + ink.height) / 8;
   const kinds: MarkKind[] = marks.map((mark) => {
     if (mark.edgePixels > edgeLimit) return 'edge';
-    if (mark.pixels.length >= 4 && strokeFraction([mark], ink.width) > MAX_STROKE_FRACTION) return 'blob';
+    if (isBlob([mark], ink.width)) return 'blob';
     return 'writing';
   });
   let tallest = 0;

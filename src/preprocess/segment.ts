@@ -9,7 +9,7 @@
  */
 import { extractInk, workingSize, type PixelImage } from './ink.js';
 import type { GrayImage } from './gray-image.js';
-import { findWriting, MAX_STROKE_FRACTION, strokeFraction, unionBox, type Box, type Mark } from './marks.js';
+import { findWriting, isBlob, strokeFraction, unionBox, type Box, type Mark } from './marks.js';
 import { fitDigit, inkOfMarks } from './procedures.js';
 
 /** A candidate digit: pieces `from` to `to - 1` of the writing, left to right, together. */
@@ -55,9 +55,8 @@ export interface DigitReading {
 const MAX_PIECES = 3;
 
 /**
- * Rows of writing are further apart than this fraction of the tallest mark (a 5's flag is nearer its body): two rows
- * of MNIST digits 10-14 px apart at 70 px were read as one before (41 of 60 such pictures right at a quarter, 51 at
- * 0.08).
+ * Rows of writing are further apart than this fraction of the tallest mark (a 5's flag is nearer its body, and a
+ * second row may be written a seventh of a digit's height below the first).
  */
 const ROW_GAP = 0.1;
 
@@ -298,9 +297,7 @@ function readRow(writing: Mark[], ink: GrayImage, reading: DigitReading): void {
   const small = pieces.map(({ box }) => isSmall(box, height));
   // A blob (a 7's bar cut from its stem, a bar cut into squares) is no digit alone, nor with others; a piece that is
   // one may be left out at no cost.
-  const blob = (group: Mark[]) =>
-    group.reduce((n, piece) => n + piece.pixels.length, 0) >= 4 &&
-    strokeFraction(group, ink.width) > MAX_STROKE_FRACTION;
+  const blob = (group: Mark[]) => isBlob(group, ink.width);
   const blobPiece = pieces.map((piece) => blob([piece]));
   for (let from = 0; from < pieces.length; from++) {
     for (let to = from + 1; to <= pieces.length; to++) {

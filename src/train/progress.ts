@@ -9,7 +9,7 @@ export interface ProgressReporter {
   endEpoch(metrics: EpochMetrics): void;
   log(message: string): void;
   /** What the run gives when it ends (its figures and files): the command's output, not its progress. */
-  result?(message: string): void;
+  result(message: string): void;
 }
 
 /**
@@ -75,6 +75,7 @@ export const silentProgress: ProgressReporter = {
   step() {},
   endEpoch() {},
   log() {},
+  result() {},
 };
 
 /** The reporter driven as a training callback. */

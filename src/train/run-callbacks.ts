@@ -112,7 +112,7 @@ export function summaryCallback(progress: ProgressReporter): TrainingCallback {
       await writeFileAtomic(runPath(state.runDir, 'summary'), `${JSON.stringify(summary, null, 2)}\n`);
       const held = onVal ? 'val' : 'test';
       const last = (onVal ? final.valAccuracy : final.testAccuracy) ?? NaN;
-      (progress.result ?? progress.log)(
+      progress.result(
         `loss ${final.loss.toFixed(3)}, train acc ${final.trainAccuracy.toFixed(3)}, ${held} acc ${last.toFixed(3)}\n` +
           `${formatRate(meanSpeed)} examples/s on ${state.backend.device}${state.workers > 1 ? `, ${state.workers} workers` : ''}\n` +
           `best ${held} acc ${position.bestAccuracy.toFixed(4)} (epoch ${position.bestEpoch}) -> ${runPath(state.runDir, 'best')}\n` +

@@ -9,6 +9,7 @@
 import { WORKING_SIDE, type Procedure } from '../preprocess/index.js';
 import {
   describeLogits,
+  isDigitModel,
   openWebSession,
   prepareForModel,
   type Classification,
@@ -101,7 +102,7 @@ async function describeModel(name: string): Promise<ModelInfo> {
 async function chooseModel(served: string[], asked: string | undefined): Promise<ModelInfo> {
   if (asked !== undefined && served.includes(asked)) return describeModel(asked);
   const infos = await Promise.all(served.map(describeModel));
-  return infos.find((info) => info.procedure === 'mnist') ?? infos[0]!;
+  return infos.find((info) => isDigitModel(info)) ?? infos[0]!;
 }
 
 async function loadModelNow(ep: 'wasm' | 'webgpu', name?: string): Promise<void> {
@@ -136,7 +137,7 @@ async function loadModelNow(ep: 'wasm' | 'webgpu', name?: string): Promise<void>
 
 /** Sets the page up for a newly opened model: a digit model on the pad, any other in upload mode. */
 function showModel(info: ModelInfo): void {
-  const digits = info.procedure === 'mnist';
+  const digits = isDigitModel(info);
   drawTab.disabled = !digits;
   drawTab.title = digits ? '' : 'the drawing pad reads digits only';
   document.querySelector<HTMLElement>('#digits-only')!.hidden = digits;
@@ -220,7 +221,7 @@ const readNumber = (
 
 async function recognise(): Promise<void> {
   const digits = model;
-  if (!digits || digits.procedure !== 'mnist') return;
+  if (!digits || !isDigitModel(digits)) return;
   const image = context.getImageData(0, 0, pad.width, pad.height);
   const started = performance.now();
   const read = await readNumber(digits, { data: image.data, width: pad.width, height: pad.height });
@@ -311,7 +312,7 @@ async function classifyPicture(file: Blob): Promise<void> {
     pictureResult.textContent = 'cannot read this picture (use a PNG, JPEG or WebP image)';
     return;
   }
-  if (running.procedure === 'mnist') {
+  if (isDigitModel(running)) {
     // A digit model reads a number in a picture (an amount, a code on a slip) as the server's read-digits does;
     // a picture of one digit is classified, with its top classes.
     const started = performance.now();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { TrainingState } from '../../src/train/callbacks.js';
 import { writeCurves } from '../../src/train/plot.js';
+import { silentProgress } from '../../src/train/progress.js';
 import { summaryCallback } from '../../src/train/run-callbacks.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -33,7 +34,7 @@ describe('summary.json', () => {
       selectOn: 'test',
     } as unknown as TrainingState;
     const lines: string[] = [];
-    await summaryCallback({ log: (line: string) => lines.push(line) } as never).onTrainEnd!(state);
+    await summaryCallback({ ...silentProgress, result: (line: string) => lines.push(line) }).onTrainEnd!(state);
     const summary = JSON.parse(await readFile(join(runDir, 'summary.json'), 'utf8')) as { examplesPerSec: number };
     expect(summary.examplesPerSec).toBeCloseTo(12000 / 101, 6);
     expect(lines.join('\n')).toMatch(/\n119 examples\/s on cpu/);

@@ -9,6 +9,7 @@ export {
   digitBatch,
   digitString,
   DIGIT_THRESHOLD,
+  isDigitModel,
   prepareForModel,
   type Classification,
   type InputShape,
