@@ -481,4 +481,16 @@ describe('digit strings: where one digit ends and the next begins', () => {
   it('cuts digits that touch where they meet', async () => {
     expect(await read(await page([3, 2], { gap: -4 }))).toBe(labels([3, 2]));
   });
+
+  it('parts digits that overlap along the gap between them, where no column parts them', async () => {
+    // Each pair overlaps by 8 px (a 7's bar over the 4 after it, a 2's tail under the 9); cut by columns only, each
+    // was read as one digit ("7", "8", "2", "8").
+    for (const pair of [
+      [64, 65],
+      [72, 73],
+      [106, 107],
+      [226, 227],
+    ])
+      expect(await read(await page(pair, { gap: -8 }))).toBe(labels(pair));
+  });
 });
