@@ -4,14 +4,7 @@
  */
 import sharp from 'sharp';
 import { CnnxError } from '../common/index.js';
-import { WORKING_SIDE, type PixelImage } from '../preprocess/index.js';
-import { IMAGE_FORMATS, imageFormatOf } from './image-format.js';
-
-/**
- * Largest image accepted, in pixels: the pixel budget of one request. A phone photo is ~12 MP, a 24 MP camera's
- * 6000x4000 fits; a bigger picture (or a small file that decompresses to one) is refused before it is decoded.
- */
-const MAX_IMAGE_PIXELS = 25_000_000;
+import { IMAGE_FORMATS, imageFormatOf, MAX_IMAGE_PIXELS, WORKING_SIDE, type PixelImage } from '../preprocess/index.js';
 
 /**
  * Decodes an image to interleaved 8-bit pixels (1-4 channels as the file has them, alpha kept, row-major

@@ -315,12 +315,12 @@ function eraseRuns(ink: GrayImage, mark: Mark, mask: Uint8Array, rowRun: number,
  * are erased, and the digits, cut where the line crossed them, come back as marks of their own, their pieces joined
  * again by the segmentation), and a box around the writing or a form's row of boxes (a mark with straight runs
  * along its four sides that encloses other marks: its long row and column runs are erased). `ink`
- * itself is changed only when there was a rule.
+ * itself is changed only when there was a rule; `rules` counts the rules and boxes taken out.
  */
-export function findWriting(ink: GrayImage): { marks: Mark[]; kinds: MarkKind[] } {
+export function findWriting(ink: GrayImage): { marks: Mark[]; kinds: MarkKind[]; rules: number } {
   const marks = findMarks(ink);
   const kinds = classifyMarks(marks, ink);
-  let erased = false;
+  let rules = 0;
   // A rule is longer than a digit is wide (a 5's flat top stroke is not one): than the tallest mark is tall.
   let tallest = 0;
   marks.forEach((mark, i) => {
@@ -339,14 +339,14 @@ export function findWriting(ink: GrayImage): { marks: Mark[]; kinds: MarkKind[] 
     if (box && encloses(mark, marks)) {
       // The box's sides and, in a row of boxes, the walls between them: runs across nearly all of it (a digit's stem
       // that touches one side is shorter).
-      erased = eraseRuns(ink, mark, runs.mask, WALL_RUN * w, WALL_RUN * h) || erased;
+      if (eraseRuns(ink, mark, runs.mask, WALL_RUN * w, WALL_RUN * h)) rules++;
     } else if (runs.row >= RULE_RUN * w && w >= 2.5 * h && w > 1.5 * tallest) {
-      erased = eraseRuns(ink, mark, runs.mask, RULE_RUN * w, Infinity) || erased;
+      if (eraseRuns(ink, mark, runs.mask, RULE_RUN * w, Infinity)) rules++;
     }
   }
-  if (!erased) return { marks, kinds };
+  if (rules === 0) return { marks, kinds, rules };
   const again = findMarks(ink);
-  return { marks: again, kinds: classifyMarks(again, ink) };
+  return { marks: again, kinds: classifyMarks(again, ink), rules };
 }
 
 /** Whether the box of `mark` holds the whole box of another mark of at least 4 pixels. */

@@ -202,10 +202,11 @@ function notADigit(marks: readonly Mark[], imageWidth: number): string | undefin
 
 /** Input of the mnist procedure for the writing of an ink map, or why there is none. */
 function mnistInput(ink: InkImage): Prepared {
-  const { marks, kinds } = findWriting(ink);
+  const { marks, kinds, rules } = findWriting(ink);
   const writing = marks.filter((_, i) => kinds[i] === 'writing');
   if (writing.length === 0) {
-    return { nothing: marks.length === 0 ? NO_INK : 'the marks are not digits (specks, blobs or a border)' };
+    if (marks.length > 0) return { nothing: 'the marks are not digits: specks, blobs or a border' };
+    return { nothing: rules > 0 ? 'the ink is straight lines (a rule or a box), not a digit' : NO_INK };
   }
   if (writing.length > MAX_MARKS) {
     return {

@@ -265,9 +265,9 @@ export function segmentDigits(image: PixelImage): DigitReading {
   const ink = extractInk(image, 'local');
   const empty = { pieces: 0, candidates: [], skipCost: [], rows: [], ...workingSize(image.width, image.height) };
   if (ink === undefined) return { ...empty, ignored: 0 };
-  const { marks, kinds } = findWriting(ink);
+  const { marks, kinds, rules } = findWriting(ink);
   const writing = marks.filter((_, i) => kinds[i] === 'writing');
-  const ignored = marks.length - writing.length;
+  const ignored = marks.length - writing.length + rules;
   if (writing.length === 0) return { ...empty, ignored };
   const reading: DigitReading = { ...empty, ignored };
   for (const row of rowsOf(writing)) {

@@ -171,7 +171,10 @@ export function digitBatch(reading: DigitReading, shape: InputShape): Float32Arr
 }
 
 function tooMany(what: string): never {
-  throw new CnnxError(`found ${what}; at most ${MAX_DIGITS} digits are read per picture`, 'BAD_REQUEST');
+  throw new CnnxError(
+    `found ${what}; at most ${MAX_DIGITS} digits are read per picture: crop it to the number to read`,
+    'BAD_REQUEST',
+  );
 }
 
 /**

@@ -6,7 +6,7 @@
  * since the pad reads digits only. Preprocessing and segmentation are the shared isomorphic module, the same code
  * as the server's classify and read-digits; each picture is prepared by the model's own procedure and input shape.
  */
-import { WORKING_SIDE, type Procedure } from '../preprocess/index.js';
+import { IMAGE_FORMATS, imageFormatOf, MAX_IMAGE_PIXELS, WORKING_SIDE, type Procedure } from '../preprocess/index.js';
 import {
   describeLogits,
   isDigitModel,
@@ -30,6 +30,8 @@ const uploadTab = document.querySelector<HTMLButtonElement>('#mode-upload')!;
 const pictureResult = document.querySelector<HTMLElement>('#picture-result')!;
 const pictureTop = document.querySelector<HTMLOListElement>('#picture-top')!;
 const preview = document.querySelector<HTMLImageElement>('#preview')!;
+const drawNote = document.querySelector<HTMLElement>('#draw-note')!;
+const display = document.querySelector<HTMLElement>('#display')!;
 const context = pad.getContext('2d', { willReadFrequently: true })!;
 
 /** Longest side a picture is read at: the size the server's decoder reduces pictures to. */
@@ -37,8 +39,14 @@ const PICTURE_SIDE = WORKING_SIDE;
 /** Classes listed for a picture. */
 const TOP_CLASSES = 5;
 
-/** A stroke keeps the pen it was drawn with: the preprocessing brings any width to MNIST's proportions. */
-type Stroke = { width: number; points: { x: number; y: number }[] };
+/** How often the page asks whether the model it runs is still the one served (a file replaced on disk). */
+const WATCH_MS = 10_000;
+
+/**
+ * A stroke keeps the pen it was drawn with (the preprocessing brings any width to MNIST's proportions), and the
+ * pointer drawing it: a second finger or a palm on the pad does not join it.
+ */
+type Stroke = { width: number; pointerId: number; points: { x: number; y: number }[] };
 const strokes: Stroke[] = [];
 let current: Stroke | undefined;
 
@@ -58,6 +66,8 @@ interface ModelInfo {
   shape: InputShape;
   /** What its output holds: logits, or probabilities (a model that ends in a softmax). */
   outputKind: 'logits' | 'probabilities';
+  /** The served bytes' SHA-256: the page notices when the server reloads the model from a changed file. */
+  sha256: string;
 }
 
 interface LoadedModel extends ModelInfo {
@@ -72,6 +82,30 @@ let firstPrediction: number | undefined;
 let lastClassification: Classification | undefined;
 
 let loading: Promise<void> = Promise.resolve();
+/** The status line without its timing, which each run appends. */
+let statusLine = '';
+
+function showStatus(line: string, ms?: number): void {
+  statusLine = line;
+  status.textContent = ms === undefined ? line : `${line} · ${ms.toFixed(1)} ms`;
+}
+
+/** A request's JSON, or an error that says what the server answered (its `error` message, else the status). */
+async function fetchJson<T>(url: string): Promise<T> {
+  const response = await fetch(url);
+  const body = (await response.json().catch(() => undefined)) as (T & { error?: string }) | undefined;
+  if (!response.ok || body === undefined) {
+    throw new Error(`${url} answered ${response.status}${body?.error ? `: ${body.error}` : ` ${response.statusText}`}`);
+  }
+  return body;
+}
+
+/** Says on the page why a model could not be opened, and what to do. */
+function showLoadError(error: unknown): void {
+  const why = error instanceof Error ? error.message : String(error);
+  document.body.dataset.error = why;
+  showStatus(`could not open a model: ${why}. Reload the page to try again.`);
+}
 
 /**
  * Loads a model (`name`, else the one the address or the picker names, else the first digit model), on WebGPU where
@@ -84,10 +118,10 @@ function loadModel(ep: 'wasm' | 'webgpu', name?: string): Promise<void> {
 }
 
 async function describeModel(name: string): Promise<ModelInfo> {
-  const meta = (await (await fetch(`/v2/models/${encodeURIComponent(name)}`)).json()) as {
+  const meta = await fetchJson<{
     inputs: { shape: number[] }[];
-    parameters: { labels: string[]; procedure?: Procedure; output_kind?: 'logits' | 'probabilities' };
-  };
+    parameters: { labels: string[]; procedure?: Procedure; output_kind?: 'logits' | 'probabilities'; sha256: string };
+  }>(`/v2/models/${encodeURIComponent(name)}`);
   const [, channels, height, width] = meta.inputs[0]!.shape as [number, number, number, number];
   return {
     name,
@@ -95,26 +129,32 @@ async function describeModel(name: string): Promise<ModelInfo> {
     procedure: meta.parameters.procedure ?? 'mnist',
     shape: [channels, height, width],
     outputKind: meta.parameters.output_kind ?? 'logits',
+    sha256: meta.parameters.sha256,
   };
 }
 
 /** The model to open: the one asked for when it is served, else the first digit model, else the first. */
 async function chooseModel(served: string[], asked: string | undefined): Promise<ModelInfo> {
+  if (served.length === 0) {
+    throw new Error('no model is served (GET /v2 lists none); load one with POST /v2/repository/models/{name}/load');
+  }
   if (asked !== undefined && served.includes(asked)) return describeModel(asked);
   const infos = await Promise.all(served.map(describeModel));
   return infos.find((info) => isDigitModel(info)) ?? infos[0]!;
 }
 
 async function loadModelNow(ep: 'wasm' | 'webgpu', name?: string): Promise<void> {
-  status.textContent = 'loading model…';
-  const served = ((await (await fetch('/v2')).json()) as { models: string[] }).models;
+  showStatus('loading model…');
+  const { models: served } = await fetchJson<{ models: string[] }>('/v2');
   const asked = name ?? model?.name ?? (new URLSearchParams(location.search).get('model') || undefined);
   const info = await chooseModel(served, asked);
+  const response = await fetch(`/models/${encodeURIComponent(info.name)}.onnx`);
+  if (!response.ok) throw new Error(`/models/${info.name}.onnx answered ${response.status} ${response.statusText}`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
   const previous = model;
   model = undefined;
   // The release waits for the runs already asked of its session.
   await previous?.session.release();
-  const bytes = new Uint8Array(await (await fetch(`/models/${encodeURIComponent(info.name)}.onnx`)).arrayBuffer());
   // `auto`: WebGPU where there is an adapter, else WASM with the reason in `skipped`.
   const session = await openWebSession(bytes, { ep: ep === 'webgpu' ? 'auto' : 'wasm', ...RUNTIME });
   model = { ...info, session };
@@ -128,11 +168,40 @@ async function loadModelNow(ep: 'wasm' | 'webgpu', name?: string): Promise<void>
   modelSelect.value = info.name;
   document.querySelector<HTMLElement>('#model-choice')!.hidden = served.length < 2;
   if (previous?.name !== info.name) showModel(info);
+  if (asked !== undefined && asked !== info.name) {
+    const address = new URL(location.href);
+    address.searchParams.set('model', info.name);
+    history.replaceState(null, '', address);
+  }
+  delete document.body.dataset.error;
   document.body.dataset.ep = session.ep;
   document.body.dataset.model = info.name;
+  document.body.dataset.sha256 = info.sha256;
   epSelect.value = session.ep;
   const skipped = session.skipped.map((s) => `${s.ep}: ${s.reason}`).join('; ');
-  status.textContent = `${info.name} on ${session.ep.toUpperCase()}${skipped ? ` (${skipped})` : ''}`;
+  const instead = asked !== undefined && asked !== info.name ? ` (model '${asked}' is not served)` : '';
+  showStatus(`${info.name} on ${session.ep.toUpperCase()}${skipped ? ` (${skipped})` : ''}${instead}`);
+}
+
+/**
+ * Whether the model the page runs is still the one served: the server reloads a model whose file changes, and the
+ * page follows it (a model no longer served is said in the status line, and the page keeps its copy).
+ */
+async function followServedModel(): Promise<void> {
+  const running = model;
+  if (!running || document.hidden) return;
+  const response = await fetch(`/v2/models/${encodeURIComponent(running.name)}`).catch(() => undefined);
+  if (model !== running) return;
+  if (response?.status === 404) {
+    showStatus(`${running.name} is no longer served (this page keeps running its copy)`);
+    return;
+  }
+  if (!response?.ok) return; // a server restarting or gone: the page keeps its copy
+  const meta = (await response.json()) as { parameters?: { sha256?: string } };
+  if (model !== running || meta.parameters?.sha256 === undefined || meta.parameters.sha256 === running.sha256) return;
+  await loadModel(running.session.ep === 'webgpu' ? 'webgpu' : 'wasm', running.name);
+  showStatus(`${statusLine} · reloaded: the served model changed`);
+  if (document.body.dataset.mode === 'draw') await recognise();
 }
 
 /** Sets the page up for a newly opened model: a digit model on the pad, any other in upload mode. */
@@ -190,6 +259,25 @@ function point(event: PointerEvent): { x: number; y: number } {
   };
 }
 
+/** A digit's top classes, as a list item that a screen reader reads as "7: 98%, 1: 2%". */
+function digitItem(top: { class: string; probability: number }[]): HTMLLIElement {
+  const item = document.createElement('li');
+  item.setAttribute('aria-label', top.map((t) => `${t.class}: ${Math.round(t.probability * 100)}%`).join(', '));
+  item.append(...top.map((t) => probabilityBar(t.class, t.probability)));
+  return item;
+}
+
+/**
+ * Shows the number read on the display, which keeps its height (the pad under it must not move while a second row
+ * is written): rows of writing share it, and a number too long for its width is written smaller.
+ */
+function showNumber(text: string): void {
+  result.textContent = text;
+  result.style.fontSize = `${1 / Math.max(1, text.split('\n').length)}em`;
+  const overflow = display.scrollWidth / display.clientWidth;
+  if (overflow > 1) result.style.fontSize = `${1 / Math.max(1, text.split('\n').length) / overflow}em`;
+}
+
 /** A row of a top-k list: the class name, a bar as long as its probability, the percentage. */
 function probabilityBar(name: string, probability: number): HTMLElement {
   const row = document.createElement('div');
@@ -224,33 +312,46 @@ async function recognise(): Promise<void> {
   if (!digits || !isDigitModel(digits)) return;
   const image = context.getImageData(0, 0, pad.width, pad.height);
   const started = performance.now();
-  const read = await readNumber(digits, { data: image.data, width: pad.width, height: pad.height });
-  const ms = performance.now() - started;
-  result.textContent = read.text;
-  firstPrediction ??= performance.now();
-  status.textContent = `${status.textContent?.split(' · ')[0]} · ${ms.toFixed(1)} ms`;
-  digitsList.replaceChildren(
-    ...read.digits.map((d) => {
-      const item = document.createElement('li');
-      item.append(...d.top.map((t) => probabilityBar(t.class, t.probability)));
-      return item;
-    }),
+  const read = await readNumber(digits, { data: image.data, width: pad.width, height: pad.height }).catch(
+    (error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }),
   );
+  if ('error' in read) {
+    showNumber('');
+    digitsList.replaceChildren();
+    drawNote.textContent = read.error;
+    return;
+  }
+  const ms = performance.now() - started;
+  showNumber(read.text);
+  firstPrediction ??= performance.now();
+  showStatus(statusLine, ms);
+  drawNote.textContent =
+    read.text === '' && strokes.length > 0
+      ? `no digits read: ${leftOut(read.ignored)}; clear the pad and write again`
+      : '';
+  digitsList.replaceChildren(...read.digits.map((d) => digitItem(d.top)));
 }
 
+/** What a reading left out, in words. */
+const leftOut = (marks: number) =>
+  marks === 0
+    ? 'nothing on the pad is read as writing'
+    : `${marks === 1 ? '1 mark is not a digit' : `${marks} marks are not digits`} (a speck, a blob, a line or a border)`;
+
 pad.addEventListener('pointerdown', (event) => {
+  if (current) return; // a second finger or a palm while a stroke is drawn
   pad.setPointerCapture(event.pointerId);
-  current = { width: Number(penSelect.value), points: [point(event)] };
+  current = { width: Number(penSelect.value), pointerId: event.pointerId, points: [point(event)] };
   strokes.push(current);
   redraw();
 });
 pad.addEventListener('pointermove', (event) => {
-  if (!current) return;
+  if (current?.pointerId !== event.pointerId) return;
   current.points.push(point(event));
   redraw();
 });
-const endStroke = () => {
-  if (!current) return;
+const endStroke = (event: PointerEvent) => {
+  if (current?.pointerId !== event.pointerId) return;
   current = undefined;
   void recognise();
 };
@@ -259,7 +360,8 @@ pad.addEventListener('pointercancel', endStroke);
 document.querySelector('#clear')!.addEventListener('click', () => {
   strokes.length = 0;
   redraw();
-  result.textContent = '';
+  showNumber('');
+  drawNote.textContent = '';
   digitsList.replaceChildren();
 });
 document.querySelector('#undo')!.addEventListener('click', () => {
@@ -267,20 +369,64 @@ document.querySelector('#undo')!.addEventListener('click', () => {
   redraw();
   void recognise();
 });
-epSelect.addEventListener('change', () => void loadModel(epSelect.value as 'wasm' | 'webgpu').then(recognise));
+epSelect.addEventListener(
+  'change',
+  () => void loadModel(epSelect.value as 'wasm' | 'webgpu').then(recognise, showLoadError),
+);
 modelSelect.addEventListener('change', () => {
   const name = modelSelect.value;
   const address = new URL(location.href);
   address.searchParams.set('model', name);
   history.replaceState(null, '', address);
-  void loadModel(epSelect.value as 'wasm' | 'webgpu', name);
+  void loadModel(epSelect.value as 'wasm' | 'webgpu', name).catch(showLoadError);
 });
 drawTab.addEventListener('click', () => setMode('draw'));
 uploadTab.addEventListener('click', () => setMode('upload'));
+// The tabs as a tab list: the arrow keys move between them (WAI-ARIA's tabs pattern).
+for (const tab of [drawTab, uploadTab]) {
+  tab.addEventListener('keydown', (event) => {
+    if (event.key !== 'ArrowLeft' && event.key !== 'ArrowRight') return;
+    const other = tab === drawTab ? uploadTab : drawTab;
+    if (other.disabled) return;
+    other.focus();
+    other.click();
+  });
+}
 
-/** A picture's RGBA pixels at its natural size, or at most PICTURE_SIDE on its long side. */
+/**
+ * Why `file` is not a picture the page reads, or undefined: empty, not PNG, JPEG or WebP (whatever its name says),
+ * as the server and the CLI refuse them.
+ */
+async function notAPicture(file: Blob): Promise<string | undefined> {
+  if (file.size === 0) return 'the file is empty (0 bytes), not a picture';
+  const format = imageFormatOf(new Uint8Array(await file.slice(0, 64).arrayBuffer()));
+  return IMAGE_FORMATS.includes(format) ? undefined : `the file is ${format}; use a PNG, JPEG or WebP picture`;
+}
+
+/**
+ * A picture's RGBA pixels at its natural size, or at most PICTURE_SIDE on its long side, in sRGB (an embedded colour
+ * profile converted, as the server's decoder converts it).
+ * @throws Error when the picture has more than MAX_IMAGE_PIXELS (checked from its header, before it is decoded) or
+ *   cannot be decoded
+ */
 async function picturePixels(file: Blob): Promise<{ width: number; height: number; data: Uint8ClampedArray }> {
-  const bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const url = URL.createObjectURL(file);
+  try {
+    const header = new Image();
+    header.src = url;
+    await new Promise((resolve, reject) => {
+      header.onload = resolve;
+      header.onerror = () => reject(new Error('the picture cannot be decoded (a damaged or cut-off file?)'));
+    });
+    if (header.naturalWidth * header.naturalHeight > MAX_IMAGE_PIXELS) {
+      throw new Error(
+        `the picture has more than ${MAX_IMAGE_PIXELS / 1e6} megapixels (${header.naturalWidth}x${header.naturalHeight}); scale it down`,
+      );
+    }
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+  const bitmap = await createImageBitmap(file, { colorSpaceConversion: 'default', premultiplyAlpha: 'none' });
   const scale = Math.min(1, PICTURE_SIDE / Math.max(bitmap.width, bitmap.height));
   const canvas = new OffscreenCanvas(
     Math.max(1, Math.round(bitmap.width * scale)),
@@ -292,25 +438,39 @@ async function picturePixels(file: Blob): Promise<{ width: number; height: numbe
   return { width: canvas.width, height: canvas.height, data: c.getImageData(0, 0, canvas.width, canvas.height).data };
 }
 
+/** Shows why a picture gave no answer, in place of the last one's. */
+function pictureFailed(why: string): void {
+  pictureResult.textContent = why;
+  pictureTop.replaceChildren();
+  lastClassification = undefined;
+}
+
 /**
  * Classifies a picture with the model, prepared as the server's classify prepares it, and shows the top classes; with
  * a digit model, a picture of several digits is read as a number (as read-digits reads it), each digit's top classes
- * listed.
+ * listed. A picture given while a model loads waits for it.
  */
 async function classifyPicture(file: Blob): Promise<void> {
-  const running = model;
-  if (!running) return;
   setMode('upload');
+  lastClassification = undefined;
+  pictureTop.replaceChildren();
+  pictureTop.classList.remove('digits');
   if (preview.src) URL.revokeObjectURL(preview.src);
+  preview.hidden = true;
+  const refused = await notAPicture(file);
+  if (refused !== undefined) return pictureFailed(refused);
   preview.src = URL.createObjectURL(file);
   preview.hidden = false;
-  pictureTop.replaceChildren();
+  pictureResult.textContent = 'reading…';
+  await loading.catch(() => undefined);
+  const running = model;
+  if (!running) return pictureFailed('no model is open: see the status line above');
   let pixels: Awaited<ReturnType<typeof picturePixels>>;
   try {
     pixels = await picturePixels(file);
-  } catch {
-    pictureResult.textContent = 'cannot read this picture (use a PNG, JPEG or WebP image)';
-    return;
+  } catch (error) {
+    preview.hidden = true;
+    return pictureFailed(error instanceof Error ? error.message : String(error));
   }
   if (isDigitModel(running)) {
     // A digit model reads a number in a picture (an amount, a code on a slip) as the server's read-digits does;
@@ -318,25 +478,16 @@ async function classifyPicture(file: Blob): Promise<void> {
     const started = performance.now();
     const read = await readNumber(running, pixels).catch((error: unknown) => {
       // Too much writing to read (over 64 digits): said, not left beside the last picture's answer.
-      pictureResult.textContent = error instanceof Error ? error.message : String(error);
-      pictureTop.replaceChildren();
-      lastClassification = undefined;
+      pictureFailed(error instanceof Error ? error.message : String(error));
       return undefined;
     });
-    if (read === undefined) return;
-    if (model !== running) return;
+    if (read === undefined || model !== running) return;
     if (read.digits.length > 1) {
-      lastClassification = undefined;
       firstPrediction ??= performance.now();
-      status.textContent = `${status.textContent?.split(' · ')[0]} · ${(performance.now() - started).toFixed(1)} ms`;
+      showStatus(statusLine, performance.now() - started);
       pictureResult.textContent = read.text;
-      pictureTop.replaceChildren(
-        ...read.digits.map((d) => {
-          const item = document.createElement('li');
-          item.append(...d.top.map((t) => probabilityBar(t.class, t.probability)));
-          return item;
-        }),
-      );
+      pictureTop.classList.add('digits');
+      pictureTop.replaceChildren(...read.digits.map((d) => digitItem(d.top)));
       return;
     }
   }
@@ -344,11 +495,7 @@ async function classifyPicture(file: Blob): Promise<void> {
     { ...pixels, channels: 4 },
     { inputShape: [1, ...running.shape], procedure: running.procedure },
   );
-  if ('nothing' in prepared) {
-    pictureResult.textContent = `nothing to classify (${prepared.nothing})`;
-    lastClassification = undefined;
-    return;
-  }
+  if ('nothing' in prepared) return pictureFailed(`nothing to classify: ${prepared.nothing}`);
   const started = performance.now();
   const { data } = await running.session.run(prepared.input, [1, ...running.shape]);
   const ms = performance.now() - started;
@@ -361,7 +508,7 @@ async function classifyPicture(file: Blob): Promise<void> {
   );
   lastClassification = classification;
   firstPrediction ??= performance.now();
-  status.textContent = `${status.textContent?.split(' · ')[0]} · ${ms.toFixed(1)} ms`;
+  showStatus(statusLine, ms);
   pictureResult.textContent = classification.class;
   pictureTop.replaceChildren(
     ...classification.top.map((t) => {
@@ -376,25 +523,24 @@ document.querySelector<HTMLInputElement>('#upload')!.addEventListener('change', 
   const file = (event.target as HTMLInputElement).files?.[0];
   if (file) void classifyPicture(file);
 });
-// A picture may be dropped on the drop zone, or on the pad (which then switches to upload mode).
-for (const target of [document.querySelector<HTMLElement>('#drop')!, pad]) {
-  target.addEventListener('dragover', (event) => {
-    event.preventDefault();
-    target.classList.add('over');
-  });
+// A picture may be dropped anywhere on the page (the drop zone and the pad show it); the browser would open it.
+const dropTargets = [document.querySelector<HTMLElement>('#drop')!, pad];
+for (const target of dropTargets) {
+  target.addEventListener('dragenter', () => target.classList.add('over'));
   target.addEventListener('dragleave', () => target.classList.remove('over'));
-  target.addEventListener('drop', (event) => {
-    event.preventDefault();
-    target.classList.remove('over');
-    const file = event.dataTransfer?.files[0];
-    if (file) void classifyPicture(file);
-  });
 }
+document.addEventListener('dragover', (event) => event.preventDefault());
+document.addEventListener('drop', (event) => {
+  event.preventDefault();
+  for (const target of dropTargets) target.classList.remove('over');
+  const file = event.dataTransfer?.files[0];
+  if (file) void classifyPicture(file);
+});
 
 /**
  * Hooks for tests and for pages that embed this one: run the model on prepared [N, C, H, W] inputs (the parity
  * tests compare these logits with onnxruntime-node), switch provider or model, the last picture's classification,
- * and timing.
+ * check at once whether the served model changed (the page does every WATCH_MS), and timing.
  */
 Object.assign(window, {
   cnnx: {
@@ -405,9 +551,14 @@ Object.assign(window, {
     useProvider: (ep: 'wasm' | 'webgpu') => loadModel(ep),
     useModel: (name: string) => loadModel(epSelect.value as 'wasm' | 'webgpu', name),
     lastClassification: () => lastClassification,
+    followServedModel,
     firstPredictionMs: () => firstPrediction,
   },
 });
 
 redraw();
-void loadModel('webgpu').catch(() => loadModel('wasm'));
+void loadModel('webgpu')
+  .catch(() => loadModel('wasm'))
+  .catch(showLoadError);
+setInterval(() => void followServedModel().catch(showLoadError), WATCH_MS);
+document.addEventListener('visibilitychange', () => void followServedModel().catch(showLoadError));

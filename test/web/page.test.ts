@@ -5,7 +5,8 @@
  * server's classify does. Without chromium every test reports itself skipped with the reason, unless
  * CNNX_REQUIRE_WEBGPU=1 (CI) requires it.
  */
-import { mkdir } from 'node:fs/promises';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build } from 'vite';
@@ -26,6 +27,7 @@ interface CnnxHooks {
     run(data: number[], dims: number[]): Promise<number[]>;
     useProvider(ep: 'wasm' | 'webgpu'): Promise<void>;
     lastClassification(): { class: string; probabilities: number[] } | undefined;
+    followServedModel(): Promise<void>;
   };
 }
 
@@ -311,6 +313,24 @@ describe('the web page in Chromium', () => {
     await page.screenshot({ path: 'test-artifacts/page-upload.png' });
   });
 
+  it('reads a picture with a colour profile (Display P3, as phones write them) in sRGB, as the server does', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    const picture = await sharp(await colourPicture(40, 30))
+      .withIccProfile('p3')
+      .jpeg({ quality: 95 })
+      .toBuffer();
+    const expected = await classifiedByServer('colours', picture);
+    await page.setInputFiles('#upload', { name: 'p3.jpg', mimeType: 'image/jpeg', buffer: picture });
+    await expect.poll(() => page.textContent('#picture-result'), { timeout: 10_000 }).toBe(expected.class);
+    const shown = await page.evaluate(() => (window as unknown as CnnxHooks).cnnx.lastClassification());
+    const diff = shown!.probabilities.reduce(
+      (worst, p, i) => Math.max(worst, Math.abs(p - expected.probabilities[i]!)),
+      0,
+    );
+    measured.push(`  upload of a Display P3 JPEG: max probability diff vs the server ${diff.toExponential(2)}`);
+    expect(diff).toBeLessThanOrEqual(2e-3);
+  });
+
   it('opens the digit model on the pad again', async (ctx) => {
     ctx.skip(missing !== undefined, missing);
     await pickModel('lenet5-relu-mnist');
@@ -319,8 +339,161 @@ describe('the web page in Chromium', () => {
     expect(await page.isVisible('#digits-only')).toBe(false);
   });
 
+  it('keeps the pad in place while a second row is written, and reads the rows as lines', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    await page.click('#clear');
+    await stroke([
+      [200, 10],
+      [202, 80],
+    ]);
+    await expect.poll(() => page.textContent('#result'), { timeout: 10_000 }).toBe('1');
+    const before = (await page.locator('#pad').boundingBox())!;
+    await stroke([
+      [200, 125],
+      [202, 190],
+    ]);
+    await expect.poll(() => page.textContent('#result'), { timeout: 10_000 }).toBe('1\n1');
+    expect((await page.locator('#pad').boundingBox())!.y).toBe(before.y);
+  });
+
+  it('leaves a second finger out of the stroke being drawn', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    await page.click('#clear');
+    const box = (await page.locator('#pad').boundingBox())!;
+    const at = (x: number, y: number, id: number) => ({
+      x: box.x + (x * box.width) / 640,
+      y: box.y + (y * box.height) / 200,
+      id,
+    });
+    const cdp = await page.context().newCDPSession(page);
+    const touch = (type: 'touchStart' | 'touchMove' | 'touchEnd', touchPoints: ReturnType<typeof at>[]) =>
+      cdp.send('Input.dispatchTouchEvent', { type, touchPoints });
+    // A finger writes a 1; halfway down a palm lands to its right and rests there until the 1 is done.
+    await touch('touchStart', [at(300, 30, 0)]);
+    for (let y = 40; y <= 90; y += 10) await touch('touchMove', [at(301, y, 0)]);
+    await touch('touchStart', [at(301, 90, 0), at(520, 150, 1)]);
+    for (let y = 100; y <= 170; y += 10) await touch('touchMove', [at(302, y, 0), at(520, 150, 1)]);
+    await touch('touchEnd', [at(302, 170, 0)]);
+    await touch('touchEnd', []);
+    await cdp.detach();
+    await expect.poll(() => page.textContent('#result'), { timeout: 10_000 }).toBe('1');
+  });
+
+  it('says why nothing is read when the pad holds no digit', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    await page.click('#clear');
+    // A dash: flat, so no digit.
+    await stroke([
+      [250, 100],
+      [390, 100],
+    ]);
+    await expect
+      .poll(() => page.textContent('#draw-note'), { timeout: 10_000 })
+      .toBe(
+        'no digits read: 1 mark is not a digit (a speck, a blob, a line or a border); clear the pad and write again',
+      );
+    expect(await page.textContent('#result')).toBe('');
+    await page.click('#clear');
+    expect(await page.textContent('#draw-note')).toBe('');
+  });
+
+  it('says why a file is no picture it reads: empty, GIF, or over the pixel budget', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    await page.click('#mode-upload');
+    const gif = await sharp({ create: { width: 28, height: 28, channels: 3, background: '#fff' } })
+      .gif()
+      .toBuffer();
+    const huge = await sharp({ create: { width: 6000, height: 5000, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
+    for (const [name, buffer, answer] of [
+      ['empty.png', Buffer.alloc(0), 'the file is empty (0 bytes), not a picture'],
+      ['digit.png', gif, 'the file is GIF; use a PNG, JPEG or WebP picture'],
+      ['huge.png', huge, 'the picture has more than 25 megapixels (6000x5000); scale it down'],
+    ] as const) {
+      await page.setInputFiles('#upload', { name, mimeType: 'image/png', buffer });
+      await expect.poll(() => page.textContent('#picture-result'), { timeout: 10_000 }).toBe(answer);
+      expect(await page.isVisible('#preview')).toBe(false);
+    }
+    await page.click('#mode-draw');
+  });
+
+  it('answers a picture given while a model is opening, once it is open', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    const png = await digitsOnPaper(await loadDataset('mnist'), [0]);
+    await page.click('#mode-upload');
+    await page.evaluate(() => void (window as unknown as CnnxHooks).cnnx.useProvider('wasm'));
+    await page.setInputFiles('#upload', { name: 'seven.png', mimeType: 'image/png', buffer: png });
+    await expect.poll(() => page.textContent('#picture-result'), { timeout: 30_000 }).toBe('7');
+    await page.click('#mode-draw');
+  });
+
   it('logged no errors and no CSP violations', (ctx) => {
     ctx.skip(missing !== undefined, missing);
     expect(problems, problems.join('\n')).toEqual([]);
+  });
+});
+
+describe('the web page when the served models change', () => {
+  let server: CnnxServer;
+  let browser: Browser;
+  let dir: string;
+
+  beforeAll(async () => {
+    if (missing) return;
+    dir = await tempDir();
+    await copyFile(DIGITS, join(dir, 'digits.onnx'));
+    server = await createServer({ model: dir, ep: 'cpu', watch: true });
+    await server.app.listen({ port: 0, host: '127.0.0.1' });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--no-first-run'] });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  const address = () => `http://127.0.0.1:${(server.app.server.address() as AddressInfo).port}/`;
+
+  async function openPage(query = ''): Promise<Page> {
+    const page = await browser.newPage();
+    await page.goto(`${address()}${query}`);
+    await page.waitForFunction(() => document.body.dataset.ep !== '' || document.body.dataset.error !== undefined);
+    return page;
+  }
+
+  it('says when the model asked for is not served, and which one it opened', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    const page = await openPage('?model=nope');
+    expect(await page.getAttribute('body', 'data-model')).toBe('digits');
+    expect(await page.textContent('#status')).toMatch(
+      /^digits on (WASM|WEBGPU).*\(model 'nope' is not served\)( · [\d.]+ ms)?$/,
+    );
+    expect(new URL(page.url()).searchParams.get('model')).toBe('digits');
+    await page.close();
+  });
+
+  it('runs the served model again once its file is replaced on disk', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    const page = await openPage();
+    const before = await page.getAttribute('body', 'data-sha256');
+    expect(before).toBe(server.registry.get('digits')!.sha256);
+    await copyFile('models/lenet5-mnist.onnx', join(dir, 'digits.onnx'));
+    await expect.poll(() => server.registry.get('digits')!.sha256, { timeout: 60_000 }).not.toBe(before);
+    await page.evaluate(() => (window as unknown as CnnxHooks).cnnx.followServedModel());
+    expect(await page.getAttribute('body', 'data-sha256')).toBe(server.registry.get('digits')!.sha256);
+    expect(await page.textContent('#status')).toMatch(/reloaded: the served model changed/);
+    await page.close();
+  });
+
+  it('says why it has no model to open when none is served, and what to do', async (ctx) => {
+    ctx.skip(missing !== undefined, missing);
+    await server.app.inject({ method: 'POST', url: '/v2/repository/models/digits/unload' });
+    const page = await openPage();
+    expect(await page.getAttribute('body', 'data-error')).toMatch(/^no model is served/);
+    expect(await page.textContent('#status')).toBe(
+      'could not open a model: no model is served (GET /v2 lists none); load one with POST /v2/repository/models/{name}/load. Reload the page to try again.',
+    );
+    await page.close();
   });
 });

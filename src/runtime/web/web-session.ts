@@ -32,6 +32,9 @@ interface NavigatorGpu {
 /** Why WebGPU cannot be used here, or undefined when an adapter is there. */
 async function webgpuMissing(): Promise<string | undefined> {
   const gpu = (globalThis.navigator as NavigatorGpu | undefined)?.gpu;
+  // Browsers give WebGPU (and shared-memory threads) to secure origins only: https, or localhost.
+  if (!gpu && globalThis.isSecureContext === false)
+    return 'WebGPU needs a secure origin: open the page over https or on localhost';
   if (!gpu) return 'no WebGPU in this environment';
   const adapter = await gpu.requestAdapter().catch(() => null);
   return adapter ? undefined : 'no WebGPU adapter';

@@ -59,8 +59,9 @@ export function registerPageRoutes(app: FastifyInstance, registry: ModelRegistry
     sendFile(reply, ORT_DIR, request.params['*']),
   );
   app.get<{ Params: { file: string } }>('/models/:file', async (request, reply) => {
-    const model = registry.get(request.params.file.replace(/\.onnx$/, ''));
-    if (!model) throw new CnnxError(`model '${request.params.file}' not found`, 'MODEL_NOT_FOUND');
+    const name = request.params.file.replace(/\.onnx$/, '');
+    const model = registry.get(name);
+    if (!model) throw new CnnxError(`model '${name}' not found; GET /v2 lists the served models`, 'MODEL_NOT_FOUND');
     // The bytes the model was loaded from, not the file: after a bad update or a delete, that is still the model
     // the API serves, and the page must run the same one.
     return reply

@@ -5,6 +5,13 @@
  * the decoder would also read GIF, SVG and more.
  */
 
+/**
+ * Largest image accepted, in pixels: the pixel budget of one request (and of the page's uploads). A phone photo is
+ * ~12 MP, a 24 MP camera's 6000x4000 fits; a bigger picture (or a small file that decompresses to one) is refused
+ * before it is decoded.
+ */
+export const MAX_IMAGE_PIXELS = 25_000_000;
+
 /** The formats cnnx decodes. */
 export const IMAGE_FORMATS: readonly string[] = Object.freeze(['PNG', 'JPEG', 'WebP']);
 
