@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants, existsSync, rmSync, statSync } from 'node:fs';
-import { access, mkdir, open, rename, rm } from 'node:fs/promises';
+import { access, mkdir, open, rename, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { onExit } from 'signal-exit';
 import { CnnxError } from './errors.js';
@@ -57,24 +57,30 @@ function settled(temporary: string): void {
 /**
  * Creates `dir` and its missing parents, one at a time from the first that exists: Node's recursive mkdir spins
  * forever at full CPU where a folder exists but takes no new folders (`/proc`, `/sys`: mkdir says ENOENT there),
- * and reports every failure as ENOENT.
+ * and reports every failure as ENOENT. Resolves to the folders it made, outermost first.
  * @throws CnnxError WRITE_FAILED naming `target` (default `dir`) when the user can fix the cause: a read-only or
  *   forbidden folder, a file in the path, a folder that takes no new folders.
  */
-export async function ensureDirectory(dir: string, target = dir): Promise<void> {
+export async function ensureDirectory(dir: string, target = dir): Promise<string[]> {
   const { existing, missing } = firstExisting(dir);
   if (statSync(existing, { throwIfNoEntry: false })?.isDirectory() === false) throw notAFolder(target);
+  const made: string[] = [];
   for (const folder of missing) {
-    await mkdir(folder).catch((error: unknown) => {
-      // Made meanwhile by another writer: fine, if it is a folder.
-      if (
-        (error as NodeJS.ErrnoException).code === 'EEXIST' &&
-        statSync(folder, { throwIfNoEntry: false })?.isDirectory()
-      )
-        return;
-      throw writeError(error, target);
-    });
+    const created = await mkdir(folder).then(
+      () => true,
+      (error: unknown) => {
+        // Made meanwhile by another writer: fine, if it is a folder.
+        if (
+          (error as NodeJS.ErrnoException).code === 'EEXIST' &&
+          statSync(folder, { throwIfNoEntry: false })?.isDirectory()
+        )
+          return false;
+        throw writeError(error, target);
+      },
+    );
+    if (created) made.push(folder);
   }
+  return made;
 }
 
 /** The first of `dir` and its parents that exists (a file, possibly), and the missing ones below it, outermost first. */
@@ -133,7 +139,7 @@ export async function writeFileAtomic(target: string, data: Uint8Array | string)
  * For writers that stream into a path themselves (downloads, other libraries).
  */
 export async function produceFileAtomic(target: string, produce: (temporary: string) => Promise<void>): Promise<void> {
-  await ensureDirectory(dirname(target), target);
+  const made = await ensureDirectory(dirname(target), target);
   const temporary = temporaryPathFor(target);
   try {
     await produce(temporary);
@@ -141,6 +147,8 @@ export async function produceFileAtomic(target: string, produce: (temporary: str
   } catch (error) {
     // The first failure is what the user needs: a failed cleanup (the folder went away) must not replace it.
     await rm(temporary, { force: true }).catch(() => {});
+    // Nothing is left of a write that failed: the folders made for it go too, innermost first, if still empty.
+    for (const folder of made.reverse()) await rmdir(folder).catch(() => {});
     throw writeError(error, target);
   } finally {
     settled(temporary);

@@ -231,6 +231,41 @@ const CASES: LayerCase[] = [
       ]),
   },
   {
+    name: 'ZeroPadding2D then MaxPooling2D: negative windows at the border give 0, whatever ONNX Runtime fuses',
+    covers: ['ZeroPadding2D', 'MaxPooling2D'],
+    build: () =>
+      seq([
+        tf.layers.conv2d({ inputShape: [8, 8, 2], filters: 3, kernelSize: 1 }),
+        tf.layers.zeroPadding2d({ padding: 1 }),
+        tf.layers.maxPooling2d({ poolSize: 3, strides: 2 }),
+        tf.layers.zeroPadding2d({
+          padding: [
+            [1, 0],
+            [0, 1],
+          ],
+        }),
+        tf.layers.maxPooling2d({ poolSize: 2, padding: 'same' }),
+        ...head(3),
+      ]),
+  },
+  {
+    name: 'ZeroPadding2D as wide as the MaxPooling2D window after it, and read by two layers',
+    covers: ['ZeroPadding2D', 'MaxPooling2D', 'Add'],
+    build: () => {
+      const input = tf.input({ shape: [6, 6, 1] });
+      const conv = tf.layers.conv2d({ filters: 2, kernelSize: 1 }).apply(input) as tf.SymbolicTensor;
+      const padded = tf.layers.zeroPadding2d({ padding: 2 }).apply(conv) as tf.SymbolicTensor;
+      const wide = tf.layers.maxPooling2d({ poolSize: 2 }).apply(padded) as tf.SymbolicTensor;
+      const shared = tf.layers.zeroPadding2d({ padding: 1 }).apply(conv) as tf.SymbolicTensor;
+      const a = tf.layers.maxPooling2d({ poolSize: 2, strides: 1 }).apply(shared) as tf.SymbolicTensor;
+      const b = tf.layers.averagePooling2d({ poolSize: 2, strides: 1 }).apply(shared) as tf.SymbolicTensor;
+      const sum = tf.layers.add().apply([a, b]) as tf.SymbolicTensor;
+      const flatten = (t: tf.SymbolicTensor) => tf.layers.flatten().apply(t) as tf.SymbolicTensor;
+      const flat = tf.layers.concatenate().apply([flatten(wide), flatten(sum)]) as tf.SymbolicTensor;
+      return tf.model({ inputs: input, outputs: tf.layers.dense({ units: 3 }).apply(flat) as tf.SymbolicTensor });
+    },
+  },
+  {
     name: "functional: layers named 'input' and 'logits' (the graph's own names) before the output",
     covers: ['Conv2D', 'Dense', 'Activation'],
     build: () => {
@@ -309,6 +344,31 @@ describe('cnnx export --tfjs-model: one tiny model per supported layer class', (
     expect(json.weightsManifest[0]!.weights.some((weight) => weight.group === 'optimizer')).toBe(true);
     const result = await exportTfjsModel({ model: dir, out: join(root, 'with-optimizer.onnx') });
     expect(result.parity.withinTolerance).toBe(true);
+    model.dispose();
+  });
+
+  it("exports a 'same' convolution whose stride exceeds its kernel, which tfjs-backend-wasm computes as zeros, checked against tfjs cpu", async () => {
+    const model = seq([
+      tf.layers.conv2d({ inputShape: [8, 8, 1], filters: 2, kernelSize: 3, strides: 4, padding: 'same' }),
+      ...head(3),
+    ]);
+    randomiseWeights(model, 11);
+    const logged: string[] = [];
+    const out = join(root, 'wide-stride.onnx');
+    const result = await exportTfjsModel({
+      model: await saveLayersModel(model, join(root, 'wide-stride')),
+      out,
+      log: (line) => logged.push(line),
+    });
+    expect(result.parity.withinTolerance).toBe(true);
+    expect(logged.join('\n')).toMatch(/tfjs cpu agrees: checked against tfjs cpu/);
+    await useBackend('cpu');
+    try {
+      const { expected, actual, classes } = await bothOutputs(model, await readFile(out));
+      expect(compareLogits(expected, actual, classes).worstRatio).toBeLessThanOrEqual(1);
+    } finally {
+      await useBackend('wasm');
+    }
     model.dispose();
   });
 
@@ -442,6 +502,64 @@ describe('cnnx export --tfjs-model: weights that do not match the topology, and 
     );
   });
 
+  it('says what a file is when it is no Layers model: a graph model, a Keras 3 model, weights of an unknown dtype or holding NaN, a weights file', async () => {
+    const graphModel = await refusal('graph-model', small(), () => ({
+      format: 'graph-model',
+      modelTopology: { node: [] },
+      weightsManifest: [],
+    }));
+    expect(graphModel.message).toMatch(
+      /is a TensorFlow\.js graph model \(tf\.loadGraphModel.*cnnx exports Layers models/,
+    );
+    const keras3 = await refusal('keras-3', small(), (json) => {
+      const first = json.modelTopology.config.layers[0]!.config;
+      first.batch_shape = first.batch_input_shape;
+      delete first.batch_input_shape;
+    });
+    expect(keras3.message).toMatch(
+      /has Keras 3's batch_shape, a format TensorFlow\.js cannot load.*tensorflowjs_converter/,
+    );
+    const float64 = await refusal('float64', small(), (json) => {
+      json.weightsManifest[0]!.weights![1]!.dtype = 'float64';
+    });
+    expect(float64).toMatchObject({
+      code: 'TFJS_MODEL_INVALID',
+      message: expect.stringMatching(/its weights cannot be decoded/),
+    });
+    const model = small();
+    model.setWeights(model.getWeights().map((w, i) => (i === 0 ? w.mul(Number.NaN) : w)));
+    const nan = await refusal('nan', model);
+    expect(nan.message).toMatch(/weight .*kernel holds NaN or infinite values \(a training run that diverged\?\)/);
+    const dir = await saveLayersModel(small(), join(root, 'weights-file'));
+    await expect(
+      exportTfjsModel({ model: join(dir, 'weights.bin'), out: join(root, 'weights-file.onnx') }),
+    ).rejects.toMatchObject({
+      message: expect.stringMatching(/is a binary file, not a model\.json/),
+    });
+  });
+
+  it('refuses --dataset for a model that does not take its pictures, and leaves no folder after a failed export', async () => {
+    const dir = await saveLayersModel(
+      seq([
+        tf.layers.conv2d({ inputShape: [28, 20, 1], filters: 2, kernelSize: 3 }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 10 }),
+      ]),
+      join(root, 'narrow'),
+    );
+    const out = join(root, 'made-for-it', 'deeper', 'narrow.onnx');
+    await expect(exportTfjsModel({ model: dir, out, dataset: 'mnist' })).rejects.toMatchObject({
+      code: 'BAD_OPTION',
+      message: expect.stringMatching(/--dataset mnist: its pictures are 1x28x28, but the model takes 1x28x20 inputs/),
+    });
+    const nan = await saveLayersModel(small(), join(root, 'for-folder'));
+    const json = JSON.parse(await readFile(join(nan, 'model.json'), 'utf8')) as ModelJson;
+    json.weightsManifest[0]!.weights![1]!.dtype = 'float64';
+    await writeFile(join(nan, 'model.json'), JSON.stringify(json));
+    await expect(exportTfjsModel({ model: nan, out })).rejects.toThrow();
+    expect(existsSync(join(root, 'made-for-it'))).toBe(false);
+  });
+
   it('refuses a SeparableConv2D whose kernel has a multiplier its saved config lost, saying how to fix it', async () => {
     const model = seq([
       tf.layers.separableConv2d({ inputShape: [6, 6, 3], filters: 4, kernelSize: 3, depthMultiplier: 2 }),
@@ -570,7 +688,7 @@ describe("the notebook's LeNet-5 built with tf.sequential(), trained with model.
     vi.restoreAllMocks();
     expect(code, lines.join('\n')).toBe(0);
     expect(lines.join('\n')).toMatch(
-      /parity \(tfjs wasm vs onnxruntime-node cpu, 32 seeded random inputs\).*top-1 agreement 100.0%/,
+      /parity \(tfjs wasm vs onnxruntime-node cpu, 32 seeded random inputs \(uniform in \[0, 1\], then normal\)\).*top-1 agreement 100.0%/,
     );
 
     const bytes = await readFile(out);

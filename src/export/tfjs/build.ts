@@ -113,6 +113,7 @@ export function buildOnnxFromTfjs(
   const folded = new Set<string>();
   // The graph's own input and output names: a layer called `logits` or `input` gets another tensor name.
   const usedNames = new Set<string>(['input', 'logits']);
+  const zeroPadded = new Set<string>();
   // Every saved weight some layer reads: one that none reads means the manifest does not match the topology.
   const read = new Set<string>();
   const savedWeight = (name: string): Weight | undefined => {
@@ -161,6 +162,7 @@ export function buildOnnxFromTfjs(
         return name;
       },
       opset,
+      zeroPadded,
     };
     flows.set(layer.name, support.convert(context));
   }

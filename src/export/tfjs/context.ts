@@ -110,6 +110,8 @@ export interface ConvertContext {
   /** A fresh tensor name for one of this layer's outputs (`<layer name><suffix>`). */
   outputName(suffix?: string): string;
   opset: number;
+  /** The tensors ZeroPadding2D made (a MaxPool guards them: pooling.ts). */
+  zeroPadded: Set<string>;
 }
 
 /**

@@ -3,10 +3,10 @@
  * and a weights manifest) and the binary shards the manifest lists, relative to model.json. The result is the
  * ModelArtifacts tfjs's own loaders produce, so the same bytes feed the export and `tf.loadLayersModel`.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { CnnxError, whyUnreadable } from '../../common/index.js';
+import { CnnxError, messageOf, whyUnreadable } from '../../common/index.js';
 
 export interface SavedTfjsModel {
   /** The model.json that was read. */
@@ -27,9 +27,18 @@ export async function readTfjsModel(path: string): Promise<SavedTfjsModel> {
     throw new CnnxError(`${path}: no such file or folder (give a model.json or its folder)`, 'TFJS_MODEL_INVALID');
   const file = info.isDirectory() ? join(path, 'model.json') : path;
   const invalid = (why: string) => new CnnxError(`${file}: ${why}`, 'TFJS_MODEL_INVALID');
-  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw invalid(`cannot read (${whyUnreadable(error)})`);
+  const text = await readFile(file, 'utf8').catch(async (error: NodeJS.ErrnoException) => {
+    // A model saved in a browser (`downloads://name`) is `name.json` beside `name.weights.bin`.
+    const other = info.isDirectory()
+      ? (await readdir(path).catch(() => [])).find((name) => name.endsWith('.json'))
+      : undefined;
+    throw invalid(
+      `cannot read (${whyUnreadable(error)})${other === undefined ? '' : `; give the model's JSON file itself: --tfjs-model ${join(path, other)}`}`,
+    );
   });
+  if ([...text.slice(0, 64)].some((c) => c.charCodeAt(0) < 9)) {
+    throw invalid(`is a binary file, not a model.json (give the model.json, or its folder, not a weights file)`);
+  }
   let json: tf.io.ModelJSON;
   try {
     json = JSON.parse(text) as tf.io.ModelJSON;
@@ -42,6 +51,12 @@ export async function readTfjsModel(path: string): Promise<SavedTfjsModel> {
     );
   }
   if (json.modelTopology === undefined) throw invalid('no modelTopology: not a model saved by tfjs');
+  const format = (json as { format?: unknown }).format;
+  if (format === 'graph-model' || (json.modelTopology as { node?: unknown }).node !== undefined) {
+    throw invalid(
+      'is a TensorFlow.js graph model (tf.loadGraphModel, a converted SavedModel); cnnx exports Layers models (tf.loadLayersModel, saved by model.save)',
+    );
+  }
   if (!Array.isArray(json.weightsManifest)) throw invalid('no weightsManifest: the weights are not listed');
   checkManifest(json.weightsManifest, invalid);
   const folder = dirname(resolve(file));
@@ -113,7 +128,12 @@ function decodeWeights(
   if (size !== needed) {
     throw invalid(`the weight shards hold ${size} bytes, but the manifest's ${specs.length} weights need ${needed}`);
   }
-  const tensors = tf.io.decodeWeights(data!, specs);
+  let tensors: tf.NamedTensorMap;
+  try {
+    tensors = tf.io.decodeWeights(data!, specs);
+  } catch (error) {
+    throw invalid(`its weights cannot be decoded: ${messageOf(error)}`);
+  }
   const weights: SavedTfjsModel['weights'] = new Map();
   try {
     // A model saved with includeOptimizer also lists its optimizer's state (an int32 step count, Adam's moments),
@@ -122,7 +142,13 @@ function decodeWeights(
       const tensor = tensors[spec.name]!;
       if (tensor.dtype !== 'float32')
         throw invalid(`weight ${spec.name} is ${tensor.dtype}; cnnx exports float32 weights`);
-      weights.set(spec.name, { shape: [...tensor.shape], data: tensor.dataSync() as Float32Array });
+      const values = tensor.dataSync() as Float32Array;
+      if (!values.every(Number.isFinite)) {
+        throw invalid(
+          `weight ${spec.name} holds NaN or infinite values (a training run that diverged?): there is no model to export`,
+        );
+      }
+      weights.set(spec.name, { shape: [...tensor.shape], data: values });
     }
   } finally {
     tf.dispose(Object.values(tensors));

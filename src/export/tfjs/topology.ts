@@ -88,6 +88,11 @@ function sequentialLayers(
 ): Omit<TfjsGraph, 'name'> {
   const layers = rawLayers.map((raw, position) => layerOf(raw, position, invalid));
   const first = layers[0]!;
+  if (first.config.batch_input_shape === undefined && first.config.batch_shape !== undefined) {
+    throw invalid(
+      `${describeLayer(first)} has Keras 3's batch_shape, a format TensorFlow.js cannot load (so the export could not be checked against it); convert the model from tf.keras (Keras 2) with tensorflowjs_converter`,
+    );
+  }
   const chain: TfjsLayer[] = [];
   if (NESTED_MODEL_CLASSES.has(first.className)) throw nestedModel(file, first);
   if (first.className !== 'InputLayer') {

@@ -23,5 +23,6 @@ export const zeroPadding2d: Converter = (context) => {
   const output = context.outputName();
   const padsName = context.addInt64Initializer(`${output}/pads`, [8], [0, 0, top, left, 0, 0, bottom, right]);
   context.addNode('Pad', [input.name, padsName], [output], { mode: 'constant' });
+  context.zeroPadded.add(output);
   return { name: output, shape: [c, h + top + bottom, w + left + right] };
 };

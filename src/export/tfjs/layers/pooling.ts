@@ -4,7 +4,22 @@
  * count_include_pad 0); GlobalAveragePooling2D and GlobalMaxPooling2D -> GlobalAveragePool / GlobalMaxPool and a
  * Flatten to [N, C].
  */
-import { mapInput, spatial, type Converter } from '../context.js';
+import { mapInput, spatial, type ConvertContext, type Converter } from '../context.js';
+
+/**
+ * A MaxPool's input that ZeroPadding2D made, guarded from ONNX Runtime's "Pad_Fusion" (1.30, from the basic
+ * optimisation level up): it moves a Pad with value 0 into the MaxPool after it as the pool's own padding, which
+ * MaxPool ignores as if it were -inf (a window of negative values at the border then gives its maximum instead of
+ * tfjs's 0), and which MaxPool refuses outright once the pads reach its window. A Max with float32's lowest value
+ * between them changes no finite number and leaves the Pad no MaxPool to fuse into.
+ */
+function guardZeroPadding(context: ConvertContext, input: string): string {
+  if (!context.zeroPadded.has(input)) return input;
+  const lowest = context.addInitializer(context.outputName('/lowest'), [], Float32Array.of(-3.4028234663852886e38));
+  const guarded = context.outputName('/unfused');
+  context.addNode('Max', [input, lowest], [guarded]);
+  return guarded;
+}
 
 const pool =
   (opType: 'MaxPool' | 'AveragePool'): Converter =>
@@ -20,7 +35,8 @@ const pool =
     if (rows.out < 1 || cols.out < 1)
       throw config.unsupported(`its ${size.join('x')} window does not fit the ${h}x${w} input`);
     const output = context.outputName();
-    context.addNode(opType, [input.name], [output], {
+    const source = opType === 'MaxPool' ? guardZeroPadding(context, input.name) : input.name;
+    context.addNode(opType, [source], [output], {
       kernel_shape: size,
       strides,
       pads: [rows.before, cols.before, rows.after, cols.after],
