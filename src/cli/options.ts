@@ -55,6 +55,27 @@ export function nonNegativeNumber(value: string): number {
   return n;
 }
 
+/** The longest delay a Node.js timer takes (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A delay in milliseconds, from 0 to what a timer can wait (MAX_TIMER_MS). */
+export function milliseconds(value: string): number {
+  const n = nonNegativeNumber(value);
+  if (n > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(`expected at most ${MAX_TIMER_MS} ms (about 24.8 days), got "${value}".`);
+  }
+  return n;
+}
+
+/** A whole, positive number of milliseconds, at most what a timer can wait (MAX_TIMER_MS). */
+export function positiveMilliseconds(value: string): number {
+  const n = positiveInt(value);
+  if (n > MAX_TIMER_MS) {
+    throw new InvalidArgumentError(`expected at most ${MAX_TIMER_MS} ms (about 24.8 days), got "${value}".`);
+  }
+  return n;
+}
+
 /** A probability: a decimal number from 0 to 1. */
 export function probability(value: string): number {
   const n = Number(value);

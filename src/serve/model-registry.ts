@@ -6,7 +6,7 @@
  * while a reload runs is loaded after it, so the server ends up serving what is on disk.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, readdirSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
@@ -110,12 +110,34 @@ function modelNameOf(file: string): string {
 }
 
 /**
- * Whether a file found in a served folder is a model: a `.onnx` name that is not hidden (editors and copy tools
- * write `.name.onnx.swp`-like temporaries, and `.onnx` or `..onnx` would make the models `.onnx` and `.`).
+ * Whether a file found in a served folder is a model: a `.onnx` name in any case (`MODEL.ONNX`, as some systems
+ * write it) that is not hidden (editors and copy tools write `.name.onnx.swp`-like temporaries, and `.onnx` or
+ * `..onnx` would make the models `.onnx` and `.`).
  */
 function isModelFileName(file: string): boolean {
-  return file.endsWith('.onnx') && !file.startsWith('.');
+  return file.toLowerCase().endsWith('.onnx') && !file.startsWith('.');
 }
+
+/** The model files of one served folder, one per model name: `name.onnx` before another case of it (`name.ONNX`). */
+function modelFilesOf(names: readonly string[]): { files: string[]; shadowed: [string, string][] } {
+  const byName = new Map<string, string>();
+  const shadowed: [string, string][] = [];
+  for (const file of names.filter(isModelFileName).sort()) {
+    const kept = byName.get(modelNameOf(file));
+    if (kept === undefined) byName.set(modelNameOf(file), file);
+    else if (file.endsWith('.onnx')) {
+      byName.set(modelNameOf(file), file);
+      shadowed.push([kept, file]);
+    } else shadowed.push([file, kept]);
+  }
+  return { files: [...byName.values()], shadowed };
+}
+
+/**
+ * Names that the KServe v2 routes give another meaning: `GET /v2/models/stats` is every model's statistics, so a
+ * model called `stats` has its metadata at `/v2/models/stats/versions/1` only.
+ */
+const ROUTE_NAMES = new Set(['stats']);
 
 /** Where the log points for why a provider was not used and how to get it working. */
 const PROVIDERS_HELP = 'docs/api.md, "Execution providers"';
@@ -195,7 +217,11 @@ export class ModelRegistry {
           throw new CnnxError(`${path}: cannot read (${whyUnreadable(error)})`, 'MODEL_UNREADABLE');
         })
       : [];
-    const files = info.isDirectory() ? names.filter(isModelFileName).map((f) => join(path, f)) : [path];
+    const chosen = modelFilesOf(names);
+    for (const [left, kept] of chosen.shadowed) {
+      this.options.log(`warning: ${join(path, left)} is not served: ${join(path, kept)} names the same model`);
+    }
+    const files = info.isDirectory() ? chosen.files.map((f) => join(path, f)) : [path];
     if (files.length === 0) {
       // A Triton model repository (what `cnnx export --triton` writes) names a model by its folder, not its file.
       const triton = names.find((name) => statSync(join(path, name, '1', 'model.onnx'), { throwIfNoEntry: false }));
@@ -208,6 +234,13 @@ export class ModelRegistry {
     }
     this.sources.push(info.isDirectory() ? { dir: path } : { dir: dirname(path), only: basename(path) });
     for (const file of files.sort()) {
+      const other = this.models.get(modelNameOf(file))?.file;
+      if (other !== undefined && other !== file) {
+        const message = `${file} and ${other} both name model '${modelNameOf(file)}'; rename one (the model's name is its file's)`;
+        if (!info.isDirectory()) throw new CnnxError(message, 'BAD_OPTION');
+        this.options.log(`warning: ${message}; serving ${other}`);
+        continue;
+      }
       try {
         await this.load(file);
       } catch (error) {
@@ -309,6 +342,11 @@ export class ModelRegistry {
     this.models.set(name, loaded);
     this.failures.delete(name);
     this.options.log(readyLine(loaded, previous));
+    if (!previous && ROUTE_NAMES.has(name)) {
+      this.options.log(
+        `model ${name}: GET /v2/models/${name} is every model's statistics (Triton's route); this model's metadata is at /v2/models/${name}/versions/${MODEL_VERSION}`,
+      );
+    }
     for (const warning of signature.warnings) this.options.log(`model ${name}: ${warning}`);
     if (previous) void this.retire(previous);
     return loaded;
@@ -357,15 +395,17 @@ export class ModelRegistry {
   async index(): Promise<{ name: string; version: string; state: 'READY' | 'UNAVAILABLE'; reason: string }[]> {
     const entries = new Map<string, { state: 'READY' | 'UNAVAILABLE'; reason: string }>();
     for (const { dir, only } of this.sources) {
-      const files = only !== undefined ? [only] : await readdir(dir).catch(() => []);
-      for (const file of only !== undefined ? files : files.filter(isModelFileName)) {
-        entries.set(modelNameOf(file), { state: 'UNAVAILABLE', reason: 'unloaded' });
-      }
+      const files = only !== undefined ? [only] : modelFilesOf(await readdir(dir).catch(() => [])).files;
+      for (const file of files) entries.set(modelNameOf(file), { state: 'UNAVAILABLE', reason: 'unloaded' });
     }
     for (const [name, reason] of this.failures) entries.set(name, { state: 'UNAVAILABLE', reason });
-    for (const name of this.models.keys()) {
-      // A model whose file changed into one that cannot load (or went away) serves the version it had loaded.
-      const failure = this.failures.get(name);
+    for (const [name, model] of this.models) {
+      // A model whose file changed into one that cannot load (or whose folder went away) serves the version it had.
+      const gone = await lstat(model.file).then(
+        () => undefined,
+        () => `${model.file} went away`,
+      );
+      const failure = this.failures.get(name) ?? gone;
       entries.set(name, {
         state: 'READY',
         reason: failure === undefined ? '' : `serving the version loaded before: ${failure}`,
@@ -382,21 +422,26 @@ export class ModelRegistry {
    * error is thrown.
    * @throws CnnxError MODEL_NOT_FOUND when no served folder holds `<name>.onnx`; the loading errors of `load`.
    */
-  async reload(name: string): Promise<LoadedModel> {
-    const file = this.models.get(name)?.file ?? (await this.repositoryFile(name));
-    if (file === undefined) {
-      throw new CnnxError(
-        `no model '${name}' in the repository (no ${name}.onnx in the served folders)`,
-        'MODEL_NOT_FOUND',
-      );
-    }
-    try {
-      return await this.load(file);
-    } catch (error) {
-      this.failures.set(name, messageOf(error));
-      this.options.log(`reload of ${name} failed, still serving the previous version: ${messageOf(error)}`);
-      throw error;
-    }
+  reload(name: string): Promise<LoadedModel> {
+    // One operation in the name's order, the file looked up included: an unload asked for after it comes after it.
+    return this.inOrder(name, async () => {
+      const file = this.models.get(name)?.file ?? (await this.repositoryFile(name));
+      if (file === undefined) {
+        throw new CnnxError(
+          `no model '${name}' in the repository (no ${name}.onnx in the served folders)`,
+          'MODEL_NOT_FOUND',
+        );
+      }
+      try {
+        return await this.loadNow(file, name);
+      } catch (error) {
+        this.failures.set(name, messageOf(error));
+        this.options.log(
+          `reload of ${name} failed, ${this.models.has(name) ? 'still serving the previous version' : 'not serving it'}: ${messageOf(error)}`,
+        );
+        throw error;
+      }
+    });
   }
 
   /**
@@ -413,7 +458,25 @@ export class ModelRegistry {
         throw new CnnxError(`model '${name}' not found; GET /v2 lists the served models`, 'MODEL_NOT_FOUND');
       }
       this.models.delete(name);
+      this.failures.delete(name);
       this.options.log(`${name}: unloaded`);
+      await this.retire(model);
+    });
+  }
+
+  /**
+   * The file of model `name` was removed from its folder: the model is no longer served (Triton's polling
+   * repository unloads it too), and a failure its file left is forgotten. A folder that went away as a whole is
+   * not this: it may be made again (`rm -rf models && cp -r new models`), and its models keep serving meanwhile.
+   */
+  private removed(name: string, file: string): Promise<void> {
+    return this.inOrder(name, async () => {
+      const model = this.models.get(name);
+      if (model !== undefined && model.file !== file) return; // served from another file of that name
+      this.failures.delete(name);
+      if (model === undefined) return;
+      this.models.delete(name);
+      this.options.log(`${name}: its file ${file} was removed; unloaded`);
       await this.retire(model);
     });
   }
@@ -423,18 +486,18 @@ export class ModelRegistry {
    * in a folder); whether it loads is for the load to say.
    */
   private async repositoryFile(name: string): Promise<string | undefined> {
-    const file = `${name}.onnx`;
     if (name === '' || name !== basename(name)) return undefined;
     for (const { dir, only } of this.sources) {
-      if (only !== undefined ? only !== file : !isModelFileName(file)) continue;
       // Anything of that name (a folder, a dangling link, a FIFO): loading it says what is wrong with it.
-      if (
-        await lstat(join(dir, file)).then(
-          () => true,
-          () => false,
-        )
-      )
-        return join(dir, file);
+      const entries =
+        only !== undefined
+          ? await lstat(join(dir, only)).then(
+              () => [only],
+              () => [],
+            )
+          : modelFilesOf(await readdir(dir).catch(() => [])).files;
+      const file = entries.find((entry) => modelNameOf(entry) === name);
+      if (file !== undefined) return join(dir, file);
     }
     return undefined;
   }
@@ -456,6 +519,9 @@ export class ModelRegistry {
         watcher = watch(dir, (_event, filename) => {
           if (!filename) return;
           if (only !== undefined ? filename === only : isModelFileName(filename)) {
+            // `name.ONNX` beside `name.onnx` is not the model's file (modelFilesOf).
+            const shadowed = !filename.endsWith('.onnx') && existsSync(join(dir, `${modelNameOf(filename)}.onnx`));
+            if (only === undefined && shadowed) return;
             this.reloadSoon(modelNameOf(filename), join(dir, filename));
           } else if (!isModelFileName(filename)) {
             // Another entry changed: it may be what model links point through (Kubernetes swaps a ConfigMap
@@ -494,6 +560,12 @@ export class ModelRegistry {
         if (only !== undefined ? name === only : isModelFileName(name))
           this.reloadSoon(modelNameOf(name), join(dir, name));
       }
+      // The folder made again without some of its models' files: those are removed.
+      for (const model of this.models.values()) {
+        if (dirname(model.file) === dir && !names.includes(basename(model.file))) {
+          this.reloadSoon(model.name, model.file);
+        }
+      }
     }, REWATCH_MS);
     check.unref();
     this.watchers.push({
@@ -526,8 +598,20 @@ export class ModelRegistry {
     this.reloading.set(name, entry);
   }
 
-  /** Loads `file` unless the model it would replace came from the same bytes (a change event with no change). */
+  /**
+   * Loads `file` unless the model it would replace came from the same bytes (a change event with no change); a file
+   * removed from a folder that is still there unloads its model (`removed`).
+   */
   private async reloadIfChanged(name: string, file: string): Promise<void> {
+    const exists = (path: string) =>
+      lstat(path).then(
+        () => true,
+        () => false,
+      );
+    if (!(await exists(file)) && (await stat(dirname(file)).catch(() => undefined))?.isDirectory()) {
+      await this.removed(name, file);
+      return;
+    }
     const current = this.models.get(name);
     if (current) {
       const bytes = await readModelFile(file, { maxBytes: this.options.maxModelBytes }).catch(() => undefined);

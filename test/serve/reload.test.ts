@@ -47,7 +47,7 @@ describe('models on disk and the models served', () => {
     expect(sha256(download.rawPayload)).toBe(onDisk);
   });
 
-  it('after a bad file and after a delete, the page still downloads the model the API serves', async () => {
+  it('after a bad file the page downloads the model the API serves; after a delete neither serves it', async () => {
     const loaded = await served();
     await writeFile(join(dir, 'digits.onnx'), 'not a model');
     expect(await eventually(async () => server.registry.failures.has('digits'))).toBe(true);
@@ -63,11 +63,69 @@ describe('models on disk and the models served', () => {
       state: 'READY',
       reason: expect.stringMatching(/^serving the version loaded before: .*digits\.onnx/),
     });
+    // Deleted from the folder, the model is no longer served, by the API or to the page (Triton's polling
+    // repository unloads it too): both say so, neither answers 500.
     await rm(join(dir, 'digits.onnx'));
-    await sleep(1000);
-    const download = await page();
-    expect(download.statusCode).toBe(200);
-    expect(sha256(download.rawPayload)).toBe(loaded);
+    expect(await eventually(async () => server.registry.get('digits') === undefined)).toBe(true);
+    expect((await server.app.inject({ url: '/v2/models/digits' })).statusCode).toBe(404);
+    expect((await page()).statusCode).toBe(404);
+  });
+});
+
+describe('the repository follows the folder: removed, renamed and re-cased files, and load then unload', () => {
+  let folder: string;
+  let watched: CnnxServer;
+  const logged: string[] = [];
+  beforeAll(async () => {
+    folder = await tempDir();
+    await copyFile('models/lenet5-relu-mnist.onnx', join(folder, 'a.onnx'));
+    await copyFile('models/lenet5-mnist.onnx', join(folder, 'UPPER.ONNX'));
+    await copyFile('models/lenet5-mnist.onnx', join(folder, 'twice.onnx'));
+    await copyFile('models/lenet5-relu-mnist.onnx', join(folder, 'twice.ONNX'));
+    watched = await createServer({ model: folder, ep: 'cpu', watch: true, log: (m) => logged.push(m) });
+  });
+  afterAll(() => watched?.close());
+  const ready = async (name: string) => (await watched.app.inject({ url: `/v2/models/${name}/ready` })).statusCode;
+
+  it('serves a .ONNX file by its name, and name.onnx before name.ONNX, saying so', async () => {
+    expect(await ready('UPPER')).toBe(200);
+    expect(watched.registry.get('twice')!.file).toBe(join(folder, 'twice.onnx'));
+    expect(logged).toContain(
+      `warning: ${join(folder, 'twice.ONNX')} is not served: ${join(folder, 'twice.onnx')} names the same model`,
+    );
+  });
+
+  it('serves a renamed file under its new name only (the common deploy: write new.onnx, then mv it over)', async () => {
+    await copyFile('models/lenet5-mnist.onnx', join(folder, 'new.onnx'));
+    expect(await eventually(async () => (await ready('new')) === 200)).toBe(true);
+    await rename(join(folder, 'new.onnx'), join(folder, 'a.onnx'));
+    const wanted = sha256(await readFile('models/lenet5-mnist.onnx'));
+    expect(await eventually(async () => watched.registry.get('a')?.sha256 === wanted)).toBe(true);
+    expect(await eventually(async () => (await ready('new')) === 404)).toBe(true);
+    const index = (await watched.app.inject({ method: 'POST', url: '/v2/repository/index' })).json() as {
+      name: string;
+    }[];
+    expect(index.map((entry) => entry.name)).toEqual(['a', 'twice', 'UPPER'].sort());
+  });
+
+  it('forgets a bad file once it is removed: not a retryable 503 for good, but 404', async () => {
+    await writeFile(join(folder, 'junk.onnx'), 'not a model');
+    expect(await eventually(async () => watched.registry.failures.has('junk'))).toBe(true);
+    expect(await ready('junk')).toBe(503);
+    await rm(join(folder, 'junk.onnx'));
+    expect(await eventually(async () => !watched.registry.failures.has('junk'))).toBe(true);
+    expect(await ready('junk')).toBe(404);
+  });
+
+  it('ends unloaded when an unload is asked right after a load, however the two are timed', async () => {
+    const post = (verb: string) => watched.app.inject({ method: 'POST', url: `/v2/repository/models/a/${verb}` });
+    for (let i = 0; i < 8; i++) {
+      await post('unload');
+      const [load, unload] = await Promise.all([post('load'), post('unload')]);
+      expect([load.statusCode, unload.statusCode]).toEqual([200, 200]);
+      expect(await ready('a')).not.toBe(200);
+    }
+    expect((await post('load')).statusCode).toBe(200);
   });
 });
 

@@ -14,10 +14,10 @@ import {
   listen,
   listenGrpc,
 } from '../../serve/index.js';
-import { nonNegativeNumber, oneOf, port, positiveInt } from '../options.js';
+import { milliseconds, oneOf, port, positiveInt, positiveMilliseconds } from '../options.js';
 
 interface ServeFlags {
-  model: string;
+  model: string[];
   port: number;
   grpcPort?: number;
   host: string;
@@ -57,7 +57,8 @@ export function registerServe(program: Command): void {
     .description('serve ONNX models over HTTP and gRPC (KServe v2, images, digit strings)')
     .requiredOption(
       '-m, --model <file|dir>',
-      'an .onnx file, or a directory whose .onnx files are all served (name = file name)',
+      'an .onnx file, or a directory whose .onnx files are all served (name = file name); repeatable',
+      (value: string, previous: string[] = []) => [...previous, value],
     )
     .addOption(
       new Option('-p, --port <n>', 'port, 0 to 65535 (0 picks a free one)').env('PORT').argParser(port).default(8080),
@@ -89,7 +90,12 @@ export function registerServe(program: Command): void {
       oneOf(['disabled', 'basic', 'extended', 'all'] as const),
       'all',
     )
-    .option('--max-batch <n>', 'images per inference call when batching concurrent requests', positiveInt, 64)
+    .option(
+      '--max-batch <n>',
+      'images per inference call when batching concurrent requests (a larger request runs whole)',
+      positiveInt,
+      64,
+    )
     .option(
       '--preferred-batch <n>',
       'a gathering batch of this many images goes to inference at once (Triton preferred_batch_size; at most --max-batch)',
@@ -99,18 +105,24 @@ export function registerServe(program: Command): void {
     .option(
       '--max-queue-delay <ms>',
       'longest wait for a batch to fill (0: batch what arrived together)',
-      nonNegativeNumber,
+      milliseconds,
       0,
     )
     .option('--max-queue <n>', 'images waiting per model before 503 + Retry-After', positiveInt, 4096)
-    .option('--timeout <ms>', 'request timeout', positiveInt, 30_000)
+    .option('--timeout <ms>', 'request timeout', positiveMilliseconds, 30_000)
     .option('--body-limit <bytes>', 'largest request body', positiveInt, 8 * 2 ** 20)
     .option('--max-model-size <bytes>', 'largest model file loaded', positiveInt, 512 * 2 ** 20)
     .option('--pin <model=sha256>', 'refuse a model file whose sha256 differs (repeatable)', pin)
     .option('--no-watch', 'do not reload models when their files change')
     .option('--echo', 'add POST /debug/echo/:name (parses an infer body, no inference; for benchmarks)')
-    .action(async (flags: ServeFlags) => {
+    .action(async (flags: ServeFlags, command: Command) => {
       const log = (message: string) => console.error(message);
+      if (command.getOptionValueSource('preferredBatch') === 'cli' && flags.preferredBatch > flags.maxBatch) {
+        throw new CnnxError(
+          `--preferred-batch ${flags.preferredBatch} is more than --max-batch ${flags.maxBatch}: a batch never holds more than --max-batch images; lower it, or raise --max-batch`,
+          'BAD_OPTION',
+        );
+      }
       if (flags.instances !== undefined && flags.instances > 1 && !flags.inferenceWorker) {
         throw new CnnxError('--instances needs inference threads; drop --no-inference-worker', 'BAD_OPTION');
       }
