@@ -42,8 +42,8 @@ export interface BatcherOptions {
   onBatch?: (size: number) => void;
   /** Called for each request when its batch starts, with the nanoseconds it waited. */
   onQueued?: (ns: number) => void;
-  /** Called after each batch with its size and the nanoseconds of each phase (statistics). */
-  onExecuted?: (size: number, times: BatchTimes) => void;
+  /** Called after each batch with its size, its requests and the nanoseconds of each phase (statistics). */
+  onExecuted?: (size: number, requests: number, times: BatchTimes) => void;
 }
 
 interface Pending {
@@ -245,7 +245,7 @@ export class Batcher {
         item.resolve(result.data.slice(at * classes, (at + item.count) * classes));
         at += item.count;
       }
-      onExecuted?.(images, {
+      onExecuted?.(images, items.length, {
         inputNs: (prepared - started) * 1e6,
         inferNs: (ran - prepared) * 1e6,
         outputNs: (performance.now() - ran) * 1e6,

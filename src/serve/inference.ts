@@ -146,6 +146,26 @@ export async function runModel(model: LoadedModel, input: InputValues, count: nu
     return logits;
   } catch (error) {
     model.stats.failed((performance.now() - started) * 1e6);
+    if (typeof error === 'object' && error !== null) Object.defineProperty(error, COUNTED, { value: true });
+    throw error;
+  }
+}
+
+/** Marks an error whose request runModel has counted as failed already. */
+const COUNTED = Symbol('counted as failed');
+
+/**
+ * Handles one inference request for `model` (`handle` checks it, then calls runModel), counting a request refused
+ * before inference (a wrong shape, datatype or size) as a failure as well, as Triton's statistics count requests
+ * that fail validation.
+ */
+export async function countingRefusals<T>(model: LoadedModel, handle: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    return await handle();
+  } catch (error) {
+    const counted = typeof error === 'object' && error !== null && COUNTED in error;
+    if (!counted) model.stats.failed((performance.now() - started) * 1e6);
     throw error;
   }
 }

@@ -324,7 +324,7 @@ export class ModelRegistry {
       run: (data, dims) => session.run(data, dims, { transfer: true }),
       onBatch: (size) => this.options.onBatch?.(name, size),
       onQueued: (ns) => stats.queued(ns),
-      onExecuted: (size, times) => stats.executed(size, times),
+      onExecuted: (size, requests, times) => stats.executed(size, requests, times),
     });
     const loaded: LoadedModel = {
       name,

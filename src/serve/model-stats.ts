@@ -1,7 +1,8 @@
 /**
  * Per-model statistics in the shape of Triton's statistics extension (`GET /v2/models/{name}/stats`): request
- * counts and cumulative nanoseconds for successes, failures and time queued, and per batch size the time spent
- * preparing the batch (compute_input), running it (compute_infer) and splitting the answers (compute_output).
+ * counts and cumulative nanoseconds for successes, failures, time queued and the compute phases of each request's
+ * batch, and per batch size the time each call spent preparing the batch (compute_input), running it
+ * (compute_infer) and splitting the answers (compute_output).
  * Counts survive a model's reload: they describe the name a client calls.
  */
 
@@ -54,12 +55,18 @@ export class ModelStats {
     add(this.queue, ns);
   }
 
-  /** One inference call of `size` images. */
-  executed(size: number, times: BatchTimes): void {
+  /**
+   * One inference call of `size` images for `requests` requests. As Triton counts them, the batch statistics are per
+   * call, and the inference statistics' compute times per request, each request counting its batch's times (so
+   * that compute_infer.ns / compute_infer.count is the time a request's inference took, as perf_analyzer reads it).
+   */
+  executed(size: number, requests: number, times: BatchTimes): void {
     this.executionCount++;
-    add(this.computeInput, times.inputNs);
-    add(this.computeInfer, times.inferNs);
-    add(this.computeOutput, times.outputNs);
+    for (let i = 0; i < requests; i++) {
+      add(this.computeInput, times.inputNs);
+      add(this.computeInfer, times.inferNs);
+      add(this.computeOutput, times.outputNs);
+    }
     let batch = this.batches.get(size);
     if (!batch) this.batches.set(size, (batch = { input: zero(), infer: zero(), output: zero() }));
     add(batch.input, times.inputNs);

@@ -273,7 +273,30 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
       log(`internal error (${http.code}): ${(error as Error).stack ?? String(error)}`);
     sendError(reply, http);
   });
+  // A path served for other methods is answered 405 with the methods it takes (RFC 9110, section 15.5.6), as Triton
+  // answers it; fastify itself answers 404 for any method a path lacks.
+  const routes: { method: string; path: RegExp }[] = [];
+  app.addHook('onRoute', ({ method, url }) => {
+    const pattern = url
+      .replace(/[.+?^${}()|[\]\\]/g, '\\$&')
+      .replace(/:[^/]+/g, '[^/]+')
+      .replace(/\*/g, '.*');
+    for (const one of [method].flat()) routes.push({ method: one, path: new RegExp(`^${pattern}$`) });
+  });
   app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = [...new Set(routes.filter((route) => route.path.test(path)).map((route) => route.method))];
+    if (allowed.length > 0) {
+      void reply.header('allow', allowed.sort().join(', '));
+      sendError(
+        reply,
+        new CnnxError(
+          `${request.method} is not served at ${path}; it takes ${allowed.join(', ')}`,
+          'METHOD_NOT_ALLOWED',
+        ),
+      );
+      return;
+    }
     sendError(reply, new CnnxError(`no route ${request.method} ${request.url}`, 'NOT_FOUND'));
   });
 
@@ -284,6 +307,9 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
   registerImageRoutes(app, registry, pictures);
   registerPageRoutes(app, registry);
   app.get('/metrics', async (_request, reply) => {
+    // The gauges describe the models served now: an unloaded model's series go.
+    metrics.queueDepth.reset();
+    metrics.executionProvider.reset();
     for (const model of registry.list()) {
       metrics.queueDepth.set({ model: model.name }, model.batcher.depth);
       metrics.executionProvider.set({ model: model.name, ep: model.session.ep }, 1);

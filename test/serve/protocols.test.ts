@@ -131,6 +131,15 @@ describe('requests as Triton and KServe clients send them', () => {
     expect(floats(binary)).toEqual(fixtureReference);
   });
 
+  it('says that a binary tensor body needs its header length when it comes without one', async () => {
+    const body = await readFile(join(FIXTURES, 'infer-binary-1x1x28x28.bin'));
+    const answer = await send('POST', '/v2/models/digits/infer', body);
+    expect(answer.status).toBe(400);
+    expect(json(answer).error).toMatch(
+      /; a JSON header followed by binary tensor data needs the Inference-Header-Content-Length header \(the length of its JSON part\)$/,
+    );
+  });
+
   it('reads a binary body however it arrives: in pieces that split the header, and chunked with no length', async () => {
     const count = 64;
     const values = Float32Array.from(mnist.test.pixels.subarray(0, count * 784), (v) => v / 255);
@@ -358,6 +367,10 @@ describe('requests as Triton and KServe clients send them', () => {
     expect(after.inference_stats.success.ns).toBeGreaterThan(before.inference_stats.success.ns);
     expect(after.inference_stats.compute_infer.ns).toBeGreaterThan(0);
     expect(after.batch_stats.find((b: { batch_size: number }) => b.batch_size === 3).compute_infer.count).toBe(1);
+    // A request refused for its shape is a failure, as Triton counts it; compute times are counted per request.
+    expect(after.inference_stats.fail.count - before.inference_stats.fail.count).toBe(1);
+    for (const phase of ['compute_input', 'compute_infer', 'compute_output', 'queue'])
+      expect(after.inference_stats[phase].count).toBe(after.inference_stats.success.count);
     expect(json(await send('GET', '/v2/models/stats')).model_stats.map((m: { name: string }) => m.name)).toEqual([
       'digits',
     ]);

@@ -102,6 +102,8 @@ describe('the repository follows the folder: removed, renamed and re-cased files
     const wanted = sha256(await readFile('models/lenet5-mnist.onnx'));
     expect(await eventually(async () => watched.registry.get('a')?.sha256 === wanted)).toBe(true);
     expect(await eventually(async () => (await ready('new')) === 404)).toBe(true);
+    // Its metrics went with it.
+    expect((await watched.app.inject({ url: '/metrics' })).body).not.toMatch(/model="new"/);
     const index = (await watched.app.inject({ method: 'POST', url: '/v2/repository/index' })).json() as {
       name: string;
     }[];

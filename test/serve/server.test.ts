@@ -129,6 +129,8 @@ describe('bad requests get a 4xx JSON error and leave the server as it was', () 
     ['no inputs', () => infer({}), 400, 'INVALID_INPUT'],
     ['unknown model', () => infer(inferBody([0]), 'nope'), 404, 'MODEL_NOT_FOUND'],
     ['unknown route', () => inject({ url: '/v3/whatever' }), 404, 'NOT_FOUND'],
+    ['GET of the infer route', () => inject({ url: '/v2/models/x/infer' }), 405, 'METHOD_NOT_ALLOWED'],
+    ['POST of a probe', () => inject({ method: 'POST', url: '/v2/health/ready' }), 405, 'METHOD_NOT_ALLOWED'],
     [
       'garbage body',
       () =>
@@ -234,6 +236,20 @@ describe('bad requests get a 4xx JSON error and leave the server as it was', () 
     expect(response.json().code).toBe(code);
     expect(typeof response.json().error).toBe('string');
     expect((await infer(inferBody([5]))).json().outputs[0].data).toEqual(before);
+  });
+});
+
+describe('a path served for other methods', () => {
+  const { inject } = useServer();
+  it('is answered 405 with the methods it takes in Allow', async () => {
+    const infer = await inject({ method: 'PUT', url: '/v2/models/lenet5-relu-mnist/versions/1/infer?x=1' });
+    expect(infer.statusCode).toBe(405);
+    expect(infer.headers.allow).toBe('POST');
+    expect(infer.json()).toEqual({
+      error: 'PUT is not served at /v2/models/lenet5-relu-mnist/versions/1/infer; it takes POST',
+      code: 'METHOD_NOT_ALLOWED',
+    });
+    expect((await inject({ method: 'DELETE', url: '/v2/health/live' })).headers.allow).toBe('GET, HEAD');
   });
 });
 

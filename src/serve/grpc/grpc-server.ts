@@ -14,6 +14,7 @@ import { CnnxError, type ErrorCode } from '../../common/index.js';
 import {
   checkInputHeader,
   checkRequestedOutputs,
+  countingRefusals,
   MODEL_VERSION,
   outputTensors,
   requireModel,
@@ -209,55 +210,59 @@ function handlers(registry: ModelRegistry, state: { draining: boolean }, { log, 
     ),
     ModelInfer: unary(async (request: ModelInferRequest) => {
       const model = requireModel(registry, request.model_name, request.model_version);
-      const { inputName } = model.signature;
-      if (request.inputs.length !== 1) {
-        throw invalid(`"inputs" must hold exactly one tensor named '${inputName}', got ${request.inputs.length}`);
-      }
-      const input = request.inputs[0]!;
-      const shape = input.shape.map(Number);
-      const { count, values } = checkInputHeader({ ...input, shape }, model);
-      const raw = request.raw_input_contents;
-      const typed = fp32Contents(inputName, input.contents);
-      if (raw.length > 0 && typed.length > 0) {
-        throw invalid(`input '${inputName}' has both contents and raw_input_contents; send one`);
-      }
-      if (raw.length > 0 && raw.length !== request.inputs.length) {
-        throw invalid(`raw_input_contents has ${raw.length} entries for ${request.inputs.length} inputs`);
-      }
-      const data =
-        raw.length > 0 ? valuesFromBytes(inputName, raw[0]!, values) : valuesFromJson(inputName, typed, shape, values);
-      const requested = checkRequestedOutputs(
-        request.outputs.map((output): RequestedOutput => ({
+      return countingRefusals(model, async () => {
+        const { inputName } = model.signature;
+        if (request.inputs.length !== 1) {
+          throw invalid(`"inputs" must hold exactly one tensor named '${inputName}', got ${request.inputs.length}`);
+        }
+        const input = request.inputs[0]!;
+        const shape = input.shape.map(Number);
+        const { count, values } = checkInputHeader({ ...input, shape }, model);
+        const raw = request.raw_input_contents;
+        const typed = fp32Contents(inputName, input.contents);
+        if (raw.length > 0 && typed.length > 0) {
+          throw invalid(`input '${inputName}' has both contents and raw_input_contents; send one`);
+        }
+        if (raw.length > 0 && raw.length !== request.inputs.length) {
+          throw invalid(`raw_input_contents has ${raw.length} entries for ${request.inputs.length} inputs`);
+        }
+        const data =
+          raw.length > 0
+            ? valuesFromBytes(inputName, raw[0]!, values)
+            : valuesFromJson(inputName, typed, shape, values);
+        const requested = checkRequestedOutputs(
+          request.outputs.map((output): RequestedOutput => ({
+            name: output.name,
+            classification: classificationOf(output.name, output.parameters.classification),
+            binary: raw.length > 0,
+          })),
+          model,
+        );
+        const logits = await runModel(model, data, count);
+        const outputs = outputTensors(model, logits, count, requested, raw.length > 0);
+        const header = (output: (typeof outputs)[number]) => ({
           name: output.name,
-          classification: classificationOf(output.name, output.parameters.classification),
-          binary: raw.length > 0,
-        })),
-        model,
-      );
-      const logits = await runModel(model, data, count);
-      const outputs = outputTensors(model, logits, count, requested, raw.length > 0);
-      const header = (output: (typeof outputs)[number]) => ({
-        name: output.name,
-        datatype: output.datatype,
-        shape: output.shape,
+          datatype: output.datatype,
+          shape: output.shape,
+        });
+        return {
+          model_name: model.name,
+          model_version: MODEL_VERSION,
+          id: request.id,
+          outputs: outputs.map((output) =>
+            output.binary
+              ? header(output)
+              : {
+                  ...header(output),
+                  contents:
+                    output.datatype === 'FP32'
+                      ? { fp32_contents: Array.from(output.data) }
+                      : { bytes_contents: output.data.map((entry) => Buffer.from(entry, 'utf8')) },
+                },
+          ),
+          raw_output_contents: outputs.filter((output) => output.binary).map(tensorBytes),
+        };
       });
-      return {
-        model_name: model.name,
-        model_version: MODEL_VERSION,
-        id: request.id,
-        outputs: outputs.map((output) =>
-          output.binary
-            ? header(output)
-            : {
-                ...header(output),
-                contents:
-                  output.datatype === 'FP32'
-                    ? { fp32_contents: Array.from(output.data) }
-                    : { bytes_contents: output.data.map((entry) => Buffer.from(entry, 'utf8')) },
-              },
-        ),
-        raw_output_contents: outputs.filter((output) => output.binary).map(tensorBytes),
-      };
     }),
   };
 }

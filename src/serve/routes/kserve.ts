@@ -11,6 +11,7 @@ import { CnnxError, messageOf } from '../../common/index.js';
 import {
   checkInputHeader,
   checkRequestedOutputs,
+  countingRefusals,
   MAX_REQUEST_IMAGES,
   MODEL_VERSION,
   outputTensors,
@@ -83,7 +84,16 @@ async function splitBody(
         'BAD_REQUEST',
       );
     }
-    return { header: await json.read(body, 'body', { give: true }), binary: undefined };
+    // A JSON header followed by binary tensor data, sent without its length, reads as JSON with garbage after it.
+    const binary = body[0] === 0x7b && body.some((byte) => byte < 9 || (byte > 13 && byte < 32));
+    const header = await json.read(body, 'body', { give: true }).catch((error: unknown) => {
+      if (!binary || !(error instanceof CnnxError)) throw error;
+      throw new CnnxError(
+        `${error.message}; a JSON header followed by binary tensor data needs the Inference-Header-Content-Length header (the length of its JSON part)`,
+        error.code,
+      );
+    });
+    return { header, binary: undefined };
   }
   if (!(length >= 1 && length <= body.length)) {
     throw new CnnxError(
@@ -343,18 +353,20 @@ export async function registerKserveRoutes(
           );
         }
         requireIdentityEncoding(request.headers['content-encoding']);
-        requireModel(registry, request.params.name, request.params.version); // said before the body is read
-        const { header, binary, owned } = await splitBody(request, json);
-        // Looked up again: a large body is read on a thread, and the model may have been reloaded meanwhile.
-        const model = requireModel(registry, request.params.name, request.params.version);
-        const infer = parseInfer(header, binary, model, owned);
-        const logits = await runModel(model, infer.data, infer.count);
-        return sendInferAnswer(
-          reply,
-          model,
-          infer.id,
-          outputTensors(model, logits, infer.count, infer.outputs, infer.binaryByDefault),
-        );
+        const named = requireModel(registry, request.params.name, request.params.version); // before the body is read
+        return countingRefusals(named, async () => {
+          const { header, binary, owned } = await splitBody(request, json);
+          // Looked up again: a large body is read on a thread, and the model may have been reloaded meanwhile.
+          const model = requireModel(registry, request.params.name, request.params.version);
+          const infer = parseInfer(header, binary, model, owned);
+          const logits = await runModel(model, infer.data, infer.count);
+          return sendInferAnswer(
+            reply,
+            model,
+            infer.id,
+            outputTensors(model, logits, infer.count, infer.outputs, infer.binaryByDefault),
+          );
+        });
       });
     }
   });
