@@ -1,6 +1,5 @@
-/** Canvas pixels -> digits, through the shared preprocessing and segmentation, in one inference call. */
-import { segmentDigits } from '../preprocess/index.js';
-import { digitBatch, digitString, DIGIT_THRESHOLD, type InputShape, type ModelSession } from '../runtime/web/index.js';
+/** Canvas pixels -> digits, through the shared reader (segmentation, one inference call, the best path). */
+import { DIGIT_THRESHOLD, readDigitString, type InputShape, type ModelSession } from '../runtime/web/index.js';
 
 export interface ReadDigit {
   text: string;
@@ -13,6 +12,7 @@ export interface ReadDigit {
  * The number drawn on an RGBA canvas (`width` x `height`): `text` (rows of writing are its lines), its digits left to
  * right (`?` where the model is unsure), and the marks left out as no digits. `shape` is the digit model's [C, H, W]
  * (each 28x28 digit is resized to it, as the server's read-digits does).
+ * @throws CnnxError BAD_REQUEST past 64 digits; the session's errors.
  */
 export async function describeDigits(
   session: ModelSession,
@@ -23,10 +23,13 @@ export async function describeDigits(
   shape: InputShape = [1, 28, 28],
   outputKind: 'logits' | 'probabilities' = 'logits',
 ): Promise<{ text: string; digits: ReadDigit[]; ignored: number }> {
-  const reading = segmentDigits({ width, height, channels: 4, data: rgba });
-  if (reading.candidates.length === 0) return { text: '', digits: [], ignored: reading.ignored };
-  const { data } = await session.run(digitBatch(reading, shape), [reading.candidates.length, ...shape]);
-  const { text, digits, ignored } = digitString(reading, data, { labels, outputKind });
+  const signature = { inputShape: [-1, ...shape], labels, outputKind };
+  const { text, digits, ignored } = await readDigitString(session, signature, {
+    width,
+    height,
+    channels: 4,
+    data: rgba,
+  });
   return {
     text,
     ignored,

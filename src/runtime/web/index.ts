@@ -6,11 +6,10 @@ export type { ModelSession } from '../session.js';
 export { openWebSession, type WebSession } from './web-session.js';
 export {
   describeLogits,
-  digitBatch,
-  digitString,
   DIGIT_THRESHOLD,
   isDigitModel,
   prepareForModel,
+  readDigitString,
   type Classification,
   type InputShape,
 } from '../classify.js';
