@@ -113,8 +113,20 @@ function showLoadError(error: unknown): void {
  * released while another loads).
  */
 function loadModel(ep: 'wasm' | 'webgpu', name?: string): Promise<void> {
+  loadsAsked++;
   loading = loading.catch(() => undefined).then(() => loadModelNow(ep, name));
   return loading;
+}
+
+/** Loads asked for so far: a check that began before another load must not act on what it saw. */
+let loadsAsked = 0;
+
+/** Waits until no load is queued any more (a failed WebGPU load queues the WASM one after it). */
+async function settled(): Promise<void> {
+  for (let last: Promise<void> | undefined; last !== loading;) {
+    last = loading;
+    await last.catch(() => undefined);
+  }
 }
 
 async function describeModel(name: string): Promise<ModelInfo> {
@@ -189,19 +201,23 @@ async function loadModelNow(ep: 'wasm' | 'webgpu', name?: string): Promise<void>
  */
 async function followServedModel(): Promise<void> {
   const running = model;
+  const asked = loadsAsked;
   if (!running || document.hidden) return;
   const response = await fetch(`/v2/models/${encodeURIComponent(running.name)}`).catch(() => undefined);
-  if (model !== running) return;
+  // A load asked for meanwhile (another model, another provider, or this check run twice) decides instead.
+  if (model !== running || loadsAsked !== asked) return;
   if (response?.status === 404) {
     showStatus(`${running.name} is no longer served (this page keeps running its copy)`);
     return;
   }
   if (!response?.ok) return; // a server restarting or gone: the page keeps its copy
   const meta = (await response.json()) as { parameters?: { sha256?: string } };
-  if (model !== running || meta.parameters?.sha256 === undefined || meta.parameters.sha256 === running.sha256) return;
+  const sha256 = meta.parameters?.sha256;
+  if (model !== running || loadsAsked !== asked || sha256 === undefined || sha256 === running.sha256) return;
   await loadModel(running.session.ep === 'webgpu' ? 'webgpu' : 'wasm', running.name);
-  showStatus(`${statusLine} · reloaded: the served model changed`);
   if (document.body.dataset.mode === 'draw') await recognise();
+  // Said until the next reading's timing takes its place.
+  status.textContent = `${status.textContent} · reloaded: the served model changed`;
 }
 
 /** Sets the page up for a newly opened model: a digit model on the pad, any other in upload mode. */
@@ -356,6 +372,7 @@ const endStroke = (event: PointerEvent) => {
   void recognise();
 };
 pad.addEventListener('pointerup', endStroke);
+pad.addEventListener('lostpointercapture', endStroke);
 pad.addEventListener('pointercancel', endStroke);
 document.querySelector('#clear')!.addEventListener('click', () => {
   strokes.length = 0;
@@ -438,6 +455,9 @@ async function picturePixels(file: Blob): Promise<{ width: number; height: numbe
   return { width: canvas.width, height: canvas.height, data: c.getImageData(0, 0, canvas.width, canvas.height).data };
 }
 
+/** Pictures given so far: only the last one's answer is shown. */
+let pictures = 0;
+
 /** Shows why a picture gave no answer, in place of the last one's. */
 function pictureFailed(why: string): void {
   pictureResult.textContent = why;
@@ -451,6 +471,7 @@ function pictureFailed(why: string): void {
  * listed. A picture given while a model loads waits for it.
  */
 async function classifyPicture(file: Blob): Promise<void> {
+  const picture = ++pictures;
   setMode('upload');
   lastClassification = undefined;
   pictureTop.replaceChildren();
@@ -458,17 +479,23 @@ async function classifyPicture(file: Blob): Promise<void> {
   if (preview.src) URL.revokeObjectURL(preview.src);
   preview.hidden = true;
   const refused = await notAPicture(file);
+  if (picture !== pictures) return;
   if (refused !== undefined) return pictureFailed(refused);
   preview.src = URL.createObjectURL(file);
   preview.hidden = false;
   pictureResult.textContent = 'reading…';
-  await loading.catch(() => undefined);
+  await settled();
+  if (picture !== pictures) return; // a later picture was given meanwhile
+  // Opening a model sets the page up for it (a digit model on the pad): this picture is still the one shown.
+  setMode('upload');
+  preview.hidden = false;
   const running = model;
   if (!running) return pictureFailed('no model is open: see the status line above');
   let pixels: Awaited<ReturnType<typeof picturePixels>>;
   try {
     pixels = await picturePixels(file);
   } catch (error) {
+    if (picture !== pictures) return;
     preview.hidden = true;
     return pictureFailed(error instanceof Error ? error.message : String(error));
   }
@@ -481,7 +508,7 @@ async function classifyPicture(file: Blob): Promise<void> {
       pictureFailed(error instanceof Error ? error.message : String(error));
       return undefined;
     });
-    if (read === undefined || model !== running) return;
+    if (read === undefined || model !== running || picture !== pictures) return;
     if (read.digits.length > 1) {
       firstPrediction ??= performance.now();
       showStatus(statusLine, performance.now() - started);
@@ -499,7 +526,7 @@ async function classifyPicture(file: Blob): Promise<void> {
   const started = performance.now();
   const { data } = await running.session.run(prepared.input, [1, ...running.shape]);
   const ms = performance.now() - started;
-  if (model !== running) return; // another model was opened meanwhile
+  if (model !== running || picture !== pictures) return; // another model or picture came meanwhile
   const classification = describeLogits(
     data,
     running.labels,
@@ -526,7 +553,7 @@ document.querySelector<HTMLInputElement>('#upload')!.addEventListener('change', 
 // A picture may be dropped anywhere on the page (the drop zone and the pad show it); the browser would open it.
 const dropTargets = [document.querySelector<HTMLElement>('#drop')!, pad];
 for (const target of dropTargets) {
-  target.addEventListener('dragenter', () => target.classList.add('over'));
+  target.addEventListener('dragover', () => target.classList.add('over'));
   target.addEventListener('dragleave', () => target.classList.remove('over'));
 }
 document.addEventListener('dragover', (event) => event.preventDefault());

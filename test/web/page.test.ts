@@ -26,6 +26,7 @@ interface CnnxHooks {
   cnnx: {
     run(data: number[], dims: number[]): Promise<number[]>;
     useProvider(ep: 'wasm' | 'webgpu'): Promise<void>;
+    useModel(name: string): Promise<void>;
     lastClassification(): { class: string; probabilities: number[] } | undefined;
     followServedModel(): Promise<void>;
   };
@@ -321,8 +322,9 @@ describe('the web page in Chromium', () => {
       .toBuffer();
     const expected = await classifiedByServer('colours', picture);
     await page.setInputFiles('#upload', { name: 'p3.jpg', mimeType: 'image/jpeg', buffer: picture });
-    await expect.poll(() => page.textContent('#picture-result'), { timeout: 10_000 }).toBe(expected.class);
-    const shown = await page.evaluate(() => (window as unknown as CnnxHooks).cnnx.lastClassification());
+    const last = () => page.evaluate(() => (window as unknown as CnnxHooks).cnnx.lastClassification());
+    await expect.poll(async () => (await last())?.class, { timeout: 10_000 }).toBe(expected.class);
+    const shown = await last();
     const diff = shown!.probabilities.reduce(
       (worst, p, i) => Math.max(worst, Math.abs(p - expected.probabilities[i]!)),
       0,
@@ -354,6 +356,11 @@ describe('the web page in Chromium', () => {
     ]);
     await expect.poll(() => page.textContent('#result'), { timeout: 10_000 }).toBe('1\n1');
     expect((await page.locator('#pad').boundingBox())!.y).toBe(before.y);
+    // Both rows are shown within the display, not cut off below it.
+    const display = (await page.locator('#display').boundingBox())!;
+    const rows = (await page.locator('#result').boundingBox())!;
+    expect(rows.y).toBeGreaterThanOrEqual(display.y);
+    expect(rows.y + rows.height).toBeLessThanOrEqual(display.y + display.height + 0.5);
   });
 
   it('leaves a second finger out of the stroke being drawn', async (ctx) => {
@@ -418,13 +425,17 @@ describe('the web page in Chromium', () => {
     await page.click('#mode-draw');
   });
 
-  it('answers a picture given while a model is opening, once it is open', async (ctx) => {
+  it('answers a picture given while a model is opening, once it is open, and shows it', async (ctx) => {
     ctx.skip(missing !== undefined, missing);
     const png = await digitsOnPaper(await loadDataset('mnist'), [0]);
-    await page.click('#mode-upload');
-    await page.evaluate(() => void (window as unknown as CnnxHooks).cnnx.useProvider('wasm'));
+    // From a model of other pictures to the digit model, which opens on the pad: the picture keeps the page.
+    await pickModel('lenet5-relu-fashion-mnist');
+    await page.evaluate(() => void (window as unknown as CnnxHooks).cnnx.useModel('lenet5-relu-mnist'));
     await page.setInputFiles('#upload', { name: 'seven.png', mimeType: 'image/png', buffer: png });
     await expect.poll(() => page.textContent('#picture-result'), { timeout: 30_000 }).toBe('7');
+    expect(await page.getAttribute('body', 'data-model')).toBe('lenet5-relu-mnist');
+    expect(await page.isVisible('#picture-result')).toBe(true);
+    expect(await page.isVisible('#preview')).toBe(true);
     await page.click('#mode-draw');
   });
 
