@@ -86,7 +86,8 @@ const WIDE_COST = 4;
 const USUAL_WIDTH = 0.7;
 /**
  * A cut may wander this fraction of the writing's height either side of its column, at PATH_STEP a step aside
- * (chosen as the costs above: 0.3 parts more overlapping digits than 0.05 and cuts fewer wide digits in two).
+ * (both chosen as the costs above; a step of 0.3 parts as many overlapping digits as 0.05 and cuts fewer wide digits
+ * in two).
  */
 const PATH_RADIUS = 0.25;
 const PATH_STEP = 0.3;

@@ -146,13 +146,13 @@ export async function runModel(model: LoadedModel, input: InputValues, count: nu
     return logits;
   } catch (error) {
     model.stats.failed((performance.now() - started) * 1e6);
-    if (typeof error === 'object' && error !== null) Object.defineProperty(error, COUNTED, { value: true });
+    if (typeof error === 'object' && error !== null) counted.add(error);
     throw error;
   }
 }
 
-/** Marks an error whose request runModel has counted as failed already. */
-const COUNTED = Symbol('counted as failed');
+/** Errors whose request runModel has counted as failed already. */
+const counted = new WeakSet<object>();
 
 /**
  * Handles one inference request for `model` (`handle` checks it, then calls runModel), counting a request refused
@@ -164,8 +164,9 @@ export async function countingRefusals<T>(model: LoadedModel, handle: () => Prom
   try {
     return await handle();
   } catch (error) {
-    const counted = typeof error === 'object' && error !== null && COUNTED in error;
-    if (!counted) model.stats.failed((performance.now() - started) * 1e6);
+    if (!(typeof error === 'object' && error !== null && counted.has(error))) {
+      model.stats.failed((performance.now() - started) * 1e6);
+    }
     throw error;
   }
 }

@@ -6,7 +6,7 @@
  * while a reload runs is loaded after it, so the server ends up serving what is on disk.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readdirSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, statSync, watch, type FSWatcher, type Stats } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, dirname, extname, join } from 'node:path';
@@ -417,7 +417,7 @@ export class ModelRegistry {
   }
 
   /**
-   * Loads model `name` from the repository: the file it was loaded from, or `<name>.onnx` in a served folder (a
+   * Loads model `name` from the repository: the file it was loaded from, or `<name>.onnx` (in any case) in a served folder (a
    * model that failed to load, was unloaded or is new). On failure a model that was serving keeps serving, and the
    * error is thrown.
    * @throws CnnxError MODEL_NOT_FOUND when no served folder holds `<name>.onnx`; the loading errors of `load`.
@@ -482,7 +482,7 @@ export class ModelRegistry {
   }
 
   /**
-   * `<name>.onnx` in a served folder, if there is anything of that name (and `name` is a plain file name, not hidden
+   * `<name>.onnx` (in any case: modelFilesOf) in a served folder, if there is anything of that name (and `name` is a plain file name, not hidden
    * in a folder); whether it loads is for the load to say.
    */
   private async repositoryFile(name: string): Promise<string | undefined> {
@@ -519,10 +519,11 @@ export class ModelRegistry {
         watcher = watch(dir, (_event, filename) => {
           if (!filename) return;
           if (only !== undefined ? filename === only : isModelFileName(filename)) {
-            // `name.ONNX` beside `name.onnx` is not the model's file (modelFilesOf).
-            const shadowed = !filename.endsWith('.onnx') && existsSync(join(dir, `${modelNameOf(filename)}.onnx`));
-            if (only === undefined && shadowed) return;
-            this.reloadSoon(modelNameOf(filename), join(dir, filename));
+            // The model's file is the one loadPath would take now (`name.onnx` before `name.ONNX`: modelFilesOf);
+            // none left, the file the event names (removed).
+            const name = modelNameOf(filename);
+            const chosen = only ?? this.folderFileOf(dir, name) ?? filename;
+            this.reloadSoon(name, join(dir, chosen));
           } else if (!isModelFileName(filename)) {
             // Another entry changed: it may be what model links point through (Kubernetes swaps a ConfigMap
             // volume's `..data` link). Each linked model is read again; one whose bytes are the same stays.
@@ -576,6 +577,15 @@ export class ModelRegistry {
     });
   }
 
+  /** The file of model `name` in folder `dir`, by the rule loadPath follows (modelFilesOf); undefined when none. */
+  private folderFileOf(dir: string, name: string): string | undefined {
+    try {
+      return modelFilesOf(readdirSync(dir)).files.find((file) => modelNameOf(file) === name);
+    } catch {
+      return undefined; // the folder went away: the check for a folder made again takes over
+    }
+  }
+
   private reloadSoon(name: string, file: string): void {
     const running = this.reloading.get(name);
     if (running) {
@@ -613,6 +623,8 @@ export class ModelRegistry {
       return;
     }
     const current = this.models.get(name);
+    // A model of that name served from another folder's file keeps it (loadPath served the first one it met).
+    if (current && dirname(current.file) !== dirname(file) && (await exists(current.file))) return;
     if (current) {
       const bytes = await readModelFile(file, { maxBytes: this.options.maxModelBytes }).catch(() => undefined);
       if (bytes && (await sha256Of(bytes)) === current.sha256) {

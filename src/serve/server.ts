@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Server as NetServer, type Socket } from 'node:net';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, normalize } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import multipart from '@fastify/multipart';
@@ -138,7 +138,8 @@ export async function createServer(options: ServerOptions): Promise<CnnxServer> 
     log,
     onBatch: (model, size) => metrics.batchSize.observe({ model }, size),
   });
-  const paths = Array.isArray(options.model) ? options.model : [options.model];
+  // Paths as the watcher writes them (`./models/` and `models` are one folder), so that its events find their models.
+  const paths = [options.model].flat().map((path) => normalize(path).replace(/(.)[\\/]+$/, '$1'));
   try {
     for (const path of paths) await registry.loadPath(path);
     const served = new Set(registry.list().map((model) => model.name));

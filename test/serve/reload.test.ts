@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type CnnxServer } from '../../src/serve/index.js';
@@ -108,6 +108,24 @@ describe('the repository follows the folder: removed, renamed and re-cased files
       name: string;
     }[];
     expect(index.map((entry) => entry.name)).toEqual(['a', 'twice', 'UPPER'].sort());
+  });
+
+  it('serves name.ONNX once name.onnx beside it is removed', async () => {
+    await rm(join(folder, 'twice.onnx'));
+    expect(await eventually(async () => watched.registry.get('twice')?.file === join(folder, 'twice.ONNX'))).toBe(true);
+  });
+
+  it('unloads a model given as ./path/file.onnx when that file is removed', async () => {
+    const file = join(await tempDir(), 'single.onnx');
+    await copyFile('models/lenet5-mnist.onnx', file);
+    const single = await createServer({ model: `./${relative(process.cwd(), file)}`, ep: 'cpu', watch: true });
+    try {
+      expect(single.registry.get('single')).toBeDefined();
+      await rm(file);
+      expect(await eventually(async () => single.registry.get('single') === undefined)).toBe(true);
+    } finally {
+      await single.close();
+    }
   });
 
   it('forgets a bad file once it is removed: not a retryable 503 for good, but 404', async () => {

@@ -15,6 +15,7 @@ import { normalisesChannels } from './layers/normalization.js';
 import type { SavedTfjsModel } from './read-model.js';
 import {
   describeLayer,
+  keras3,
   NESTED_MODEL_CLASSES,
   nestedModel,
   readTopology,
@@ -38,6 +39,7 @@ export interface TfjsOnnx {
 function inputShape(graph: TfjsGraph, file: string): number[] {
   const input = graph.layers[0]!;
   const shape = input.config.batch_input_shape;
+  if (shape === undefined && input.config.batch_shape !== undefined) throw keras3(file, input);
   const dims = Array.isArray(shape) ? shape.slice(1) : undefined;
   if (!dims || !dims.every((d) => Number.isInteger(d) && d >= 1)) {
     throw new CnnxError(

@@ -81,7 +81,7 @@ async function tfjsOutputs(model: tf.LayersModel, inputs: tf.Tensor, backend: st
  * values as NCHW. Where they differ and tfjs ran on its WASM backend, tfjs's cpu backend is asked too: tfjs-backend-
  * wasm computes some convolutions wrongly (a 'same' convolution whose stride exceeds its kernel gives zeros), and
  * the export is right when it agrees with the cpu backend.
- * @throws CnnxError TFJS_MODEL_INVALID when tfjs itself gives NaN or infinite outputs (its weights hold them)
+ * @throws CnnxError TFJS_MODEL_INVALID when tfjs itself gives NaN or infinite outputs (the model overflows float32)
  */
 async function compareOnInputs(
   model: tf.LayersModel,
@@ -98,7 +98,7 @@ async function compareOnInputs(
     const expected = await tfjsOutputs(model, inputs, tf.getBackend());
     if (!expected.every(Number.isFinite)) {
       throw new CnnxError(
-        `${built.name}: TensorFlow.js itself gives NaN or infinite outputs for ordinary inputs: the model's weights hold NaN or infinite values (a training run that diverged?), so there is nothing to export`,
+        `${built.name}: TensorFlow.js itself gives NaN or infinite outputs for ordinary inputs (uniform in [0, 1] and standard normal): the model overflows float32 (weights far too large, from a training run that diverged?), so there is nothing to check the export against`,
         'TFJS_MODEL_INVALID',
       );
     }
@@ -110,11 +110,10 @@ async function compareOnInputs(
       const report = compareLogits(expected, data, built.classes, tolerance);
       if (report.withinTolerance || tf.getBackend() === 'cpu') return report;
       const cpu = compareLogits(await tfjsOutputs(model, inputs, 'cpu'), data, built.classes, tolerance);
-      if (cpu.withinTolerance) {
-        log(
-          `tfjs ${tf.getBackend()} differs from ONNX Runtime by ${report.maxAbsDiff.toExponential(2)}, tfjs cpu agrees: checked against tfjs cpu (tfjs-backend-wasm computes some layers wrongly)`,
-        );
-      }
+      if (!cpu.withinTolerance) return report; // the backend named in the parity line
+      log(
+        `tfjs ${tf.getBackend()} differs from ONNX Runtime by ${report.maxAbsDiff.toExponential(2)}, tfjs cpu agrees: checked against tfjs cpu (tfjs-backend-wasm computes some layers wrongly)`,
+      );
       return cpu;
     } finally {
       await session.release();
@@ -126,7 +125,9 @@ async function compareOnInputs(
 
 /**
  * Exports a saved tfjs Layers model to `options.out`, verified against tfjs in onnxruntime-node.
- * @throws CnnxError BAD_OUTPUT, BAD_OPTION (labels that do not match the outputs), TFJS_MODEL_INVALID,
+ * @throws CnnxError BAD_OUTPUT, BAD_OPTION (labels that do not match the outputs, a --dataset whose pictures the
+ *   model does not take), TFJS_MODEL_INVALID (also a graph model, a Keras 3 file, a weights file, undecodable or
+ *   non-finite weights),
  *   EXPORT_UNKNOWN_LAYER (an unsupported layer, named with its position and class), EXPORT_UNSUPPORTED, BAD_OPSET,
  *   EXPORT_PARITY (verification failed). No file is written on any error.
  */
@@ -167,9 +168,10 @@ export async function exportTfjsModel(options: TfjsExportOptions): Promise<TfjsE
     );
   }
   const [c, h, w] = built.onnxInput;
-  if (options.dataset && (built.onnxInput.length !== 3 || c !== 1 || h !== 28 || w !== 28)) {
+  // A square one-channel model reads the dataset's pictures at its own size (metadataFor: MNIST's procedure at H x H).
+  if (options.dataset && (built.onnxInput.length !== 3 || c !== 1 || h !== w)) {
     throw new CnnxError(
-      `--dataset ${options.dataset}: its pictures are 1x28x28, but the model takes ${built.onnxInput.join('x')} inputs: leave --dataset out (give the class names with --labels)`,
+      `--dataset ${options.dataset}: its pictures are square and gray (1x28x28, resized to a square input), but the model takes ${built.onnxInput.join('x')} inputs: leave --dataset out (give the class names with --labels)`,
       'BAD_OPTION',
     );
   }

@@ -89,9 +89,7 @@ function sequentialLayers(
   const layers = rawLayers.map((raw, position) => layerOf(raw, position, invalid));
   const first = layers[0]!;
   if (first.config.batch_input_shape === undefined && first.config.batch_shape !== undefined) {
-    throw invalid(
-      `${describeLayer(first)} has Keras 3's batch_shape, a format TensorFlow.js cannot load (so the export could not be checked against it); convert the model from tf.keras (Keras 2) with tensorflowjs_converter`,
-    );
+    throw keras3(file, first);
   }
   const chain: TfjsLayer[] = [];
   if (NESTED_MODEL_CLASSES.has(first.className)) throw nestedModel(file, first);
@@ -152,4 +150,12 @@ function functionalLayers(
   if (!input || input.name !== inputs[0]) throw invalid(`the model's input "${inputs[0]}" is not an InputLayer`);
   if (!seen.has(outputs[0]!)) throw invalid(`the model's output "${outputs[0]}" is not one of its layers`);
   return { layers: [input, ...layers.filter((layer) => layer !== input)], output: outputs[0]! };
+}
+
+/** The error for a model saved by Keras 3, whose InputLayer has `batch_shape` where tfjs reads `batch_input_shape`. */
+export function keras3(file: string, layer: Omit<TfjsLayer, 'inbound'>): CnnxError {
+  return new CnnxError(
+    `${file}: ${describeLayer(layer)} has Keras 3's batch_shape, a format TensorFlow.js cannot load (so the export could not be checked against it); convert the model from tf.keras (Keras 2) with tensorflowjs_converter`,
+    'TFJS_MODEL_INVALID',
+  );
 }

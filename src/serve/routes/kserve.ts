@@ -85,8 +85,10 @@ async function splitBody(
       );
     }
     // A JSON header followed by binary tensor data, sent without its length, reads as JSON with garbage after it.
-    const binary = body[0] === 0x7b && body.some((byte) => byte < 9 || (byte > 13 && byte < 32));
+    // Its first 2 KiB (the header and the data's start) are kept to tell, should the JSON fail; the body is given.
+    const head = body[0] === 0x7b ? Buffer.from(body.subarray(0, 2048)) : undefined;
     const header = await json.read(body, 'body', { give: true }).catch((error: unknown) => {
+      const binary = head?.some((byte) => byte < 9 || (byte > 13 && byte < 32)) === true;
       if (!binary || !(error instanceof CnnxError)) throw error;
       throw new CnnxError(
         `${error.message}; a JSON header followed by binary tensor data needs the Inference-Header-Content-Length header (the length of its JSON part)`,
