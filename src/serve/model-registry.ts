@@ -586,6 +586,17 @@ export class ModelRegistry {
     }
   }
 
+  /**
+   * The file model `name` comes from now, in the folder of `file` (the one an event named, maybe since renamed in
+   * another case): the folder's own choice (folderFileOf), or `file` for a model given as a file, or when none is left.
+   */
+  private currentFileOf(name: string, file: string): string {
+    const dir = dirname(file);
+    if (this.sources.some((source) => source.dir === dir && source.only === basename(file))) return file;
+    const chosen = this.folderFileOf(dir, name);
+    return chosen === undefined ? file : join(dir, chosen);
+  }
+
   private reloadSoon(name: string, file: string): void {
     const running = this.reloading.get(name);
     if (running) {
@@ -594,7 +605,7 @@ export class ModelRegistry {
     }
     const entry = { task: Promise.resolve(), again: false };
     entry.task = sleep(SETTLE_MS)
-      .then(() => (this.closed ? undefined : this.reloadIfChanged(name, file)))
+      .then(() => (this.closed ? undefined : this.reloadIfChanged(name, this.currentFileOf(name, file))))
       .catch((error: unknown) => {
         this.failures.set(name, messageOf(error));
         this.options.log(
@@ -629,6 +640,7 @@ export class ModelRegistry {
       const bytes = await readModelFile(file, { maxBytes: this.options.maxModelBytes }).catch(() => undefined);
       if (bytes && (await sha256Of(bytes)) === current.sha256) {
         this.failures.delete(name);
+        current.file = file; // the same bytes under another name (`t.onnx` renamed `t.ONNX`): its file now
         return;
       }
     }

@@ -179,7 +179,8 @@ async function loadModelNow(ep: 'wasm' | 'webgpu', name?: string): Promise<void>
   );
   modelSelect.value = info.name;
   document.querySelector<HTMLElement>('#model-choice')!.hidden = served.length < 2;
-  if (previous?.name !== info.name) showModel(info);
+  // A new model, or the same name now of another kind (a digit model's file replaced by another's): set up anew.
+  if (previous?.name !== info.name || isDigitModel(previous) !== isDigitModel(info)) showModel(info);
   if (asked !== undefined && asked !== info.name) {
     const address = new URL(location.href);
     address.searchParams.set('model', info.name);
@@ -207,10 +208,11 @@ async function followServedModel(): Promise<void> {
   // A load asked for meanwhile (another model, another provider, or this check run twice) decides instead.
   if (model !== running || loadsAsked !== asked) return;
   if (response?.status === 404) {
-    showStatus(`${running.name} is no longer served (this page keeps running its copy)`);
+    status.textContent = `${running.name} is no longer served (this page keeps running its copy)`;
     return;
   }
   if (!response?.ok) return; // a server restarting or gone: the page keeps its copy
+  if (status.textContent?.includes('is no longer served')) status.textContent = statusLine; // served again
   const meta = (await response.json()) as { parameters?: { sha256?: string } };
   const sha256 = meta.parameters?.sha256;
   if (model !== running || loadsAsked !== asked || sha256 === undefined || sha256 === running.sha256) return;

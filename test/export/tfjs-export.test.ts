@@ -519,6 +519,23 @@ describe('cnnx export --tfjs-model: weights that do not match the topology, and 
     expect(keras3.message).toMatch(
       /has Keras 3's batch_shape, a format TensorFlow\.js cannot load.*tensorflowjs_converter/,
     );
+    const input = tf.input({ shape: [5, 5, 1] });
+    const functional = tf.model({
+      inputs: input,
+      outputs: tf.layers.dense({ units: 2 }).apply(tf.layers.flatten().apply(input)) as tf.SymbolicTensor,
+    });
+    const keras3Functional = await refusal('keras-3-functional', functional, (json) => {
+      const layers = json.modelTopology.config.layers as { config: Record<string, unknown>; inbound_nodes?: unknown }[];
+      for (const layer of layers) {
+        if (layer.config.batch_input_shape) {
+          layer.config.batch_shape = layer.config.batch_input_shape;
+          delete layer.config.batch_input_shape;
+        }
+        // Keras 3 writes a layer's inputs as call arguments.
+        layer.inbound_nodes = [{ args: [{ class_name: '__keras_tensor__' }], kwargs: {} }];
+      }
+    });
+    expect(keras3Functional.message).toMatch(/has Keras 3's batch_shape/);
     const float64 = await refusal('float64', small(), (json) => {
       json.weightsManifest[0]!.weights![1]!.dtype = 'float64';
     });

@@ -62,6 +62,12 @@ export function readTopology(topology: unknown, file: string): TfjsGraph {
   const rawLayers = config.layers;
   if (!Array.isArray(rawLayers) || rawLayers.length === 0) throw invalid(`the ${model.class_name} model has no layers`);
   const name = typeof config.name === 'string' ? config.name : model.class_name;
+  // Keras 3 writes InputLayer's shape as batch_shape (and its nodes in another form): said before they are read.
+  const input = rawLayers.find((raw) => isObject(raw) && raw.class_name === 'InputLayer');
+  const inputConfig = isObject(input) && isObject(input.config) ? input.config : undefined;
+  if (inputConfig && inputConfig.batch_input_shape === undefined && inputConfig.batch_shape !== undefined) {
+    throw keras3(file, layerOf(input, rawLayers.indexOf(input), invalid));
+  }
   const graph =
     model.class_name === 'Sequential'
       ? sequentialLayers(rawLayers, file, invalid)
