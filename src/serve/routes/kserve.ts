@@ -27,7 +27,7 @@ import {
 } from '../inference.js';
 import type { LoadedModel, ModelRegistry } from '../model-registry.js';
 import { HEADER_LENGTH, headerLengthOf, readInferBody, type InferBody } from './infer-body.js';
-import type { JsonPool } from '../json-pool.js';
+import { OFF_LOOP_BYTES, type JsonPool } from '../json-pool.js';
 import { isObject, parseJson } from './infer-json.js';
 
 /** The extensions this server implements, as `GET /v2` lists them (names from Triton's protocol extensions). */
@@ -85,8 +85,10 @@ async function splitBody(
       );
     }
     // A JSON header followed by binary tensor data, sent without its length, reads as JSON with garbage after it.
-    // Its first 2 KiB (the header and the data's start) are kept to tell, should the JSON fail; the body is given.
-    const head = body[0] === 0x7b ? Buffer.from(body.subarray(0, 2048)) : undefined;
+    // Its first 2 KiB (the header and the data's start) tell, should the JSON fail: a view of a body read here, a
+    // copy only of one given to a thread (OFF_LOOP_BYTES or more), whose memory goes with it.
+    const start = body.subarray(0, 2048);
+    const head = body[0] !== 0x7b ? undefined : body.length < OFF_LOOP_BYTES ? start : Buffer.from(start);
     const header = await json.read(body, 'body', { give: true }).catch((error: unknown) => {
       const binary = head?.some((byte) => byte < 9 || (byte > 13 && byte < 32)) === true;
       if (!binary || !(error instanceof CnnxError)) throw error;
